@@ -1,0 +1,173 @@
+use super::*;
+use crate::model::Doorway;
+
+const EXAMPLE: &str = r#"
+[[space]]
+id = 1
+name = "Space A"
+
+[[space]]
+id = 2
+name = "Space B"
+
+[[doorway]]
+id = 1
+name = "Doorway X"
+exiting_to = 0
+entering_to = 1
+
+[[doorway]]
+id = 2
+name = "Doorway Z"
+exiting_to = 2
+entering_to = 1
+
+[[dpu]]
+id = "283"
+[[dpu.installation]]
+doorway = 1
+from = "2018-01-01T00:00:00Z"
+
+[[dpu]]
+id = "423"
+[[dpu.installation]]
+doorway = 2
+from = "2018-01-01T00:00:00Z"
+until = "2018-03-01T00:00:00Z"
+"#;
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+#[test]
+fn the_example_building_parses_and_attributes_by_event_time() {
+    let layout = Layout::from_toml(EXAMPLE).unwrap();
+    assert_eq!(layout.spaces.len(), 2);
+    let attribution = Attribution::from_layout(&layout);
+    let dpu = DpuId::new("423").unwrap();
+    assert_eq!(
+        attribution
+            .doorway_at(&dpu, ts("2018-02-01T00:00:00Z"))
+            .map(|d| d.id),
+        Some(2)
+    );
+    // The installation ended: later events are pending, not attributed.
+    assert!(attribution
+        .doorway_at(&dpu, ts("2018-03-01T00:00:00Z"))
+        .is_none());
+    // Before the first installation there is nothing either.
+    assert!(attribution
+        .doorway_at(&dpu, ts("2017-12-31T23:59:59Z"))
+        .is_none());
+    assert!(attribution
+        .doorway_at(&DpuId::new("999").unwrap(), ts("2018-02-01T00:00:00Z"))
+        .is_none());
+}
+
+fn doorway(id: DoorwayId, exiting_to: SpaceId, entering_to: SpaceId) -> Doorway {
+    Doorway {
+        id,
+        name: format!("D{id}"),
+        exiting_to,
+        entering_to,
+    }
+}
+
+fn space(id: SpaceId) -> Space {
+    Space {
+        id,
+        name: format!("S{id}"),
+    }
+}
+
+#[test]
+fn a_doorway_with_one_space_on_both_sides_is_refused() {
+    let layout = Layout {
+        spaces: vec![space(1)],
+        doorways: vec![doorway(1, 1, 1)],
+        dpus: vec![],
+    };
+    assert_eq!(layout.validate(), Err(LayoutError::SameSpaceBothSides(1)));
+}
+
+#[test]
+fn references_to_undeclared_spaces_and_doorways_are_refused() {
+    let layout = Layout {
+        spaces: vec![space(1)],
+        doorways: vec![doorway(1, 0, 7)],
+        dpus: vec![],
+    };
+    assert_eq!(
+        layout.validate(),
+        Err(LayoutError::UnknownSpace {
+            doorway: 1,
+            space: 7
+        })
+    );
+    let dpu = DpuId::new("a").unwrap();
+    let layout = Layout {
+        spaces: vec![space(1)],
+        doorways: vec![doorway(1, 0, 1)],
+        dpus: vec![DpuLayout {
+            id: dpu.clone(),
+            installations: vec![Installation {
+                doorway: 9,
+                from: ts("2018-01-01T00:00:00Z"),
+                until: None,
+            }],
+        }],
+    };
+    assert_eq!(
+        layout.validate(),
+        Err(LayoutError::UnknownDoorway { dpu, doorway: 9 })
+    );
+}
+
+#[test]
+fn overlapping_installations_are_refused() {
+    let dpu = DpuId::new("a").unwrap();
+    let layout = Layout {
+        spaces: vec![space(1)],
+        doorways: vec![doorway(1, 0, 1)],
+        dpus: vec![DpuLayout {
+            id: dpu.clone(),
+            installations: vec![
+                Installation {
+                    doorway: 1,
+                    from: ts("2018-02-01T00:00:00Z"),
+                    until: None,
+                },
+                Installation {
+                    doorway: 1,
+                    from: ts("2018-01-01T00:00:00Z"),
+                    until: Some(ts("2018-02-01T00:00:01Z")),
+                },
+            ],
+        }],
+    };
+    assert!(matches!(
+        layout.validate(),
+        Err(LayoutError::OverlappingInstallations { .. })
+    ));
+}
+
+#[test]
+fn declaring_outside_or_a_space_twice_is_refused() {
+    let layout = Layout {
+        spaces: vec![space(0)],
+        ..Layout::default()
+    };
+    assert_eq!(layout.validate(), Err(LayoutError::OutsideDeclared(0)));
+    let layout = Layout {
+        spaces: vec![space(3), space(3)],
+        ..Layout::default()
+    };
+    assert_eq!(layout.validate(), Err(LayoutError::DuplicateSpace(3)));
+}
+
+#[test]
+fn unknown_keys_in_the_file_are_errors_not_silently_ignored() {
+    let err = Layout::from_toml("[[space]]\nid = 1\nname = \"A\"\ncolour = \"red\"\n").unwrap_err();
+    assert!(matches!(err, LayoutError::Parse(msg) if msg.contains("colour")));
+}

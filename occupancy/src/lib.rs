@@ -1,0 +1,30 @@
+//! Roomer's domain: who is where, and the rules that turn doorway crossings into counts.
+//!
+//! # Layout
+//! - [`model`]: spaces, doorways, DPUs and crossings — the nouns.
+//! - [`layout`]: a building description, its validation and "which doorway did this DPU hang
+//!   over at time T".
+//! - [`series`]: a space's count series, its total order and the incremental recount that
+//!   corrects every later count when a late crossing lands (rules 1, 2 and 5).
+//! - [`plan`]: turns a batch of crossings (or a layout change) into per-space changes:
+//!   deduplication, attribution and pending events (rules 3, 4 and 6).
+//! - [`payload`]: the MQTT/HTTP wire format and its validation (rule 7).
+//! - [`ledger`]: an in-memory store built from the pieces above; storage backends do the same
+//!   with SQL.
+//! - [`reference`]: a deliberately naive model the property tests compare everything against.
+//!
+//! Nothing in this crate does I/O.
+#![forbid(unsafe_code)]
+
+pub mod layout;
+pub mod ledger;
+pub mod model;
+pub mod payload;
+pub mod plan;
+pub mod reference;
+pub mod series;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use layout::{Layout, LayoutError};
+pub use model::*;

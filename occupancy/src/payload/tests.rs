@@ -1,0 +1,130 @@
+use super::*;
+
+fn dpu() -> DpuId {
+    DpuId::new("283").unwrap()
+}
+
+fn validation() -> Validation {
+    Validation {
+        now: "2018-03-01T00:00:00Z".parse().unwrap(),
+        max_future: TimeDelta::minutes(5),
+    }
+}
+
+fn parse(payload: &str) -> Parsed {
+    parse_message(&dpu(), payload.as_bytes(), &validation())
+}
+
+fn reasons(parsed: &Parsed) -> Vec<&'static str> {
+    parsed.rejected.iter().map(|(_, r)| r.code()).collect()
+}
+
+#[test]
+fn a_single_object_is_one_crossing() {
+    let parsed = parse(r#"{"ts": "2018-02-26T16:06:02.903Z", "direction": 1}"#);
+    assert_eq!(parsed.rejected, vec![]);
+    assert_eq!(parsed.crossings.len(), 1);
+    assert_eq!(parsed.crossings[0].direction, Direction::In);
+    assert_eq!(parsed.crossings[0].event_id, None);
+}
+
+#[test]
+fn offsets_are_converted_to_utc_and_ids_are_kept() {
+    let parsed = parse(r#"{"ts": "2018-02-26T17:06:02.903+01:00", "direction": -1, "id": 7}"#);
+    let crossing = &parsed.crossings[0];
+    assert_eq!(
+        crossing.ts,
+        "2018-02-26T16:06:02.903Z".parse::<Timestamp>().unwrap()
+    );
+    assert_eq!(crossing.direction, Direction::Out);
+    assert_eq!(crossing.event_id, Some(7));
+}
+
+#[test]
+fn quoted_directions_are_accepted_because_devices_send_them() {
+    let parsed = parse(r#"{"ts": "2018-02-26T16:06:02Z", "direction": "-1"}"#);
+    assert_eq!(parsed.crossings[0].direction, Direction::Out);
+}
+
+#[test]
+fn a_bulk_upload_keeps_its_good_elements_and_names_the_bad_ones() {
+    let parsed = parse(
+        r#"[{"ts": "2018-02-26T16:06:02Z", "direction": 1},
+            {"ts": "2018-02-26T16:07:02Z", "direction": 2},
+            {"ts": "yesterday", "direction": 1},
+            {"direction": 1},
+            {"ts": "2018-02-26T16:08:02Z"},
+            {"ts": "2018-02-26T16:09:02Z", "direction": 1, "id": -3},
+            "hello",
+            {"ts": "2018-02-26T16:10:02Z", "direction": -1, "extra": true}]"#,
+    );
+    assert_eq!(parsed.crossings.len(), 2);
+    assert_eq!(
+        reasons(&parsed),
+        vec![
+            "bad_direction",
+            "bad_timestamp",
+            "missing_field",
+            "missing_field",
+            "bad_id",
+            "not_an_object"
+        ]
+    );
+    let indexes: Vec<_> = parsed.rejected.iter().map(|(i, _)| *i).collect();
+    assert_eq!(
+        indexes,
+        vec![Some(1), Some(2), Some(3), Some(4), Some(5), Some(6)]
+    );
+}
+
+#[test]
+fn garbage_is_rejected_with_a_reason() {
+    assert_eq!(reasons(&parse("not json")), vec!["not_json"]);
+    assert_eq!(reasons(&parse("42")), vec!["not_an_object"]);
+    assert_eq!(
+        reasons(&parse(r#"{"ts": 5, "direction": 1}"#)),
+        vec!["bad_timestamp"]
+    );
+}
+
+#[test]
+fn timestamps_too_far_in_the_future_are_rejected() {
+    let ok = parse(r#"{"ts": "2018-03-01T00:04:59Z", "direction": 1}"#);
+    assert_eq!(ok.crossings.len(), 1);
+    let late = parse(r#"{"ts": "2018-03-01T00:05:01Z", "direction": 1}"#);
+    assert_eq!(reasons(&late), vec!["future_timestamp"]);
+}
+
+#[test]
+fn topics_name_the_dpu() {
+    assert_eq!(dpu_from_topic("dpus/283/crossings"), Ok(dpu()));
+    for bad in [
+        "dpus/283",
+        "dpus//crossings",
+        "dpus/28 3/crossings",
+        "x/283/crossings",
+        "dpus/283/crossings/x",
+    ] {
+        assert_eq!(
+            dpu_from_topic(bad).unwrap_err().code(),
+            "bad_topic",
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn the_http_form_is_validated_like_mqtt() {
+    let v = validation();
+    assert!(parse_form(&dpu(), "2018-02-26T16:06:02Z", "1", &v).is_ok());
+    assert_eq!(
+        parse_form(&dpu(), "2018-02-26T16:06:02Z", "0", &v)
+            .unwrap_err()
+            .code(),
+        "bad_direction"
+    );
+    assert_eq!(
+        parse_form(&dpu(), "soon", "1", &v).unwrap_err().code(),
+        "bad_timestamp"
+    );
+}

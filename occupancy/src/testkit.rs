@@ -1,0 +1,218 @@
+//! Random buildings, event sets and ways of delivering them, for property tests.
+//!
+//! Scenarios are small on purpose (a few spaces, a few DPUs, timestamps on a coarse grid) so
+//! that the interesting cases happen often: equal timestamps, events on installation
+//! boundaries, DPUs that are unknown or moved, departures from empty rooms, repeats.
+
+use crate::layout::{DpuLayout, Layout};
+use crate::model::{Crossing, Direction, Doorway, DpuId, Installation, Space, Timestamp};
+use chrono::TimeDelta;
+use proptest::prelude::*;
+
+/// DPU ids the scenarios use; the last one is never installed.
+pub const DPUS: [&str; 4] = ["d0", "d1", "d2", "ghost"];
+
+pub fn base_time() -> Timestamp {
+    "2018-02-26T08:00:00Z".parse().expect("constant")
+}
+
+fn minute(m: i64) -> Timestamp {
+    base_time() + TimeDelta::minutes(m)
+}
+
+/// One way the same events can reach the backend.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The layout in force at the end.
+    pub layout: Layout,
+    /// A wrong layout applied first (before any event), later corrected by `layout`.
+    pub interim: Option<Layout>,
+    /// The distinct events that happened.
+    pub events: Vec<Crossing>,
+    /// The messages as delivered: shuffled, repeated and cut into batches.
+    pub batches: Vec<Vec<Crossing>>,
+    /// `layout` is applied before this batch (`batches.len()`: after all of them).
+    pub layout_before_batch: usize,
+}
+
+impl Scenario {
+    /// Instants worth checking: every event time, a microsecond either side, and far out.
+    pub fn probe_times(&self) -> Vec<Timestamp> {
+        let mut times = vec![minute(-1), minute(10_000)];
+        for event in &self.events {
+            for delta in [-1, 0, 1] {
+                times.push(event.ts + TimeDelta::microseconds(delta));
+            }
+        }
+        times.sort();
+        times.dedup();
+        times
+    }
+
+    pub fn space_ids(&self) -> Vec<i64> {
+        std::iter::once(crate::model::OUTSIDE)
+            .chain(self.layout.spaces.iter().map(|s| s.id))
+            .collect()
+    }
+}
+
+fn histories(doorways: usize) -> impl Strategy<Value = Vec<DpuLayout>> {
+    let one = prop::collection::vec(
+        (0i64..15, 1i64..25, 0..doorways as i64, any::<bool>()),
+        0..=3,
+    );
+    prop::collection::vec(one, 3).prop_map(|per_dpu| {
+        per_dpu
+            .into_iter()
+            .enumerate()
+            .map(|(i, spans)| {
+                let mut cursor = 0;
+                let count = spans.len();
+                let installations = spans
+                    .into_iter()
+                    .enumerate()
+                    .map(|(j, (gap, len, doorway, open))| {
+                        let from = cursor + gap;
+                        cursor = from + len;
+                        Installation {
+                            doorway: doorway + 1,
+                            from: minute(from),
+                            until: (!(open && j + 1 == count)).then(|| minute(cursor)),
+                        }
+                    })
+                    .collect();
+                DpuLayout {
+                    id: DpuId::new(DPUS[i]).expect("constant"),
+                    installations,
+                }
+            })
+            .collect()
+    })
+}
+
+/// Spaces 1..=n, doorways 1..=m between distinct spaces (Outside included).
+fn building() -> impl Strategy<Value = (Vec<Space>, Vec<Doorway>)> {
+    (1i64..=4).prop_flat_map(|spaces| {
+        prop::collection::vec((0..=spaces, 1..=spaces), 1..=4).prop_map(move |pairs| {
+            let spaces_list = (1..=spaces)
+                .map(|id| Space {
+                    id,
+                    name: format!("Space {id}"),
+                })
+                .collect();
+            let doorways = pairs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (a, offset))| Doorway {
+                    id: i as i64 + 1,
+                    name: format!("Doorway {}", i + 1),
+                    exiting_to: a,
+                    entering_to: (a + offset) % (spaces + 1),
+                })
+                .collect();
+            (spaces_list, doorways)
+        })
+    })
+}
+
+fn events() -> impl Strategy<Value = Vec<Crossing>> {
+    let event = (
+        0..DPUS.len(),
+        0i64..60,
+        prop::bool::weighted(0.2),
+        any::<bool>(),
+    );
+    prop::collection::vec(event, 0..40).prop_map(|raw| {
+        let mut events: Vec<Crossing> = raw
+            .into_iter()
+            .map(|(dpu, m, half, inward)| {
+                let ts = minute(m) + TimeDelta::milliseconds(if half { 500 } else { 0 });
+                let direction = if inward {
+                    Direction::In
+                } else {
+                    Direction::Out
+                };
+                Crossing::new(
+                    DpuId::new(DPUS[dpu]).expect("constant"),
+                    ts,
+                    direction,
+                    None,
+                )
+            })
+            .collect();
+        events.sort_by_key(Crossing::key);
+        events.dedup_by_key(|c| c.key());
+        events
+    })
+}
+
+pub fn scenario() -> impl Strategy<Value = Scenario> {
+    building()
+        .prop_flat_map(|(spaces, doorways)| {
+            let n = doorways.len();
+            (
+                Just(spaces),
+                Just(doorways),
+                histories(n),
+                prop::option::of(histories(n)),
+                events(),
+            )
+        })
+        .prop_flat_map(|(spaces, doorways, final_histories, interim, events)| {
+            let layout = Layout {
+                spaces,
+                doorways,
+                dpus: final_histories,
+            };
+            let interim = interim.map(|dpus| Layout {
+                dpus,
+                ..layout.clone()
+            });
+            let n = events.len();
+            let messages: Vec<usize> = (0..n).collect();
+            (
+                Just(layout),
+                Just(interim),
+                Just(events),
+                prop::collection::vec(0..n.max(1), 0..=n),
+                Just(messages),
+                prop::collection::vec(1usize..8, 1..20),
+                0..=n,
+            )
+        })
+        .prop_flat_map(
+            |(layout, interim, events, repeats, mut order, cuts, layout_at)| {
+                if !events.is_empty() {
+                    order.extend(repeats);
+                }
+                (
+                    Just(layout),
+                    Just(interim),
+                    Just(events),
+                    Just(order).prop_shuffle(),
+                    Just(cuts),
+                    Just(layout_at),
+                )
+            },
+        )
+        .prop_map(|(layout, interim, events, order, cuts, layout_at)| {
+            let mut batches = Vec::new();
+            let mut rest = &order[..];
+            for cut in cuts.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (batch, tail) = rest.split_at((*cut).min(rest.len()));
+                batches.push(batch.iter().map(|&i| events[i].clone()).collect::<Vec<_>>());
+                rest = tail;
+            }
+            let layout_before_batch = layout_at.min(batches.len());
+            Scenario {
+                layout,
+                interim,
+                events,
+                batches,
+                layout_before_batch,
+            }
+        })
+}
