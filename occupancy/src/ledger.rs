@@ -5,29 +5,9 @@
 
 use crate::layout::{Attribution, Layout};
 use crate::model::{Crossing, CrossingKey, DoorwayId, SpaceId, Timestamp};
-use crate::plan::{plan_batch, plan_reattribution, Attributed, BatchPlan, Known};
+use crate::plan::{plan_batch, plan_reattribution, Attributed, IngestReport, Known};
 use crate::series::{SpaceChange, SpaceSeries};
 use std::collections::{BTreeMap, HashMap};
-
-/// Counts of one [`Ledger::ingest`] call.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct IngestReport {
-    pub inserted: usize,
-    pub duplicates: usize,
-    pub pending: usize,
-    pub conflicts: usize,
-}
-
-impl From<&BatchPlan> for IngestReport {
-    fn from(plan: &BatchPlan) -> Self {
-        Self {
-            inserted: plan.new.len(),
-            duplicates: plan.duplicates,
-            pending: plan.pending(),
-            conflicts: plan.conflicts.len(),
-        }
-    }
-}
 
 #[derive(Clone, Debug, Default)]
 pub struct Ledger {

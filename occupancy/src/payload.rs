@@ -30,7 +30,7 @@ pub enum Rejection {
         now: Timestamp,
         tolerance_s: i64,
     },
-    #[error("id must be an unsigned integer, got {0}")]
+    #[error("id must be an integer from 0 to 2^63-1, got {0}")]
     BadId(String),
     #[error(
         "id {id} is already used by the crossing at {existing_ts} direction {existing_direction}"

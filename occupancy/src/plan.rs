@@ -55,6 +55,26 @@ impl BatchPlan {
     }
 }
 
+/// What one batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    pub inserted: usize,
+    pub duplicates: usize,
+    pub pending: usize,
+    pub conflicts: usize,
+}
+
+impl From<&BatchPlan> for IngestReport {
+    fn from(plan: &BatchPlan) -> Self {
+        Self {
+            inserted: plan.new.len(),
+            duplicates: plan.duplicates,
+            pending: plan.pending(),
+            conflicts: plan.conflicts.len(),
+        }
+    }
+}
+
 /// Plans a batch. The outcome does not depend on the order of `batch`'s elements except for
 /// crossings that reuse one event id for different events, which is a device fault: the first
 /// one seen wins and the others are reported as conflicts.

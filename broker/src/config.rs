@@ -1,0 +1,132 @@
+//! The broker's settings, and their translation into rumqttd's.
+//!
+//! rumqttd's `RouterConfig::default()` is all zeros, and zero is fatal: a zero segment size
+//! makes the router thread panic at the first subscription, and zero connections rejects every
+//! client without a CONNACK. So every rumqttd field is filled in here explicitly.
+
+use rumqttd::{ConnectionSettings, RouterConfig, ServerSettings, Strategy};
+use std::net::{Ipv4Addr, SocketAddr};
+
+/// rumqttd compares its payload limit with a PUBLISH's *remaining length* (topic, packet id and
+/// payload), so the limit handed to rumqttd is the payload limit plus this much room for the
+/// header. Roomer's topics (`dpus/{id}/crossings`, ids of at most 64 characters) fit easily.
+pub const HEADER_SLACK_BYTES: usize = 1024;
+
+/// How long a client has, after opening TCP, to send its CONNECT. Also bounds how long idle
+/// sockets (port scanners, half-open clients) hold a connection slot.
+const CONNECT_TIMEOUT_MS: u16 = 10_000;
+
+/// How many QoS 0 messages the router reads per scheduling pass and per connection.
+const MAX_OUTGOING_PACKET_COUNT: u64 = 200;
+
+/// How many incoming packets a connection reads per batch (not a protocol in-flight window).
+const MAX_INFLIGHT_COUNT: usize = 100;
+
+/// What Roomer lets one configure about its embedded broker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerConfig {
+    /// MQTT 3.1.1 listener. Port 0 picks a free port; read it back with
+    /// [`EmbeddedBroker::local_addr`](crate::EmbeddedBroker::local_addr).
+    pub listen: SocketAddr,
+    /// An optional MQTT 5 listener on a second address (port 0 picks a free port too).
+    /// Both listeners share one router: a v5 publisher reaches v4 subscribers and back.
+    pub listen_v5: Option<SocketAddr>,
+    /// The largest PUBLISH payload accepted. A bigger one disconnects its sender.
+    pub max_payload_bytes: usize,
+    /// Connections beyond this get no CONNACK (rumqttd drops them and logs an error).
+    pub max_connections: usize,
+    /// Size of one in-memory log segment. rumqttd keeps one log per subscribed filter, of up to
+    /// `segment_count` segments: memory per filter is bounded by `segment_bytes * segment_count`.
+    /// Must be at least 1 KiB (rumqttd panics below that; smaller values are raised to 1 KiB).
+    pub segment_bytes: usize,
+    /// Segments kept per filter before the oldest is dropped.
+    pub segment_count: usize,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 1883)),
+            listen_v5: None,
+            max_payload_bytes: 1024 * 1024,
+            max_connections: 10_000,
+            segment_bytes: 100 * 1024 * 1024,
+            segment_count: 10,
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// A configuration listening on `listen`, everything else at its default.
+    pub fn on(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            ..Self::default()
+        }
+    }
+
+    /// The router settings rumqttd needs, every field filled in.
+    pub(crate) fn router(&self) -> RouterConfig {
+        RouterConfig {
+            max_connections: self.max_connections.max(1),
+            max_outgoing_packet_count: MAX_OUTGOING_PACKET_COUNT,
+            max_segment_size: self.segment_bytes.max(1024),
+            max_segment_count: self.segment_count.max(1),
+            custom_segment: None,
+            initialized_filters: None,
+            shared_subscriptions_strategy: Strategy::RoundRobin,
+        }
+    }
+
+    /// One listener's settings: plain TCP, no authentication.
+    pub(crate) fn server(&self, name: &str, listen: SocketAddr) -> ServerSettings {
+        ServerSettings {
+            name: name.to_owned(),
+            listen,
+            tls: None,
+            next_connection_delay_ms: 1,
+            connections: ConnectionSettings {
+                connection_timeout_ms: CONNECT_TIMEOUT_MS,
+                max_payload_size: self.max_payload_bytes.saturating_add(HEADER_SLACK_BYTES),
+                max_inflight_count: MAX_INFLIGHT_COUNT,
+                auth: None,
+                external_auth: None,
+                dynamic_filters: true,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones_and_safe_for_rumqttd() {
+        let config = BrokerConfig::default();
+        assert_eq!(config.listen, "127.0.0.1:1883".parse().unwrap());
+        let router = config.router();
+        assert_eq!(router.max_segment_size, 100 * 1024 * 1024);
+        assert_eq!(router.max_segment_count, 10);
+        assert_eq!(router.max_connections, 10_000);
+        let server = config.server("v4", config.listen);
+        assert_eq!(
+            server.connections.max_payload_size,
+            1024 * 1024 + HEADER_SLACK_BYTES
+        );
+    }
+
+    #[test]
+    fn zero_sizes_are_raised_to_what_rumqttd_survives() {
+        let config = BrokerConfig {
+            segment_bytes: 0,
+            segment_count: 0,
+            max_connections: 0,
+            ..BrokerConfig::default()
+        };
+        let router = config.router();
+        assert!(router.max_segment_size >= 1024);
+        assert!(router.max_segment_count >= 1);
+        assert!(router.max_connections >= 1);
+    }
+}

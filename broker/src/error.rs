@@ -1,0 +1,28 @@
+//! What can go wrong when starting the broker.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Why the broker could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The listen address is taken (or not ours to bind).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The broker's own tokio runtime could not be built.
+    #[error("cannot build the broker runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// rumqttd's server task stopped before it was ready (it only stops on a bind error).
+    #[error("the MQTT server on {addr} stopped: {message}")]
+    Server { addr: SocketAddr, message: String },
+    /// Nothing answered an MQTT CONNECT on the port before the deadline.
+    #[error("the MQTT server on {addr} did not accept a connection within {waited:?}")]
+    NotReady { addr: SocketAddr, waited: Duration },
+    /// A background task of `run` panicked or was cancelled.
+    #[error("broker task failed: {0}")]
+    Task(String),
+}

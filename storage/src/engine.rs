@@ -1,0 +1,206 @@
+//! The write paths, written once for every backend.
+//!
+//! A backend implements [`WriteTx`], a handful of primitive reads and writes inside one
+//! transaction; the flows below combine them with the domain's planning and recount rules.
+//! Keeping the flow here means SQLite and PostgreSQL cannot drift apart in what they count.
+
+use crate::{IngestOutcome, LayoutReport, StoreError};
+use async_trait::async_trait;
+use occupancy::layout::Attribution;
+use occupancy::plan::{plan_batch, plan_reattribution, Attributed, IngestReport, Known};
+use occupancy::series::{EntryKey, Recount, SpaceChange, Visit};
+use occupancy::{
+    Crossing, CrossingKey, Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId,
+    Timestamp,
+};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+pub(crate) type Result<T> = std::result::Result<T, StoreError>;
+
+/// Entries read per round trip while recounting.
+const PAGE: usize = 1024;
+
+/// The primitive operations of one write transaction.
+#[async_trait]
+pub(crate) trait WriteTx: Send {
+    /// Ingest takes this shared, layout changes exclusive, so attribution cannot change under
+    /// a batch. A no-op where the database has a single writer anyway.
+    async fn lock_layout(&mut self, exclusive: bool) -> Result<()>;
+    /// Serializes writers of these spaces (given sorted, so locks never deadlock).
+    async fn lock_spaces(&mut self, spaces: &[SpaceId]) -> Result<()>;
+
+    async fn known(&mut self, batch: &[Crossing]) -> Result<Known>;
+    /// All doorways, and the installation histories of these DPUs.
+    async fn attribution(&mut self, dpus: &[DpuId]) -> Result<Attribution>;
+    /// Returns how many rows were new; fewer than given means another writer got there first.
+    async fn insert_crossings(
+        &mut self,
+        rows: &[(Crossing, Option<DoorwayId>)],
+        received_at: Timestamp,
+    ) -> Result<usize>;
+
+    /// The count of the last entry before `key` (0 if none).
+    async fn count_before(&mut self, space: SpaceId, key: &EntryKey) -> Result<i64>;
+    async fn remove_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()>;
+    /// Inserts entries with no count yet; the recount fills it in.
+    async fn insert_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()>;
+    /// Up to `limit` entries from `from` on (including it if `inclusive`), in key order.
+    async fn entries_from(
+        &mut self,
+        space: SpaceId,
+        from: &EntryKey,
+        inclusive: bool,
+        limit: usize,
+    ) -> Result<Vec<(EntryKey, Option<i64>)>>;
+    async fn set_counts(&mut self, space: SpaceId, updates: &[(EntryKey, i64)]) -> Result<()>;
+
+    async fn doorways(&mut self) -> Result<Vec<Doorway>>;
+    /// Returns whether anything changed.
+    async fn upsert_space(&mut self, space: &Space) -> Result<bool>;
+    async fn upsert_doorway(&mut self, doorway: &Doorway) -> Result<bool>;
+    async fn upsert_dpu(&mut self, dpu: &DpuId) -> Result<bool>;
+    async fn installations(&mut self, dpu: &DpuId) -> Result<Vec<Installation>>;
+    async fn replace_installations(&mut self, dpu: &DpuId, history: &[Installation]) -> Result<()>;
+    /// Stored crossings of these DPUs, or attributed to these doorways.
+    async fn crossings_for(
+        &mut self,
+        dpus: &[DpuId],
+        doorways: &[DoorwayId],
+    ) -> Result<Vec<(Crossing, Option<DoorwayId>)>>;
+    async fn set_doorways(&mut self, moved: &[(CrossingKey, Option<DoorwayId>)]) -> Result<()>;
+}
+
+/// Stores a batch. `Ok(None)` means another writer stored some of the same crossings while
+/// this one planned: the caller rolls back and tries again (the retry sees them as known).
+pub(crate) async fn ingest(
+    tx: &mut dyn WriteTx,
+    batch: &[Crossing],
+    now: Timestamp,
+) -> Result<Option<IngestOutcome>> {
+    tx.lock_layout(false).await?;
+    let known = tx.known(batch).await?;
+    let dpus: BTreeSet<DpuId> = batch.iter().map(|c| c.dpu.clone()).collect();
+    let dpus: Vec<DpuId> = dpus.into_iter().collect();
+    let attribution = tx.attribution(&dpus).await?;
+    let plan = plan_batch(batch, &known, &attribution);
+    let inserted = tx.insert_crossings(&plan.new, now).await?;
+    if inserted != plan.new.len() {
+        return Ok(None);
+    }
+    let report = IngestReport::from(&plan);
+    apply_changes(tx, plan.changes).await?;
+    Ok(Some(IngestOutcome {
+        report,
+        conflicts: plan.conflicts,
+    }))
+}
+
+/// Applies a layout and re-attributes the stored crossings it affects.
+pub(crate) async fn apply_layout(tx: &mut dyn WriteTx, layout: &Layout) -> Result<LayoutReport> {
+    layout.validate()?;
+    tx.lock_layout(true).await?;
+    let old_doorways: HashMap<DoorwayId, Doorway> = tx
+        .doorways()
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d))
+        .collect();
+    let mut changed = 0;
+    for space in &layout.spaces {
+        changed += usize::from(tx.upsert_space(space).await?);
+    }
+    let mut resided = Vec::new();
+    for doorway in &layout.doorways {
+        changed += usize::from(tx.upsert_doorway(doorway).await?);
+        let old = old_doorways.get(&doorway.id);
+        if old.is_some_and(|o| {
+            (o.exiting_to, o.entering_to) != (doorway.exiting_to, doorway.entering_to)
+        }) {
+            resided.push(doorway.id);
+        }
+    }
+    let mut moved_dpus = Vec::new();
+    for dpu in &layout.dpus {
+        changed += usize::from(tx.upsert_dpu(&dpu.id).await?);
+        let mut history = dpu.installations.clone();
+        history.sort_by_key(|i| i.from);
+        if tx.installations(&dpu.id).await? != history {
+            tx.replace_installations(&dpu.id, &history).await?;
+            moved_dpus.push(dpu.id.clone());
+            changed += 1;
+        }
+    }
+    if moved_dpus.is_empty() && resided.is_empty() {
+        return Ok(LayoutReport {
+            changed,
+            reattributed: 0,
+        });
+    }
+    let stored = tx.crossings_for(&moved_dpus, &resided).await?;
+    let attributed: Vec<Attributed> = stored
+        .into_iter()
+        .map(|(crossing, doorway)| Attributed {
+            crossing,
+            doorway: doorway.and_then(|id| old_doorways.get(&id).cloned()),
+        })
+        .collect();
+    let dpus: BTreeSet<DpuId> = attributed.iter().map(|a| a.crossing.dpu.clone()).collect();
+    let dpus: Vec<DpuId> = dpus.into_iter().collect();
+    let attribution = tx.attribution(&dpus).await?;
+    let plan = plan_reattribution(&attributed, &attribution);
+    tx.set_doorways(&plan.moved).await?;
+    apply_changes(tx, plan.changes).await?;
+    Ok(LayoutReport {
+        changed,
+        reattributed: plan.moved.len(),
+    })
+}
+
+async fn apply_changes(
+    tx: &mut dyn WriteTx,
+    changes: BTreeMap<SpaceId, SpaceChange>,
+) -> Result<()> {
+    let spaces: Vec<SpaceId> = changes.keys().copied().collect();
+    tx.lock_spaces(&spaces).await?;
+    for (space, change) in changes {
+        apply_change(tx, space, &change).await?;
+    }
+    Ok(())
+}
+
+/// Inserts and removes one space's entries, then recounts forward until the new history
+/// agrees with the stored one (see `occupancy::series`).
+async fn apply_change(tx: &mut dyn WriteTx, space: SpaceId, change: &SpaceChange) -> Result<()> {
+    let Some((first, last)) = change.span() else {
+        return Ok(());
+    };
+    let count_before = tx.count_before(space, first).await?;
+    tx.remove_entries(space, &change.removes).await?;
+    tx.insert_entries(space, &change.inserts).await?;
+    let mut recount = Recount::new(space, count_before, last.clone());
+    let mut cursor = first.clone();
+    let mut inclusive = true;
+    loop {
+        let page = tx.entries_from(space, &cursor, inclusive, PAGE).await?;
+        let mut done = page.len() < PAGE;
+        let mut updates = Vec::new();
+        for (key, stored) in &page {
+            match recount.visit(key, *stored) {
+                Visit::Keep => {}
+                Visit::Update(count) => updates.push((key.clone(), count)),
+                Visit::Converged => {
+                    done = true;
+                    break;
+                }
+            }
+        }
+        tx.set_counts(space, &updates).await?;
+        match page.last() {
+            Some((key, _)) if !done => {
+                cursor = key.clone();
+                inclusive = false;
+            }
+            _ => return Ok(()),
+        }
+    }
+}

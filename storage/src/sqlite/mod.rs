@@ -1,0 +1,187 @@
+//! The SQLite backend: the zero-setup default.
+//!
+//! One writer connection (SQLite has one writer anyway, and a single connection avoids
+//! lock-upgrade failures between deferred transactions), several readers, WAL so readers
+//! never wait for the writer. Timestamps are stored as microseconds since the epoch.
+
+mod write;
+
+use crate::engine;
+use crate::{IngestOutcome, LayoutReport, Rejected, SpaceCount, Store, StoreError, Totals};
+use async_trait::async_trait;
+use chrono::DateTime;
+use occupancy::{Crossing, DpuId, Layout, SpaceId, Timestamp};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Row;
+use std::str::FromStr;
+use std::time::Duration;
+use write::SqliteTx;
+
+pub(crate) fn micros(ts: Timestamp) -> i64 {
+    ts.timestamp_micros()
+}
+
+pub(crate) fn from_micros(us: i64) -> Result<Timestamp, StoreError> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError::Corrupt(format!("timestamp {us} µs is out of range")))
+}
+
+/// Roomer's data in an SQLite file.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the file a `sqlite://PATH` URL names and migrates it.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("../migrations/sqlite").run(&writer).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { writer, readers })
+    }
+
+    async fn begin(&self) -> Result<SqliteTx, StoreError> {
+        Ok(SqliteTx::new(self.writer.begin().await?))
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn apply_layout(&self, layout: &Layout) -> Result<LayoutReport, StoreError> {
+        let mut tx = self.begin().await?;
+        let report = engine::apply_layout(&mut tx, layout).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn ingest(&self, batch: &[Crossing]) -> Result<IngestOutcome, StoreError> {
+        let mut tx = self.begin().await?;
+        match engine::ingest(&mut tx, batch, chrono::Utc::now()).await? {
+            Some(outcome) => {
+                tx.commit().await?;
+                Ok(outcome)
+            }
+            // Impossible with a single writer connection.
+            None => Err(StoreError::Corrupt(
+                "a concurrent writer stored crossings of this batch".into(),
+            )),
+        }
+    }
+
+    async fn reject(&self, rejected: &[Rejected]) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        for r in rejected {
+            sqlx::query(
+                "INSERT INTO rejected (received_at, source, dpu_id, reason, detail, payload) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(micros(r.received_at))
+            .bind(&r.source)
+            .bind(&r.dpu_id)
+            .bind(&r.reason)
+            .bind(&r.detail)
+            .bind(&r.payload)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn count_at(
+        &self,
+        space: SpaceId,
+        at: Option<Timestamp>,
+    ) -> Result<Option<i64>, StoreError> {
+        let bound = at.map_or(i64::MAX, micros);
+        let row = sqlx::query(
+            "SELECT (SELECT count FROM space_counts c WHERE c.space_id = s.id AND c.ts <= ? \
+                     ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC LIMIT 1) \
+             FROM spaces s WHERE s.id = ?",
+        )
+        .bind(bound)
+        .bind(space)
+        .fetch_optional(&self.readers)
+        .await?;
+        Ok(row.map(|r| r.get::<Option<i64>, _>(0).unwrap_or(0)))
+    }
+
+    async fn spaces(&self) -> Result<Vec<SpaceCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.name, (SELECT count FROM space_counts c WHERE c.space_id = s.id \
+                     ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC LIMIT 1) \
+             FROM spaces s ORDER BY s.id",
+        )
+        .fetch_all(&self.readers)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SpaceCount {
+                id: r.get(0),
+                name: r.get(1),
+                count: r.get::<Option<i64>, _>(2).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    async fn dpu_known(&self, dpu: &DpuId) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM dpus WHERE id = ?")
+            .bind(dpu.as_str())
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn rejected(&self, limit: u32) -> Result<Vec<Rejected>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT received_at, source, dpu_id, reason, detail, payload FROM rejected \
+             ORDER BY received_at DESC, id DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.readers)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Rejected {
+                    received_at: from_micros(r.get(0))?,
+                    source: r.get(1),
+                    dpu_id: r.get(2),
+                    reason: r.get(3),
+                    detail: r.get(4),
+                    payload: r.get(5),
+                })
+            })
+            .collect()
+    }
+
+    async fn totals(&self) -> Result<Totals, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM crossings), \
+                    (SELECT COUNT(*) FROM crossings WHERE doorway_id IS NULL), \
+                    (SELECT COUNT(*) FROM rejected)",
+        )
+        .fetch_one(&self.readers)
+        .await?;
+        Ok(Totals {
+            crossings: row.get(0),
+            pending: row.get(1),
+            rejected: row.get(2),
+        })
+    }
+}

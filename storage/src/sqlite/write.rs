@@ -1,0 +1,382 @@
+//! The SQLite write transaction: the primitives the shared write paths need.
+
+use super::{from_micros, micros};
+use crate::engine::{Result, WriteTx};
+use crate::StoreError;
+use async_trait::async_trait;
+use occupancy::layout::Attribution;
+use occupancy::plan::Known;
+use occupancy::series::{EntryKey, Rank};
+use occupancy::{
+    Crossing, CrossingKey, Direction, Doorway, DoorwayId, DpuId, Installation, Space, SpaceId,
+    Timestamp,
+};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, Transaction};
+use std::collections::BTreeMap;
+
+pub(crate) struct SqliteTx {
+    tx: Transaction<'static, Sqlite>,
+}
+
+impl SqliteTx {
+    pub(crate) fn new(tx: Transaction<'static, Sqlite>) -> Self {
+        Self { tx }
+    }
+
+    pub(crate) async fn commit(self) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+fn dpu(text: String) -> Result<DpuId> {
+    DpuId::new(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn direction(value: i64) -> Result<Direction> {
+    Direction::from_i64(value).ok_or_else(|| StoreError::Corrupt(format!("direction {value}")))
+}
+
+fn entry(row: &SqliteRow) -> Result<(EntryKey, Option<i64>)> {
+    let rank: i16 = row.get(1);
+    let key = EntryKey {
+        ts: from_micros(row.get(0))?,
+        rank: Rank::from_i16(rank).ok_or_else(|| StoreError::Corrupt(format!("rank {rank}")))?,
+        dpu: dpu(row.get(2))?,
+    };
+    Ok((key, row.get(3)))
+}
+
+fn crossing(row: &SqliteRow) -> Result<(Crossing, Option<DoorwayId>)> {
+    let event_id: Option<i64> = row.get(3);
+    let crossing = Crossing::new(
+        dpu(row.get(0))?,
+        from_micros(row.get(1))?,
+        direction(row.get(2))?,
+        event_id.map(|id| id as u64),
+    );
+    Ok((crossing, row.get(4)))
+}
+
+#[async_trait]
+impl WriteTx for SqliteTx {
+    async fn lock_layout(&mut self, _exclusive: bool) -> Result<()> {
+        Ok(()) // One writer connection: transactions are already serial.
+    }
+
+    async fn lock_spaces(&mut self, _spaces: &[SpaceId]) -> Result<()> {
+        Ok(())
+    }
+
+    async fn known(&mut self, batch: &[Crossing]) -> Result<Known> {
+        let mut known = Known::default();
+        for c in batch {
+            let found = sqlx::query(
+                "SELECT 1 FROM crossings WHERE dpu_id = ? AND ts = ? AND direction = ?",
+            )
+            .bind(c.dpu.as_str())
+            .bind(micros(c.ts))
+            .bind(c.direction.as_i64())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+            if found.is_some() {
+                known.keys.insert(c.key());
+            }
+            if let Some(id) = c.event_id {
+                let row = sqlx::query(
+                    "SELECT ts, direction FROM crossings WHERE dpu_id = ? AND event_id = ?",
+                )
+                .bind(c.dpu.as_str())
+                .bind(id as i64)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+                if let Some(row) = row {
+                    let key = CrossingKey {
+                        dpu: c.dpu.clone(),
+                        ts: from_micros(row.get(0))?,
+                        direction: direction(row.get(1))?,
+                    };
+                    known.ids.insert((c.dpu.clone(), id), key);
+                }
+            }
+        }
+        Ok(known)
+    }
+
+    async fn attribution(&mut self, dpus: &[DpuId]) -> Result<Attribution> {
+        let mut doorways = BTreeMap::new();
+        let mut histories = Vec::new();
+        for id in dpus {
+            let rows = sqlx::query(
+                "SELECT i.valid_from, i.valid_until, d.id, d.name, d.exiting_to, d.entering_to \
+                 FROM installations i JOIN doorways d ON d.id = i.doorway_id \
+                 WHERE i.dpu_id = ? ORDER BY i.valid_from",
+            )
+            .bind(id.as_str())
+            .fetch_all(&mut *self.tx)
+            .await?;
+            let mut history = Vec::new();
+            for row in rows {
+                let doorway = Doorway {
+                    id: row.get(2),
+                    name: row.get(3),
+                    exiting_to: row.get(4),
+                    entering_to: row.get(5),
+                };
+                history.push(Installation {
+                    doorway: doorway.id,
+                    from: from_micros(row.get(0))?,
+                    until: row.get::<Option<i64>, _>(1).map(from_micros).transpose()?,
+                });
+                doorways.insert(doorway.id, doorway);
+            }
+            histories.push((id.clone(), history));
+        }
+        Ok(Attribution::new(doorways.into_values(), histories))
+    }
+
+    async fn insert_crossings(
+        &mut self,
+        rows: &[(Crossing, Option<DoorwayId>)],
+        received_at: Timestamp,
+    ) -> Result<usize> {
+        let mut inserted = 0;
+        for (c, doorway) in rows {
+            inserted += sqlx::query(
+                "INSERT INTO crossings (dpu_id, ts, direction, event_id, doorway_id, received_at) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(c.dpu.as_str())
+            .bind(micros(c.ts))
+            .bind(c.direction.as_i64())
+            .bind(c.event_id.map(|id| id as i64))
+            .bind(doorway)
+            .bind(micros(received_at))
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected() as usize;
+        }
+        Ok(inserted)
+    }
+
+    async fn count_before(&mut self, space: SpaceId, key: &EntryKey) -> Result<i64> {
+        let count: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT count FROM space_counts WHERE space_id = ? AND (ts, rank, dpu_id) < (?, ?, ?) \
+             ORDER BY ts DESC, rank DESC, dpu_id DESC LIMIT 1",
+        )
+        .bind(space)
+        .bind(micros(key.ts))
+        .bind(key.rank.as_i16())
+        .bind(key.dpu.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(count.flatten().unwrap_or(0))
+    }
+
+    async fn remove_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()> {
+        for key in keys {
+            sqlx::query(
+                "DELETE FROM space_counts WHERE space_id = ? AND ts = ? AND rank = ? AND dpu_id = ?",
+            )
+            .bind(space)
+            .bind(micros(key.ts))
+            .bind(key.rank.as_i16())
+            .bind(key.dpu.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn insert_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()> {
+        for key in keys {
+            sqlx::query(
+                "INSERT INTO space_counts (space_id, ts, rank, dpu_id) VALUES (?, ?, ?, ?)",
+            )
+            .bind(space)
+            .bind(micros(key.ts))
+            .bind(key.rank.as_i16())
+            .bind(key.dpu.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn entries_from(
+        &mut self,
+        space: SpaceId,
+        from: &EntryKey,
+        inclusive: bool,
+        limit: usize,
+    ) -> Result<Vec<(EntryKey, Option<i64>)>> {
+        let op = if inclusive { ">=" } else { ">" };
+        let sql = format!(
+            "SELECT ts, rank, dpu_id, count FROM space_counts \
+             WHERE space_id = ? AND (ts, rank, dpu_id) {op} (?, ?, ?) \
+             ORDER BY ts, rank, dpu_id LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(space)
+            .bind(micros(from.ts))
+            .bind(from.rank.as_i16())
+            .bind(from.dpu.as_str())
+            .bind(limit as i64)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(entry).collect()
+    }
+
+    async fn set_counts(&mut self, space: SpaceId, updates: &[(EntryKey, i64)]) -> Result<()> {
+        for (key, count) in updates {
+            sqlx::query(
+                "UPDATE space_counts SET count = ? \
+                 WHERE space_id = ? AND ts = ? AND rank = ? AND dpu_id = ?",
+            )
+            .bind(count)
+            .bind(space)
+            .bind(micros(key.ts))
+            .bind(key.rank.as_i16())
+            .bind(key.dpu.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn doorways(&mut self) -> Result<Vec<Doorway>> {
+        let rows = sqlx::query("SELECT id, name, exiting_to, entering_to FROM doorways")
+            .fetch_all(&mut *self.tx)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Doorway {
+                id: r.get(0),
+                name: r.get(1),
+                exiting_to: r.get(2),
+                entering_to: r.get(3),
+            })
+            .collect())
+    }
+
+    async fn upsert_space(&mut self, space: &Space) -> Result<bool> {
+        let result = sqlx::query(
+            "INSERT INTO spaces (id, name) VALUES (?, ?) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name WHERE name IS NOT excluded.name",
+        )
+        .bind(space.id)
+        .bind(&space.name)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn upsert_doorway(&mut self, d: &Doorway) -> Result<bool> {
+        let result = sqlx::query(
+            "INSERT INTO doorways (id, name, exiting_to, entering_to) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
+                 exiting_to = excluded.exiting_to, entering_to = excluded.entering_to \
+             WHERE (name, exiting_to, entering_to) \
+                 IS NOT (excluded.name, excluded.exiting_to, excluded.entering_to)",
+        )
+        .bind(d.id)
+        .bind(&d.name)
+        .bind(d.exiting_to)
+        .bind(d.entering_to)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn upsert_dpu(&mut self, dpu: &DpuId) -> Result<bool> {
+        let result = sqlx::query("INSERT INTO dpus (id) VALUES (?) ON CONFLICT DO NOTHING")
+            .bind(dpu.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn installations(&mut self, dpu: &DpuId) -> Result<Vec<Installation>> {
+        let rows = sqlx::query(
+            "SELECT valid_from, valid_until, doorway_id FROM installations \
+             WHERE dpu_id = ? ORDER BY valid_from",
+        )
+        .bind(dpu.as_str())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Installation {
+                    from: from_micros(r.get(0))?,
+                    until: r.get::<Option<i64>, _>(1).map(from_micros).transpose()?,
+                    doorway: r.get(2),
+                })
+            })
+            .collect()
+    }
+
+    async fn replace_installations(&mut self, dpu: &DpuId, history: &[Installation]) -> Result<()> {
+        sqlx::query("DELETE FROM installations WHERE dpu_id = ?")
+            .bind(dpu.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        for i in history {
+            sqlx::query(
+                "INSERT INTO installations (dpu_id, valid_from, valid_until, doorway_id) \
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(dpu.as_str())
+            .bind(micros(i.from))
+            .bind(i.until.map(micros))
+            .bind(i.doorway)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn crossings_for(
+        &mut self,
+        dpus: &[DpuId],
+        doorways: &[DoorwayId],
+    ) -> Result<Vec<(Crossing, Option<DoorwayId>)>> {
+        const COLUMNS: &str = "SELECT dpu_id, ts, direction, event_id, doorway_id FROM crossings";
+        let mut found = BTreeMap::new();
+        for id in dpus {
+            let rows = sqlx::query(&format!("{COLUMNS} WHERE dpu_id = ?"))
+                .bind(id.as_str())
+                .fetch_all(&mut *self.tx)
+                .await?;
+            for row in &rows {
+                let (c, d) = crossing(row)?;
+                found.insert(c.key(), (c, d));
+            }
+        }
+        for id in doorways {
+            let rows = sqlx::query(&format!("{COLUMNS} WHERE doorway_id = ?"))
+                .bind(id)
+                .fetch_all(&mut *self.tx)
+                .await?;
+            for row in &rows {
+                let (c, d) = crossing(row)?;
+                found.insert(c.key(), (c, d));
+            }
+        }
+        Ok(found.into_values().collect())
+    }
+
+    async fn set_doorways(&mut self, moved: &[(CrossingKey, Option<DoorwayId>)]) -> Result<()> {
+        for (key, doorway) in moved {
+            sqlx::query(
+                "UPDATE crossings SET doorway_id = ? WHERE dpu_id = ? AND ts = ? AND direction = ?",
+            )
+            .bind(doorway)
+            .bind(key.dpu.as_str())
+            .bind(micros(key.ts))
+            .bind(key.direction.as_i64())
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,31 @@
+//! A fresh, empty store per test.
+
+use roomer_storage::testing::{fresh_postgres_database, postgres_url};
+use roomer_storage::Store;
+use std::sync::Arc;
+
+pub struct Fixture {
+    pub store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("roomer.db").display());
+    let store = roomer_storage::connect(&url).await.expect("open SQLite");
+    Fixture {
+        store,
+        _dir: Some(dir),
+    }
+}
+
+pub async fn postgres() -> Fixture {
+    let admin = postgres_url().expect("TEST_DATABASE_URL must be set for PostgreSQL tests");
+    let url = fresh_postgres_database(&admin)
+        .await
+        .expect("TEST_DATABASE_URL is set but PostgreSQL cannot be reached");
+    let store = roomer_storage::connect(&url)
+        .await
+        .expect("open PostgreSQL");
+    Fixture { store, _dir: None }
+}

@@ -1,0 +1,47 @@
+//! One conformance suite, run against every backend: SQLite always, PostgreSQL when
+//! `TEST_DATABASE_URL` is set (otherwise its copy of the suite is reported as ignored).
+
+mod fixtures;
+mod properties;
+mod stories;
+
+/// Declares every story of the suite as a test against one backend.
+macro_rules! conformance {
+    ($backend:ident, $fixture:path, [$(#[$attr:meta])*]) => {
+        mod $backend {
+            conformance!(@tests $fixture, [$(#[$attr])*],
+                a_fresh_store_knows_only_outside,
+                applying_a_layout_twice_changes_nothing,
+                counts_follow_event_time_and_clamp_at_zero,
+                repeats_count_once,
+                a_late_crossing_corrects_every_later_count,
+                crossings_of_unknown_dpus_wait_for_their_installation,
+                moving_a_dpu_reattributes_its_crossings,
+                changing_a_doorways_sides_moves_its_crossings,
+                an_event_id_reused_for_another_crossing_is_a_conflict,
+                rejected_messages_are_kept_newest_first,
+                an_invalid_layout_changes_nothing,
+            );
+        }
+    };
+    (@tests $fixture:path, $attrs:tt, $name:ident, $($rest:ident,)*) => {
+        conformance!(@one $fixture, $attrs, $name);
+        conformance!(@tests $fixture, $attrs, $($rest,)*);
+    };
+    (@tests $fixture:path, $attrs:tt,) => {};
+    (@one $fixture:path, [$(#[$attr:meta])*], $name:ident) => {
+        #[tokio::test]
+        $(#[$attr])*
+        async fn $name() {
+            let fixture = $fixture().await;
+            crate::stories::$name(fixture.store.as_ref()).await;
+        }
+    };
+}
+
+conformance!(sqlite, crate::fixtures::sqlite, []);
+conformance!(
+    postgres,
+    crate::fixtures::postgres,
+    [#[cfg_attr(not(roomer_postgres_tests), ignore = "set TEST_DATABASE_URL to run against PostgreSQL")]]
+);

@@ -1,0 +1,303 @@
+//! What every backend must do, told as short stories about one building.
+
+use chrono::TimeDelta;
+use occupancy::layout::DpuLayout;
+use occupancy::{
+    Crossing, Direction, Doorway, DpuId, Installation, Layout, Space, Timestamp, OUTSIDE,
+};
+use roomer_storage::{Rejected, Store};
+
+const ROOM_A: i64 = 1;
+const ROOM_B: i64 = 2;
+
+fn t(minute: i64) -> Timestamp {
+    "2018-02-26T08:00:00Z".parse::<Timestamp>().unwrap() + TimeDelta::minutes(minute)
+}
+
+fn dpu(id: &str) -> DpuId {
+    DpuId::new(id).unwrap()
+}
+
+fn crossing(dpu_id: &str, minute: i64, direction: i64) -> Crossing {
+    Crossing::new(
+        dpu(dpu_id),
+        t(minute),
+        Direction::from_i64(direction).unwrap(),
+        None,
+    )
+}
+
+/// The reference building: DPU 283 over Outside → A, DPU 423 over B → A.
+fn building() -> Layout {
+    Layout {
+        spaces: vec![
+            Space {
+                id: ROOM_A,
+                name: "Space A".into(),
+            },
+            Space {
+                id: ROOM_B,
+                name: "Space B".into(),
+            },
+        ],
+        doorways: vec![
+            Doorway {
+                id: 1,
+                name: "Doorway X".into(),
+                exiting_to: OUTSIDE,
+                entering_to: ROOM_A,
+            },
+            Doorway {
+                id: 2,
+                name: "Doorway Z".into(),
+                exiting_to: ROOM_B,
+                entering_to: ROOM_A,
+            },
+        ],
+        dpus: vec![
+            installed("283", 1, t(-1_000)),
+            installed("423", 2, t(-1_000)),
+        ],
+    }
+}
+
+fn installed(id: &str, doorway: i64, from: Timestamp) -> DpuLayout {
+    DpuLayout {
+        id: dpu(id),
+        installations: vec![Installation {
+            doorway,
+            from,
+            until: None,
+        }],
+    }
+}
+
+async fn count(store: &dyn Store, space: i64, minute: Option<i64>) -> i64 {
+    store
+        .count_at(space, minute.map(t))
+        .await
+        .unwrap()
+        .expect("space exists")
+}
+
+pub async fn a_fresh_store_knows_only_outside(store: &dyn Store) {
+    let spaces = store.spaces().await.unwrap();
+    assert_eq!(spaces.len(), 1);
+    assert_eq!(
+        (spaces[0].id, spaces[0].name.as_str(), spaces[0].count),
+        (OUTSIDE, "Outside", 0)
+    );
+    assert_eq!(store.count_at(42, None).await.unwrap(), None);
+}
+
+pub async fn applying_a_layout_twice_changes_nothing(store: &dyn Store) {
+    let first = store.apply_layout(&building()).await.unwrap();
+    assert_eq!(
+        first.changed,
+        2 + 2 + 2 + 2,
+        "spaces, doorways, DPUs and histories"
+    );
+    let second = store.apply_layout(&building()).await.unwrap();
+    assert_eq!(second.changed, 0);
+    assert_eq!(second.reattributed, 0);
+    let names: Vec<String> = store
+        .spaces()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["Outside", "Space A", "Space B"]);
+    assert!(store.dpu_known(&dpu("283")).await.unwrap());
+    assert!(!store.dpu_known(&dpu("999")).await.unwrap());
+}
+
+pub async fn counts_follow_event_time_and_clamp_at_zero(store: &dyn Store) {
+    store.apply_layout(&building()).await.unwrap();
+    // One person walks out of an empty A into B: absorbed in A, but B gains one.
+    let outcome = store
+        .ingest(&[
+            crossing("283", 1, 1),
+            crossing("283", 2, 1),
+            crossing("423", 0, -1),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(outcome.report.inserted, 3);
+    assert_eq!(count(store, ROOM_A, Some(0)).await, 0);
+    assert_eq!(count(store, ROOM_B, Some(0)).await, 1);
+    assert_eq!(count(store, ROOM_A, Some(1)).await, 1);
+    assert_eq!(count(store, ROOM_A, None).await, 2);
+    assert_eq!(
+        count(store, OUTSIDE, None).await,
+        -2,
+        "Outside is not clamped"
+    );
+    assert_eq!(count(store, ROOM_A, Some(-5)).await, 0, "before any data");
+    assert_eq!(
+        count(store, ROOM_A, Some(100_000)).await,
+        2,
+        "in the future: now"
+    );
+}
+
+pub async fn repeats_count_once(store: &dyn Store) {
+    store.apply_layout(&building()).await.unwrap();
+    let first = store
+        .ingest(&[crossing("283", 1, 1), crossing("283", 1, 1)])
+        .await
+        .unwrap();
+    assert_eq!((first.report.inserted, first.report.duplicates), (1, 1));
+    let later = store.ingest(&[crossing("283", 1, 1)]).await.unwrap();
+    assert_eq!((later.report.inserted, later.report.duplicates), (0, 1));
+    assert_eq!(count(store, ROOM_A, None).await, 1);
+    assert_eq!(store.totals().await.unwrap().crossings, 1);
+}
+
+pub async fn a_late_crossing_corrects_every_later_count(store: &dyn Store) {
+    store.apply_layout(&building()).await.unwrap();
+    store
+        .ingest(&[
+            crossing("283", 10, 1),
+            crossing("283", 20, -1),
+            crossing("283", 30, -1),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(count(store, ROOM_A, None).await, 0);
+    // The entry at minute 5 arrives late: minute 30's departure is no longer absorbed.
+    store.ingest(&[crossing("283", 5, 1)]).await.unwrap();
+    assert_eq!(count(store, ROOM_A, Some(5)).await, 1);
+    assert_eq!(count(store, ROOM_A, Some(10)).await, 2);
+    assert_eq!(count(store, ROOM_A, Some(20)).await, 1);
+    assert_eq!(count(store, ROOM_A, None).await, 0);
+    assert_eq!(count(store, OUTSIDE, None).await, 0);
+}
+
+pub async fn crossings_of_unknown_dpus_wait_for_their_installation(store: &dyn Store) {
+    store.apply_layout(&building()).await.unwrap();
+    let outcome = store
+        .ingest(&[crossing("777", 1, 1), crossing("777", 2, 1)])
+        .await
+        .unwrap();
+    assert_eq!((outcome.report.inserted, outcome.report.pending), (2, 2));
+    assert_eq!(count(store, ROOM_B, None).await, 0);
+    assert_eq!(store.totals().await.unwrap().pending, 2);
+
+    let mut layout = building();
+    layout.doorways.push(Doorway {
+        id: 3,
+        name: "Back door".into(),
+        exiting_to: OUTSIDE,
+        entering_to: ROOM_B,
+    });
+    layout.dpus.push(DpuLayout {
+        id: dpu("777"),
+        installations: vec![Installation {
+            doorway: 3,
+            from: t(2),
+            until: None,
+        }],
+    });
+    let report = store.apply_layout(&layout).await.unwrap();
+    assert_eq!(
+        report.reattributed, 1,
+        "only the crossing at minute 2 is covered"
+    );
+    assert_eq!(count(store, ROOM_B, None).await, 1);
+    assert_eq!(count(store, ROOM_B, Some(1)).await, 0);
+    assert_eq!(store.totals().await.unwrap().pending, 1);
+}
+
+pub async fn moving_a_dpu_reattributes_its_crossings(store: &dyn Store) {
+    store.apply_layout(&building()).await.unwrap();
+    store
+        .ingest(&[crossing("283", 1, 1), crossing("283", 20, 1)])
+        .await
+        .unwrap();
+    assert_eq!(count(store, ROOM_A, None).await, 2);
+    // It turns out DPU 283 was moved over doorway Z (B → A) at minute 10.
+    let mut layout = building();
+    layout.dpus[0].installations = vec![
+        Installation {
+            doorway: 1,
+            from: t(-1_000),
+            until: Some(t(10)),
+        },
+        Installation {
+            doorway: 2,
+            from: t(10),
+            until: None,
+        },
+    ];
+    let report = store.apply_layout(&layout).await.unwrap();
+    assert_eq!(report.reattributed, 1);
+    assert_eq!(count(store, ROOM_A, None).await, 2);
+    assert_eq!(count(store, OUTSIDE, None).await, -1);
+    assert_eq!(
+        count(store, ROOM_B, None).await,
+        0,
+        "B was empty: the departure is absorbed"
+    );
+}
+
+pub async fn changing_a_doorways_sides_moves_its_crossings(store: &dyn Store) {
+    store.apply_layout(&building()).await.unwrap();
+    store.ingest(&[crossing("423", 1, 1)]).await.unwrap();
+    assert_eq!(count(store, ROOM_A, None).await, 1);
+    // Doorway Z was described backwards: the DPU looks into B.
+    let mut layout = building();
+    layout.doorways[1] = Doorway {
+        id: 2,
+        name: "Doorway Z".into(),
+        exiting_to: ROOM_A,
+        entering_to: ROOM_B,
+    };
+    store.apply_layout(&layout).await.unwrap();
+    assert_eq!(count(store, ROOM_A, None).await, 0);
+    assert_eq!(count(store, ROOM_B, None).await, 1);
+}
+
+pub async fn an_event_id_reused_for_another_crossing_is_a_conflict(store: &dyn Store) {
+    store.apply_layout(&building()).await.unwrap();
+    let mut first = crossing("283", 1, 1);
+    first.event_id = Some(7);
+    let mut other = crossing("283", 2, 1);
+    other.event_id = Some(7);
+    store.ingest(&[first.clone()]).await.unwrap();
+    let outcome = store.ingest(&[other.clone(), first]).await.unwrap();
+    assert_eq!(outcome.report.duplicates, 1);
+    assert_eq!(outcome.conflicts.len(), 1);
+    assert_eq!(outcome.conflicts[0].crossing, other);
+    assert_eq!(outcome.conflicts[0].existing.ts, t(1));
+    assert_eq!(count(store, ROOM_A, None).await, 1);
+}
+
+pub async fn rejected_messages_are_kept_newest_first(store: &dyn Store) {
+    let rejected = |minute: i64, reason: &str| Rejected {
+        received_at: t(minute),
+        source: "dpus/283/crossings".into(),
+        dpu_id: Some("283".into()),
+        reason: reason.into(),
+        detail: format!("{reason} detail"),
+        payload: vec![0xff, b'{'],
+    };
+    store
+        .reject(&[rejected(1, "not_json"), rejected(2, "bad_direction")])
+        .await
+        .unwrap();
+    let listed = store.rejected(10).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![rejected(2, "bad_direction"), rejected(1, "not_json")]
+    );
+    assert_eq!(store.rejected(1).await.unwrap().len(), 1);
+    assert_eq!(store.totals().await.unwrap().rejected, 2);
+}
+
+pub async fn an_invalid_layout_changes_nothing(store: &dyn Store) {
+    let mut layout = building();
+    layout.doorways[0].entering_to = OUTSIDE;
+    assert!(store.apply_layout(&layout).await.is_err());
+    assert_eq!(store.spaces().await.unwrap().len(), 1);
+}
