@@ -1,0 +1,203 @@
+//! The PostgreSQL backend (and the base for TimescaleDB).
+//!
+//! Several ingest workers may write at once: each batch takes a shared advisory lock on the
+//! layout (a layout change takes it exclusively) and an advisory lock per space it touches,
+//! in space order, so per-space recounts are serialized and never deadlock. A batch that
+//! races another writer for the same crossing is rolled back and retried.
+
+mod write;
+
+use crate::engine;
+use crate::{IngestOutcome, LayoutReport, Rejected, SpaceCount, Store, StoreError, Totals};
+use async_trait::async_trait;
+use occupancy::{Crossing, DpuId, Layout, SpaceId, Timestamp};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Row;
+use write::PgTx;
+
+/// How often a batch is retried after losing a race with another writer.
+const MAX_ATTEMPTS: usize = 5;
+
+/// Roomer's data in a PostgreSQL database.
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to a `postgres://…` URL and migrates the database.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
+        // sqlx takes an advisory lock while migrating, so workers may start together.
+        sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    async fn begin(&self) -> Result<PgTx, StoreError> {
+        Ok(PgTx::new(self.pool.begin().await?))
+    }
+}
+
+/// Deadlocks and serialization failures are worth another try.
+fn is_transient(error: &StoreError) -> bool {
+    match error {
+        StoreError::Database(sqlx::Error::Database(e)) => {
+            matches!(e.code().as_deref(), Some("40001" | "40P01"))
+        }
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn apply_layout(&self, layout: &Layout) -> Result<LayoutReport, StoreError> {
+        let mut tx = self.begin().await?;
+        let report = engine::apply_layout(&mut tx, layout).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn ingest(&self, batch: &[Crossing]) -> Result<IngestOutcome, StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut tx = self.begin().await?;
+            let result = engine::ingest(&mut tx, batch, chrono::Utc::now()).await;
+            match result {
+                Ok(Some(outcome)) => {
+                    tx.commit().await?;
+                    return Ok(outcome);
+                }
+                Ok(None) if attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(
+                        attempt,
+                        "another writer stored part of this batch; retrying"
+                    );
+                }
+                Err(e) if is_transient(&e) && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %e, "transient database error; retrying");
+                }
+                Ok(None) => {
+                    return Err(StoreError::Corrupt(
+                        "kept losing races with other writers for this batch".into(),
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
+            // Dropping tx rolls it back.
+        }
+    }
+
+    async fn reject(&self, rejected: &[Rejected]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for r in rejected {
+            sqlx::query(
+                "INSERT INTO rejected (received_at, source, dpu_id, reason, detail, payload) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(r.received_at)
+            .bind(&r.source)
+            .bind(&r.dpu_id)
+            .bind(&r.reason)
+            .bind(&r.detail)
+            .bind(&r.payload)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn count_at(
+        &self,
+        space: SpaceId,
+        at: Option<Timestamp>,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = match at {
+            Some(at) => {
+                sqlx::query(
+                    "SELECT (SELECT count FROM space_counts c WHERE c.space_id = s.id \
+                             AND c.ts <= $2 ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC LIMIT 1) \
+                     FROM spaces s WHERE s.id = $1",
+                )
+                .bind(space)
+                .bind(at)
+                .fetch_optional(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "SELECT (SELECT count FROM space_counts c WHERE c.space_id = s.id \
+                             ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC LIMIT 1) \
+                     FROM spaces s WHERE s.id = $1",
+                )
+                .bind(space)
+                .fetch_optional(&self.pool)
+                .await?
+            }
+        };
+        Ok(row.map(|r| r.get::<Option<i64>, _>(0).unwrap_or(0)))
+    }
+
+    async fn spaces(&self) -> Result<Vec<SpaceCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.name, (SELECT count FROM space_counts c WHERE c.space_id = s.id \
+                     ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC LIMIT 1) \
+             FROM spaces s ORDER BY s.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SpaceCount {
+                id: r.get(0),
+                name: r.get(1),
+                count: r.get::<Option<i64>, _>(2).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    async fn dpu_known(&self, dpu: &DpuId) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM dpus WHERE id = $1")
+            .bind(dpu.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn rejected(&self, limit: u32) -> Result<Vec<Rejected>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT received_at, source, dpu_id, reason, detail, payload FROM rejected \
+             ORDER BY received_at DESC, id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Rejected {
+                received_at: r.get(0),
+                source: r.get(1),
+                dpu_id: r.get(2),
+                reason: r.get(3),
+                detail: r.get(4),
+                payload: r.get(5),
+            })
+            .collect())
+    }
+
+    async fn totals(&self) -> Result<Totals, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM crossings), \
+                    (SELECT COUNT(*) FROM crossings WHERE doorway_id IS NULL), \
+                    (SELECT COUNT(*) FROM rejected)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Totals {
+            crossings: row.get(0),
+            pending: row.get(1),
+            rejected: row.get(2),
+        })
+    }
+}

@@ -1,0 +1,448 @@
+//! The PostgreSQL write transaction: set-based statements (`UNNEST` of arrays), so a batch
+//! costs a few round trips rather than one per row.
+
+use crate::engine::{Result, WriteTx};
+use crate::StoreError;
+use async_trait::async_trait;
+use occupancy::layout::Attribution;
+use occupancy::plan::Known;
+use occupancy::series::{EntryKey, Rank};
+use occupancy::{
+    Crossing, CrossingKey, Direction, Doorway, DoorwayId, DpuId, Installation, Space, SpaceId,
+    Timestamp,
+};
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, Row, Transaction};
+use std::collections::BTreeMap;
+
+/// Advisory lock classes (first key of `pg_advisory_xact_lock(int, int)`).
+const LOCK_LAYOUT: i32 = 0x526f_0001;
+const LOCK_SPACE: i32 = 0x526f_0002;
+
+pub(crate) struct PgTx {
+    tx: Transaction<'static, Postgres>,
+}
+
+impl PgTx {
+    pub(crate) fn new(tx: Transaction<'static, Postgres>) -> Self {
+        Self { tx }
+    }
+
+    pub(crate) async fn commit(self) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn dpu(text: String) -> Result<DpuId> {
+    DpuId::new(text).map_err(corrupt)
+}
+
+fn direction(value: i16) -> Result<Direction> {
+    Direction::from_i64(value.into()).ok_or_else(|| corrupt(format!("direction {value}")))
+}
+
+/// Columns of a list of entry keys, for `UNNEST($n::timestamptz[], $m::smallint[], $k::text[])`.
+fn key_columns(keys: &[EntryKey]) -> (Vec<Timestamp>, Vec<i16>, Vec<String>) {
+    (
+        keys.iter().map(|k| k.ts).collect(),
+        keys.iter().map(|k| k.rank.as_i16()).collect(),
+        keys.iter().map(|k| k.dpu.as_str().to_owned()).collect(),
+    )
+}
+
+fn entry(row: &PgRow) -> Result<(EntryKey, Option<i64>)> {
+    let rank: i16 = row.get(1);
+    let key = EntryKey {
+        ts: row.get(0),
+        rank: Rank::from_i16(rank).ok_or_else(|| corrupt(format!("rank {rank}")))?,
+        dpu: dpu(row.get(2))?,
+    };
+    Ok((key, row.get(3)))
+}
+
+#[async_trait]
+impl WriteTx for PgTx {
+    async fn lock_layout(&mut self, exclusive: bool) -> Result<()> {
+        let sql = if exclusive {
+            "SELECT pg_advisory_xact_lock($1, 0)"
+        } else {
+            "SELECT pg_advisory_xact_lock_shared($1, 0)"
+        };
+        sqlx::query(sql)
+            .bind(LOCK_LAYOUT)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn lock_spaces(&mut self, spaces: &[SpaceId]) -> Result<()> {
+        for space in spaces {
+            // Space ids beyond 32 bits share locks: more waiting, never less safety.
+            sqlx::query("SELECT pg_advisory_xact_lock($1, ($2 % 2147483647)::int)")
+                .bind(LOCK_SPACE)
+                .bind(space)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn known(&mut self, batch: &[Crossing]) -> Result<Known> {
+        let mut known = Known::default();
+        let rows = sqlx::query(
+            "SELECT c.dpu_id, c.ts, c.direction FROM crossings c \
+             JOIN UNNEST($1::text[], $2::timestamptz[], $3::smallint[]) AS b(dpu_id, ts, direction) \
+             USING (dpu_id, ts, direction)",
+        )
+        .bind(batch.iter().map(|c| c.dpu.as_str()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|c| c.ts).collect::<Vec<_>>())
+        .bind(batch.iter().map(|c| c.direction.as_i64() as i16).collect::<Vec<_>>())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        for row in rows {
+            known.keys.insert(CrossingKey {
+                dpu: dpu(row.get(0))?,
+                ts: row.get(1),
+                direction: direction(row.get(2))?,
+            });
+        }
+        let with_ids: Vec<&Crossing> = batch.iter().filter(|c| c.event_id.is_some()).collect();
+        if !with_ids.is_empty() {
+            let rows = sqlx::query(
+                "SELECT c.dpu_id, c.event_id, c.ts, c.direction FROM crossings c \
+                 JOIN UNNEST($1::text[], $2::bigint[]) AS b(dpu_id, event_id) \
+                 USING (dpu_id, event_id)",
+            )
+            .bind(with_ids.iter().map(|c| c.dpu.as_str()).collect::<Vec<_>>())
+            .bind(
+                with_ids
+                    .iter()
+                    .map(|c| c.event_id.map(|id| id as i64))
+                    .collect::<Vec<_>>(),
+            )
+            .fetch_all(&mut *self.tx)
+            .await?;
+            for row in rows {
+                let id: i64 = row.get(1);
+                let key = CrossingKey {
+                    dpu: dpu(row.get(0))?,
+                    ts: row.get(2),
+                    direction: direction(row.get(3))?,
+                };
+                known.ids.insert((key.dpu.clone(), id as u64), key);
+            }
+        }
+        Ok(known)
+    }
+
+    async fn attribution(&mut self, dpus: &[DpuId]) -> Result<Attribution> {
+        let rows = sqlx::query(
+            "SELECT i.dpu_id, i.valid_from, i.valid_until, d.id, d.name, d.exiting_to, d.entering_to \
+             FROM installations i JOIN doorways d ON d.id = i.doorway_id \
+             WHERE i.dpu_id = ANY($1) ORDER BY i.dpu_id, i.valid_from",
+        )
+        .bind(dpus.iter().map(DpuId::as_str).collect::<Vec<_>>())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let mut doorways = BTreeMap::new();
+        let mut histories: BTreeMap<DpuId, Vec<Installation>> = BTreeMap::new();
+        for row in rows {
+            let doorway = Doorway {
+                id: row.get(3),
+                name: row.get(4),
+                exiting_to: row.get(5),
+                entering_to: row.get(6),
+            };
+            histories
+                .entry(dpu(row.get(0))?)
+                .or_default()
+                .push(Installation {
+                    doorway: doorway.id,
+                    from: row.get(1),
+                    until: row.get(2),
+                });
+            doorways.insert(doorway.id, doorway);
+        }
+        Ok(Attribution::new(doorways.into_values(), histories))
+    }
+
+    async fn insert_crossings(
+        &mut self,
+        rows: &[(Crossing, Option<DoorwayId>)],
+        received_at: Timestamp,
+    ) -> Result<usize> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let result = sqlx::query(
+            "INSERT INTO crossings (dpu_id, ts, direction, event_id, doorway_id, received_at) \
+             SELECT u.*, $6 FROM UNNEST($1::text[], $2::timestamptz[], $3::smallint[], \
+                                        $4::bigint[], $5::bigint[]) AS u \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(rows.iter().map(|(c, _)| c.dpu.as_str()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|(c, _)| c.ts).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|(c, _)| c.direction.as_i64() as i16)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|(c, _)| c.event_id.map(|id| id as i64))
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|(_, d)| *d).collect::<Vec<_>>())
+        .bind(received_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(result.rows_affected() as usize)
+    }
+
+    async fn count_before(&mut self, space: SpaceId, key: &EntryKey) -> Result<i64> {
+        let count: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT count FROM space_counts \
+             WHERE space_id = $1 AND (ts, rank, dpu_id) < ($2, $3, $4) \
+             ORDER BY ts DESC, rank DESC, dpu_id DESC LIMIT 1",
+        )
+        .bind(space)
+        .bind(key.ts)
+        .bind(key.rank.as_i16())
+        .bind(key.dpu.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(count.flatten().unwrap_or(0))
+    }
+
+    async fn remove_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let (ts, rank, dpus) = key_columns(keys);
+        sqlx::query(
+            "DELETE FROM space_counts s \
+             USING UNNEST($2::timestamptz[], $3::smallint[], $4::text[]) AS k(ts, rank, dpu_id) \
+             WHERE s.space_id = $1 AND s.ts = k.ts AND s.rank = k.rank AND s.dpu_id = k.dpu_id",
+        )
+        .bind(space)
+        .bind(ts)
+        .bind(rank)
+        .bind(dpus)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let (ts, rank, dpus) = key_columns(keys);
+        sqlx::query(
+            "INSERT INTO space_counts (space_id, ts, rank, dpu_id) \
+             SELECT $1, k.* FROM UNNEST($2::timestamptz[], $3::smallint[], $4::text[]) AS k",
+        )
+        .bind(space)
+        .bind(ts)
+        .bind(rank)
+        .bind(dpus)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn entries_from(
+        &mut self,
+        space: SpaceId,
+        from: &EntryKey,
+        inclusive: bool,
+        limit: usize,
+    ) -> Result<Vec<(EntryKey, Option<i64>)>> {
+        let op = if inclusive { ">=" } else { ">" };
+        let sql = format!(
+            "SELECT ts, rank, dpu_id, count FROM space_counts \
+             WHERE space_id = $1 AND (ts, rank, dpu_id) {op} ($2, $3, $4) \
+             ORDER BY ts, rank, dpu_id LIMIT $5"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(space)
+            .bind(from.ts)
+            .bind(from.rank.as_i16())
+            .bind(from.dpu.as_str())
+            .bind(limit as i64)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(entry).collect()
+    }
+
+    async fn set_counts(&mut self, space: SpaceId, updates: &[(EntryKey, i64)]) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<EntryKey> = updates.iter().map(|(k, _)| k.clone()).collect();
+        let (ts, rank, dpus) = key_columns(&keys);
+        sqlx::query(
+            "UPDATE space_counts s SET count = k.count \
+             FROM UNNEST($2::timestamptz[], $3::smallint[], $4::text[], $5::bigint[]) \
+                  AS k(ts, rank, dpu_id, count) \
+             WHERE s.space_id = $1 AND s.ts = k.ts AND s.rank = k.rank AND s.dpu_id = k.dpu_id",
+        )
+        .bind(space)
+        .bind(ts)
+        .bind(rank)
+        .bind(dpus)
+        .bind(updates.iter().map(|(_, c)| *c).collect::<Vec<_>>())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn doorways(&mut self) -> Result<Vec<Doorway>> {
+        let rows = sqlx::query("SELECT id, name, exiting_to, entering_to FROM doorways")
+            .fetch_all(&mut *self.tx)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Doorway {
+                id: r.get(0),
+                name: r.get(1),
+                exiting_to: r.get(2),
+                entering_to: r.get(3),
+            })
+            .collect())
+    }
+
+    async fn upsert_space(&mut self, space: &Space) -> Result<bool> {
+        let result = sqlx::query(
+            "INSERT INTO spaces (id, name) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name \
+             WHERE spaces.name IS DISTINCT FROM EXCLUDED.name",
+        )
+        .bind(space.id)
+        .bind(&space.name)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn upsert_doorway(&mut self, d: &Doorway) -> Result<bool> {
+        let result = sqlx::query(
+            "INSERT INTO doorways (id, name, exiting_to, entering_to) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, \
+                 exiting_to = EXCLUDED.exiting_to, entering_to = EXCLUDED.entering_to \
+             WHERE (doorways.name, doorways.exiting_to, doorways.entering_to) \
+                 IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.exiting_to, EXCLUDED.entering_to)",
+        )
+        .bind(d.id)
+        .bind(&d.name)
+        .bind(d.exiting_to)
+        .bind(d.entering_to)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn upsert_dpu(&mut self, dpu: &DpuId) -> Result<bool> {
+        let result = sqlx::query("INSERT INTO dpus (id) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(dpu.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    async fn installations(&mut self, dpu: &DpuId) -> Result<Vec<Installation>> {
+        let rows = sqlx::query(
+            "SELECT valid_from, valid_until, doorway_id FROM installations \
+             WHERE dpu_id = $1 ORDER BY valid_from",
+        )
+        .bind(dpu.as_str())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Installation {
+                from: r.get(0),
+                until: r.get(1),
+                doorway: r.get(2),
+            })
+            .collect())
+    }
+
+    async fn replace_installations(&mut self, dpu: &DpuId, history: &[Installation]) -> Result<()> {
+        sqlx::query("DELETE FROM installations WHERE dpu_id = $1")
+            .bind(dpu.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO installations (dpu_id, valid_from, valid_until, doorway_id) \
+             SELECT $1, u.* FROM UNNEST($2::timestamptz[], $3::timestamptz[], $4::bigint[]) AS u",
+        )
+        .bind(dpu.as_str())
+        .bind(history.iter().map(|i| i.from).collect::<Vec<_>>())
+        .bind(history.iter().map(|i| i.until).collect::<Vec<_>>())
+        .bind(history.iter().map(|i| i.doorway).collect::<Vec<_>>())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn crossings_for(
+        &mut self,
+        dpus: &[DpuId],
+        doorways: &[DoorwayId],
+    ) -> Result<Vec<(Crossing, Option<DoorwayId>)>> {
+        let rows = sqlx::query(
+            "SELECT dpu_id, ts, direction, event_id, doorway_id FROM crossings \
+             WHERE dpu_id = ANY($1) OR doorway_id = ANY($2) ORDER BY dpu_id, ts, direction",
+        )
+        .bind(dpus.iter().map(DpuId::as_str).collect::<Vec<_>>())
+        .bind(doorways)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let event_id: Option<i64> = row.get(3);
+                let crossing = Crossing::new(
+                    dpu(row.get(0))?,
+                    row.get(1),
+                    direction(row.get(2))?,
+                    event_id.map(|id| id as u64),
+                );
+                Ok((crossing, row.get(4)))
+            })
+            .collect()
+    }
+
+    async fn set_doorways(&mut self, moved: &[(CrossingKey, Option<DoorwayId>)]) -> Result<()> {
+        if moved.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE crossings c SET doorway_id = m.doorway_id \
+             FROM UNNEST($1::text[], $2::timestamptz[], $3::smallint[], $4::bigint[]) \
+                  AS m(dpu_id, ts, direction, doorway_id) \
+             WHERE c.dpu_id = m.dpu_id AND c.ts = m.ts AND c.direction = m.direction",
+        )
+        .bind(
+            moved
+                .iter()
+                .map(|(k, _)| k.dpu.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(moved.iter().map(|(k, _)| k.ts).collect::<Vec<_>>())
+        .bind(
+            moved
+                .iter()
+                .map(|(k, _)| k.direction.as_i64() as i16)
+                .collect::<Vec<_>>(),
+        )
+        .bind(moved.iter().map(|(_, d)| *d).collect::<Vec<_>>())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+}
