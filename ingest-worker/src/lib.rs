@@ -1,1 +1,126 @@
-//! Placeholder.
+//! The ingest worker: crossings arrive over MQTT, are applied to storage in batches, and are
+//! acknowledged to the broker only once the batch that holds them has committed.
+//!
+//! # Layout
+//! - [`IngestConfig`] (this file) and [`run`]: wires the two tasks below and stops them.
+//! - `subscriber`: the rumqttc event loop. It subscribes to `dpus/+/crossings` (optionally
+//!   through a shared subscription), reconnects with backoff, and hands each publish to the
+//!   applier through a bounded channel: when storage is slow the channel fills, the event
+//!   loop stops reading, and TCP pushes back on the broker instead of memory growing.
+//! - `applier`: cuts the stream into batches (by size and time), parses and validates
+//!   payloads (`occupancy::payload`), keeps what is refused, stores the rest in one
+//!   transaction (retrying with backoff while the database is unavailable), then acks.
+//! - [`IngestStats`]: counters for operators and tests.
+#![forbid(unsafe_code)]
+
+mod applier;
+mod stats;
+mod subscriber;
+
+pub use stats::{IngestStats, StatsSnapshot};
+
+use roomer_storage::Store;
+use std::future::Future;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// The topic filter DPUs publish under.
+pub const CROSSINGS_FILTER: &str = "dpus/+/crossings";
+
+/// Where to read from and how to batch.
+#[derive(Clone, Debug)]
+pub struct IngestConfig {
+    pub mqtt_host: String,
+    pub mqtt_port: u16,
+    /// The worker's MQTT client id. Its session is persistent, so give each worker its own.
+    pub client_id: String,
+    /// Subscribe through `$share/{group}/dpus/+/crossings`, so several workers split the stream.
+    pub shared_group: Option<String>,
+    /// A batch is applied when it holds this many messages…
+    pub batch_size: usize,
+    /// …or when its first message has waited this long.
+    pub batch_wait: Duration,
+    /// How far ahead of this server's clock an event may be before it is refused.
+    pub max_future: Duration,
+    /// Largest MQTT packet accepted (bulk uploads can be large).
+    pub max_packet_bytes: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            mqtt_host: "127.0.0.1".into(),
+            mqtt_port: 1883,
+            client_id: "roomer-ingest".into(),
+            shared_group: None,
+            batch_size: 500,
+            batch_wait: Duration::from_millis(50),
+            max_future: Duration::from_secs(10 * 60),
+            max_packet_bytes: 1024 * 1024 + 1024,
+        }
+    }
+}
+
+impl IngestConfig {
+    /// The filter to subscribe to.
+    pub fn filter(&self) -> String {
+        match &self.shared_group {
+            Some(group) => format!("$share/{group}/{CROSSINGS_FILTER}"),
+            None => CROSSINGS_FILTER.to_owned(),
+        }
+    }
+}
+
+/// Errors that stop the worker. Everything else (broker or database unavailable) is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("ingest task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Runs the worker until `shutdown` completes. The batch being applied at that moment is
+/// finished and acknowledged; messages not yet applied stay unacknowledged, so a broker that
+/// keeps the worker's session delivers them again.
+pub async fn run(
+    store: Arc<dyn Store>,
+    config: IngestConfig,
+    stats: Arc<IngestStats>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), IngestError> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (messages_tx, messages_rx) = mpsc::channel(config.batch_size.max(1) * 2);
+    let (client, eventloop) = subscriber::connect(&config);
+    let connection = Arc::new(AtomicU64::new(0));
+    let mut subscriber = tokio::spawn(subscriber::run(
+        client.clone(),
+        eventloop,
+        config.filter(),
+        messages_tx,
+        stats.clone(),
+        connection.clone(),
+    ));
+    let applier = applier::Applier {
+        store,
+        client: client.clone(),
+        config,
+        stats,
+        connection,
+    };
+    let applier = tokio::spawn(applier.run(messages_rx, stop_rx));
+    shutdown.await;
+    tracing::info!("ingest worker stopping");
+    let _ = stop_tx.send(true);
+    applier.await?;
+    // The acks of the last batch are queued in the client; DISCONNECT goes out after them.
+    let _ = client.try_disconnect();
+    if tokio::time::timeout(Duration::from_secs(2), &mut subscriber)
+        .await
+        .is_err()
+    {
+        tracing::warn!("MQTT connection did not close in time");
+        subscriber.abort();
+    }
+    Ok(())
+}

@@ -5,6 +5,26 @@ use crate::StoreError;
 use sqlx::{Connection, PgConnection};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Polls `check` until it returns `Some`, failing the test with `what` after `within`.
+/// Tests wait for asynchronous work with this instead of sleeping a fixed time.
+pub async fn eventually<T, F, Fut>(what: &str, within: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// The PostgreSQL server tests use, if any.
 pub fn postgres_url() -> Option<String> {
     std::env::var("TEST_DATABASE_URL")

@@ -1,0 +1,183 @@
+//! Batches in, counts out: parse, store in one transaction, keep what is refused, then ack.
+
+use crate::subscriber::Message;
+use crate::{IngestConfig, IngestStats};
+use chrono::TimeDelta;
+use occupancy::payload::{dpu_from_topic, parse_message, Rejection, Validation};
+use occupancy::Crossing;
+use roomer_storage::{Rejected, Store};
+use rumqttc::AsyncClient;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+const RETRY_START: Duration = Duration::from_millis(200);
+const RETRY_MAX: Duration = Duration::from_secs(10);
+
+pub(crate) struct Applier {
+    pub store: Arc<dyn Store>,
+    pub client: AsyncClient,
+    pub config: IngestConfig,
+    pub stats: Arc<IngestStats>,
+    pub connection: Arc<AtomicU64>,
+}
+
+impl Applier {
+    /// Applies batches until `stop` is raised (finishing the batch in hand) or the channel
+    /// closes.
+    pub(crate) async fn run(
+        self,
+        mut messages: mpsc::Receiver<Message>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            let first = tokio::select! {
+                biased;
+                _ = stop.wait_for(|s| *s) => return,
+                m = messages.recv() => match m { Some(m) => m, None => return },
+            };
+            let mut batch = vec![first];
+            let deadline = Instant::now() + self.config.batch_wait;
+            while batch.len() < self.config.batch_size {
+                match tokio::time::timeout_at(deadline, messages.recv()).await {
+                    Ok(Some(m)) => batch.push(m),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+            if self.apply(&batch, &mut stop).await {
+                self.ack(&batch).await;
+            } else {
+                tracing::info!(
+                    messages = batch.len(),
+                    "stopping with a batch unapplied; it stays unacknowledged"
+                );
+                return;
+            }
+        }
+    }
+
+    /// Returns false only if asked to stop before the batch could be stored.
+    async fn apply(&self, batch: &[Message], stop: &mut watch::Receiver<bool>) -> bool {
+        let validation = Validation {
+            now: chrono::Utc::now(),
+            max_future: TimeDelta::from_std(self.config.max_future).unwrap_or(TimeDelta::MAX),
+        };
+        let mut crossings: Vec<Crossing> = Vec::new();
+        let mut origins: Vec<usize> = Vec::new();
+        let mut rejected: Vec<Rejected> = Vec::new();
+        for (index, message) in batch.iter().enumerate() {
+            let topic = &message.publish.topic;
+            let dpu = match dpu_from_topic(topic) {
+                Ok(dpu) => dpu,
+                Err(reason) => {
+                    rejected.push(record(message, None, None, &reason));
+                    continue;
+                }
+            };
+            let parsed = parse_message(&dpu, &message.publish.payload, &validation);
+            origins.extend(std::iter::repeat_n(index, parsed.crossings.len()));
+            crossings.extend(parsed.crossings);
+            for (element, reason) in &parsed.rejected {
+                rejected.push(record(message, Some(dpu.as_str()), *element, reason));
+            }
+        }
+
+        let Some(outcome) = self.retry(stop, || self.store.ingest(&crossings)).await else {
+            return false;
+        };
+        for conflict in &outcome.conflicts {
+            let position = crossings.iter().position(|c| *c == conflict.crossing);
+            let message = &batch[position.map_or(0, |p| origins[p])];
+            let reason = Rejection::IdConflict {
+                id: conflict.crossing.event_id.unwrap_or_default(),
+                existing_ts: conflict.existing.ts,
+                existing_direction: conflict.existing.direction.as_i64(),
+            };
+            rejected.push(record(
+                message,
+                Some(conflict.crossing.dpu.as_str()),
+                None,
+                &reason,
+            ));
+        }
+        if !rejected.is_empty()
+            && self
+                .retry(stop, || self.store.reject(&rejected))
+                .await
+                .is_none()
+        {
+            return false;
+        }
+        let report = outcome.report;
+        IngestStats::add(&self.stats.batches, 1);
+        IngestStats::add(&self.stats.crossings_new, report.inserted);
+        IngestStats::add(&self.stats.duplicates, report.duplicates);
+        IngestStats::add(&self.stats.pending, report.pending);
+        IngestStats::add(&self.stats.rejected, rejected.len());
+        tracing::debug!(
+            messages = batch.len(),
+            new = report.inserted,
+            duplicates = report.duplicates,
+            pending = report.pending,
+            rejected = rejected.len(),
+            "batch applied"
+        );
+        true
+    }
+
+    /// Retries a storage call with exponential backoff until it succeeds or `stop` is raised.
+    async fn retry<'a, T, F, Fut>(&'a self, stop: &mut watch::Receiver<bool>, call: F) -> Option<T>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, roomer_storage::StoreError>> + 'a,
+    {
+        let mut delay = RETRY_START;
+        loop {
+            match call().await {
+                Ok(value) => return Some(value),
+                Err(e) => {
+                    IngestStats::add(&self.stats.store_errors, 1);
+                    tracing::error!(error = %e, retry_in = ?delay, "storage failed; the batch stays unacknowledged and will be retried");
+                }
+            }
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return None,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(RETRY_MAX);
+        }
+    }
+
+    /// Acks in the order received, skipping messages from an earlier connection.
+    async fn ack(&self, batch: &[Message]) {
+        let current = self.connection.load(Ordering::SeqCst);
+        for message in batch.iter().filter(|m| m.connection == current) {
+            if let Err(e) = self.client.ack(&message.publish).await {
+                tracing::warn!(error = %e, "could not acknowledge; the broker will redeliver");
+            }
+        }
+    }
+}
+
+fn record(
+    message: &Message,
+    dpu: Option<&str>,
+    element: Option<usize>,
+    reason: &Rejection,
+) -> Rejected {
+    let detail = match element {
+        Some(i) => format!("element {i}: {reason}"),
+        None => reason.to_string(),
+    };
+    tracing::warn!(topic = %message.publish.topic, reason = reason.code(), %detail, "message rejected");
+    Rejected {
+        received_at: message.received_at,
+        source: message.publish.topic.clone(),
+        dpu_id: dpu.map(str::to_owned),
+        reason: reason.code().to_owned(),
+        detail,
+        payload: message.publish.payload.to_vec(),
+    }
+}

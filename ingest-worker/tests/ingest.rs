@@ -1,0 +1,233 @@
+//! The worker against a real broker over TCP and a real SQLite file.
+
+use occupancy::{Layout, OUTSIDE};
+use roomer_broker::{BrokerConfig, EmbeddedBroker};
+use roomer_ingest::{IngestConfig, IngestStats};
+use roomer_storage::testing::eventually;
+use roomer_storage::Store;
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, QoS};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+const LAYOUT: &str = r#"
+[[space]]
+id = 1
+name = "Space A"
+
+[[doorway]]
+id = 1
+name = "Doorway X"
+exiting_to = 0
+entering_to = 1
+
+[[dpu]]
+id = "283"
+[[dpu.installation]]
+doorway = 1
+from = "2018-01-01T00:00:00Z"
+"#;
+
+struct Worker {
+    store: Arc<dyn Store>,
+    stats: Arc<IngestStats>,
+    broker: EmbeddedBroker,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Worker {
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .expect("worker stops promptly")
+            .unwrap();
+        self.broker.shutdown();
+    }
+}
+
+async fn spawn_worker() -> Worker {
+    let broker = EmbeddedBroker::start(BrokerConfig::on(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .expect("broker starts");
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("roomer.db").display());
+    let store = roomer_storage::connect(&url).await.unwrap();
+    store
+        .apply_layout(&Layout::from_toml(LAYOUT).unwrap())
+        .await
+        .unwrap();
+    let stats = Arc::new(IngestStats::default());
+    let config = IngestConfig {
+        mqtt_host: "127.0.0.1".into(),
+        mqtt_port: broker.local_addr().port(),
+        client_id: "ingest-test".into(),
+        batch_wait: Duration::from_millis(10),
+        ..IngestConfig::default()
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn({
+        let (store, stats) = (store.clone(), stats.clone());
+        async move {
+            roomer_ingest::run(store, config, stats, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        }
+    });
+    eventually("the worker to subscribe", Duration::from_secs(10), || {
+        let stats = stats.clone();
+        async move { stats.snapshot().connected.then_some(()) }
+    })
+    .await;
+    Worker {
+        store,
+        stats,
+        broker,
+        stop: Some(stop),
+        task,
+        _dir: dir,
+    }
+}
+
+/// Publishes QoS 1 messages and returns once the broker has acknowledged them all.
+async fn publish(broker: SocketAddr, messages: &[(&str, &str)]) {
+    let mut options = MqttOptions::new("test-dpu", broker.ip().to_string(), broker.port());
+    options.set_max_packet_size(2 << 20, 2 << 20);
+    let (client, mut eventloop) = AsyncClient::new(options, 100);
+    for (topic, payload) in messages {
+        client
+            .publish(*topic, QoS::AtLeastOnce, false, payload.as_bytes().to_vec())
+            .await
+            .unwrap();
+    }
+    let mut acked = 0;
+    while acked < messages.len() {
+        if let Event::Incoming(rumqttc::Packet::PubAck(_)) = eventloop.poll().await.unwrap() {
+            acked += 1;
+        }
+    }
+    client.disconnect().await.unwrap();
+    while !matches!(
+        eventloop.poll().await,
+        Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_)
+    ) {}
+}
+
+async fn wait_for_totals(store: &Arc<dyn Store>, crossings: i64, rejected: i64) {
+    eventually(
+        "the worker to store every message",
+        Duration::from_secs(10),
+        || {
+            let store = store.clone();
+            async move {
+                let totals = store.totals().await.unwrap();
+                (totals.crossings == crossings && totals.rejected == rejected).then_some(totals)
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn crossings_published_over_mqtt_are_counted_once() {
+    let worker = spawn_worker().await;
+    publish(
+        worker.broker.local_addr(),
+        &[
+            (
+                "dpus/283/crossings",
+                r#"{"ts": "2018-02-26T16:06:02.903Z", "direction": 1}"#,
+            ),
+            // A retransmission and a bulk upload that repeats it.
+            (
+                "dpus/283/crossings",
+                r#"{"ts": "2018-02-26T16:06:02.903Z", "direction": 1}"#,
+            ),
+            (
+                "dpus/283/crossings",
+                r#"[{"ts": "2018-02-26T16:06:02.903Z", "direction": 1},
+                    {"ts": "2018-02-26T16:08:02.170Z", "direction": 1},
+                    {"ts": "2018-02-26T16:09:00Z", "direction": "-1"}]"#,
+            ),
+        ],
+    )
+    .await;
+    wait_for_totals(&worker.store, 3, 0).await;
+    assert_eq!(worker.store.count_at(1, None).await.unwrap(), Some(1));
+    assert_eq!(
+        worker.store.count_at(OUTSIDE, None).await.unwrap(),
+        Some(-1)
+    );
+    let stats = worker.stats.snapshot();
+    assert_eq!(
+        (stats.messages, stats.crossings_new, stats.duplicates),
+        (3, 3, 2)
+    );
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn bad_messages_are_kept_with_their_reason_and_do_not_stop_the_worker() {
+    let worker = spawn_worker().await;
+    publish(
+        worker.broker.local_addr(),
+        &[
+            ("dpus/283/crossings", "not json at all"),
+            (
+                "dpus/283/crossings",
+                r#"{"ts": "2018-02-26T16:06:02Z", "direction": 0}"#,
+            ),
+            (
+                "dpus/283/crossings",
+                r#"{"ts": "2999-01-01T00:00:00Z", "direction": 1}"#,
+            ),
+            (
+                "dpus/283/crossings",
+                r#"[{"ts": "2018-02-26T16:07:00Z", "direction": 1}, {"direction": 1}]"#,
+            ),
+            // From a DPU nobody has installed yet: stored, pending, not rejected.
+            (
+                "dpus/999/crossings",
+                r#"{"ts": "2018-02-26T16:08:00Z", "direction": 1}"#,
+            ),
+        ],
+    )
+    .await;
+    wait_for_totals(&worker.store, 2, 4).await;
+    let reasons: Vec<String> = worker
+        .store
+        .rejected(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.reason)
+        .collect();
+    let mut sorted = reasons.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            "bad_direction",
+            "future_timestamp",
+            "missing_field",
+            "not_json"
+        ]
+    );
+    let not_json = worker
+        .store
+        .rejected(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.reason == "not_json")
+        .unwrap();
+    assert_eq!(not_json.payload, b"not json at all");
+    assert_eq!(not_json.source, "dpus/283/crossings");
+    assert_eq!(worker.store.totals().await.unwrap().pending, 1);
+    assert_eq!(worker.store.count_at(1, None).await.unwrap(), Some(1));
+    worker.stop().await;
+}
