@@ -1,1 +1,62 @@
-//! Placeholder.
+//! Roomer's HTTP API: how many people are in a space now, or at any past moment.
+//!
+//! # Layout
+//! - [`router`] and [`serve`] (this file): the routes, and serving them on a bound listener
+//!   until a shutdown signal.
+//! - `counts`: count routes, both the proof of concept's (`/space/{id}/count/`) and `/api/v1`.
+//! - `events`: `POST /dpu/{id}/`, for DPUs that speak HTTP instead of MQTT.
+//! - `error`: the one error type every handler returns: a status and a JSON body; internal
+//!   details are logged, never sent.
+//! - `time`: the timestamp formats the API accepts.
+#![forbid(unsafe_code)]
+
+mod counts;
+mod error;
+mod events;
+mod time;
+
+pub use error::ApiError;
+
+use axum::routing::{get, post};
+use axum::Router;
+use roomer_storage::Store;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    /// How far ahead of the server clock an event posted over HTTP may be.
+    pub max_future: Duration,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/space/{id}/count/", get(counts::legacy_count))
+        .route("/space/{id}/count", get(counts::legacy_count))
+        .route("/dpu/{id}/", post(events::post_crossing))
+        .route("/dpu/{id}", post(events::post_crossing))
+        .route("/api/v1/spaces", get(counts::list_spaces))
+        .route("/api/v1/spaces/{id}/count", get(counts::space_count))
+        .route("/api/v1/rejected", get(events::list_rejected))
+        .route("/api/v1/totals", get(events::totals))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .with_state(state)
+}
+
+/// Serves the API on an already-bound listener until `shutdown` completes, then finishes the
+/// requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    tracing::info!(addr = %listener.local_addr()?, "HTTP API listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,87 @@
+//! Count routes.
+
+use crate::time::parse_instant;
+use crate::{ApiError, AppState};
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use occupancy::{SpaceId, Timestamp};
+use roomer_storage::SpaceCount;
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+pub struct LegacyQuery {
+    timestamp: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct CountQuery {
+    at: Option<String>,
+}
+
+/// The proof of concept's answer: `{"space_id": 1, "count": 3}`.
+#[derive(Serialize)]
+pub struct LegacyCount {
+    space_id: SpaceId,
+    count: i64,
+}
+
+/// `{"space_id": 1, "count": 3, "at": "…"}`; `at` is absent for the current count.
+#[derive(Serialize)]
+pub struct Count {
+    space_id: SpaceId,
+    count: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at: Option<Timestamp>,
+}
+
+fn space_id(raw: &str) -> Result<SpaceId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::NotFound(format!("space {raw:?} does not exist")))
+}
+
+async fn count(
+    state: &AppState,
+    raw_id: &str,
+    at: Option<&str>,
+) -> Result<(SpaceId, i64, Option<Timestamp>), ApiError> {
+    let id = space_id(raw_id)?;
+    let at = at
+        .filter(|t| !t.is_empty())
+        .map(parse_instant)
+        .transpose()?;
+    let count = state
+        .store
+        .count_at(id, at)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("space {id} does not exist")))?;
+    Ok((id, count, at))
+}
+
+/// `GET /space/{id}/count/?timestamp=T`
+pub async fn legacy_count(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<LegacyQuery>,
+) -> Result<Json<LegacyCount>, ApiError> {
+    let (space_id, count, _) = count(&state, &id, query.timestamp.as_deref()).await?;
+    Ok(Json(LegacyCount { space_id, count }))
+}
+
+/// `GET /api/v1/spaces/{id}/count?at=T`
+pub async fn space_count(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<CountQuery>,
+) -> Result<Json<Count>, ApiError> {
+    let (space_id, count, at) = count(&state, &id, query.at.as_deref()).await?;
+    Ok(Json(Count {
+        space_id,
+        count,
+        at,
+    }))
+}
+
+/// `GET /api/v1/spaces`: every space with its current count.
+pub async fn list_spaces(State(state): State<AppState>) -> Result<Json<Vec<SpaceCount>>, ApiError> {
+    Ok(Json(state.store.spaces().await?))
+}

@@ -1,0 +1,134 @@
+//! Crossings over HTTP, and what operators inspect about ingestion.
+
+use crate::{ApiError, AppState};
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::{Form, Json};
+use chrono::TimeDelta;
+use occupancy::payload::{parse_form, Rejection, Validation};
+use occupancy::{DpuId, Timestamp};
+use roomer_storage::{Rejected, Totals};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+#[derive(Serialize)]
+pub struct Accepted {
+    dpu_id: String,
+    timestamp: Timestamp,
+    direction: i64,
+    /// False when no installation covers the timestamp yet: stored, counted later.
+    counted: bool,
+}
+
+/// `POST /dpu/{id}/` with form fields `timestamp` and `direction`: 201 for a new crossing,
+/// 409 for a repeat, 400 (and kept in the rejected list) for bad input.
+pub async fn post_crossing(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let Form(fields) = form.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let source = format!("http POST /dpu/{raw_id}/");
+    let payload = serde_json::to_vec(&fields).unwrap_or_default();
+    let keep = |reason: Rejection, dpu: Option<&str>| Rejected {
+        received_at: chrono::Utc::now(),
+        source: source.clone(),
+        dpu_id: dpu.map(str::to_owned),
+        reason: reason.code().to_owned(),
+        detail: reason.to_string(),
+        payload: payload.clone(),
+    };
+    let dpu = match DpuId::new(raw_id.clone()) {
+        Ok(dpu) => dpu,
+        Err(e) => {
+            let rejection = Rejection::BadTopic(raw_id.clone());
+            state.store.reject(&[keep(rejection, None)]).await?;
+            return Err(ApiError::BadRequest(e.to_string()));
+        }
+    };
+    let field = |name: &'static str| fields.get(name).map(String::as_str);
+    let parsed = match (field("timestamp"), field("direction")) {
+        (Some(ts), Some(direction)) => {
+            let validation = Validation {
+                now: chrono::Utc::now(),
+                max_future: TimeDelta::from_std(state.max_future).unwrap_or(TimeDelta::MAX),
+            };
+            parse_form(&dpu, ts, direction, &validation)
+        }
+        (None, _) => Err(Rejection::MissingField("timestamp")),
+        (_, None) => Err(Rejection::MissingField("direction")),
+    };
+    let crossing = match parsed {
+        Ok(crossing) => crossing,
+        Err(reason) => {
+            let message = reason.to_string();
+            tracing::warn!(%source, reason = reason.code(), %message, "crossing rejected");
+            state
+                .store
+                .reject(&[keep(reason, Some(dpu.as_str()))])
+                .await?;
+            return Err(ApiError::BadRequest(message));
+        }
+    };
+    let outcome = state.store.ingest(std::slice::from_ref(&crossing)).await?;
+    if outcome.report.inserted == 0 {
+        return Err(ApiError::Conflict(format!(
+            "DPU {} already reported direction {} at {}",
+            crossing.dpu,
+            crossing.direction.as_i64(),
+            crossing.ts.to_rfc3339()
+        )));
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(Accepted {
+            dpu_id: crossing.dpu.to_string(),
+            timestamp: crossing.ts,
+            direction: crossing.direction.as_i64(),
+            counted: outcome.report.pending == 0,
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct RejectedQuery {
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub struct RejectedView {
+    received_at: Timestamp,
+    source: String,
+    dpu_id: Option<String>,
+    reason: String,
+    detail: String,
+    /// The raw payload, as text where it is UTF-8 (invalid bytes replaced).
+    payload: String,
+}
+
+/// `GET /api/v1/rejected?limit=N`: refused messages, newest first.
+pub async fn list_rejected(
+    State(state): State<AppState>,
+    Query(query): Query<RejectedQuery>,
+) -> Result<Json<Vec<RejectedView>>, ApiError> {
+    let limit = query.limit.unwrap_or(100).min(1000);
+    let rows = state.store.rejected(limit).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| RejectedView {
+                received_at: r.received_at,
+                source: r.source,
+                dpu_id: r.dpu_id,
+                reason: r.reason,
+                detail: r.detail,
+                payload: String::from_utf8_lossy(&r.payload).into_owned(),
+            })
+            .collect(),
+    ))
+}
+
+/// `GET /api/v1/totals`: crossings stored, pending and rejected.
+pub async fn totals(State(state): State<AppState>) -> Result<Json<Totals>, ApiError> {
+    Ok(Json(state.store.totals().await?))
+}

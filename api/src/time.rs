@@ -1,0 +1,38 @@
+//! Timestamps in query strings: RFC 3339 (`2018-02-26T16:06:02Z`, any offset) or a bare
+//! date (`1984-01-01`, meaning midnight UTC), as the proof of concept accepted.
+
+use crate::ApiError;
+use chrono::NaiveDate;
+use occupancy::Timestamp;
+
+pub fn parse_instant(text: &str) -> Result<Timestamp, ApiError> {
+    if let Ok(ts) = occupancy::payload::parse_timestamp(text) {
+        return Ok(ts);
+    }
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "timestamp {text:?} is neither RFC 3339 (2018-02-26T16:06:02Z) nor a date (2018-02-26)"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_mean_midnight_utc_and_offsets_are_honoured() {
+        let midnight: Timestamp = "1984-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(parse_instant("1984-01-01").unwrap(), midnight);
+        assert_eq!(
+            parse_instant("1984-01-01T01:00:00+01:00").unwrap(),
+            midnight
+        );
+        assert!(parse_instant("yesterday").is_err());
+        assert!(parse_instant("1984-13-01").is_err());
+    }
+}

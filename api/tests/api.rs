@@ -1,0 +1,217 @@
+//! The HTTP API against a real server on a free port and a real SQLite file.
+
+use occupancy::Layout;
+use roomer_api::AppState;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const LAYOUT: &str = r#"
+[[space]]
+id = 1
+name = "Space A"
+
+[[doorway]]
+id = 1
+name = "Doorway X"
+exiting_to = 0
+entering_to = 1
+
+[[dpu]]
+id = "283"
+[[dpu.installation]]
+doorway = 1
+from = "2018-01-01T00:00:00Z"
+"#;
+
+struct App {
+    base: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl App {
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    async fn post_crossing(&self, dpu: &str, fields: &[(&str, &str)]) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/dpu/{dpu}/", self.base))
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+}
+
+async fn spawn_app() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("roomer.db").display());
+    let store = roomer_storage::connect(&url).await.unwrap();
+    store
+        .apply_layout(&Layout::from_toml(LAYOUT).unwrap())
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState {
+        store,
+        max_future: Duration::from_secs(300),
+    };
+    tokio::spawn(roomer_api::serve(listener, state, std::future::pending()));
+    App {
+        base,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn a_space_is_empty_before_any_data() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.get("/space/1/count/").await,
+        (200, json!({"space_id": 1, "count": 0}))
+    );
+    assert_eq!(
+        app.get("/space/1/count/?timestamp=1984-01-01").await,
+        (200, json!({"space_id": 1, "count": 0}))
+    );
+}
+
+#[tokio::test]
+async fn posted_crossings_are_counted_at_their_own_time() {
+    let app = spawn_app().await;
+    for (ts, direction) in [
+        ("2018-02-26T16:06:02.903Z", "1"),
+        ("2018-02-26T16:08:02Z", "1"),
+        ("2018-02-26T17:00:00Z", "-1"),
+    ] {
+        let (status, body) = app
+            .post_crossing("283", &[("timestamp", ts), ("direction", direction)])
+            .await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(body["counted"], true);
+    }
+    assert_eq!(app.get("/space/1/count/").await.1["count"], 1);
+    assert_eq!(
+        app.get("/space/1/count/?timestamp=2018-02-26T16:10:00Z")
+            .await
+            .1["count"],
+        2
+    );
+    assert_eq!(
+        app.get("/space/1/count/?timestamp=2018-02-26").await.1["count"],
+        0
+    );
+    assert_eq!(
+        app.get("/space/1/count/?timestamp=2100-01-01").await.1["count"],
+        1,
+        "the future is now"
+    );
+    assert_eq!(
+        app.get("/api/v1/spaces/1/count?at=2018-02-26T17:09:00%2B01:00")
+            .await,
+        (
+            200,
+            json!({"space_id": 1, "count": 2, "at": "2018-02-26T16:09:00Z"})
+        )
+    );
+    assert_eq!(
+        app.get("/api/v1/spaces").await.1,
+        json!([{"id": 0, "name": "Outside", "count": -1}, {"id": 1, "name": "Space A", "count": 1}])
+    );
+}
+
+#[tokio::test]
+async fn a_repeat_is_a_conflict_and_counts_once() {
+    let app = spawn_app().await;
+    let fields = [
+        ("timestamp", "2018-02-26T16:06:02.903Z"),
+        ("direction", "1"),
+    ];
+    assert_eq!(app.post_crossing("283", &fields).await.0, 201);
+    let (status, body) = app.post_crossing("283", &fields).await;
+    assert_eq!(status, 409);
+    assert!(
+        body["error"].as_str().unwrap().contains("already reported"),
+        "{body}"
+    );
+    assert_eq!(app.get("/space/1/count/").await.1["count"], 1);
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_a_reason_and_kept() {
+    let app = spawn_app().await;
+    let cases: [&[(&str, &str)]; 4] = [
+        &[("timestamp", "2018-02-26T16:06:02Z"), ("direction", "2")],
+        &[("timestamp", "noon"), ("direction", "1")],
+        &[("direction", "1")],
+        &[("timestamp", "2999-01-01T00:00:00Z"), ("direction", "1")],
+    ];
+    for fields in cases {
+        let (status, body) = app.post_crossing("283", fields).await;
+        assert_eq!(status, 400, "{fields:?}");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
+    }
+    let (status, rejected) = app.get("/api/v1/rejected").await;
+    assert_eq!(status, 200);
+    let mut reasons: Vec<&str> = rejected
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "bad_direction",
+            "bad_timestamp",
+            "future_timestamp",
+            "missing_field"
+        ]
+    );
+    assert_eq!(
+        app.get("/api/v1/totals").await.1,
+        json!({"crossings": 0, "pending": 0, "rejected": 4})
+    );
+}
+
+#[tokio::test]
+async fn unknown_ids_and_bad_timestamps_are_clear_errors() {
+    let app = spawn_app().await;
+    let (status, body) = app.get("/space/42/count/").await;
+    assert_eq!(
+        (status, body["error"].as_str().unwrap()),
+        (404, "space 42 does not exist")
+    );
+    assert_eq!(app.get("/space/abc/count/").await.0, 404);
+    assert_eq!(app.get("/api/v1/spaces/42/count").await.0, 404);
+    assert_eq!(app.get("/no/such/route").await.0, 404);
+    let (status, body) = app.get("/space/1/count/?timestamp=tomorrow").await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("RFC 3339"));
+}
+
+#[tokio::test]
+async fn crossings_of_an_unknown_dpu_are_accepted_and_wait() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post_crossing(
+            "999",
+            &[("timestamp", "2018-02-26T16:06:02Z"), ("direction", "1")],
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(body["counted"], false);
+    assert_eq!(app.get("/api/v1/totals").await.1["pending"], 1);
+}
