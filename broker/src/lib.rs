@@ -13,7 +13,7 @@
 //! - [`embedded`]: [`EmbeddedBroker`], start / local address / shutdown, and [`run`] for a
 //!   binary that serves until a signal.
 //! - [`ready`]: the readiness probe, a real MQTT CONNECT/CONNACK round trip.
-//! - [`error`]: [`BrokerError`].
+//! - [`error`]: why a start fails, [`BrokerError`].
 #![forbid(unsafe_code)]
 
 pub mod config;

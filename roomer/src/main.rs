@@ -1,1 +1,182 @@
-fn main() {}
+//! The `roomer` binary: parses flags, then calls into the crates.
+#![forbid(unsafe_code)]
+
+mod cli;
+
+use anyhow::Context;
+use chrono::DurationRound;
+use clap::Parser;
+use cli::{Cli, Command, IngestArgs, LayoutCommand, SimulateCommand};
+use occupancy::Layout;
+use roomer::{shutdown, ServeConfig};
+use roomer_ingest::{IngestConfig, IngestStats};
+use roomer_simulator::{MqttTarget, ReplayOptions};
+use std::sync::Arc;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = parse_cli();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            // rumqttd reports ordinary disconnects as errors; RUST_LOG=rumqttd=info shows them.
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,rumqttd=off")),
+        )
+        .init();
+    let database_url = cli.database_url;
+    match cli.command.expect("set above") {
+        Command::Serve(args) => {
+            let token = shutdown::on_signal();
+            let http = tokio::net::TcpListener::bind(args.http.http_addr)
+                .await
+                .with_context(|| format!("binding the HTTP API to {}", args.http.http_addr))?;
+            let config = ServeConfig {
+                database_url,
+                mqtt_listen: args.mqtt.mqtt_addr,
+                ingest: IngestConfig {
+                    batch_size: args.batching.batch_size,
+                    batch_wait: args.batching.batch_wait,
+                    max_future: args.batching.max_future,
+                    ..IngestConfig::default()
+                },
+            };
+            let running = roomer::serve(config, http, token).await?;
+            tracing::info!(http = %running.http_addr, mqtt = %running.mqtt_addr, "roomer is running; Ctrl-C stops it");
+            running.finished().await
+        }
+        Command::Broker(args) => {
+            let config = roomer_broker::BrokerConfig::on(args.mqtt.mqtt_addr);
+            let token = shutdown::on_signal();
+            roomer_broker::run(config, token.cancelled_owned())
+                .await
+                .context("running the MQTT broker")
+        }
+        Command::Ingest(args) => run_ingest(database_url, args).await,
+        Command::Api(args) => {
+            let store = roomer_storage::connect(&database_url).await?;
+            let http = tokio::net::TcpListener::bind(args.http.http_addr)
+                .await
+                .with_context(|| format!("binding the HTTP API to {}", args.http.http_addr))?;
+            let state = roomer_api::AppState {
+                store,
+                max_future: args.max_future,
+            };
+            let token = shutdown::on_signal();
+            Ok(roomer_api::serve(http, state, token.cancelled_owned()).await?)
+        }
+        Command::Simulate(command) => simulate(command).await,
+        Command::Layout(LayoutCommand::Apply { file }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let layout =
+                Layout::from_toml(&text).with_context(|| format!("in {}", file.display()))?;
+            let store = roomer_storage::connect(&database_url).await?;
+            let report = store.apply_layout(&layout).await?;
+            println!(
+                "applied {}: {} spaces, {} doorways, {} DPUs; {} changes, {} crossings re-attributed",
+                file.display(),
+                layout.spaces.len(),
+                layout.doorways.len(),
+                layout.dpus.len(),
+                report.changed,
+                report.reattributed
+            );
+            Ok(())
+        }
+        Command::Migrate => {
+            roomer_storage::connect(&database_url).await?;
+            println!("{database_url} is up to date");
+            Ok(())
+        }
+    }
+}
+
+/// Parses the command line; a bare `roomer [flags]` means `roomer serve [flags]`.
+fn parse_cli() -> Cli {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let as_serve = || {
+        let mut with_serve = args.clone();
+        with_serve.insert(1.min(with_serve.len()), "serve".into());
+        Cli::try_parse_from(with_serve)
+    };
+    match Cli::try_parse_from(&args) {
+        Ok(cli) if cli.command.is_some() => cli,
+        Ok(_) => as_serve().unwrap_or_else(|e| e.exit()),
+        Err(original) => match original.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                original.exit()
+            }
+            _ => as_serve().unwrap_or_else(|_| original.exit()),
+        },
+    }
+}
+
+async fn run_ingest(database_url: String, args: IngestArgs) -> anyhow::Result<()> {
+    let target = MqttTarget::parse(&args.mqtt_url)?;
+    let store = roomer_storage::connect(&database_url).await?;
+    let config = IngestConfig {
+        mqtt_host: target.host,
+        mqtt_port: target.port,
+        client_id: args.client_id,
+        shared_group: args.shared_group,
+        batch_size: args.batching.batch_size,
+        batch_wait: args.batching.batch_wait,
+        max_future: args.batching.max_future,
+        ..IngestConfig::default()
+    };
+    let token = shutdown::on_signal();
+    let stats = Arc::new(IngestStats::default());
+    roomer_ingest::run(store, config, stats, token.cancelled_owned()).await?;
+    Ok(())
+}
+
+async fn simulate(command: SimulateCommand) -> anyhow::Result<()> {
+    let (events, publish, speed) = match command {
+        SimulateCommand::Replay {
+            file,
+            publish,
+            speed,
+        } => {
+            let events = roomer_simulator::read_csv(&file)?;
+            (events, publish, speed)
+        }
+        SimulateCommand::Fleet {
+            dpus,
+            rooms,
+            events_per_dpu,
+            seed,
+            print_layout,
+            publish,
+        } => {
+            if print_layout {
+                // Installed since 2000, so events of any later run are covered.
+                let since = "2000-01-01T00:00:00Z".parse()?;
+                let layout = roomer_simulator::fleet_layout(dpus, rooms, since);
+                print!("{}", toml::to_string(&layout)?);
+                return Ok(());
+            }
+            // Yesterday, on the hour: recent enough to be interesting, never in the future.
+            let start = (chrono::Utc::now() - chrono::TimeDelta::days(1))
+                .duration_trunc(chrono::TimeDelta::hours(1))?;
+            (
+                roomer_simulator::fleet_events(dpus, events_per_dpu, start, seed),
+                publish,
+                None,
+            )
+        }
+    };
+    let mut options = ReplayOptions::new(MqttTarget::parse(&publish.mqtt_url)?);
+    options.batch = publish.batch;
+    options.speed = speed;
+    let started = std::time::Instant::now();
+    let report = roomer_simulator::replay(events, &options).await?;
+    println!(
+        "published {} events in {} messages ({} resent) in {:.2?}",
+        report.events,
+        report.messages,
+        report.resent,
+        started.elapsed()
+    );
+    Ok(())
+}

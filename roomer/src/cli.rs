@@ -1,0 +1,159 @@
+//! Flags and subcommands. Every flag can also be set through the environment variable named
+//! in its help.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "roomer",
+    version,
+    about = "Knows how many people are in every room, now and at any past moment."
+)]
+pub struct Cli {
+    /// sqlite://PATH (created if missing) or postgres://USER:PASS@HOST/DB
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://roomer.db",
+        global = true
+    )]
+    pub database_url: String,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Broker, ingest worker and API in one process (what a bare `roomer` runs).
+    Serve(ServeArgs),
+    /// Only the embedded MQTT broker.
+    Broker(BrokerArgs),
+    /// Only an ingest worker, reading from any MQTT 3.1.1 broker.
+    Ingest(IngestArgs),
+    /// Only the HTTP API.
+    Api(ApiArgs),
+    /// Fake DPUs.
+    #[command(subcommand)]
+    Simulate(SimulateCommand),
+    /// The building: spaces, doorways, DPUs and where they hung when.
+    #[command(subcommand)]
+    Layout(LayoutCommand),
+    /// Bring the database schema up to date (also done on every start).
+    Migrate,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub http: HttpArgs,
+    #[command(flatten)]
+    pub mqtt: MqttListenArgs,
+    #[command(flatten)]
+    pub batching: BatchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct HttpArgs {
+    /// Where the HTTP API listens.
+    #[arg(long, env = "ROOMER_HTTP_ADDR", default_value = "127.0.0.1:8000")]
+    pub http_addr: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct MqttListenArgs {
+    /// Where the embedded MQTT broker listens for DPUs.
+    #[arg(long, env = "ROOMER_MQTT_ADDR", default_value = "127.0.0.1:1883")]
+    pub mqtt_addr: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct BrokerArgs {
+    #[command(flatten)]
+    pub mqtt: MqttListenArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// Apply a batch once it holds this many MQTT messages…
+    #[arg(long, env = "ROOMER_BATCH_SIZE", default_value_t = 500)]
+    pub batch_size: usize,
+    /// …or once its first message has waited this long.
+    #[arg(long, env = "ROOMER_BATCH_WAIT", default_value = "50ms", value_parser = humantime::parse_duration)]
+    pub batch_wait: Duration,
+    /// Refuse events timestamped further than this ahead of the server clock.
+    #[arg(long, env = "ROOMER_MAX_FUTURE", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub max_future: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The broker to read crossings from.
+    #[arg(long, env = "ROOMER_MQTT_URL", default_value = "mqtt://127.0.0.1:1883")]
+    pub mqtt_url: String,
+    /// This worker's MQTT client id; its session is persistent, so give each worker its own.
+    #[arg(long, env = "ROOMER_CLIENT_ID", default_value = "roomer-ingest")]
+    pub client_id: String,
+    /// Share the stream with other workers through `$share/GROUP/dpus/+/crossings`.
+    #[arg(long, env = "ROOMER_SHARED_GROUP")]
+    pub shared_group: Option<String>,
+    #[command(flatten)]
+    pub batching: BatchArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    #[command(flatten)]
+    pub http: HttpArgs,
+    /// Refuse crossings posted with timestamps further than this ahead of the server clock.
+    #[arg(long, env = "ROOMER_MAX_FUTURE", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub max_future: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimulateCommand {
+    /// Publish every row of a CSV (timestamp,direction,dpu_id) as its DPU would.
+    Replay {
+        file: PathBuf,
+        #[command(flatten)]
+        publish: PublishArgs,
+        /// Replay at N times real time along the events' timeline (default: as fast as possible).
+        #[arg(long, env = "ROOMER_SIM_SPEED")]
+        speed: Option<f64>,
+    },
+    /// A synthetic fleet: DPUs over doorways from Outside into rooms, with random traffic.
+    Fleet {
+        #[arg(long, default_value_t = 100)]
+        dpus: usize,
+        #[arg(long, default_value_t = 10)]
+        rooms: usize,
+        #[arg(long, default_value_t = 100)]
+        events_per_dpu: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print the fleet's layout (TOML, for `roomer layout apply`) instead of publishing.
+        #[arg(long)]
+        print_layout: bool,
+        #[command(flatten)]
+        publish: PublishArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The broker to publish to.
+    #[arg(long, env = "ROOMER_MQTT_URL", default_value = "mqtt://127.0.0.1:1883")]
+    pub mqtt_url: String,
+    /// Events per message: 1 sends single objects, more sends JSON arrays (bulk uploads).
+    #[arg(long, env = "ROOMER_SIM_BATCH", default_value_t = 1)]
+    pub batch: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LayoutCommand {
+    /// Create or update spaces, doorways and installations from a TOML file (idempotent).
+    Apply { file: PathBuf },
+}

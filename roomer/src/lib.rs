@@ -1,0 +1,112 @@
+//! The `roomer` application: the parts wired together, for the binary and for end-to-end tests.
+//!
+//! # Layout
+//! - [`serve`] (this file): broker, ingest worker and API in one process on the embedded
+//!   defaults: what `roomer serve` (and a bare `roomer`) runs.
+//! - [`shutdown`]: Ctrl-C / SIGTERM as a cancellation token every long-running part watches.
+//! - `main.rs` and `cli.rs`: flags (each also an environment variable) and the subcommands.
+#![forbid(unsafe_code)]
+
+pub mod shutdown;
+
+use anyhow::Context;
+use roomer_api::AppState;
+use roomer_broker::{BrokerConfig, EmbeddedBroker};
+use roomer_ingest::{IngestConfig, IngestStats};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Everything `roomer serve` needs.
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub database_url: String,
+    /// Where the embedded broker listens for DPUs (MQTT 3.1.1). Port 0 picks a free port.
+    pub mqtt_listen: SocketAddr,
+    /// Batching and validation for the ingest worker; its broker address is filled in.
+    pub ingest: IngestConfig,
+}
+
+/// A running all-in-one server.
+pub struct Running {
+    pub http_addr: SocketAddr,
+    pub mqtt_addr: SocketAddr,
+    pub stats: Arc<IngestStats>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Waits until the server has stopped (after its token was cancelled).
+    pub async fn finished(self) -> anyhow::Result<()> {
+        self.task.await.context("server task panicked")?
+    }
+}
+
+/// Starts broker, ingest worker and API; returns once all three are up. They stop when
+/// `shutdown` is cancelled: the API finishes its requests, the worker its batch, then the
+/// broker closes.
+pub async fn serve(
+    config: ServeConfig,
+    http: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Running> {
+    let store = roomer_storage::connect(&config.database_url)
+        .await
+        .with_context(|| format!("opening the database {}", config.database_url))?;
+    let broker_config = BrokerConfig::on(config.mqtt_listen);
+    let broker = tokio::task::spawn_blocking(move || EmbeddedBroker::start(broker_config))
+        .await?
+        .context("starting the embedded MQTT broker")?;
+    let mqtt_addr = broker.local_addr();
+    let http_addr = http.local_addr()?;
+
+    let ingest = IngestConfig {
+        mqtt_host: mqtt_addr.ip().to_string(),
+        mqtt_port: mqtt_addr.port(),
+        ..config.ingest
+    };
+    let max_future = ingest.max_future;
+    let stats = Arc::new(IngestStats::default());
+    let worker = tokio::spawn(roomer_ingest::run(
+        store.clone(),
+        ingest,
+        stats.clone(),
+        shutdown.clone().cancelled_owned(),
+    ));
+    let api = tokio::spawn(roomer_api::serve(
+        http,
+        AppState { store, max_future },
+        shutdown.clone().cancelled_owned(),
+    ));
+    let task = tokio::spawn(async move {
+        let api_result = api.await;
+        let worker_result = worker.await;
+        tokio::task::spawn_blocking(move || broker.shutdown()).await?;
+        api_result?.context("HTTP API failed")?;
+        worker_result?.context("ingest worker failed")?;
+        tracing::info!("stopped");
+        Ok(())
+    });
+    Ok(Running {
+        http_addr,
+        mqtt_addr,
+        stats,
+        task,
+    })
+}
+
+/// Waits for the ingest worker to be connected and subscribed, so that nothing published
+/// from now on is missed.
+pub async fn wait_until_ready(stats: &IngestStats, within: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    while !stats.snapshot().connected {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the ingest worker did not subscribe within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}

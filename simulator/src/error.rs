@@ -1,0 +1,46 @@
+//! What can go wrong while reading events or replaying them.
+
+use occupancy::DpuId;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The file could not be opened or read at all.
+    #[error("cannot read {path}: {source}")]
+    Csv {
+        path: PathBuf,
+        #[source]
+        source: csv::Error,
+    },
+    /// The header does not name one of the columns the reader needs.
+    #[error(
+        "{path}: the header has no {column:?} column (it needs timestamp, direction and dpu_id)"
+    )]
+    MissingColumn { path: PathBuf, column: &'static str },
+    /// One row is malformed; `line` is the 1-based line it starts on (the header is line 1).
+    #[error("{path}, line {line}: {reason}")]
+    BadRow {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+    },
+    #[error("{0:?} is not an MQTT address like mqtt://host:1883")]
+    BadTarget(String),
+    #[error("invalid replay options: {0}")]
+    BadOptions(String),
+    /// Checked before connecting: rumqttc would otherwise fail the write, reconnect and resend
+    /// the same oversized message for ever.
+    #[error("a message of DPU {dpu} is {bytes} bytes, more than the {max} allowed")]
+    MessageTooLarge {
+        dpu: DpuId,
+        bytes: usize,
+        max: usize,
+    },
+    /// A DPU's MQTT machinery stopped unexpectedly (a bug, not a network problem: network
+    /// problems are retried).
+    #[error("DPU {dpu}: {reason}")]
+    Client { dpu: DpuId, reason: String },
+    /// A DPU's task panicked.
+    #[error("a DPU task failed: {0}")]
+    Task(String),
+}
