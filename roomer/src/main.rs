@@ -23,6 +23,7 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new("info,rumqttd=off")),
         )
+        .with_writer(std::io::stderr)
         .init();
     let database_url = cli.database_url;
     match cli.command.expect("set above") {

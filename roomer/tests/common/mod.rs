@@ -1,0 +1,112 @@
+//! `spawn_app()`: a whole Roomer (broker, worker, API) in this process on free ports, with a
+//! fresh database, and helpers to talk to it.
+
+#![allow(dead_code)] // Each test binary uses its own subset.
+
+use roomer::{Running, ServeConfig};
+use roomer_ingest::IngestConfig;
+use roomer_storage::testing::{eventually, fresh_postgres_database, postgres_url};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct App {
+    pub http: String,
+    pub mqtt: SocketAddr,
+    pub database_url: String,
+    client: reqwest::Client,
+    shutdown: CancellationToken,
+    running: Option<Running>,
+    _dir: tempfile::TempDir,
+}
+
+pub fn workspace_file(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+}
+
+/// The reference data, read-only beside the checkout.
+pub fn reference_csv() -> PathBuf {
+    workspace_file("../shared/data/dpu_data.csv")
+}
+
+pub async fn spawn_app(backend: Backend) -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("roomer.db").display()),
+        Backend::Postgres => {
+            let admin = postgres_url().expect("TEST_DATABASE_URL must be set");
+            fresh_postgres_database(&admin)
+                .await
+                .expect("TEST_DATABASE_URL is set but PostgreSQL cannot be reached")
+        }
+    };
+    let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = ServeConfig {
+        database_url: database_url.clone(),
+        mqtt_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ingest: IngestConfig {
+            client_id: "e2e-ingest".into(),
+            batch_wait: Duration::from_millis(10),
+            ..IngestConfig::default()
+        },
+    };
+    let shutdown = CancellationToken::new();
+    let running = roomer::serve(config, http, shutdown.clone()).await.unwrap();
+    roomer::wait_until_ready(&running.stats, Duration::from_secs(10))
+        .await
+        .unwrap();
+    App {
+        http: format!("http://{}", running.http_addr),
+        mqtt: running.mqtt_addr,
+        database_url,
+        client: reqwest::Client::new(),
+        shutdown,
+        running: Some(running),
+        _dir: dir,
+    }
+}
+
+impl App {
+    pub async fn get(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.http))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "GET {path}: {}", response.status());
+        response.json().await.unwrap()
+    }
+
+    /// Waits until the API reports `crossings` distinct crossings stored.
+    pub async fn wait_for_crossings(&self, crossings: usize) {
+        eventually("every crossing to be stored", Duration::from_secs(30), || async {
+            let totals = self.get("/api/v1/totals").await;
+            (totals["crossings"].as_u64() == Some(crossings as u64)).then_some(())
+        })
+        .await;
+    }
+
+    pub async fn count_at(&self, space: i64, at: &str) -> i64 {
+        let body = self
+            .get(&format!("/api/v1/spaces/{space}/count?at={}", at.replace('+', "%2B")))
+            .await;
+        body["count"].as_i64().unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        let running = self.running.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(15), running.finished())
+            .await
+            .expect("stops promptly")
+            .expect("stops cleanly");
+    }
+}
