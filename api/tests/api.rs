@@ -5,23 +5,14 @@ use roomer_api::AppState;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const LAYOUT: &str = r#"
-[[space]]
-id = 1
-name = "Space A"
-
-[[doorway]]
-id = 1
-name = "Doorway X"
-exiting_to = 0
-entering_to = 1
-
-[[dpu]]
-id = "283"
-[[dpu.installation]]
-doorway = 1
-from = "2018-01-01T00:00:00Z"
-"#;
+/// The example building: DPU 283 over Doorway X, from Outside into Space A (id 1).
+fn example_layout() -> Layout {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/reference-building.toml"
+    );
+    Layout::from_toml(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
 
 struct App {
     base: String,
@@ -56,10 +47,7 @@ async fn spawn_app() -> App {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("roomer.db").display());
     let store = roomer_storage::connect(&url).await.unwrap();
-    store
-        .apply_layout(&Layout::from_toml(LAYOUT).unwrap())
-        .await
-        .unwrap();
+    store.apply_layout(&example_layout()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = AppState {
@@ -127,7 +115,11 @@ async fn posted_crossings_are_counted_at_their_own_time() {
     );
     assert_eq!(
         app.get("/api/v1/spaces").await.1,
-        json!([{"id": 0, "name": "Outside", "count": -1}, {"id": 1, "name": "Space A", "count": 1}])
+        json!([
+            {"id": 0, "name": "Outside", "count": -1},
+            {"id": 1, "name": "Space A", "count": 1},
+            {"id": 2, "name": "Space B", "count": 0}
+        ])
     );
 }
 

@@ -15,6 +15,10 @@ use tokio::time::Instant;
 
 const RETRY_START: Duration = Duration::from_millis(200);
 const RETRY_MAX: Duration = Duration::from_secs(10);
+/// While stopping: stop once nothing has arrived for this long…
+const DRAIN_QUIET: Duration = Duration::from_millis(250);
+/// …or this long after the stop was asked for.
+const DRAIN_MAX: Duration = Duration::from_secs(5);
 
 pub(crate) struct Applier {
     pub store: Arc<dyn Store>,
@@ -25,18 +29,35 @@ pub(crate) struct Applier {
 }
 
 impl Applier {
-    /// Applies batches until `stop` is raised (finishing the batch in hand) or the channel
-    /// closes.
+    /// Applies batches until `stop` is raised, then drains: keeps applying what has already
+    /// arrived until nothing new comes for [`DRAIN_QUIET`] (at most [`DRAIN_MAX`]), so a
+    /// clean stop loses as little as the broker allows.
     pub(crate) async fn run(
         self,
         mut messages: mpsc::Receiver<Message>,
         mut stop: watch::Receiver<bool>,
     ) {
+        let mut drain_until: Option<Instant> = None;
         loop {
-            let first = tokio::select! {
-                biased;
-                _ = stop.wait_for(|s| *s) => return,
-                m = messages.recv() => match m { Some(m) => m, None => return },
+            let first = match drain_until {
+                Some(deadline) => {
+                    if Instant::now() >= deadline {
+                        tracing::info!("drain deadline reached");
+                        return;
+                    }
+                    match tokio::time::timeout(DRAIN_QUIET, messages.recv()).await {
+                        Ok(Some(m)) => m,
+                        Ok(None) | Err(_) => return,
+                    }
+                }
+                None => tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|s| *s) => {
+                        drain_until = Some(Instant::now() + DRAIN_MAX);
+                        continue;
+                    }
+                    m = messages.recv() => match m { Some(m) => m, None => return },
+                },
             };
             let mut batch = vec![first];
             let deadline = Instant::now() + self.config.batch_wait;

@@ -80,9 +80,10 @@ pub enum IngestError {
     Task(#[from] tokio::task::JoinError),
 }
 
-/// Runs the worker until `shutdown` completes. The batch being applied at that moment is
-/// finished and acknowledged; messages not yet applied stay unacknowledged, so a broker that
-/// keeps the worker's session delivers them again.
+/// Runs the worker until `shutdown` completes. It then drains: what has already arrived is
+/// applied and acknowledged until the stream has been quiet for a moment (a few seconds at
+/// most); anything later stays unacknowledged, so a broker that keeps the worker's session
+/// delivers it again.
 pub async fn run(
     store: Arc<dyn Store>,
     config: IngestConfig,

@@ -11,23 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-const LAYOUT: &str = r#"
-[[space]]
-id = 1
-name = "Space A"
-
-[[doorway]]
-id = 1
-name = "Doorway X"
-exiting_to = 0
-entering_to = 1
-
-[[dpu]]
-id = "283"
-[[dpu.installation]]
-doorway = 1
-from = "2018-01-01T00:00:00Z"
-"#;
+/// The example building: DPU 283 over Doorway X, from Outside into Space A (id 1).
+fn example_layout() -> Layout {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/reference-building.toml"
+    );
+    Layout::from_toml(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
 
 struct Worker {
     store: Arc<dyn Store>,
@@ -35,17 +26,19 @@ struct Worker {
     broker: EmbeddedBroker,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Worker {
-    async fn stop(mut self) {
+    /// Stops the worker and the broker; the database stays until the returned dir is dropped.
+    async fn stop(mut self) -> tempfile::TempDir {
         let _ = self.stop.take().unwrap().send(());
         tokio::time::timeout(Duration::from_secs(10), &mut self.task)
             .await
             .expect("worker stops promptly")
             .unwrap();
         self.broker.shutdown();
+        self.dir
     }
 }
 
@@ -55,10 +48,7 @@ async fn spawn_worker() -> Worker {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("roomer.db").display());
     let store = roomer_storage::connect(&url).await.unwrap();
-    store
-        .apply_layout(&Layout::from_toml(LAYOUT).unwrap())
-        .await
-        .unwrap();
+    store.apply_layout(&example_layout()).await.unwrap();
     let stats = Arc::new(IngestStats::default());
     let config = IngestConfig {
         mqtt_host: "127.0.0.1".into(),
@@ -89,7 +79,7 @@ async fn spawn_worker() -> Worker {
         broker,
         stop: Some(stop),
         task,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -98,12 +88,20 @@ async fn publish(broker: SocketAddr, messages: &[(&str, &str)]) {
     let mut options = MqttOptions::new("test-dpu", broker.ip().to_string(), broker.port());
     options.set_max_packet_size(2 << 20, 2 << 20);
     let (client, mut eventloop) = AsyncClient::new(options, 100);
-    for (topic, payload) in messages {
-        client
-            .publish(*topic, QoS::AtLeastOnce, false, payload.as_bytes().to_vec())
-            .await
-            .unwrap();
-    }
+    // Publish from another task: the request channel only drains while the loop is polled.
+    let owned: Vec<(String, Vec<u8>)> = messages
+        .iter()
+        .map(|(t, p)| (t.to_string(), p.as_bytes().to_vec()))
+        .collect();
+    let publisher = client.clone();
+    tokio::spawn(async move {
+        for (topic, payload) in owned {
+            publisher
+                .publish(topic, QoS::AtLeastOnce, false, payload)
+                .await
+                .unwrap();
+        }
+    });
     let mut acked = 0;
     while acked < messages.len() {
         if let Event::Incoming(rumqttc::Packet::PubAck(_)) = eventloop.poll().await.unwrap() {
@@ -230,4 +228,28 @@ async fn bad_messages_are_kept_with_their_reason_and_do_not_stop_the_worker() {
     assert_eq!(worker.store.totals().await.unwrap().pending, 1);
     assert_eq!(worker.store.count_at(1, None).await.unwrap(), Some(1));
     worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_clean_stop_applies_everything_the_broker_already_accepted() {
+    let worker = spawn_worker().await;
+    let payloads: Vec<String> = (0..300)
+        .map(|i| {
+            format!(
+                r#"{{"ts": "2018-02-26T16:{:02}:{:02}Z", "direction": 1}}"#,
+                i / 60,
+                i % 60
+            )
+        })
+        .collect();
+    let messages: Vec<(&str, &str)> = payloads
+        .iter()
+        .map(|p| ("dpus/283/crossings", p.as_str()))
+        .collect();
+    publish(worker.broker.local_addr(), &messages).await;
+    // Stop at once: the worker has not necessarily seen, let alone stored, all of them.
+    let store = worker.store.clone();
+    let _dir = worker.stop().await;
+    assert_eq!(store.totals().await.unwrap().crossings, 300);
+    assert_eq!(store.count_at(1, None).await.unwrap(), Some(300));
 }

@@ -11,7 +11,11 @@ use std::time::Duration;
 const ROOMER: &str = env!("CARGO_BIN_EXE_roomer");
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn roomer(database_url: &str, args: &[&str]) -> Output {
@@ -48,9 +52,11 @@ async fn serve_counts_a_replayed_csv_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{http_port}");
-    eventually("roomer serve to answer", Duration::from_secs(30), || async {
-        get_json(&format!("{base}/api/v1/totals")).await
-    })
+    eventually(
+        "roomer serve to answer",
+        Duration::from_secs(30),
+        || async { get_json(&format!("{base}/api/v1/totals")).await },
+    )
     .await;
 
     let layout = workspace_file("examples/reference-building.toml");
@@ -58,26 +64,51 @@ async fn serve_counts_a_replayed_csv_and_stops_on_sigterm() {
     let first = roomer(&database_url, &["layout", "apply", layout]);
     assert!(String::from_utf8_lossy(&first.stdout).contains("8 changes"));
     let again = roomer(&database_url, &["layout", "apply", layout]);
-    assert!(String::from_utf8_lossy(&again.stdout).contains("0 changes"), "idempotent");
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("0 changes"),
+        "idempotent"
+    );
 
     let csv = reference_csv();
     let mqtt_url = format!("mqtt://127.0.0.1:{mqtt_port}");
-    roomer(&database_url, &["simulate", "replay", csv.to_str().unwrap(), "--mqtt-url", &mqtt_url]);
-    eventually("the replayed rows to be stored", Duration::from_secs(30), || async {
-        let totals = get_json(&format!("{base}/api/v1/totals")).await?;
-        (totals["crossings"] == 530).then_some(())
-    })
+    roomer(
+        &database_url,
+        &[
+            "simulate",
+            "replay",
+            csv.to_str().unwrap(),
+            "--mqtt-url",
+            &mqtt_url,
+        ],
+    );
+    eventually(
+        "the replayed rows to be stored",
+        Duration::from_secs(30),
+        || async {
+            let totals = get_json(&format!("{base}/api/v1/totals")).await?;
+            (totals["crossings"] == 530).then_some(())
+        },
+    )
     .await;
-    let legacy = get_json(&format!("{base}/space/1/count/?timestamp=2018-02-27")).await.unwrap();
+    let legacy = get_json(&format!("{base}/space/1/count/?timestamp=2018-02-27"))
+        .await
+        .unwrap();
     assert_eq!(legacy["space_id"], 1);
     assert!(legacy["count"].as_i64().unwrap() >= 0);
 
-    let status = Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
-    let exit = eventually("roomer serve to exit after SIGTERM", Duration::from_secs(15), || {
-        let exited = server.try_wait().unwrap();
-        async move { exited }
-    })
+    let exit = eventually(
+        "roomer serve to exit after SIGTERM",
+        Duration::from_secs(15),
+        || {
+            let exited = server.try_wait().unwrap();
+            async move { exited }
+        },
+    )
     .await;
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     assert!(exit.success(), "exit status {exit:?}; log:\n{log}");
@@ -97,10 +128,17 @@ fn migrate_prepares_a_fresh_database() {
 fn a_bad_layout_file_is_refused_with_its_reason() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.toml");
-    std::fs::write(&file, "[[doorway]]\nid = 1\nname = \"D\"\nexiting_to = 0\nentering_to = 0\n").unwrap();
+    std::fs::write(
+        &file,
+        "[[doorway]]\nid = 1\nname = \"D\"\nexiting_to = 0\nentering_to = 0\n",
+    )
+    .unwrap();
     let output = Command::new(ROOMER)
         .args(["layout", "apply", file.to_str().unwrap()])
-        .env("DATABASE_URL", format!("sqlite://{}", dir.path().join("x.db").display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("x.db").display()),
+        )
         .output()
         .unwrap();
     assert!(!output.status.success());

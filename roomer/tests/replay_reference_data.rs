@@ -96,12 +96,21 @@ async fn shuffled_replay_matches_reference_and_file_order(backend: fn() -> Backe
             reference_counts.push(reference::count_at(&layout, &rows, space, t));
         }
     }
-    assert_eq!(expected, reference_counts, "file-order replay vs reference model");
-    assert_eq!(actual, reference_counts, "shuffled replay vs reference model");
+    assert_eq!(
+        expected, reference_counts,
+        "file-order replay vs reference model"
+    );
+    assert_eq!(
+        actual, reference_counts,
+        "shuffled replay vs reference model"
+    );
     for space in now.as_array().unwrap() {
         let id = space["id"].as_i64().unwrap();
         let far = *times.last().unwrap();
-        assert_eq!(space["count"].as_i64().unwrap(), reference::count_at(&layout, &rows, id, far));
+        assert_eq!(
+            space["count"].as_i64().unwrap(),
+            reference::count_at(&layout, &rows, id, far)
+        );
     }
     // The data exercises the rules: repeats, departures from an empty room.
     assert!(rows.len() > distinct.len(), "the file contains repeats");
@@ -113,7 +122,10 @@ async fn sqlite_shuffled_replay_matches_reference_and_file_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[cfg_attr(not(roomer_postgres_tests), ignore = "set TEST_DATABASE_URL to run against PostgreSQL")]
+#[cfg_attr(
+    not(roomer_postgres_tests),
+    ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
+)]
 async fn postgres_shuffled_replay_matches_reference_and_file_order() {
     shuffled_replay_matches_reference_and_file_order(|| Backend::Postgres).await;
 }

@@ -28,7 +28,9 @@ pub struct App {
 }
 
 pub fn workspace_file(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
 }
 
 /// The reference data, read-only beside the checkout.
@@ -81,22 +83,33 @@ impl App {
             .send()
             .await
             .unwrap();
-        assert!(response.status().is_success(), "GET {path}: {}", response.status());
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
         response.json().await.unwrap()
     }
 
     /// Waits until the API reports `crossings` distinct crossings stored.
     pub async fn wait_for_crossings(&self, crossings: usize) {
-        eventually("every crossing to be stored", Duration::from_secs(30), || async {
-            let totals = self.get("/api/v1/totals").await;
-            (totals["crossings"].as_u64() == Some(crossings as u64)).then_some(())
-        })
+        eventually(
+            "every crossing to be stored",
+            Duration::from_secs(30),
+            || async {
+                let totals = self.get("/api/v1/totals").await;
+                (totals["crossings"].as_u64() == Some(crossings as u64)).then_some(())
+            },
+        )
         .await;
     }
 
     pub async fn count_at(&self, space: i64, at: &str) -> i64 {
         let body = self
-            .get(&format!("/api/v1/spaces/{space}/count?at={}", at.replace('+', "%2B")))
+            .get(&format!(
+                "/api/v1/spaces/{space}/count?at={}",
+                at.replace('+', "%2B")
+            ))
             .await;
         body["count"].as_i64().unwrap()
     }
