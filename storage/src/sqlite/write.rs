@@ -1,4 +1,5 @@
-//! The SQLite write transaction: the primitives the shared write paths need.
+//! The SQLite write transaction: the primitives the shared write paths need. Rows go in
+//! multi-row statements, because every statement is a round trip to sqlx's SQLite thread.
 
 use super::{from_micros, micros};
 use crate::engine::{Result, WriteTx};
@@ -12,8 +13,12 @@ use occupancy::{
     Timestamp,
 };
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use std::collections::BTreeMap;
+
+/// Rows per multi-row statement: at most 6 parameters a row, well under SQLite's limit of
+/// 32,766 parameters a statement.
+const CHUNK: usize = 1000;
 
 pub(crate) struct SqliteTx {
     tx: Transaction<'static, Sqlite>,
@@ -47,6 +52,15 @@ fn entry(row: &SqliteRow) -> Result<(EntryKey, Option<i64>)> {
     Ok((key, row.get(3)))
 }
 
+/// Appends `VALUES (ts, rank, dpu_id), …` for a list of entry keys.
+fn push_keys(query: &mut QueryBuilder<'_, Sqlite>, keys: &[EntryKey]) {
+    query.push_values(keys, |mut row, key| {
+        row.push_bind(micros(key.ts))
+            .push_bind(key.rank.as_i16())
+            .push_bind(key.dpu.as_str().to_owned());
+    });
+}
+
 fn crossing(row: &SqliteRow) -> Result<(Crossing, Option<DoorwayId>)> {
     let event_id: Option<i64> = row.get(3);
     let crossing = Crossing::new(
@@ -70,34 +84,49 @@ impl WriteTx for SqliteTx {
 
     async fn known(&mut self, batch: &[Crossing]) -> Result<Known> {
         let mut known = Known::default();
-        for c in batch {
-            let found = sqlx::query(
-                "SELECT 1 FROM crossings WHERE dpu_id = ? AND ts = ? AND direction = ?",
-            )
-            .bind(c.dpu.as_str())
-            .bind(micros(c.ts))
-            .bind(c.direction.as_i64())
-            .fetch_optional(&mut *self.tx)
-            .await?;
-            if found.is_some() {
-                known.keys.insert(c.key());
+        for chunk in batch.chunks(CHUNK) {
+            let mut query =
+                QueryBuilder::<Sqlite>::new("SELECT c.dpu_id, c.ts, c.direction FROM (");
+            query.push_values(chunk, |mut row, c| {
+                row.push_bind(c.dpu.as_str())
+                    .push_bind(micros(c.ts))
+                    .push_bind(c.direction.as_i64());
+            });
+            query.push(
+                ") AS b JOIN crossings c \
+                 ON c.dpu_id = b.column1 AND c.ts = b.column2 AND c.direction = b.column3",
+            );
+            for row in query.build().fetch_all(&mut *self.tx).await? {
+                known.keys.insert(CrossingKey {
+                    dpu: dpu(row.get(0))?,
+                    ts: from_micros(row.get(1))?,
+                    direction: direction(row.get(2))?,
+                });
             }
-            if let Some(id) = c.event_id {
-                let row = sqlx::query(
-                    "SELECT ts, direction FROM crossings WHERE dpu_id = ? AND event_id = ?",
-                )
-                .bind(c.dpu.as_str())
-                .bind(id as i64)
-                .fetch_optional(&mut *self.tx)
-                .await?;
-                if let Some(row) = row {
-                    let key = CrossingKey {
-                        dpu: c.dpu.clone(),
-                        ts: from_micros(row.get(0))?,
-                        direction: direction(row.get(1))?,
-                    };
-                    known.ids.insert((c.dpu.clone(), id), key);
-                }
+        }
+        let with_ids: Vec<(&Crossing, u64)> = batch
+            .iter()
+            .filter_map(|c| c.event_id.map(|id| (c, id)))
+            .collect();
+        for chunk in with_ids.chunks(CHUNK) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "SELECT c.dpu_id, c.event_id, c.ts, c.direction FROM (",
+            );
+            query.push_values(chunk, |mut row, (c, id)| {
+                row.push_bind(c.dpu.as_str()).push_bind(*id as i64);
+            });
+            query.push(
+                ") AS b JOIN crossings c \
+                 ON c.dpu_id = b.column1 AND c.event_id = b.column2 AND c.event_id IS NOT NULL",
+            );
+            for row in query.build().fetch_all(&mut *self.tx).await? {
+                let id: i64 = row.get(1);
+                let key = CrossingKey {
+                    dpu: dpu(row.get(0))?,
+                    ts: from_micros(row.get(2))?,
+                    direction: direction(row.get(3))?,
+                };
+                known.ids.insert((key.dpu.clone(), id as u64), key);
             }
         }
         Ok(known)
@@ -141,20 +170,20 @@ impl WriteTx for SqliteTx {
         received_at: Timestamp,
     ) -> Result<usize> {
         let mut inserted = 0;
-        for (c, doorway) in rows {
-            inserted += sqlx::query(
-                "INSERT INTO crossings (dpu_id, ts, direction, event_id, doorway_id, received_at) \
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(c.dpu.as_str())
-            .bind(micros(c.ts))
-            .bind(c.direction.as_i64())
-            .bind(c.event_id.map(|id| id as i64))
-            .bind(doorway)
-            .bind(micros(received_at))
-            .execute(&mut *self.tx)
-            .await?
-            .rows_affected() as usize;
+        for chunk in rows.chunks(CHUNK) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO crossings (dpu_id, ts, direction, event_id, doorway_id, received_at) ",
+            );
+            query.push_values(chunk, |mut row, (c, doorway)| {
+                row.push_bind(c.dpu.as_str())
+                    .push_bind(micros(c.ts))
+                    .push_bind(c.direction.as_i64())
+                    .push_bind(c.event_id.map(|id| id as i64))
+                    .push_bind(*doorway)
+                    .push_bind(micros(received_at));
+            });
+            query.push(" ON CONFLICT DO NOTHING");
+            inserted += query.build().execute(&mut *self.tx).await?.rows_affected() as usize;
         }
         Ok(inserted)
     }
@@ -174,31 +203,29 @@ impl WriteTx for SqliteTx {
     }
 
     async fn remove_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()> {
-        for key in keys {
-            sqlx::query(
-                "DELETE FROM space_counts WHERE space_id = ? AND ts = ? AND rank = ? AND dpu_id = ?",
-            )
-            .bind(space)
-            .bind(micros(key.ts))
-            .bind(key.rank.as_i16())
-            .bind(key.dpu.as_str())
-            .execute(&mut *self.tx)
-            .await?;
+        for chunk in keys.chunks(CHUNK) {
+            let mut query =
+                QueryBuilder::<Sqlite>::new("DELETE FROM space_counts WHERE space_id = ");
+            query.push_bind(space).push(" AND (ts, rank, dpu_id) IN (");
+            push_keys(&mut query, chunk);
+            query.push(")");
+            query.build().execute(&mut *self.tx).await?;
         }
         Ok(())
     }
 
     async fn insert_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()> {
-        for key in keys {
-            sqlx::query(
-                "INSERT INTO space_counts (space_id, ts, rank, dpu_id) VALUES (?, ?, ?, ?)",
-            )
-            .bind(space)
-            .bind(micros(key.ts))
-            .bind(key.rank.as_i16())
-            .bind(key.dpu.as_str())
-            .execute(&mut *self.tx)
-            .await?;
+        for chunk in keys.chunks(CHUNK) {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO space_counts (space_id, ts, rank, dpu_id) ",
+            );
+            query.push_values(chunk, |mut row, key| {
+                row.push_bind(space)
+                    .push_bind(micros(key.ts))
+                    .push_bind(key.rank.as_i16())
+                    .push_bind(key.dpu.as_str());
+            });
+            query.build().execute(&mut *self.tx).await?;
         }
         Ok(())
     }
@@ -228,18 +255,23 @@ impl WriteTx for SqliteTx {
     }
 
     async fn set_counts(&mut self, space: SpaceId, updates: &[(EntryKey, i64)]) -> Result<()> {
-        for (key, count) in updates {
-            sqlx::query(
-                "UPDATE space_counts SET count = ? \
-                 WHERE space_id = ? AND ts = ? AND rank = ? AND dpu_id = ?",
-            )
-            .bind(count)
-            .bind(space)
-            .bind(micros(key.ts))
-            .bind(key.rank.as_i16())
-            .bind(key.dpu.as_str())
-            .execute(&mut *self.tx)
-            .await?;
+        for chunk in updates.chunks(CHUNK) {
+            let mut query =
+                QueryBuilder::<Sqlite>::new("UPDATE space_counts SET count = b.column4 FROM (");
+            query.push_values(chunk, |mut row, (key, count)| {
+                row.push_bind(micros(key.ts))
+                    .push_bind(key.rank.as_i16())
+                    .push_bind(key.dpu.as_str())
+                    .push_bind(*count);
+            });
+            query
+                .push(") AS b WHERE space_counts.space_id = ")
+                .push_bind(space)
+                .push(
+                    " AND space_counts.ts = b.column1 AND space_counts.rank = b.column2 \
+                     AND space_counts.dpu_id = b.column3",
+                );
+            query.build().execute(&mut *self.tx).await?;
         }
         Ok(())
     }
