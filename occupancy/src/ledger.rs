@@ -4,7 +4,7 @@
 //! baseline for the benchmarks; it keeps nothing across restarts.
 
 use crate::layout::{Attribution, Layout};
-use crate::model::{Crossing, CrossingKey, DoorwayId, SpaceId, Timestamp};
+use crate::model::{Crossing, CrossingKey, DoorwayId, DpuId, SpaceId, Timestamp};
 use crate::plan::{plan_batch, plan_reattribution, Attributed, IngestReport, Known};
 use crate::series::{SpaceChange, SpaceSeries};
 use std::collections::{BTreeMap, HashMap};
@@ -14,6 +14,8 @@ pub struct Ledger {
     layout: Layout,
     attribution: Attribution,
     crossings: BTreeMap<CrossingKey, (Crossing, Option<DoorwayId>)>,
+    /// `(DPU, event id)` of stored crossings, kept alongside so a batch need not scan them.
+    ids: HashMap<(DpuId, u64), CrossingKey>,
     series: HashMap<SpaceId, SpaceSeries>,
 }
 
@@ -48,15 +50,20 @@ impl Ledger {
                 .map(Crossing::key)
                 .filter(|k| self.crossings.contains_key(k))
                 .collect(),
-            ids: self
-                .crossings
-                .values()
-                .filter_map(|(c, _)| c.event_id.map(|id| ((c.dpu.clone(), id), c.key())))
+            ids: batch
+                .iter()
+                .filter_map(|c| {
+                    let id = (c.dpu.clone(), c.event_id?);
+                    self.ids.get(&id).map(|key| (id, key.clone()))
+                })
                 .collect(),
         };
         let plan = plan_batch(batch, &known, &self.attribution);
         let report = IngestReport::from(&plan);
         for (crossing, doorway) in plan.new {
+            if let Some(id) = crossing.event_id {
+                self.ids.insert((crossing.dpu.clone(), id), crossing.key());
+            }
             self.crossings.insert(crossing.key(), (crossing, doorway));
         }
         self.apply_changes(plan.changes);
@@ -84,5 +91,29 @@ impl Ledger {
 
     pub fn is_empty(&self) -> bool {
         self.crossings.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Direction, DpuId};
+
+    fn crossing(second: i64, id: u64) -> Crossing {
+        let ts = "2018-02-26T08:00:00Z".parse::<Timestamp>().unwrap()
+            + chrono::TimeDelta::seconds(second);
+        Crossing::new(DpuId::new("283").unwrap(), ts, Direction::In, Some(id))
+    }
+
+    #[test]
+    fn an_event_id_names_one_crossing_across_batches() {
+        let mut ledger = Ledger::default();
+        assert_eq!(ledger.ingest(&[crossing(1, 7)]).inserted, 1);
+        let report = ledger.ingest(&[crossing(1, 7), crossing(2, 7), crossing(3, 8)]);
+        assert_eq!(
+            (report.inserted, report.duplicates, report.conflicts),
+            (1, 1, 1)
+        );
+        assert_eq!(ledger.len(), 2);
     }
 }
