@@ -94,9 +94,12 @@ impl WriteTx for PgTx {
     async fn known(&mut self, batch: &[Crossing]) -> Result<Known> {
         let mut known = Known::default();
         let rows = sqlx::query(
-            "SELECT c.dpu_id, c.ts, c.direction FROM crossings c \
-             JOIN UNNEST($1::text[], $2::timestamptz[], $3::smallint[]) AS b(dpu_id, ts, direction) \
-             USING (dpu_id, ts, direction)",
+            // LATERAL … LIMIT 1: one primary-key probe per element, whatever the planner
+            // believes about the table's size (a hash join would scan every crossing).
+            "SELECT b.dpu_id, b.ts, b.direction \
+             FROM UNNEST($1::text[], $2::timestamptz[], $3::smallint[]) AS b(dpu_id, ts, direction) \
+             CROSS JOIN LATERAL (SELECT 1 FROM crossings c WHERE c.dpu_id = b.dpu_id \
+                 AND c.ts = b.ts AND c.direction = b.direction LIMIT 1) AS found",
         )
         .bind(batch.iter().map(|c| c.dpu.as_str()).collect::<Vec<_>>())
         .bind(batch.iter().map(|c| c.ts).collect::<Vec<_>>())
@@ -113,9 +116,10 @@ impl WriteTx for PgTx {
         let with_ids: Vec<&Crossing> = batch.iter().filter(|c| c.event_id.is_some()).collect();
         if !with_ids.is_empty() {
             let rows = sqlx::query(
-                "SELECT c.dpu_id, c.event_id, c.ts, c.direction FROM crossings c \
-                 JOIN UNNEST($1::text[], $2::bigint[]) AS b(dpu_id, event_id) \
-                 USING (dpu_id, event_id)",
+                "SELECT c.dpu_id, c.event_id, c.ts, c.direction \
+                 FROM UNNEST($1::text[], $2::bigint[]) AS b(dpu_id, event_id) \
+                 CROSS JOIN LATERAL (SELECT * FROM crossings c WHERE c.dpu_id = b.dpu_id \
+                     AND c.event_id = b.event_id LIMIT 1) AS c",
             )
             .bind(with_ids.iter().map(|c| c.dpu.as_str()).collect::<Vec<_>>())
             .bind(
@@ -203,10 +207,12 @@ impl WriteTx for PgTx {
         Ok(result.rows_affected() as usize)
     }
 
+    // The row comparisons below start with space_id so that PostgreSQL uses them as the
+    // bounds of an index range scan rather than as a filter over every entry of the space.
     async fn count_before(&mut self, space: SpaceId, key: &EntryKey) -> Result<i64> {
         let count: Option<Option<i64>> = sqlx::query_scalar(
             "SELECT count FROM space_counts \
-             WHERE space_id = $1 AND (ts, rank, dpu_id) < ($2, $3, $4) \
+             WHERE space_id = $1 AND (space_id, ts, rank, dpu_id) < ($1, $2, $3, $4) \
              ORDER BY ts DESC, rank DESC, dpu_id DESC LIMIT 1",
         )
         .bind(space)
@@ -265,7 +271,7 @@ impl WriteTx for PgTx {
         let op = if inclusive { ">=" } else { ">" };
         let sql = format!(
             "SELECT ts, rank, dpu_id, count FROM space_counts \
-             WHERE space_id = $1 AND (ts, rank, dpu_id) {op} ($2, $3, $4) \
+             WHERE space_id = $1 AND (space_id, ts, rank, dpu_id) {op} ($1, $2, $3, $4) \
              ORDER BY ts, rank, dpu_id LIMIT $5"
         );
         let rows = sqlx::query(&sql)
