@@ -8,7 +8,7 @@ use axum::{Form, Json};
 use chrono::TimeDelta;
 use occupancy::payload::{parse_form, Rejection, Validation};
 use occupancy::{DpuId, Timestamp};
-use roomer_storage::{Rejected, Totals};
+use roomer_storage::{Rejected, RejectedFilter, Totals};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -94,6 +94,8 @@ pub async fn post_crossing(
 #[derive(Deserialize)]
 pub struct RejectedQuery {
     limit: Option<u32>,
+    dpu_id: Option<String>,
+    reason: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -107,13 +109,17 @@ pub struct RejectedView {
     payload: String,
 }
 
-/// `GET /api/v1/rejected?limit=N`: refused messages, newest first.
+/// `GET /api/v1/rejected?limit=N&dpu_id=D&reason=R`: refused messages, newest first.
 pub async fn list_rejected(
     State(state): State<AppState>,
     Query(query): Query<RejectedQuery>,
 ) -> Result<Json<Vec<RejectedView>>, ApiError> {
-    let limit = query.limit.unwrap_or(100).min(1000);
-    let rows = state.store.rejected(limit).await?;
+    let filter = RejectedFilter {
+        dpu_id: query.dpu_id.filter(|d| !d.is_empty()),
+        reason: query.reason.filter(|r| !r.is_empty()),
+        limit: query.limit.unwrap_or(100).min(1000),
+    };
+    let rows = state.store.rejected(&filter).await?;
     Ok(Json(
         rows.into_iter()
             .map(|r| RejectedView {

@@ -4,7 +4,7 @@ use occupancy::{Layout, OUTSIDE};
 use roomer_broker::{BrokerConfig, EmbeddedBroker};
 use roomer_ingest::{IngestConfig, IngestStats};
 use roomer_storage::testing::eventually;
-use roomer_storage::Store;
+use roomer_storage::{RejectedFilter, Store};
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, QoS};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -198,7 +198,7 @@ async fn bad_messages_are_kept_with_their_reason_and_do_not_stop_the_worker() {
     wait_for_totals(&worker.store, 2, 4).await;
     let reasons: Vec<String> = worker
         .store
-        .rejected(10)
+        .rejected(&RejectedFilter::newest(10))
         .await
         .unwrap()
         .into_iter()
@@ -217,7 +217,7 @@ async fn bad_messages_are_kept_with_their_reason_and_do_not_stop_the_worker() {
     );
     let not_json = worker
         .store
-        .rejected(10)
+        .rejected(&RejectedFilter::newest(10))
         .await
         .unwrap()
         .into_iter()

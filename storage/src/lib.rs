@@ -83,6 +83,27 @@ pub struct Rejected {
     pub payload: Vec<u8>,
 }
 
+/// Which refused messages to list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectedFilter {
+    /// Only this DPU's.
+    pub dpu_id: Option<String>,
+    /// Only this reason code's.
+    pub reason: Option<String>,
+    pub limit: u32,
+}
+
+impl RejectedFilter {
+    /// The newest `limit`, of any DPU and reason.
+    pub fn newest(limit: u32) -> Self {
+        Self {
+            dpu_id: None,
+            reason: None,
+            limit,
+        }
+    }
+}
+
 /// Totals, for operators and for tests that wait for ingestion to finish.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Totals {
@@ -121,8 +142,8 @@ pub trait Store: Send + Sync + 'static {
     /// Whether a DPU is declared in the layout.
     async fn dpu_known(&self, dpu: &DpuId) -> Result<bool, StoreError>;
 
-    /// The most recently refused messages, newest first.
-    async fn rejected(&self, limit: u32) -> Result<Vec<Rejected>, StoreError>;
+    /// The most recently refused messages that match `filter`, newest first.
+    async fn rejected(&self, filter: &RejectedFilter) -> Result<Vec<Rejected>, StoreError>;
 
     async fn totals(&self) -> Result<Totals, StoreError>;
 }

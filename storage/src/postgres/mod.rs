@@ -8,7 +8,9 @@
 mod write;
 
 use crate::engine;
-use crate::{IngestOutcome, LayoutReport, Rejected, SpaceCount, Store, StoreError, Totals};
+use crate::{
+    IngestOutcome, LayoutReport, Rejected, RejectedFilter, SpaceCount, Store, StoreError, Totals,
+};
 use async_trait::async_trait;
 use occupancy::{Crossing, DpuId, Layout, SpaceId, Timestamp};
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -165,12 +167,15 @@ impl Store for PostgresStore {
         Ok(row.is_some())
     }
 
-    async fn rejected(&self, limit: u32) -> Result<Vec<Rejected>, StoreError> {
+    async fn rejected(&self, filter: &RejectedFilter) -> Result<Vec<Rejected>, StoreError> {
         let rows = sqlx::query(
             "SELECT received_at, source, dpu_id, reason, detail, payload FROM rejected \
-             ORDER BY received_at DESC, id DESC LIMIT $1",
+             WHERE ($1::text IS NULL OR dpu_id = $1) AND ($2::text IS NULL OR reason = $2) \
+             ORDER BY received_at DESC, id DESC LIMIT $3",
         )
-        .bind(i64::from(limit))
+        .bind(&filter.dpu_id)
+        .bind(&filter.reason)
+        .bind(i64::from(filter.limit))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows

@@ -7,7 +7,9 @@
 mod write;
 
 use crate::engine;
-use crate::{IngestOutcome, LayoutReport, Rejected, SpaceCount, Store, StoreError, Totals};
+use crate::{
+    IngestOutcome, LayoutReport, Rejected, RejectedFilter, SpaceCount, Store, StoreError, Totals,
+};
 use async_trait::async_trait;
 use chrono::DateTime;
 use occupancy::{Crossing, DpuId, Layout, SpaceId, Timestamp};
@@ -148,12 +150,15 @@ impl Store for SqliteStore {
         Ok(row.is_some())
     }
 
-    async fn rejected(&self, limit: u32) -> Result<Vec<Rejected>, StoreError> {
+    async fn rejected(&self, filter: &RejectedFilter) -> Result<Vec<Rejected>, StoreError> {
         let rows = sqlx::query(
             "SELECT received_at, source, dpu_id, reason, detail, payload FROM rejected \
-             ORDER BY received_at DESC, id DESC LIMIT ?",
+             WHERE (?1 IS NULL OR dpu_id = ?1) AND (?2 IS NULL OR reason = ?2) \
+             ORDER BY received_at DESC, id DESC LIMIT ?3",
         )
-        .bind(limit)
+        .bind(&filter.dpu_id)
+        .bind(&filter.reason)
+        .bind(filter.limit)
         .fetch_all(&self.readers)
         .await?;
         rows.into_iter()

@@ -5,7 +5,7 @@ use occupancy::layout::DpuLayout;
 use occupancy::{
     Crossing, Direction, Doorway, DpuId, Installation, Layout, Space, Timestamp, OUTSIDE,
 };
-use roomer_storage::{Rejected, Store};
+use roomer_storage::{Rejected, RejectedFilter, Store};
 
 const ROOM_A: i64 = 1;
 const ROOM_B: i64 = 2;
@@ -286,13 +286,41 @@ pub async fn rejected_messages_are_kept_newest_first(store: &dyn Store) {
         .reject(&[rejected(1, "not_json"), rejected(2, "bad_direction")])
         .await
         .unwrap();
-    let listed = store.rejected(10).await.unwrap();
+    let mut other_dpu = rejected(3, "not_json");
+    other_dpu.dpu_id = Some("423".into());
+    store.reject(&[other_dpu.clone()]).await.unwrap();
+    let newest = |limit| RejectedFilter::newest(limit);
     assert_eq!(
-        listed,
+        store.rejected(&newest(10)).await.unwrap(),
+        vec![
+            other_dpu.clone(),
+            rejected(2, "bad_direction"),
+            rejected(1, "not_json")
+        ]
+    );
+    assert_eq!(store.rejected(&newest(1)).await.unwrap().len(), 1);
+    let by_dpu = RejectedFilter {
+        dpu_id: Some("283".into()),
+        ..newest(10)
+    };
+    assert_eq!(
+        store.rejected(&by_dpu).await.unwrap(),
         vec![rejected(2, "bad_direction"), rejected(1, "not_json")]
     );
-    assert_eq!(store.rejected(1).await.unwrap().len(), 1);
-    assert_eq!(store.totals().await.unwrap().rejected, 2);
+    let by_reason = RejectedFilter {
+        reason: Some("not_json".into()),
+        ..newest(10)
+    };
+    assert_eq!(
+        store.rejected(&by_reason).await.unwrap(),
+        vec![other_dpu, rejected(1, "not_json")]
+    );
+    let both = RejectedFilter {
+        dpu_id: Some("423".into()),
+        ..by_reason
+    };
+    assert_eq!(store.rejected(&both).await.unwrap().len(), 1);
+    assert_eq!(store.totals().await.unwrap().rejected, 3);
 }
 
 pub async fn an_invalid_layout_changes_nothing(store: &dyn Store) {
