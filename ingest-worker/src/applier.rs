@@ -1,10 +1,11 @@
 //! Batches in, counts out: parse, store in one transaction, keep what is refused, then ack.
 
+use crate::counts::CountPublisher;
 use crate::subscriber::Message;
 use crate::{IngestConfig, IngestStats};
 use chrono::TimeDelta;
 use occupancy::payload::{dpu_from_topic, parse_message, Rejection, Validation};
-use occupancy::Crossing;
+use occupancy::{Crossing, SpaceId};
 use roomer_storage::{Rejected, Store};
 use rumqttc::AsyncClient;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +27,7 @@ pub(crate) struct Applier {
     pub config: IngestConfig,
     pub stats: Arc<IngestStats>,
     pub connection: Arc<AtomicU64>,
+    pub counts: Option<CountPublisher>,
 }
 
 impl Applier {
@@ -33,7 +35,18 @@ impl Applier {
     /// arrived until nothing new comes for [`DRAIN_QUIET`] (at most [`DRAIN_MAX`]), so a
     /// clean stop loses as little as the broker allows.
     pub(crate) async fn run(
-        self,
+        mut self,
+        messages: mpsc::Receiver<Message>,
+        stop: watch::Receiver<bool>,
+    ) {
+        self.run_batches(messages, stop).await;
+        if let Some(counts) = self.counts.take() {
+            counts.close().await;
+        }
+    }
+
+    async fn run_batches(
+        &self,
         mut messages: mpsc::Receiver<Message>,
         mut stop: watch::Receiver<bool>,
     ) {
@@ -67,8 +80,9 @@ impl Applier {
                     Ok(None) | Err(_) => break,
                 }
             }
-            if self.apply(&batch, &mut stop).await {
+            if let Some(touched) = self.apply(&batch, &mut stop).await {
                 self.ack(&batch).await;
+                self.publish_counts(&touched).await;
             } else {
                 tracing::info!(
                     messages = batch.len(),
@@ -79,8 +93,13 @@ impl Applier {
         }
     }
 
-    /// Returns false only if asked to stop before the batch could be stored.
-    async fn apply(&self, batch: &[Message], stop: &mut watch::Receiver<bool>) -> bool {
+    /// Stores a batch; returns the spaces it touched, or `None` if asked to stop before the
+    /// batch could be stored.
+    async fn apply(
+        &self,
+        batch: &[Message],
+        stop: &mut watch::Receiver<bool>,
+    ) -> Option<Vec<SpaceId>> {
         let validation = Validation {
             now: chrono::Utc::now(),
             max_future: TimeDelta::from_std(self.config.max_future).unwrap_or(TimeDelta::MAX),
@@ -105,9 +124,7 @@ impl Applier {
             }
         }
 
-        let Some(outcome) = self.retry(stop, || self.store.ingest(&crossings)).await else {
-            return false;
-        };
+        let outcome = self.retry(stop, || self.store.ingest(&crossings)).await?;
         for conflict in &outcome.conflicts {
             let position = crossings.iter().position(|c| *c == conflict.crossing);
             let message = &batch[position.map_or(0, |p| origins[p])];
@@ -123,13 +140,8 @@ impl Applier {
                 &reason,
             ));
         }
-        if !rejected.is_empty()
-            && self
-                .retry(stop, || self.store.reject(&rejected))
-                .await
-                .is_none()
-        {
-            return false;
+        if !rejected.is_empty() {
+            self.retry(stop, || self.store.reject(&rejected)).await?;
         }
         let report = outcome.report;
         IngestStats::add(&self.stats.batches, 1);
@@ -145,7 +157,22 @@ impl Applier {
             rejected = rejected.len(),
             "batch applied"
         );
-        true
+        Some(outcome.touched)
+    }
+
+    /// Publishes the current count of each touched space (when count topics are on).
+    async fn publish_counts(&self, touched: &[SpaceId]) {
+        let Some(publisher) = &self.counts else {
+            return;
+        };
+        let now = chrono::Utc::now();
+        for &space in touched {
+            match self.store.count_at(space, None).await {
+                Ok(Some(count)) => publisher.publish(space, count, now).await,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(space, error = %e, "could not read a count to publish"),
+            }
+        }
     }
 
     /// Retries a storage call with exponential backoff until it succeeds or `stop` is raised.

@@ -10,10 +10,13 @@
 //! - `applier`: cuts the stream into batches (by size and time), parses and validates
 //!   payloads (`occupancy::payload`), keeps what is refused, stores the rest in one
 //!   transaction (retrying with backoff while the database is unavailable), then acks.
+//! - [`counts`]: after each commit, the touched spaces' current counts on
+//!   `spaces/{id}/count` (retained), through a connection of its own.
 //! - [`IngestStats`]: counters for operators and tests.
 #![forbid(unsafe_code)]
 
 mod applier;
+pub mod counts;
 mod stats;
 mod subscriber;
 
@@ -46,6 +49,8 @@ pub struct IngestConfig {
     pub max_future: Duration,
     /// Largest MQTT packet accepted (bulk uploads can be large).
     pub max_packet_bytes: usize,
+    /// After each commit, publish the touched spaces' counts to `spaces/{id}/count`.
+    pub publish_counts: bool,
 }
 
 impl Default for IngestConfig {
@@ -59,6 +64,7 @@ impl Default for IngestConfig {
             batch_wait: Duration::from_millis(50),
             max_future: Duration::from_secs(10 * 60),
             max_packet_bytes: 1024 * 1024 + 1024,
+            publish_counts: true,
         }
     }
 }
@@ -102,12 +108,20 @@ pub async fn run(
         stats.clone(),
         connection.clone(),
     ));
+    let counts = config.publish_counts.then(|| {
+        counts::CountPublisher::connect(
+            &config.mqtt_host,
+            config.mqtt_port,
+            format!("{}-counts", config.client_id),
+        )
+    });
     let applier = applier::Applier {
         store,
         client: client.clone(),
         config,
         stats,
         connection,
+        counts,
     };
     let applier = tokio::spawn(applier.run(messages_rx, stop_rx));
     shutdown.await;

@@ -87,6 +87,9 @@ pub struct BatchArgs {
     /// Refuse events timestamped further than this ahead of the server clock.
     #[arg(long, env = "ROOMER_MAX_FUTURE", default_value = "10m", value_parser = humantime::parse_duration)]
     pub max_future: Duration,
+    /// After every batch, publish each touched space's count to `spaces/{id}/count` (retained).
+    #[arg(long, env = "ROOMER_PUBLISH_COUNTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub publish_counts: bool,
 }
 
 #[derive(Debug, Args)]

@@ -39,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
                     batch_size: args.batching.batch_size,
                     batch_wait: args.batching.batch_wait,
                     max_future: args.batching.max_future,
+                    publish_counts: args.batching.publish_counts,
                     ..IngestConfig::default()
                 },
             };
@@ -124,6 +125,7 @@ async fn run_ingest(database_url: String, args: IngestArgs) -> anyhow::Result<()
         batch_size: args.batching.batch_size,
         batch_wait: args.batching.batch_wait,
         max_future: args.batching.max_future,
+        publish_counts: args.batching.publish_counts,
         ..IngestConfig::default()
     };
     let token = shutdown::on_signal();

@@ -88,10 +88,12 @@ pub(crate) async fn ingest(
         return Ok(None);
     }
     let report = IngestReport::from(&plan);
+    let touched = plan.changes.keys().copied().collect();
     apply_changes(tx, plan.changes).await?;
     Ok(Some(IngestOutcome {
         report,
         conflicts: plan.conflicts,
+        touched,
     }))
 }
 

@@ -57,6 +57,8 @@ pub struct SpaceCount {
 pub struct IngestOutcome {
     pub report: IngestReport,
     pub conflicts: Vec<IdConflict>,
+    /// Spaces whose counts the batch changed (at some instant, not necessarily now), by id.
+    pub touched: Vec<SpaceId>,
 }
 
 /// What applying a layout changed.
