@@ -4,13 +4,16 @@
 //! - [`router`] and [`serve`] (this file): the routes, and serving them on a bound listener
 //!   until a shutdown signal.
 //! - `counts`: count routes, both the proof of concept's (`/space/{id}/count/`) and `/api/v1`.
-//! - `events`: `POST /dpu/{id}/`, for DPUs that speak HTTP instead of MQTT.
+//! - `events`: `POST /dpu/{id}/`, for DPUs that speak HTTP instead of MQTT, and what
+//!   operators inspect about ingestion (rejected messages, totals).
+//! - `dpus`: each DPU's status, current doorway and crossings received today.
 //! - `error`: the one error type every handler returns: a status and a JSON body; internal
 //!   details are logged, never sent.
 //! - `time`: the timestamp formats the API accepts.
 #![forbid(unsafe_code)]
 
 mod counts;
+mod dpus;
 mod error;
 mod events;
 mod time;
@@ -41,6 +44,8 @@ pub fn router(state: AppState) -> Router {
         .route("/dpu/{id}", post(events::post_crossing))
         .route("/api/v1/spaces", get(counts::list_spaces))
         .route("/api/v1/spaces/{id}/count", get(counts::space_count))
+        .route("/api/v1/dpus", get(dpus::list_dpus))
+        .route("/api/v1/dpus/{id}", get(dpus::get_dpu))
         .route("/api/v1/rejected", get(events::list_rejected))
         .route("/api/v1/totals", get(events::totals))
         .route("/healthz", get(|| async { "ok" }))

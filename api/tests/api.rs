@@ -207,3 +207,32 @@ async fn crossings_of_an_unknown_dpu_are_accepted_and_wait() {
     assert_eq!(body["counted"], false);
     assert_eq!(app.get("/api/v1/totals").await.1["pending"], 1);
 }
+
+#[tokio::test]
+async fn dpus_show_their_doorway_and_todays_crossings() {
+    let app = spawn_app().await;
+    let now = chrono::Utc::now().to_rfc3339();
+    assert_eq!(
+        app.post_crossing("283", &[("timestamp", &now), ("direction", "1")])
+            .await
+            .0,
+        201
+    );
+    let (status, dpus) = app.get("/api/v1/dpus").await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = dpus
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["283", "423"]);
+    let (status, dpu) = app.get("/api/v1/dpus/283").await;
+    assert_eq!(status, 200);
+    assert_eq!(dpu["declared"], true);
+    assert_eq!(dpu["doorway"], 1);
+    assert_eq!(dpu["events_today"], 1);
+    assert_eq!(dpu["online"], Value::Null, "it never published a status");
+    assert_eq!(app.get("/api/v1/dpus/999").await.0, 404);
+    assert_eq!(app.get("/api/v1/dpus/bad%20id").await.0, 404);
+}

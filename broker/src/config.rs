@@ -6,6 +6,7 @@
 
 use rumqttd::{ConnectionSettings, RouterConfig, ServerSettings, Strategy};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
 
 /// rumqttd compares its payload limit with a PUBLISH's *remaining length* (topic, packet id and
 /// payload), so the limit handed to rumqttd is the payload limit plus this much room for the
@@ -41,6 +42,10 @@ pub struct BrokerConfig {
     pub segment_bytes: usize,
     /// Segments kept per filter before the oldest is dropped.
     pub segment_count: usize,
+    /// How often the supervisor checks, with a real MQTT handshake, that the broker still
+    /// serves; after a few failed checks in a row it restarts the broker in place (see
+    /// [`supervisor`](crate::supervisor)). `None` disables the supervisor.
+    pub health_interval: Option<Duration>,
 }
 
 impl Default for BrokerConfig {
@@ -52,6 +57,7 @@ impl Default for BrokerConfig {
             max_connections: 10_000,
             segment_bytes: 100 * 1024 * 1024,
             segment_count: 10,
+            health_interval: Some(Duration::from_secs(2)),
         }
     }
 }
@@ -109,6 +115,7 @@ mod tests {
         assert_eq!(router.max_segment_size, 100 * 1024 * 1024);
         assert_eq!(router.max_segment_count, 10);
         assert_eq!(router.max_connections, 10_000);
+        assert_eq!(config.health_interval, Some(Duration::from_secs(2)));
         let server = config.server("v4", config.listen);
         assert_eq!(
             server.connections.max_payload_size,

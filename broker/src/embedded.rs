@@ -1,15 +1,18 @@
-//! The broker's lifecycle: start on a runtime of its own, report its address, stop for good.
+//! The broker's lifecycle: start on a runtime of its own, report its address, restart when
+//! wedged, stop for good.
 
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::ready::{self, Protocol};
+use crate::supervisor::Supervisor;
 use rumqttd::protocol::{v4::V4, v5::V5};
 use rumqttd::{LinkType, Router, Server};
 use std::net::{SocketAddr, TcpListener};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// How long `start` waits for the listeners to complete an MQTT handshake.
 const READY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -17,20 +20,34 @@ const READY_TIMEOUT: Duration = Duration::from_secs(5);
 const READY_POLL: Duration = Duration::from_millis(10);
 /// How long `shutdown` waits for the broker's worker threads to drop every connection.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long each step of a health check's handshake may take. Generous, so that a broker busy
+/// under load is not mistaken for a wedged one (a wedged rumqttd closes the socket at once).
+const HEALTH_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// The shortest health interval honoured: a shorter one would only spin.
+const MIN_HEALTH_INTERVAL: Duration = Duration::from_millis(10);
 
 /// A running rumqttd broker. Stopping it (with [`shutdown`](Self::shutdown) or by dropping it)
 /// closes its listeners and every client connection: clients see a reset and reconnect, their
 /// last wills are *not* published, and retained messages and sessions are lost.
+///
+/// Unless [`BrokerConfig::health_interval`] is `None`, a supervisor thread checks the broker
+/// with an MQTT handshake and restarts it in place (same addresses) when it stops answering;
+/// see [`supervisor`](crate::supervisor). A restart loses what a stop loses.
 pub struct EmbeddedBroker {
-    runtime: Option<Runtime>,
     local_addr: SocketAddr,
     local_addr_v5: Option<SocketAddr>,
+    /// The broker serving now, swapped by the supervisor on a restart; `None` only after a
+    /// failed restart (until the next one succeeds) and once stopped.
+    instance: Arc<Mutex<Option<Instance>>>,
+    supervisor: Option<Supervisor>,
+    restarts: Arc<AtomicU64>,
 }
 
 impl EmbeddedBroker {
     /// Starts the router and the listeners, and returns once the MQTT 3.1.1 listener (and the
     /// MQTT 5 one, if configured) completes a CONNECT/CONNACK handshake. Fails fast when an
-    /// address is taken, and after a few seconds if the broker never answers.
+    /// address is taken, and after a few seconds if the broker never answers. Then starts the
+    /// supervisor, if configured.
     ///
     /// Blocks the calling thread while it waits; from async code prefer [`run`], or call this
     /// through `tokio::task::spawn_blocking`.
@@ -41,6 +58,91 @@ impl EmbeddedBroker {
         );
         let v4_addr = reserve(config.listen)?;
         let v5_addr = config.listen_v5.map(reserve).transpose()?;
+        // From here on, dropping `instance` on an error path stops what was started.
+        let instance = Instance::start(&config, v4_addr, v5_addr, &|| false)?;
+        info!(mqtt = %v4_addr, mqtt_v5 = ?v5_addr, "embedded MQTT broker ready");
+        let instance = Arc::new(Mutex::new(Some(instance)));
+        let restarts = Arc::new(AtomicU64::new(0));
+        let supervisor = match config.health_interval {
+            Some(interval) => Some(
+                supervise(
+                    interval,
+                    config,
+                    v4_addr,
+                    v5_addr,
+                    instance.clone(),
+                    restarts.clone(),
+                )
+                .map_err(BrokerError::Supervisor)?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            local_addr: v4_addr,
+            local_addr_v5: v5_addr,
+            instance,
+            supervisor,
+            restarts,
+        })
+    }
+
+    /// The MQTT 3.1.1 listener's address (with the real port when port 0 was asked for).
+    /// A restart keeps it.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The MQTT 5 listener's address, when one was configured. A restart keeps it.
+    pub fn local_addr_v5(&self) -> Option<SocketAddr> {
+        self.local_addr_v5
+    }
+
+    /// How many times the supervisor has restarted the broker because it stopped answering
+    /// (successful restarts only).
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+
+    /// Stops the supervisor, then the broker, and waits (a few seconds at most) until its
+    /// ports are free again. Dropping the broker does the same.
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+impl Drop for EmbeddedBroker {
+    fn drop(&mut self) {
+        // The supervisor first, so that it cannot restart what is being stopped.
+        if let Some(mut supervisor) = self.supervisor.take() {
+            supervisor.stop();
+        }
+        let instance = self
+            .instance
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(instance) = instance {
+            drop(instance);
+            info!(mqtt = %self.local_addr, "embedded MQTT broker stopped");
+        }
+    }
+}
+
+/// One incarnation of the broker: a router and its servers on a tokio runtime of their own.
+/// Dropping it stops them (see [`stop`]).
+struct Instance {
+    runtime: Option<Runtime>,
+}
+
+impl Instance {
+    /// Starts a router and servers on these concrete addresses and waits until they answer an
+    /// MQTT handshake, or until `stopping()` says to give up.
+    fn start(
+        config: &BrokerConfig,
+        v4_addr: SocketAddr,
+        v5_addr: Option<SocketAddr>,
+        stopping: &dyn Fn() -> bool,
+    ) -> Result<Self, BrokerError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(worker_threads())
             .thread_name("roomer-mqtt")
@@ -48,8 +150,9 @@ impl EmbeddedBroker {
             .build()
             .map_err(BrokerError::Runtime)?;
         // A fresh router on every start: one kept from an earlier broker would still hold that
-        // broker's killed connections. rumqttd's router thread never exits, so each start
-        // leaves one idle thread behind; acceptable for the few restarts a process does.
+        // broker's killed connections (and, after a wedge, its poisoned state). rumqttd's
+        // router thread never exits, so each start leaves one idle thread behind, still holding
+        // what that router had in memory; acceptable for the few restarts a process does.
         let router_tx = Router::new(0, config.router()).spawn();
         let (failed_tx, failed_rx) = mpsc::channel();
         let server = Server::new(config.server("v4", v4_addr), router_tx.clone(), V4);
@@ -58,44 +161,76 @@ impl EmbeddedBroker {
             let server = Server::new(config.server("v5", addr), router_tx, V5);
             spawn_server(&runtime, server, addr, failed_tx);
         }
-        // From here on, dropping `broker` on an error path stops what was started.
-        let broker = Self {
+        let instance = Self {
             runtime: Some(runtime),
-            local_addr: v4_addr,
-            local_addr_v5: v5_addr,
         };
-        wait_ready(v4_addr, Protocol::V4, &failed_rx)?;
+        wait_ready(v4_addr, Protocol::V4, &failed_rx, stopping)?;
         if let Some(addr) = v5_addr {
-            wait_ready(addr, Protocol::V5, &failed_rx)?;
+            wait_ready(addr, Protocol::V5, &failed_rx, stopping)?;
         }
-        info!(mqtt = %v4_addr, mqtt_v5 = ?v5_addr, "embedded MQTT broker ready");
-        Ok(broker)
-    }
-
-    /// The MQTT 3.1.1 listener's address (with the real port when port 0 was asked for).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// The MQTT 5 listener's address, when one was configured.
-    pub fn local_addr_v5(&self) -> Option<SocketAddr> {
-        self.local_addr_v5
-    }
-
-    /// Stops the broker and waits (a few seconds at most) until its ports are free again.
-    /// Dropping the broker does the same.
-    pub fn shutdown(self) {
-        drop(self);
+        Ok(instance)
     }
 }
 
-impl Drop for EmbeddedBroker {
+impl Drop for Instance {
     fn drop(&mut self) {
         if let Some(runtime) = self.runtime.take() {
             stop(runtime);
-            info!(mqtt = %self.local_addr, "embedded MQTT broker stopped");
         }
     }
+}
+
+/// Starts the supervisor: it probes every listener, and restarts the broker in `instance` on
+/// the same addresses when the probes keep failing.
+fn supervise(
+    interval: Duration,
+    config: BrokerConfig,
+    v4_addr: SocketAddr,
+    v5_addr: Option<SocketAddr>,
+    instance: Arc<Mutex<Option<Instance>>>,
+    restarts: Arc<AtomicU64>,
+) -> std::io::Result<Supervisor> {
+    let check = move || {
+        ready::probe_within(v4_addr, Protocol::V4, HEALTH_PROBE_TIMEOUT)
+            .map_err(|e| format!("MQTT 3.1.1 listener {v4_addr}: {e}"))?;
+        if let Some(addr) = v5_addr {
+            ready::probe_within(addr, Protocol::V5, HEALTH_PROBE_TIMEOUT)
+                .map_err(|e| format!("MQTT 5 listener {addr}: {e}"))?;
+        }
+        Ok(())
+    };
+    let restart = move |reason: &str, stopping: &dyn Fn() -> bool| {
+        error!(
+            mqtt = %v4_addr,
+            mqtt_v5 = ?v5_addr,
+            %reason,
+            "the embedded MQTT broker stopped answering MQTT handshakes (rumqttd 0.20 wedge, \
+             bytebeamio/rumqtt#1062?): restarting it on the same address(es); its in-memory \
+             sessions, subscriptions, retained messages and queued messages are lost, and \
+             clients must reconnect"
+        );
+        let mut slot = instance.lock().unwrap_or_else(PoisonError::into_inner);
+        // Stop the old broker first: the new one needs its ports.
+        drop(slot.take());
+        match Instance::start(&config, v4_addr, v5_addr, stopping) {
+            Ok(fresh) => {
+                *slot = Some(fresh);
+                let restarts = restarts.fetch_add(1, Ordering::Relaxed) + 1;
+                warn!(mqtt = %v4_addr, restarts, "embedded MQTT broker restarted");
+                true
+            }
+            Err(e) => {
+                error!(
+                    mqtt = %v4_addr,
+                    error = %e,
+                    "restarting the embedded MQTT broker failed; retrying at the next failed \
+                     health check"
+                );
+                false
+            }
+        }
+    };
+    Supervisor::spawn(interval.max(MIN_HEALTH_INTERVAL), check, restart)
 }
 
 /// Runs a broker until `shutdown` completes, e.g. `run(config, ctrl_c)` in a binary.
@@ -144,10 +279,13 @@ fn spawn_server<P>(
     });
 }
 
+/// Polls the listener on `addr` with handshakes until one succeeds, its server task fails,
+/// `READY_TIMEOUT` passes or `stopping()` says to give up (reported as `NotReady` too).
 fn wait_ready(
     addr: SocketAddr,
     protocol: Protocol,
     failed: &mpsc::Receiver<(SocketAddr, String)>,
+    stopping: &dyn Fn() -> bool,
 ) -> Result<(), BrokerError> {
     let started = Instant::now();
     loop {
@@ -156,7 +294,7 @@ fn wait_ready(
         }
         match ready::probe(addr, protocol) {
             Ok(()) => return Ok(()),
-            Err(e) if started.elapsed() >= READY_TIMEOUT => {
+            Err(e) if started.elapsed() >= READY_TIMEOUT || stopping() => {
                 debug!(%addr, error = %e, "MQTT readiness probe gave up");
                 return Err(BrokerError::NotReady {
                     addr,

@@ -22,6 +22,9 @@ pub enum BrokerError {
     /// Nothing answered an MQTT CONNECT on the port before the deadline.
     #[error("the MQTT server on {addr} did not accept a connection within {waited:?}")]
     NotReady { addr: SocketAddr, waited: Duration },
+    /// The supervisor's thread could not be spawned.
+    #[error("cannot start the broker's supervisor thread: {0}")]
+    Supervisor(#[source] std::io::Error),
     /// A background task of `run` panicked or was cancelled.
     #[error("broker task failed: {0}")]
     Task(String),

@@ -7,12 +7,19 @@
 //!
 //! The broker keeps retained messages and sessions in memory only: a restart forgets them.
 //!
+//! rumqttd 0.20 can wedge for good (bytebeamio/rumqtt#1062: its listener keeps accepting TCP
+//! but never answers CONNECT again), so by default a supervisor thread checks the broker every
+//! two seconds with a real MQTT handshake and restarts it in place when it stops answering.
+//!
 //! # Layout
 //! - [`config`]: [`BrokerConfig`], the few knobs Roomer needs, and its translation into
 //!   rumqttd's configuration (whose defaults are unusable: see the module).
-//! - [`embedded`]: [`EmbeddedBroker`], start / local address / shutdown, and [`run`] for a
-//!   binary that serves until a signal.
-//! - [`ready`]: the readiness probe, a real MQTT CONNECT/CONNACK round trip.
+//! - [`embedded`]: [`EmbeddedBroker`], start / local address / restart count / shutdown, and
+//!   [`run`] for a binary that serves until a signal.
+//! - [`supervisor`]: the watchdog thread that restarts a wedged broker: the rumqttd bug it
+//!   works around, and when it restarts.
+//! - [`ready`]: the readiness probe, a real MQTT CONNECT/CONNACK round trip, used by `start`
+//!   and by the supervisor's health checks.
 //! - [`error`]: why a start fails, [`BrokerError`].
 #![forbid(unsafe_code)]
 
@@ -20,6 +27,7 @@ pub mod config;
 pub mod embedded;
 pub mod error;
 pub mod ready;
+pub mod supervisor;
 
 pub use config::BrokerConfig;
 pub use embedded::{run, EmbeddedBroker};

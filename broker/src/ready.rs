@@ -20,15 +20,32 @@ pub enum Protocol {
 const IO_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Tries one handshake. `Ok(())` means an MQTT broker accepted a session on `addr`.
+/// Each step (connect, write, read) may take half a second.
 pub fn probe(addr: SocketAddr, protocol: Protocol) -> std::io::Result<()> {
-    let mut stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    probe_within(addr, protocol, IO_TIMEOUT)
+}
+
+/// [`probe`], with `io_timeout` for each step instead of half a second: the supervisor's
+/// health checks are more patient with a broker busy under load than `start` is.
+pub fn probe_within(
+    addr: SocketAddr,
+    protocol: Protocol,
+    io_timeout: Duration,
+) -> std::io::Result<()> {
+    let mut stream = TcpStream::connect_timeout(&addr, io_timeout)?;
+    stream.set_read_timeout(Some(io_timeout))?;
+    stream.set_write_timeout(Some(io_timeout))?;
     stream.write_all(&connect_packet(protocol, &probe_client_id()))?;
     // CONNACK: fixed header 0x20, remaining length, then (v4) flags + return code or
     // (v5) flags + reason code + properties. Both put the verdict in byte 3.
     let mut head = [0u8; 4];
-    stream.read_exact(&mut head)?;
+    stream.read_exact(&mut head).map_err(|e| match e.kind() {
+        // What a wedged rumqttd does: its connection task panics and drops the socket.
+        std::io::ErrorKind::UnexpectedEof => {
+            std::io::Error::new(e.kind(), "the connection was closed without a CONNACK")
+        }
+        _ => e,
+    })?;
     if head[0] != 0x20 || head[3] != 0 {
         return Err(std::io::Error::other(format!(
             "not an accepting MQTT CONNACK: {head:02x?}"

@@ -4,8 +4,8 @@ use crate::counts::CountPublisher;
 use crate::subscriber::Message;
 use crate::{IngestConfig, IngestStats};
 use chrono::TimeDelta;
-use occupancy::payload::{dpu_from_topic, parse_message, Rejection, Validation};
-use occupancy::{Crossing, SpaceId};
+use occupancy::payload::{parse_message, parse_status, parse_topic, Rejection, Topic, Validation};
+use occupancy::{Crossing, DpuId, SpaceId, Timestamp};
 use roomer_storage::{Rejected, Store};
 use rumqttc::AsyncClient;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -107,15 +107,26 @@ impl Applier {
         let mut crossings: Vec<Crossing> = Vec::new();
         let mut origins: Vec<usize> = Vec::new();
         let mut rejected: Vec<Rejected> = Vec::new();
+        let mut seen: Vec<(DpuId, Timestamp)> = Vec::new();
+        let mut statuses: Vec<(DpuId, bool, Timestamp)> = Vec::new();
         for (index, message) in batch.iter().enumerate() {
-            let topic = &message.publish.topic;
-            let dpu = match dpu_from_topic(topic) {
-                Ok(dpu) => dpu,
+            let dpu = match parse_topic(&message.publish.topic) {
+                Ok(Topic::Crossings(dpu)) => dpu,
+                Ok(Topic::Status(dpu)) => {
+                    match parse_status(&message.publish.payload) {
+                        Ok(online) => statuses.push((dpu, online, message.received_at)),
+                        Err(reason) => {
+                            rejected.push(record(message, Some(dpu.as_str()), None, &reason))
+                        }
+                    }
+                    continue;
+                }
                 Err(reason) => {
                     rejected.push(record(message, None, None, &reason));
                     continue;
                 }
             };
+            seen.push((dpu.clone(), message.received_at));
             let parsed = parse_message(&dpu, &message.publish.payload, &validation);
             origins.extend(std::iter::repeat_n(index, parsed.crossings.len()));
             crossings.extend(parsed.crossings);
@@ -142,6 +153,13 @@ impl Applier {
         }
         if !rejected.is_empty() {
             self.retry(stop, || self.store.reject(&rejected)).await?;
+        }
+        for (dpu, online, at) in &statuses {
+            self.retry(stop, || self.store.record_status(dpu, *online, *at))
+                .await?;
+        }
+        if !seen.is_empty() {
+            self.retry(stop, || self.store.record_seen(&seen)).await?;
         }
         let report = outcome.report;
         IngestStats::add(&self.stats.batches, 1);

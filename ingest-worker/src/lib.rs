@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`IngestConfig`] (this file) and [`run`]: wires the two tasks below and stops them.
-//! - `subscriber`: the rumqttc event loop. It subscribes to `dpus/+/crossings` (optionally
+//! - `subscriber`: the rumqttc event loop. It subscribes to `dpus/+/crossings` and
+//!   `dpus/+/status` (optionally
 //!   through a shared subscription), reconnects with backoff, and hands each publish to the
 //!   applier through a bounded channel: when storage is slow the channel fills, the event
 //!   loop stops reading, and TCP pushes back on the broker instead of memory growing.
@@ -29,8 +30,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-/// The topic filter DPUs publish under.
+/// The topic filter DPUs publish crossings under.
 pub const CROSSINGS_FILTER: &str = "dpus/+/crossings";
+/// The topic filter DPUs publish `online` / `offline` under.
+pub const STATUS_FILTER: &str = "dpus/+/status";
 
 /// Where to read from and how to batch.
 #[derive(Clone, Debug)]
@@ -70,12 +73,15 @@ impl Default for IngestConfig {
 }
 
 impl IngestConfig {
-    /// The filter to subscribe to.
-    pub fn filter(&self) -> String {
-        match &self.shared_group {
-            Some(group) => format!("$share/{group}/{CROSSINGS_FILTER}"),
-            None => CROSSINGS_FILTER.to_owned(),
-        }
+    /// The filters to subscribe to.
+    pub fn filters(&self) -> Vec<String> {
+        [CROSSINGS_FILTER, STATUS_FILTER]
+            .into_iter()
+            .map(|filter| match &self.shared_group {
+                Some(group) => format!("$share/{group}/{filter}"),
+                None => filter.to_owned(),
+            })
+            .collect()
     }
 }
 
@@ -103,7 +109,7 @@ pub async fn run(
     let mut subscriber = tokio::spawn(subscriber::run(
         client.clone(),
         eventloop,
-        config.filter(),
+        config.filters(),
         messages_tx,
         stats.clone(),
         connection.clone(),

@@ -2,7 +2,9 @@
 
 use crate::{IngestConfig, IngestStats};
 use occupancy::Timestamp;
-use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS, SubscribeFilter,
+};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +38,7 @@ pub(crate) fn connect(config: &IngestConfig) -> (AsyncClient, EventLoop) {
 pub(crate) async fn run(
     client: AsyncClient,
     mut eventloop: EventLoop,
-    filter: String,
+    filters: Vec<String>,
     messages: mpsc::Sender<Message>,
     stats: Arc<IngestStats>,
     connection: Arc<AtomicU64>,
@@ -47,9 +49,17 @@ pub(crate) async fn run(
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 let id = connection.fetch_add(1, Ordering::SeqCst) + 1;
                 backoff = BACKOFF_START;
-                tracing::info!(connection = id, session_present = ack.session_present, %filter, "connected to MQTT broker");
+                tracing::info!(
+                    connection = id,
+                    session_present = ack.session_present,
+                    ?filters,
+                    "connected to MQTT broker"
+                );
                 // try_subscribe: this task is the one that drains the request channel.
-                if let Err(e) = client.try_subscribe(filter.as_str(), QoS::AtLeastOnce) {
+                let subscription = filters
+                    .iter()
+                    .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+                if let Err(e) = client.try_subscribe_many(subscription) {
                     tracing::error!(error = %e, "could not subscribe");
                 }
             }
@@ -66,7 +76,7 @@ pub(crate) async fn run(
             }
             Ok(Event::Incoming(Packet::SubAck(_))) => {
                 stats.connected.store(true, Ordering::Relaxed);
-                tracing::info!(%filter, "subscribed");
+                tracing::info!(?filters, "subscribed");
             }
             Ok(Event::Outgoing(Outgoing::Disconnect)) => return,
             Ok(_) => {}

@@ -293,3 +293,46 @@ async fn counts_are_published_retained_after_each_commit() {
     assert!(payload.1["ts"].is_string());
     let _dir = worker.stop().await;
 }
+
+#[tokio::test]
+async fn status_messages_and_last_seen_are_recorded() {
+    let worker = spawn_worker().await;
+    publish(
+        worker.broker.local_addr(),
+        &[
+            ("dpus/283/status", "online"),
+            (
+                "dpus/283/crossings",
+                r#"{"ts": "2018-02-26T16:06:02Z", "direction": 1}"#,
+            ),
+            ("dpus/500/status", "offline"),
+            ("dpus/283/status", "sleepy"),
+        ],
+    )
+    .await;
+    wait_for_totals(&worker.store, 1, 1).await;
+    let long_ago = "2000-01-01T00:00:00Z".parse().unwrap();
+    let dpus = eventually("statuses to be recorded", Duration::from_secs(10), || {
+        let store = worker.store.clone();
+        async move {
+            let dpus = store
+                .dpus(None, chrono::Utc::now(), long_ago)
+                .await
+                .unwrap();
+            (dpus.iter().filter(|d| d.online.is_some()).count() == 2).then_some(dpus)
+        }
+    })
+    .await;
+    let d283 = dpus.iter().find(|d| d.id == "283").unwrap();
+    assert_eq!((d283.online, d283.events_today), (Some(true), 1));
+    assert!(d283.last_seen.is_some());
+    let d500 = dpus.iter().find(|d| d.id == "500").unwrap();
+    assert_eq!((d500.online, d500.declared), (Some(false), false));
+    let rejected = worker
+        .store
+        .rejected(&RejectedFilter::newest(10))
+        .await
+        .unwrap();
+    assert_eq!(rejected[0].reason, "bad_status");
+    let _dir = worker.stop().await;
+}

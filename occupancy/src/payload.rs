@@ -12,8 +12,10 @@ use serde_json::Value;
 /// Why a message (or one element of a bulk upload) was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
-    #[error("topic {0:?} is not dpus/{{dpu_id}}/crossings with a valid DPU id")]
+    #[error("topic {0:?} is not dpus/{{dpu_id}}/crossings or dpus/{{dpu_id}}/status with a valid DPU id")]
     BadTopic(String),
+    #[error("a status must be \"online\" or \"offline\", got {0:?}")]
+    BadStatus(String),
     #[error("payload is not JSON: {0}")]
     NotJson(String),
     #[error("payload must be a JSON object or an array of objects")]
@@ -47,6 +49,7 @@ impl Rejection {
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadTopic(_) => "bad_topic",
+            Self::BadStatus(_) => "bad_status",
             Self::NotJson(_) => "not_json",
             Self::NotAnObject => "not_an_object",
             Self::MissingField(_) => "missing_field",
@@ -87,13 +90,40 @@ pub struct Parsed {
     pub rejected: Vec<(Option<usize>, Rejection)>,
 }
 
-/// The DPU id in a `dpus/{dpu_id}/crossings` topic.
-pub fn dpu_from_topic(topic: &str) -> Result<DpuId, Rejection> {
+/// What a DPU's message is about, from its topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Topic {
+    /// `dpus/{dpu_id}/crossings`
+    Crossings(DpuId),
+    /// `dpus/{dpu_id}/status`
+    Status(DpuId),
+}
+
+/// Parses `dpus/{dpu_id}/crossings` and `dpus/{dpu_id}/status`.
+pub fn parse_topic(topic: &str) -> Result<Topic, Rejection> {
     let bad = || Rejection::BadTopic(topic.to_owned());
     let mut parts = topic.split('/');
-    match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some("dpus"), Some(id), Some("crossings"), None) => DpuId::new(id).map_err(|_| bad()),
+    let (Some("dpus"), Some(id), Some(kind), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    let dpu = DpuId::new(id).map_err(|_| bad())?;
+    match kind {
+        "crossings" => Ok(Topic::Crossings(dpu)),
+        "status" => Ok(Topic::Status(dpu)),
         _ => Err(bad()),
+    }
+}
+
+/// A status payload: `online` or `offline` (surrounding white space and case ignored).
+/// Returns whether the DPU says it is online.
+pub fn parse_status(payload: &[u8]) -> Result<bool, Rejection> {
+    let text = String::from_utf8_lossy(payload);
+    match text.trim().to_ascii_lowercase().as_str() {
+        "online" => Ok(true),
+        "offline" => Ok(false),
+        _ => Err(Rejection::BadStatus(text.chars().take(64).collect())),
     }
 }
 

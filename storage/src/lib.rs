@@ -106,6 +106,23 @@ impl RejectedFilter {
     }
 }
 
+/// A DPU as operators see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DpuInfo {
+    pub id: String,
+    /// Declared in the layout.
+    pub declared: bool,
+    /// What it last published on `dpus/{id}/status` (`None`: never).
+    pub online: Option<bool>,
+    pub status_at: Option<Timestamp>,
+    /// When it was last heard from (a status or a crossings message).
+    pub last_seen: Option<Timestamp>,
+    /// The doorway it hangs over now, if any installation covers now.
+    pub doorway: Option<occupancy::DoorwayId>,
+    /// Crossings received since the start of the day asked about.
+    pub events_today: i64,
+}
+
 /// Totals, for operators and for tests that wait for ingestion to finish.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Totals {
@@ -148,6 +165,36 @@ pub trait Store: Send + Sync + 'static {
     async fn rejected(&self, filter: &RejectedFilter) -> Result<Vec<Rejected>, StoreError>;
 
     async fn totals(&self) -> Result<Totals, StoreError>;
+
+    /// Records what a DPU said on its status topic at `at`.
+    async fn record_status(
+        &self,
+        dpu: &DpuId,
+        online: bool,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Records that these DPUs were heard from (keeps the latest time per DPU).
+    async fn record_seen(&self, seen: &[(DpuId, Timestamp)]) -> Result<(), StoreError>;
+
+    /// Every DPU declared or heard from (or only `only`), by id, as of `now`, counting
+    /// crossings received since `day_start`.
+    async fn dpus(
+        &self,
+        only: Option<&DpuId>,
+        now: Timestamp,
+        day_start: Timestamp,
+    ) -> Result<Vec<DpuInfo>, StoreError>;
+}
+
+/// The latest time per DPU, so one statement never upserts a DPU twice.
+fn latest_per_dpu(seen: &[(DpuId, Timestamp)]) -> Vec<(DpuId, Timestamp)> {
+    let mut latest: std::collections::BTreeMap<&DpuId, Timestamp> = Default::default();
+    for (dpu, at) in seen {
+        let entry = latest.entry(dpu).or_insert(*at);
+        *entry = (*entry).max(*at);
+    }
+    latest.into_iter().map(|(d, t)| (d.clone(), t)).collect()
 }
 
 /// Opens the database a URL names (`sqlite://…` or `postgres://…`), creating an SQLite file

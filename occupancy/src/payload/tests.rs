@@ -96,20 +96,28 @@ fn timestamps_too_far_in_the_future_are_rejected() {
 }
 
 #[test]
+fn statuses_are_online_or_offline() {
+    assert_eq!(parse_status(b"online"), Ok(true));
+    assert_eq!(parse_status(b" OFFLINE\n"), Ok(false));
+    assert_eq!(parse_status(b"maybe").unwrap_err().code(), "bad_status");
+}
+
+#[test]
 fn topics_name_the_dpu() {
-    assert_eq!(dpu_from_topic("dpus/283/crossings"), Ok(dpu()));
+    assert_eq!(
+        parse_topic("dpus/283/crossings"),
+        Ok(Topic::Crossings(dpu()))
+    );
+    assert_eq!(parse_topic("dpus/283/status"), Ok(Topic::Status(dpu())));
     for bad in [
+        "dpus/283/other",
         "dpus/283",
         "dpus//crossings",
         "dpus/28 3/crossings",
         "x/283/crossings",
         "dpus/283/crossings/x",
     ] {
-        assert_eq!(
-            dpu_from_topic(bad).unwrap_err().code(),
-            "bad_topic",
-            "{bad}"
-        );
+        assert_eq!(parse_topic(bad).unwrap_err().code(), "bad_topic", "{bad}");
     }
 }
 

@@ -1,7 +1,7 @@
 //! Shared pieces of the stories: a broker on a free port and a subscriber that records.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use occupancy::payload::{dpu_from_topic, parse_message, Validation};
+use occupancy::payload::{parse_message, parse_topic, Topic, Validation};
 use occupancy::Crossing;
 use roomer_broker::{BrokerConfig, EmbeddedBroker};
 use roomer_simulator::MqttTarget;
@@ -37,7 +37,9 @@ pub struct Received {
 impl Received {
     /// The crossings in a `dpus/{id}/crossings` message, parsed as the backend parses them.
     pub fn crossings(&self) -> Vec<Crossing> {
-        let dpu = dpu_from_topic(&self.topic).expect("a crossings topic");
+        let Ok(Topic::Crossings(dpu)) = parse_topic(&self.topic) else {
+            panic!("{} is not a crossings topic", self.topic);
+        };
         let validation = Validation {
             now: chrono::Utc::now(),
             max_future: chrono::TimeDelta::days(1),

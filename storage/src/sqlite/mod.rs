@@ -8,7 +8,8 @@ mod write;
 
 use crate::engine;
 use crate::{
-    IngestOutcome, LayoutReport, Rejected, RejectedFilter, SpaceCount, Store, StoreError, Totals,
+    DpuInfo, IngestOutcome, LayoutReport, Rejected, RejectedFilter, SpaceCount, Store, StoreError,
+    Totals,
 };
 use async_trait::async_trait;
 use chrono::DateTime;
@@ -16,7 +17,7 @@ use occupancy::{Crossing, DpuId, Layout, SpaceId, Timestamp};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::Row;
+use sqlx::{QueryBuilder, Row, Sqlite};
 use std::str::FromStr;
 use std::time::Duration;
 use write::SqliteTx;
@@ -188,5 +189,83 @@ impl Store for SqliteStore {
             pending: row.get(1),
             rejected: row.get(2),
         })
+    }
+
+    async fn record_status(
+        &self,
+        dpu: &DpuId,
+        online: bool,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO dpu_status (dpu_id, online, status_at, last_seen) VALUES (?1, ?2, ?3, ?3) \
+             ON CONFLICT (dpu_id) DO UPDATE SET \
+                 online = CASE WHEN dpu_status.status_at IS NULL \
+                     OR excluded.status_at >= dpu_status.status_at \
+                     THEN excluded.online ELSE dpu_status.online END, \
+                 status_at = MAX(COALESCE(dpu_status.status_at, excluded.status_at), excluded.status_at), \
+                 last_seen = MAX(dpu_status.last_seen, excluded.last_seen)",
+        )
+        .bind(dpu.as_str())
+        .bind(online)
+        .bind(micros(at))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn record_seen(&self, seen: &[(DpuId, Timestamp)]) -> Result<(), StoreError> {
+        let latest = crate::latest_per_dpu(seen);
+        if latest.is_empty() {
+            return Ok(());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO dpu_status (dpu_id, last_seen) ");
+        query.push_values(&latest, |mut row, (dpu, at)| {
+            row.push_bind(dpu.as_str()).push_bind(micros(*at));
+        });
+        query.push(
+            " ON CONFLICT (dpu_id) DO UPDATE SET \
+              last_seen = MAX(dpu_status.last_seen, excluded.last_seen)",
+        );
+        query.build().execute(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn dpus(
+        &self,
+        only: Option<&DpuId>,
+        now: Timestamp,
+        day_start: Timestamp,
+    ) -> Result<Vec<DpuInfo>, StoreError> {
+        let rows = sqlx::query(
+            "WITH ids AS (SELECT id AS dpu_id FROM dpus UNION SELECT dpu_id FROM dpu_status) \
+             SELECT i.dpu_id, EXISTS (SELECT 1 FROM dpus d WHERE d.id = i.dpu_id), \
+                    s.online, s.status_at, s.last_seen, \
+                    (SELECT n.doorway_id FROM installations n WHERE n.dpu_id = i.dpu_id \
+                        AND n.valid_from <= ?1 AND (n.valid_until IS NULL OR n.valid_until > ?1)), \
+                    (SELECT COUNT(*) FROM crossings c \
+                        WHERE c.dpu_id = i.dpu_id AND c.received_at >= ?2) \
+             FROM ids i LEFT JOIN dpu_status s ON s.dpu_id = i.dpu_id \
+             WHERE ?3 IS NULL OR i.dpu_id = ?3 \
+             ORDER BY i.dpu_id",
+        )
+        .bind(micros(now))
+        .bind(micros(day_start))
+        .bind(only.map(DpuId::as_str))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(DpuInfo {
+                    id: r.get(0),
+                    declared: r.get(1),
+                    online: r.get(2),
+                    status_at: r.get::<Option<i64>, _>(3).map(from_micros).transpose()?,
+                    last_seen: r.get::<Option<i64>, _>(4).map(from_micros).transpose()?,
+                    doorway: r.get(5),
+                    events_today: r.get(6),
+                })
+            })
+            .collect()
     }
 }

@@ -21,6 +21,7 @@ macro_rules! conformance {
                 an_event_id_reused_for_another_crossing_is_a_conflict,
                 rejected_messages_are_kept_newest_first,
                 an_invalid_layout_changes_nothing,
+                dpu_status_and_last_seen_are_kept_per_dpu,
             );
         }
     };

@@ -329,3 +329,49 @@ pub async fn an_invalid_layout_changes_nothing(store: &dyn Store) {
     assert!(store.apply_layout(&layout).await.is_err());
     assert_eq!(store.spaces().await.unwrap().len(), 1);
 }
+
+pub async fn dpu_status_and_last_seen_are_kept_per_dpu(store: &dyn Store) {
+    store.apply_layout(&building()).await.unwrap();
+    store.ingest(&[crossing("283", 1, 1)]).await.unwrap();
+    store
+        .record_seen(&[(dpu("283"), t(1)), (dpu("283"), t(0))])
+        .await
+        .unwrap();
+    store.record_status(&dpu("283"), true, t(2)).await.unwrap();
+    // A stale status (sent earlier, delivered later) does not override the newer one.
+    store.record_status(&dpu("283"), false, t(1)).await.unwrap();
+    store.record_status(&dpu("777"), true, t(3)).await.unwrap();
+
+    let long_ago = t(-10_000_000);
+    let dpus = store.dpus(None, t(5), long_ago).await.unwrap();
+    let ids: Vec<&str> = dpus.iter().map(|d| d.id.as_str()).collect();
+    assert_eq!(ids, ["283", "423", "777"]);
+    let d283 = &dpus[0];
+    assert!(d283.declared);
+    assert_eq!(
+        (d283.online, d283.status_at, d283.last_seen),
+        (Some(true), Some(t(2)), Some(t(2)))
+    );
+    assert_eq!((d283.doorway, d283.events_today), (Some(1), 1));
+    assert_eq!(
+        (dpus[1].online, dpus[1].last_seen, dpus[1].doorway),
+        (None, None, Some(2))
+    );
+    assert!(!dpus[2].declared);
+    assert_eq!((dpus[2].online, dpus[2].doorway), (Some(true), None));
+
+    let only = store
+        .dpus(Some(&dpu("283")), t(5), t(10_000_000))
+        .await
+        .unwrap();
+    assert_eq!(only.len(), 1);
+    assert_eq!(
+        only[0].events_today, 0,
+        "nothing received since that day started"
+    );
+    assert!(store
+        .dpus(Some(&dpu("999")), t(5), long_ago)
+        .await
+        .unwrap()
+        .is_empty());
+}
