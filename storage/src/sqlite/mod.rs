@@ -59,8 +59,15 @@ impl SqliteStore {
         Ok(Self { writer, readers })
     }
 
+    /// A write transaction that takes SQLite's write lock up front. A deferred `BEGIN` would
+    /// start as a reader and fail at once with "database is locked" (no busy wait) when
+    /// another process — `roomer layout apply` beside a running server — wrote in between.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     async fn begin(&self) -> Result<SqliteTx, StoreError> {
-        Ok(SqliteTx::new(self.writer.begin().await?))
+        Ok(SqliteTx::new(self.begin_write().await?))
     }
 }
 
@@ -88,7 +95,7 @@ impl Store for SqliteStore {
     }
 
     async fn reject(&self, rejected: &[Rejected]) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         for r in rejected {
             sqlx::query(
                 "INSERT INTO rejected (received_at, source, dpu_id, reason, detail, payload) \
