@@ -1,10 +1,21 @@
-//! Compiles the PostgreSQL conformance tests in (rather than marking them ignored) when
-//! `TEST_DATABASE_URL` is set, so that a machine without PostgreSQL reports them as ignored
-//! instead of passing them, and a machine with it can never skip them.
+//! Compiles the tests that need outside servers in (rather than marking them ignored) when
+//! the environment variable naming the server is set, so that a machine without the server
+//! reports them as ignored instead of passing them, and a machine with it can never skip
+//! them:
+//! - `TEST_DATABASE_URL` (a PostgreSQL to create test databases in) → `roomer_postgres_tests`
+//! - `TEST_MOSQUITTO` (the `mosquitto` binary) → `roomer_mosquitto_tests`
+//! - `TEST_OUTAGE_CLUSTER` (a PostgreSQL cluster the tests may stop and start, as
+//!   `VERSION NAME` for `pg_ctlcluster`) → `roomer_outage_tests`
 fn main() {
-    println!("cargo:rustc-check-cfg=cfg(roomer_postgres_tests)");
-    println!("cargo:rerun-if-env-changed=TEST_DATABASE_URL");
-    if std::env::var_os("TEST_DATABASE_URL").is_some_and(|v| !v.is_empty()) {
-        println!("cargo:rustc-cfg=roomer_postgres_tests");
+    for (variable, cfg) in [
+        ("TEST_DATABASE_URL", "roomer_postgres_tests"),
+        ("TEST_MOSQUITTO", "roomer_mosquitto_tests"),
+        ("TEST_OUTAGE_CLUSTER", "roomer_outage_tests"),
+    ] {
+        println!("cargo:rustc-check-cfg=cfg({cfg})");
+        println!("cargo:rerun-if-env-changed={variable}");
+        if std::env::var_os(variable).is_some_and(|v| !v.is_empty()) {
+            println!("cargo:rustc-cfg={cfg}");
+        }
     }
 }

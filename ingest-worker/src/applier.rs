@@ -1,5 +1,6 @@
 //! Batches in, counts out: parse, store in one transaction, keep what is refused, then ack.
 
+use crate::acks::AckQueue;
 use crate::counts::CountPublisher;
 use crate::subscriber::Message;
 use crate::{IngestConfig, IngestStats};
@@ -7,8 +8,6 @@ use chrono::TimeDelta;
 use occupancy::payload::{parse_message, parse_status, parse_topic, Rejection, Topic, Validation};
 use occupancy::{Crossing, DpuId, SpaceId, Timestamp};
 use roomer_storage::{Rejected, Store};
-use rumqttc::AsyncClient;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -20,13 +19,16 @@ const RETRY_MAX: Duration = Duration::from_secs(10);
 const DRAIN_QUIET: Duration = Duration::from_millis(250);
 /// …or this long after the stop was asked for.
 const DRAIN_MAX: Duration = Duration::from_secs(5);
+/// How often acks that rumqttc could not take yet are offered again while idle.
+const ACK_RETRY: Duration = Duration::from_millis(10);
+/// How long a stopping worker waits for its last acks to be taken.
+const ACK_FLUSH_MAX: Duration = Duration::from_secs(2);
 
 pub(crate) struct Applier {
     pub store: Arc<dyn Store>,
-    pub client: AsyncClient,
+    pub acks: AckQueue,
     pub config: IngestConfig,
     pub stats: Arc<IngestStats>,
-    pub connection: Arc<AtomicU64>,
     pub counts: Option<CountPublisher>,
 }
 
@@ -40,6 +42,10 @@ impl Applier {
         stop: watch::Receiver<bool>,
     ) {
         self.run_batches(messages, stop).await;
+        let deadline = Instant::now() + ACK_FLUSH_MAX;
+        while self.acks.flush() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(ACK_RETRY).await;
+        }
         if let Some(counts) = self.counts.take() {
             counts.close().await;
         }
@@ -70,6 +76,10 @@ impl Applier {
                         continue;
                     }
                     m = messages.recv() => match m { Some(m) => m, None => return },
+                    _ = tokio::time::sleep(ACK_RETRY), if self.acks.waiting() => {
+                        self.acks.flush();
+                        continue;
+                    }
                 },
             };
             let mut batch = vec![first];
@@ -81,7 +91,7 @@ impl Applier {
                 }
             }
             if let Some(touched) = self.apply(&batch, &mut stop).await {
-                self.ack(&batch).await;
+                self.acks.push(&batch);
                 self.publish_counts(&touched).await;
             } else {
                 tracing::info!(
@@ -213,16 +223,6 @@ impl Applier {
                 _ = tokio::time::sleep(delay) => {}
             }
             delay = (delay * 2).min(RETRY_MAX);
-        }
-    }
-
-    /// Acks in the order received, skipping messages from an earlier connection.
-    async fn ack(&self, batch: &[Message]) {
-        let current = self.connection.load(Ordering::SeqCst);
-        for message in batch.iter().filter(|m| m.connection == current) {
-            if let Err(e) = self.client.ack(&message.publish).await {
-                tracing::warn!(error = %e, "could not acknowledge; the broker will redeliver");
-            }
         }
     }
 }

@@ -11,11 +11,14 @@
 //! - `applier`: cuts the stream into batches (by size and time), parses and validates
 //!   payloads (`occupancy::payload`), keeps what is refused, stores the rest in one
 //!   transaction (retrying with backoff while the database is unavailable), then acks.
+//! - `acks`: acknowledgements in arrival order, handed to rumqttc without ever blocking the
+//!   applier (blocking there could deadlock against the subscriber).
 //! - [`counts`]: after each commit, the touched spaces' current counts on
 //!   `spaces/{id}/count` (retained), through a connection of its own.
 //! - [`IngestStats`]: counters for operators and tests.
 #![forbid(unsafe_code)]
 
+mod acks;
 mod applier;
 pub mod counts;
 mod stats;
@@ -123,10 +126,9 @@ pub async fn run(
     });
     let applier = applier::Applier {
         store,
-        client: client.clone(),
+        acks: acks::AckQueue::new(client.clone(), connection),
         config,
         stats,
-        connection,
         counts,
     };
     let applier = tokio::spawn(applier.run(messages_rx, stop_rx));

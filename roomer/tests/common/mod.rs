@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test binary uses its own subset.
 
+pub mod processes;
+
 use roomer::{Running, ServeConfig};
 use roomer_ingest::IngestConfig;
 use roomer_storage::testing::{eventually, fresh_postgres_database, postgres_url};
