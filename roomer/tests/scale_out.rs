@@ -1,0 +1,132 @@
+//! Scale-out as a site runs it: three `roomer ingest` processes share one subscription
+//! (`--shared-group`) on an external broker (Mosquitto) and write to one PostgreSQL. The
+//! reference CSV (shuffled, repeated, in bulk uploads) and generated traffic from twenty more
+//! DPUs on the same doorways arrive at once, so the workers correct the same spaces
+//! concurrently. Every count at every event time equals the reference model's.
+//!
+//! Runs when both `TEST_DATABASE_URL` and `TEST_MOSQUITTO` are set; otherwise it is reported
+//! as ignored.
+
+mod common;
+
+use common::processes::{Mosquitto, RoomerProcess};
+use common::{reference_csv, workspace_file};
+use occupancy::layout::DpuLayout;
+use occupancy::{reference, Crossing, Installation, Layout, Timestamp};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use roomer_simulator::{fleet_events, MqttTarget, ReplayOptions};
+use roomer_storage::testing::{eventually, fresh_postgres_database, postgres_url};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// The reference building, with `extra` generated DPUs hung over its two doorways in turn.
+fn building_with_fleet(extra: usize) -> Layout {
+    let text = std::fs::read_to_string(workspace_file("examples/reference-building.toml")).unwrap();
+    let mut layout = Layout::from_toml(&text).unwrap();
+    for i in 0..extra {
+        layout.dpus.push(DpuLayout {
+            id: roomer_simulator::fleet_dpu_id(i + 1),
+            installations: vec![Installation {
+                doorway: (i % 2) as i64 + 1,
+                from: "2018-01-01T00:00:00Z".parse().unwrap(),
+                until: None,
+            }],
+        });
+    }
+    layout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(all(roomer_postgres_tests, roomer_mosquitto_tests)),
+    ignore = "set TEST_DATABASE_URL and TEST_MOSQUITTO"
+)]
+async fn three_workers_on_one_postgres_count_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = postgres_url().expect("TEST_DATABASE_URL");
+    let database_url = fresh_postgres_database(&admin).await.unwrap();
+    let layout = building_with_fleet(20);
+    let store = roomer_storage::connect(&database_url).await.unwrap();
+    store.apply_layout(&layout).await.unwrap();
+    let mosquitto = Mosquitto::start(dir.path()).await;
+
+    let workers: Vec<RoomerProcess> = (1..=3)
+        .map(|n| {
+            let log = dir.path().join(format!("worker-{n}.log"));
+            let id = format!("worker-{n}");
+            RoomerProcess::ingest(&mosquitto.url(), &id, Some("roomer"), &database_url, &log)
+        })
+        .collect();
+    eventually(
+        "three workers to subscribe",
+        Duration::from_secs(30),
+        || async {
+            let subscribed = (1..=3)
+                .filter(|n| {
+                    let log = dir.path().join(format!("worker-{n}.log"));
+                    std::fs::read_to_string(log).is_ok_and(|text| text.contains("subscribed"))
+                })
+                .count();
+            (subscribed == 3).then_some(())
+        },
+    )
+    .await;
+
+    let csv = roomer_simulator::read_csv(&reference_csv()).unwrap();
+    let start: Timestamp = csv.iter().map(|c| c.ts).min().unwrap();
+    let fleet = fleet_events(20, 100, start, 11);
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut shuffled = csv.clone();
+    shuffled.extend(csv.iter().take(100).cloned());
+    shuffled.shuffle(&mut rng);
+
+    let target = MqttTarget::parse(&mosquitto.url()).unwrap();
+    let mut bulk = ReplayOptions::new(target.clone());
+    bulk.batch = 13;
+    bulk.client_prefix = "csv-".into();
+    let one_by_one = ReplayOptions::new(target);
+    let (a, b) = tokio::join!(
+        roomer_simulator::replay(shuffled, &bulk),
+        roomer_simulator::replay(fleet.clone(), &one_by_one),
+    );
+    let published = a.unwrap().messages + b.unwrap().messages;
+
+    let mut all = csv.clone();
+    all.extend(fleet);
+    let distinct: BTreeSet<_> = all.iter().map(Crossing::key).collect();
+    eventually(
+        "every crossing to be stored",
+        Duration::from_secs(120),
+        || async { (store.totals().await.ok()?.crossings == distinct.len() as i64).then_some(()) },
+    )
+    .await;
+
+    // The stream was split, not copied: every worker got some of it, together about once.
+    let offered: Vec<usize> = (1..=3)
+        .map(|n| mosquitto.log_count(&format!("Sending PUBLISH to worker-{n} ")))
+        .collect();
+    assert!(
+        offered.iter().all(|&o| o > 0),
+        "offered per worker: {offered:?}"
+    );
+    assert!(
+        offered.iter().sum::<usize>() < 2 * published,
+        "offered per worker {offered:?} for {published} messages"
+    );
+    drop(workers);
+
+    let mut times: Vec<Timestamp> = all.iter().map(|c| c.ts).collect();
+    times.sort();
+    times.dedup();
+    for space in [0, 1, 2] {
+        for &t in &times {
+            assert_eq!(
+                store.count_at(space, Some(t)).await.unwrap(),
+                Some(reference::count_at(&layout, &all, space, t)),
+                "space {space} at {t}"
+            );
+        }
+    }
+}
