@@ -17,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 pub enum Backend {
     Sqlite,
     Postgres,
+    /// A database that already exists.
+    Url(String),
 }
 
 pub struct App {
@@ -50,6 +52,7 @@ pub async fn spawn_app(backend: Backend) -> App {
                 .await
                 .expect("TEST_DATABASE_URL is set but PostgreSQL cannot be reached")
         }
+        Backend::Url(url) => url,
     };
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = ServeConfig {
@@ -78,6 +81,10 @@ pub async fn spawn_app(backend: Backend) -> App {
 }
 
 impl App {
+    pub fn stats(&self) -> roomer_ingest::StatsSnapshot {
+        self.running.as_ref().unwrap().stats.snapshot()
+    }
+
     pub async fn get(&self, path: &str) -> Value {
         let response = self
             .client

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use occupancy::{Crossing, DpuId, Layout, SpaceId, Timestamp};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
+use std::time::Duration;
 use write::PgTx;
 
 /// How often a batch is retried after losing a race with another writer.
@@ -30,7 +31,13 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to a `postgres://…` URL and migrates the database.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            // Fail (and let the caller retry or answer 503) rather than queue for long while
+            // the database is away.
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
         // sqlx takes an advisory lock while migrating, so workers may start together.
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
         Ok(Self { pool })
