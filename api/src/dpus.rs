@@ -1,11 +1,13 @@
 //! DPU routes: what each sensor last said about itself, where it hangs, how busy it was today.
 
 use crate::{ApiError, AppState};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use occupancy::DpuId;
-use roomer_storage::DpuInfo;
+use occupancy::{DpuId, Installation};
+use roomer_storage::{DpuInfo, StoreError};
+use serde::Serialize;
 
 /// Midnight UTC today: "events received today" counts from there.
 fn day_start(now: DateTime<Utc>) -> DateTime<Utc> {
@@ -31,4 +33,47 @@ pub async fn get_dpu(
     let now = Utc::now();
     let mut found = state.store.dpus(Some(&id), now, day_start(now)).await?;
     found.pop().map(Json).ok_or_else(not_found)
+}
+
+/// What `PUT /api/v1/dpus/{id}/installations` did.
+#[derive(Debug, Serialize)]
+pub struct InstallationsReport {
+    pub dpu_id: DpuId,
+    /// The history as stored: sorted, bounds at stored precision.
+    pub installations: Vec<Installation>,
+    /// Rows changed (0 when the history was already this one).
+    pub changed: usize,
+    /// Stored crossings of this DPU that moved to another doorway (or out of pending).
+    pub reattributed: usize,
+}
+
+/// `PUT /api/v1/dpus/{id}/installations`: replaces the DPU's whole installation history
+/// (registering the DPU if it is new) with the JSON array in the body, e.g.
+/// `[{"doorway": 1, "from": "2018-01-01T00:00:00Z", "until": "2018-03-01T00:00:00Z"},
+///   {"doorway": 2, "from": "2018-03-01T00:00:00Z"}]`. Its stored crossings, including those
+/// kept while nothing covered them, are re-attributed by their own timestamps.
+pub async fn put_installations(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+    body: Result<Json<Vec<Installation>>, JsonRejection>,
+) -> Result<Json<InstallationsReport>, ApiError> {
+    let id = DpuId::new(raw_id.clone())
+        .map_err(|e| ApiError::BadRequest(format!("DPU id {raw_id:?}: {e}")))?;
+    let Json(history) = body.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "expected a JSON array of {{\"doorway\", \"from\", \"until\"}}: {}",
+            e.body_text()
+        ))
+    })?;
+    let report = match state.store.set_installations(&id, &history).await {
+        Ok(report) => report,
+        Err(StoreError::Layout(e)) => return Err(ApiError::Unprocessable(e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Json(InstallationsReport {
+        dpu_id: id,
+        installations: occupancy::layout::normalized_history(&history),
+        changed: report.changed,
+        reattributed: report.reattributed,
+    }))
 }

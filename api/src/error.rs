@@ -14,6 +14,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    /// Well-formed, but not something that can be applied (an invalid installation history).
+    #[error("{0}")]
+    Unprocessable(String),
     /// Logged with its cause; the client sees only that something went wrong.
     #[error("internal error")]
     Internal(#[from] StoreError),
@@ -25,6 +28,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

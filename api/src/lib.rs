@@ -6,7 +6,8 @@
 //! - `counts`: count routes, both the proof of concept's (`/space/{id}/count/`) and `/api/v1`.
 //! - `events`: `POST /dpu/{id}/`, for DPUs that speak HTTP instead of MQTT, and what
 //!   operators inspect about ingestion (rejected messages, totals).
-//! - `dpus`: each DPU's status, current doorway and crossings received today.
+//! - `dpus`: each DPU's status, current doorway and crossings received today; replacing a
+//!   DPU's installation history.
 //! - `error`: the one error type every handler returns: a status and a JSON body; internal
 //!   details are logged, never sent.
 //! - `time`: the timestamp formats the API accepts.
@@ -20,7 +21,7 @@ mod time;
 
 pub use error::ApiError;
 
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use roomer_storage::Store;
 use std::future::Future;
@@ -46,6 +47,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/spaces/{id}/count", get(counts::space_count))
         .route("/api/v1/dpus", get(dpus::list_dpus))
         .route("/api/v1/dpus/{id}", get(dpus::get_dpu))
+        .route(
+            "/api/v1/dpus/{id}/installations",
+            put(dpus::put_installations),
+        )
         .route("/api/v1/rejected", get(events::list_rejected))
         .route("/api/v1/totals", get(events::totals))
         .route("/healthz", get(|| async { "ok" }))

@@ -236,3 +236,106 @@ async fn dpus_show_their_doorway_and_todays_crossings() {
     assert_eq!(app.get("/api/v1/dpus/999").await.0, 404);
     assert_eq!(app.get("/api/v1/dpus/bad%20id").await.0, 404);
 }
+
+impl App {
+    async fn put_installations(&self, dpu: &str, body: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .put(format!("{}/api/v1/dpus/{dpu}/installations", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    async fn count_at(&self, space: i64, at: &str) -> i64 {
+        let (status, body) = self
+            .get(&format!("/api/v1/spaces/{space}/count?at={at}"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["count"].as_i64().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn registering_and_correcting_a_dpus_installations_recounts_its_crossings() {
+    let app = spawn_app().await;
+    // DPU 999 is unknown: three arrivals wait.
+    for minute in ["16:01", "16:02", "16:07"] {
+        let (status, _) = app
+            .post_crossing(
+                "999",
+                &[
+                    ("timestamp", &format!("2018-02-26T{minute}:00Z")),
+                    ("direction", "1"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 201);
+    }
+    assert_eq!(app.count_at(1, "2018-02-26T17:00:00Z").await, 0);
+
+    // Registered over Doorway X (Outside → A): all three count in A.
+    let (status, body) = app
+        .put_installations("999", r#"[{"doorway": 1, "from": "2018-01-01T00:00:00Z"}]"#)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reattributed"], 3);
+    assert_eq!(app.count_at(1, "2018-02-26T17:00:00Z").await, 3);
+
+    // Corrected: from 16:05 it hung over Doorway Z (B → A); B was empty.
+    let corrected = r#"[{"doorway": 2, "from": "2018-02-26T16:05:00Z"},
+                        {"doorway": 1, "from": "2018-01-01T00:00:00Z",
+                         "until": "2018-02-26T16:05:00Z"}]"#;
+    let (status, body) = app.put_installations("999", corrected).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reattributed"], 1);
+    assert_eq!(body["installations"][0]["doorway"], 1, "stored sorted");
+    assert_eq!(app.count_at(1, "2018-02-26T17:00:00Z").await, 3);
+    assert_eq!(app.count_at(0, "2018-02-26T17:00:00Z").await, -2);
+    let (_, dpu) = app.get("/api/v1/dpus/999").await;
+    assert_eq!(dpu["doorway"], 2);
+
+    // The same history again changes nothing.
+    let (_, body) = app.put_installations("999", corrected).await;
+    assert_eq!(
+        (body["changed"].as_u64(), body["reattributed"].as_u64()),
+        (Some(0), Some(0))
+    );
+}
+
+#[tokio::test]
+async fn invalid_installation_histories_are_refused_with_a_reason() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            r#"[{"doorway": 42, "from": "2018-01-01T00:00:00Z"}]"#,
+            422,
+            "doorway 42",
+        ),
+        (
+            r#"[{"doorway": 1, "from": "2018-01-01T00:00:00Z"},
+                {"doorway": 2, "from": "2018-02-01T00:00:00Z"}]"#,
+            422,
+            "overlapping",
+        ),
+        (
+            r#"[{"doorway": 1, "from": "2018-02-01T00:00:00Z", "until": "2018-01-01T00:00:00Z"}]"#,
+            422,
+            "ends",
+        ),
+        (r#"{"doorway": 1}"#, 400, "JSON array"),
+        ("not json", 400, "JSON array"),
+    ];
+    for (body, expected, reason) in cases {
+        let (status, answer) = app.put_installations("283", body).await;
+        assert_eq!(status, expected, "{body}: {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.contains(reason), "{body}: {error}");
+    }
+    // Nothing changed: DPU 283 still hangs over Doorway X.
+    let (_, dpu) = app.get("/api/v1/dpus/283").await;
+    assert_eq!(dpu["doorway"], 1);
+}

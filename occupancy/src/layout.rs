@@ -145,6 +145,32 @@ impl Layout {
     }
 }
 
+/// Checks one DPU's installation history against the doorways that exist, and returns it
+/// as stored: sorted by start, bounds truncated to stored precision.
+pub fn checked_history(
+    dpu: &DpuId,
+    installations: &[Installation],
+    doorways: &HashSet<DoorwayId>,
+) -> Result<Vec<Installation>, LayoutError> {
+    let history = normalized_history(installations);
+    validate_history(dpu, &history, doorways)?;
+    Ok(history)
+}
+
+/// An installation history as stored: sorted by start, bounds at stored precision.
+pub fn normalized_history(installations: &[Installation]) -> Vec<Installation> {
+    let mut history: Vec<Installation> = installations
+        .iter()
+        .map(|inst| Installation {
+            doorway: inst.doorway,
+            from: crate::model::normalize(inst.from),
+            until: inst.until.map(crate::model::normalize),
+        })
+        .collect();
+    history.sort_by_key(|i| i.from);
+    history
+}
+
 fn validate_history(
     dpu: &DpuId,
     installations: &[Installation],

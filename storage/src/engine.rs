@@ -132,13 +132,58 @@ pub(crate) async fn apply_layout(tx: &mut dyn WriteTx, layout: &Layout) -> Resul
             changed += 1;
         }
     }
-    if moved_dpus.is_empty() && resided.is_empty() {
+    let reattributed = reattribute(tx, &old_doorways, &moved_dpus, &resided).await?;
+    Ok(LayoutReport {
+        changed,
+        reattributed,
+    })
+}
+
+/// Replaces one DPU's installation history (registering the DPU if it is new) and
+/// re-attributes its stored crossings, pending ones included.
+pub(crate) async fn set_installations(
+    tx: &mut dyn WriteTx,
+    dpu: &DpuId,
+    history: &[Installation],
+) -> Result<LayoutReport> {
+    tx.lock_layout(true).await?;
+    let old_doorways: HashMap<DoorwayId, Doorway> = tx
+        .doorways()
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d))
+        .collect();
+    let known = old_doorways.keys().copied().collect();
+    let history = occupancy::layout::checked_history(dpu, history, &known)?;
+    let mut changed = usize::from(tx.upsert_dpu(dpu).await?);
+    if tx.installations(dpu).await? == history {
         return Ok(LayoutReport {
             changed,
             reattributed: 0,
         });
     }
-    let stored = tx.crossings_for(&moved_dpus, &resided).await?;
+    tx.replace_installations(dpu, &history).await?;
+    changed += 1;
+    let reattributed = reattribute(tx, &old_doorways, std::slice::from_ref(dpu), &[]).await?;
+    Ok(LayoutReport {
+        changed,
+        reattributed,
+    })
+}
+
+/// Moves the stored crossings of `moved_dpus`, and of doorways whose sides changed, to
+/// where the current layout puts them, and recounts the spaces they leave and enter.
+/// Returns how many crossings moved.
+async fn reattribute(
+    tx: &mut dyn WriteTx,
+    old_doorways: &HashMap<DoorwayId, Doorway>,
+    moved_dpus: &[DpuId],
+    resided: &[DoorwayId],
+) -> Result<usize> {
+    if moved_dpus.is_empty() && resided.is_empty() {
+        return Ok(0);
+    }
+    let stored = tx.crossings_for(moved_dpus, resided).await?;
     let attributed: Vec<Attributed> = stored
         .into_iter()
         .map(|(crossing, doorway)| Attributed {
@@ -152,10 +197,7 @@ pub(crate) async fn apply_layout(tx: &mut dyn WriteTx, layout: &Layout) -> Resul
     let plan = plan_reattribution(&attributed, &attribution);
     tx.set_doorways(&plan.moved).await?;
     apply_changes(tx, plan.changes).await?;
-    Ok(LayoutReport {
-        changed,
-        reattributed: plan.moved.len(),
-    })
+    Ok(plan.moved.len())
 }
 
 async fn apply_changes(

@@ -21,7 +21,7 @@ pub mod testing;
 
 use async_trait::async_trait;
 use occupancy::plan::{IdConflict, IngestReport};
-use occupancy::{Crossing, DpuId, Layout, SpaceId, Timestamp};
+use occupancy::{Crossing, DpuId, Installation, Layout, SpaceId, Timestamp};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -139,6 +139,15 @@ pub trait Store: Send + Sync + 'static {
     /// Creates or updates spaces, doorways, DPUs and installation histories, and re-attributes
     /// stored crossings to match. Idempotent.
     async fn apply_layout(&self, layout: &Layout) -> Result<LayoutReport, StoreError>;
+
+    /// Replaces one DPU's installation history (registering the DPU if it is new; its
+    /// doorways must exist) and re-attributes its stored crossings, including those kept
+    /// while no installation covered them.
+    async fn set_installations(
+        &self,
+        dpu: &DpuId,
+        history: &[Installation],
+    ) -> Result<LayoutReport, StoreError>;
 
     /// Stores a batch of crossings in one transaction and corrects every affected count.
     /// Repeats of stored crossings are counted as duplicates and change nothing.

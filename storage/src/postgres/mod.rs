@@ -13,7 +13,7 @@ use crate::{
     Totals,
 };
 use async_trait::async_trait;
-use occupancy::{Crossing, DpuId, Layout, SpaceId, Timestamp};
+use occupancy::{Crossing, DpuId, Installation, Layout, SpaceId, Timestamp};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 use std::time::Duration;
@@ -63,6 +63,17 @@ impl Store for PostgresStore {
     async fn apply_layout(&self, layout: &Layout) -> Result<LayoutReport, StoreError> {
         let mut tx = self.begin().await?;
         let report = engine::apply_layout(&mut tx, layout).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn set_installations(
+        &self,
+        dpu: &DpuId,
+        history: &[Installation],
+    ) -> Result<LayoutReport, StoreError> {
+        let mut tx = self.begin().await?;
+        let report = engine::set_installations(&mut tx, dpu, history).await?;
         tx.commit().await?;
         Ok(report)
     }

@@ -13,7 +13,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::DateTime;
-use occupancy::{Crossing, DpuId, Layout, SpaceId, Timestamp};
+use occupancy::{Crossing, DpuId, Installation, Layout, SpaceId, Timestamp};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -76,6 +76,17 @@ impl Store for SqliteStore {
     async fn apply_layout(&self, layout: &Layout) -> Result<LayoutReport, StoreError> {
         let mut tx = self.begin().await?;
         let report = engine::apply_layout(&mut tx, layout).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn set_installations(
+        &self,
+        dpu: &DpuId,
+        history: &[Installation],
+    ) -> Result<LayoutReport, StoreError> {
+        let mut tx = self.begin().await?;
+        let report = engine::set_installations(&mut tx, dpu, history).await?;
         tx.commit().await?;
         Ok(report)
     }

@@ -22,6 +22,7 @@ macro_rules! conformance {
                 rejected_messages_are_kept_newest_first,
                 an_invalid_layout_changes_nothing,
                 dpu_status_and_last_seen_are_kept_per_dpu,
+                registering_and_correcting_installations_equals_a_fresh_replay,
             );
         }
     };

@@ -375,3 +375,71 @@ pub async fn dpu_status_and_last_seen_are_kept_per_dpu(store: &dyn Store) {
         .unwrap()
         .is_empty());
 }
+
+pub async fn registering_and_correcting_installations_equals_a_fresh_replay(store: &dyn Store) {
+    store.apply_layout(&building()).await.unwrap();
+    // DPU 999 is not registered yet: its crossings wait.
+    let events = vec![
+        crossing("999", 1, 1),
+        crossing("999", 2, 1),
+        crossing("283", 3, 1),
+        crossing("999", 4, -1),
+        crossing("999", 6, 1),
+        crossing("283", 7, -1),
+        crossing("999", 8, -1),
+        crossing("999", 9, 1),
+    ];
+    store.ingest(&events).await.unwrap();
+    assert_eq!(count(store, ROOM_A, None).await, 0);
+
+    let over = |doorway: i64, from: i64, until: Option<i64>| Installation {
+        doorway,
+        from: t(from),
+        until: until.map(t),
+    };
+    let first = vec![over(1, -1_000, None)];
+    let report = store.set_installations(&dpu("999"), &first).await.unwrap();
+    assert_eq!(report.reattributed, 6, "the pending crossings are counted");
+    // It hung over doorway Z (B → A) from minute 5 on.
+    let corrected = vec![over(1, -1_000, Some(5)), over(2, 5, None)];
+    store
+        .set_installations(&dpu("999"), &corrected)
+        .await
+        .unwrap();
+    let again = store
+        .set_installations(&dpu("999"), &corrected)
+        .await
+        .unwrap();
+    assert_eq!((again.changed, again.reattributed), (0, 0), "idempotent");
+
+    let mut layout = building();
+    layout.dpus.push(DpuLayout {
+        id: dpu("999"),
+        installations: corrected,
+    });
+    for space in [OUTSIDE, ROOM_A, ROOM_B] {
+        for minute in 0..=10 {
+            assert_eq!(
+                count(store, space, Some(minute)).await,
+                occupancy::reference::count_at(&layout, &events, space, t(minute)),
+                "space {space} at minute {minute}"
+            );
+        }
+    }
+
+    // A history over a doorway that does not exist, or overlapping itself, changes nothing.
+    for bad in [
+        vec![over(7, 0, None)],
+        vec![over(1, 0, None), over(2, 5, None)],
+    ] {
+        let refused = store.set_installations(&dpu("999"), &bad).await;
+        assert!(
+            matches!(refused, Err(roomer_storage::StoreError::Layout(_))),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(
+        count(store, ROOM_B, Some(10)).await,
+        occupancy::reference::count_at(&layout, &events, ROOM_B, t(10))
+    );
+}
