@@ -138,3 +138,13 @@ pub async fn list_rejected(
 pub async fn totals(State(state): State<AppState>) -> Result<Json<Totals>, ApiError> {
     Ok(Json(state.store.totals().await?))
 }
+
+/// `GET /api/v1/meters`: what the broker and the ingest worker in this process counted
+/// (`{}` when this process only serves the API).
+pub async fn meters(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(
+        state
+            .meters
+            .map_or_else(|| serde_json::json!({}), |read| read()),
+    )
+}

@@ -35,7 +35,13 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// How far ahead of the server clock an event posted over HTTP may be.
     pub max_future: Duration,
+    /// The meters of the parts running in this process (broker, ingest worker), as JSON,
+    /// for `GET /api/v1/meters`; `None` in a process that only serves the API.
+    pub meters: Option<Meters>,
 }
+
+/// Reads the meters of the parts running beside the API.
+pub type Meters = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -53,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/rejected", get(events::list_rejected))
         .route("/api/v1/totals", get(events::totals))
+        .route("/api/v1/meters", get(events::meters))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)

@@ -53,6 +53,7 @@ async fn spawn_app() -> App {
     let state = AppState {
         store,
         max_future: Duration::from_secs(300),
+        meters: None,
     };
     tokio::spawn(roomer_api::serve(listener, state, std::future::pending()));
     App {

@@ -20,12 +20,15 @@
 //!   works around, and when it restarts.
 //! - [`ready`]: the readiness probe, a real MQTT CONNECT/CONNACK round trip, used by `start`
 //!   and by the supervisor's health checks.
+//! - [`meters`]: connections, publishes, failures and lost messages, counted from rumqttd's
+//!   own tracing events (its meters API is unreachable without `Broker::start`).
 //! - [`error`]: why a start fails, [`BrokerError`].
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod embedded;
 pub mod error;
+pub mod meters;
 pub mod ready;
 pub mod supervisor;
 

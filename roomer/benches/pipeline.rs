@@ -269,7 +269,7 @@ impl App {
             .expect("a free HTTP port");
         let config = ServeConfig {
             database_url: database_url.clone(),
-            mqtt_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            broker: roomer_broker::BrokerConfig::on(SocketAddr::from(([127, 0, 0, 1], 0))),
             ingest: IngestConfig {
                 client_id: "bench-ingest".into(),
                 ..IngestConfig::default()

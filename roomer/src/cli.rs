@@ -68,6 +68,29 @@ pub struct MqttListenArgs {
     /// Where the embedded MQTT broker listens for DPUs.
     #[arg(long, env = "ROOMER_MQTT_ADDR", default_value = "127.0.0.1:1883")]
     pub mqtt_addr: SocketAddr,
+    /// The embedded broker keeps, per subscribed topic filter, the last
+    /// `broker-segments × broker-segment-bytes` of messages (counted as topic + payload + 4
+    /// bytes) for subscribers that lag; a subscriber further behind loses the oldest (logged
+    /// and counted in the meters).
+    #[arg(long, env = "ROOMER_BROKER_SEGMENT_BYTES", default_value_t = roomer_broker::BrokerConfig::default().segment_bytes)]
+    pub broker_segment_bytes: usize,
+    #[arg(long, env = "ROOMER_BROKER_SEGMENTS", default_value_t = roomer_broker::BrokerConfig::default().segment_count)]
+    pub broker_segments: usize,
+    /// Connections the embedded broker accepts (rumqttd reserves room for all of them up
+    /// front). Beyond a building's worth of DPUs, use an external broker.
+    #[arg(long, env = "ROOMER_BROKER_MAX_CONNECTIONS", default_value_t = roomer_broker::BrokerConfig::default().max_connections)]
+    pub broker_max_connections: usize,
+}
+
+impl MqttListenArgs {
+    pub fn broker_config(&self) -> roomer_broker::BrokerConfig {
+        roomer_broker::BrokerConfig {
+            segment_bytes: self.broker_segment_bytes,
+            segment_count: self.broker_segments,
+            max_connections: self.broker_max_connections,
+            ..roomer_broker::BrokerConfig::on(self.mqtt_addr)
+        }
+    }
 }
 
 #[derive(Debug, Args)]

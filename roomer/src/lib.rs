@@ -19,12 +19,16 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// How often the running parts log their meters.
+pub const METERS_LOG_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Everything `roomer serve` needs.
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     pub database_url: String,
-    /// Where the embedded broker listens for DPUs (MQTT 3.1.1). Port 0 picks a free port.
-    pub mqtt_listen: SocketAddr,
+    /// The embedded broker: where it listens for DPUs (MQTT 3.1.1; port 0 picks a free
+    /// port) and how much it keeps for a subscriber that lags.
+    pub broker: BrokerConfig,
     /// Batching and validation for the ingest worker; its broker address is filled in.
     pub ingest: IngestConfig,
 }
@@ -55,7 +59,7 @@ pub async fn serve(
     let store = roomer_storage::connect(&config.database_url)
         .await
         .with_context(|| format!("opening the database {}", config.database_url))?;
-    let broker_config = BrokerConfig::on(config.mqtt_listen);
+    let broker_config = config.broker;
     let broker = tokio::task::spawn_blocking(move || EmbeddedBroker::start(broker_config))
         .await?
         .context("starting the embedded MQTT broker")?;
@@ -77,8 +81,17 @@ pub async fn serve(
     ));
     let api = tokio::spawn(roomer_api::serve(
         http,
-        AppState { store, max_future },
+        AppState {
+            store,
+            max_future,
+            meters: Some(meters_of(Some(stats.clone()), true)),
+        },
         shutdown.clone().cancelled_owned(),
+    ));
+    tokio::spawn(log_meters(
+        meters_of(Some(stats.clone()), true),
+        METERS_LOG_INTERVAL,
+        shutdown.clone(),
     ));
     let task = tokio::spawn(async move {
         let api_result = api.await;
@@ -95,6 +108,37 @@ pub async fn serve(
         stats,
         task,
     })
+}
+
+/// The meters of the parts this process runs, as `GET /api/v1/meters` and the periodic log
+/// line show them.
+pub fn meters_of(ingest: Option<Arc<IngestStats>>, broker: bool) -> roomer_api::Meters {
+    Arc::new(move || {
+        let mut meters = serde_json::Map::new();
+        if let Some(stats) = &ingest {
+            meters.insert("ingest".into(), serde_json::json!(stats.snapshot()));
+        }
+        if broker {
+            meters.insert(
+                "broker".into(),
+                serde_json::json!(roomer_broker::meters::snapshot()),
+            );
+        }
+        serde_json::Value::Object(meters)
+    })
+}
+
+/// Logs the meters every `every` until `shutdown`, so an operator reading the log sees
+/// throughput, connections and any loss without scraping anything.
+pub async fn log_meters(meters: roomer_api::Meters, every: Duration, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => tracing::info!(meters = %meters(), "meters"),
+        }
+    }
 }
 
 /// Waits for the ingest worker to be connected and subscribed, so that nothing published

@@ -12,18 +12,24 @@ use roomer::{shutdown, ServeConfig};
 use roomer_ingest::{IngestConfig, IngestStats};
 use roomer_simulator::{MqttTarget, ReplayOptions};
 use std::sync::Arc;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = parse_cli();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            // rumqttd reports ordinary disconnects as errors; RUST_LOG=rumqttd=info shows them.
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,rumqttd=off")),
+    // rumqttd reports ordinary disconnects as errors; RUST_LOG=rumqttd=info shows them. The
+    // broker's meters read rumqttd's events through a filter of their own.
+    let output_filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rumqttd=off"));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(output_filter),
         )
-        .with_writer(std::io::stderr)
+        .with(roomer_broker::meters::layer())
         .init();
     let database_url = cli.database_url;
     match cli.command.expect("set above") {
@@ -34,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("binding the HTTP API to {}", args.http.http_addr))?;
             let config = ServeConfig {
                 database_url,
-                mqtt_listen: args.mqtt.mqtt_addr,
+                broker: args.mqtt.broker_config(),
                 ingest: IngestConfig {
                     batch_size: args.batching.batch_size,
                     batch_wait: args.batching.batch_wait,
@@ -48,8 +54,13 @@ async fn main() -> anyhow::Result<()> {
             running.finished().await
         }
         Command::Broker(args) => {
-            let config = roomer_broker::BrokerConfig::on(args.mqtt.mqtt_addr);
+            let config = args.mqtt.broker_config();
             let token = shutdown::on_signal();
+            tokio::spawn(roomer::log_meters(
+                roomer::meters_of(None, true),
+                roomer::METERS_LOG_INTERVAL,
+                token.clone(),
+            ));
             roomer_broker::run(config, token.cancelled_owned())
                 .await
                 .context("running the MQTT broker")
@@ -63,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
             let state = roomer_api::AppState {
                 store,
                 max_future: args.max_future,
+                meters: None,
             };
             let token = shutdown::on_signal();
             Ok(roomer_api::serve(http, state, token.cancelled_owned()).await?)
@@ -130,6 +142,11 @@ async fn run_ingest(database_url: String, args: IngestArgs) -> anyhow::Result<()
     };
     let token = shutdown::on_signal();
     let stats = Arc::new(IngestStats::default());
+    tokio::spawn(roomer::log_meters(
+        roomer::meters_of(Some(stats.clone()), false),
+        roomer::METERS_LOG_INTERVAL,
+        token.clone(),
+    ));
     roomer_ingest::run(store, config, stats, token.cancelled_owned()).await?;
     Ok(())
 }

@@ -96,6 +96,17 @@ async fn serve_counts_a_replayed_csv_and_stops_on_sigterm() {
     assert_eq!(legacy["space_id"], 1);
     assert!(legacy["count"].as_i64().unwrap() >= 0);
 
+    // The meters of the broker and the worker in this process, read off their own events.
+    let meters = get_json(&format!("{base}/api/v1/meters")).await.unwrap();
+    let (broker, ingest) = (&meters["broker"], &meters["ingest"]);
+    assert!(
+        broker["connections_opened"].as_u64().unwrap() >= 3,
+        "{meters}"
+    );
+    assert!(broker["publishes"].as_u64().unwrap() >= 530, "{meters}");
+    assert_eq!(broker["lost_messages"], 0, "{meters}");
+    assert_eq!(ingest["crossings_new"], 530, "{meters}");
+
     let status = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()

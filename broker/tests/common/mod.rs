@@ -1,4 +1,5 @@
 //! A real MQTT client for the stories: rumqttc over TCP, its event loop pumped by a task.
+#![allow(dead_code)] // Each test binary uses its own subset.
 
 use roomer_broker::{BrokerConfig, EmbeddedBroker};
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, Publish, QoS};
@@ -45,6 +46,20 @@ pub fn connect(addr: SocketAddr, id: &str, will: Option<LastWill>) -> TestClient
     if let Some(will) = will {
         options.set_last_will(will);
     }
+    start(options)
+}
+
+/// Like [`connect`], but with a persistent session: what it misses while away is kept.
+pub fn connect_persistent(addr: SocketAddr, id: &str) -> TestClient {
+    let mut options = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+    options
+        .set_keep_alive(Duration::from_secs(5))
+        .set_clean_session(false)
+        .set_max_packet_size(2 << 20, 2 << 20);
+    start(options)
+}
+
+fn start(options: MqttOptions) -> TestClient {
     let (client, mut eventloop) = AsyncClient::new(options, 16);
     let (tx, seen) = mpsc::unbounded_channel();
     let pump = tokio::spawn(async move {

@@ -57,7 +57,7 @@ pub async fn spawn_app(backend: Backend) -> App {
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = ServeConfig {
         database_url: database_url.clone(),
-        mqtt_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        broker: roomer_broker::BrokerConfig::on(SocketAddr::from(([127, 0, 0, 1], 0))),
         ingest: IngestConfig {
             client_id: "e2e-ingest".into(),
             batch_wait: Duration::from_millis(10),

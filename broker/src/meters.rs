@@ -1,0 +1,182 @@
+//! The embedded broker's meters, read off rumqttd's own tracing events.
+//!
+//! rumqttd 0.20 only sends its meters and alerts to a `Broker::start`ed broker (the timer that
+//! asks for them is private), so they are unreachable with the stoppable Router + Server setup
+//! this crate uses. Every fact an operator needs is also a tracing event inside rumqttd,
+//! though, so [`layer`] — installed beside the log output — counts them:
+//! - a connection registered (`connection_id` field) or disconnecting;
+//! - a publish appended to a filter's commit log (DEBUG, `pkid` field);
+//! - an error, other than a client that simply went away;
+//! - **lost messages**: a subscriber read from a position the log had already dropped (it
+//!   lagged more than `segment_bytes × segment_count` behind), and rumqttd jumped it ahead.
+//!   The WARN carries both cursors; their offsets' difference is the number of messages the
+//!   subscriber will never get. The layer counts them and logs an error of its own.
+//!
+//! The counters are process-wide, like the tracing dispatcher they hang off.
+
+use serde::Serialize;
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::{Filtered, Targets};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
+
+static CONNECTIONS_OPENED: AtomicU64 = AtomicU64::new(0);
+static CONNECTIONS_CLOSED: AtomicU64 = AtomicU64::new(0);
+static PUBLISHES: AtomicU64 = AtomicU64::new(0);
+static FAILURES: AtomicU64 = AtomicU64::new(0);
+static CURSOR_JUMPS: AtomicU64 = AtomicU64::new(0);
+static LOST_MESSAGES: AtomicU64 = AtomicU64::new(0);
+
+/// What the embedded broker did since this process started (all brokers in it, restarts
+/// included).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct BrokerMeters {
+    pub connections_opened: u64,
+    pub connections_closed: u64,
+    /// Open now: opened − closed.
+    pub connections: u64,
+    /// Publishes appended to a subscribed filter's log (once per matching filter).
+    pub publishes: u64,
+    /// Errors rumqttd reported, other than clients disconnecting.
+    pub failures: u64,
+    /// Times a lagging subscriber was moved past messages the log had dropped…
+    pub cursor_jumps: u64,
+    /// …and how many messages it lost that way.
+    pub lost_messages: u64,
+}
+
+/// The meters now.
+pub fn snapshot() -> BrokerMeters {
+    let opened = CONNECTIONS_OPENED.load(Ordering::Relaxed);
+    let closed = CONNECTIONS_CLOSED.load(Ordering::Relaxed);
+    BrokerMeters {
+        connections_opened: opened,
+        connections_closed: closed,
+        connections: opened.saturating_sub(closed),
+        publishes: PUBLISHES.load(Ordering::Relaxed),
+        failures: FAILURES.load(Ordering::Relaxed),
+        cursor_jumps: CURSOR_JUMPS.load(Ordering::Relaxed),
+        lost_messages: LOST_MESSAGES.load(Ordering::Relaxed),
+    }
+}
+
+/// The layer that keeps the meters, with its own filter (rumqttd's events down to DEBUG), so
+/// it works whatever the log output's filter hides.
+pub fn layer<S>() -> Filtered<MetersLayer, Targets, S>
+where
+    S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    MetersLayer.with_filter(Targets::new().with_target("rumqttd", Level::DEBUG))
+}
+
+/// Installs a subscriber that only keeps the meters, for programs and tests that have no
+/// tracing output of their own. Returns false if a global subscriber was already set.
+pub fn install_alone() -> bool {
+    let subscriber = tracing_subscriber::registry().with(layer());
+    tracing::subscriber::set_global_default(subscriber).is_ok()
+}
+
+pub struct MetersLayer;
+
+impl<S: Subscriber> Layer<S> for MetersLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        let has = |name: &str| meta.fields().field(name).is_some();
+        match *meta.level() {
+            Level::DEBUG if has("pkid") => {
+                PUBLISHES.fetch_add(1, Ordering::Relaxed);
+            }
+            Level::INFO if has("connection_id") => {
+                CONNECTIONS_OPENED.fetch_add(1, Ordering::Relaxed);
+            }
+            Level::INFO => {
+                let fields = Fields::of(event);
+                if fields.message == "Disconnecting connection" {
+                    CONNECTIONS_CLOSED.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Level::WARN if has("start_cursor") => {
+                let fields = Fields::of(event);
+                let lost = match (offset(&fields.request_cursor), offset(&fields.start_cursor)) {
+                    (Some(from), Some(to)) => to.saturating_sub(from),
+                    _ => 0,
+                };
+                CURSOR_JUMPS.fetch_add(1, Ordering::Relaxed);
+                LOST_MESSAGES.fetch_add(lost, Ordering::Relaxed);
+                tracing::error!(
+                    target: "roomer_broker",
+                    lost,
+                    detail = %fields.error,
+                    "the embedded broker dropped messages a lagging subscriber had not read yet; \
+                     raise --broker-segment-bytes / --broker-segments or use an external broker"
+                );
+            }
+            Level::ERROR => {
+                let fields = Fields::of(event);
+                if fields.message != "disconnected" {
+                    FAILURES.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The offset of a rumqttd cursor printed as `(segment, offset)`; offsets count messages
+/// from the start of the log, across segments.
+fn offset(cursor: &str) -> Option<u64> {
+    let inner = cursor.trim().strip_prefix('(')?.strip_suffix(')')?;
+    inner.split(',').nth(1)?.trim().parse().ok()
+}
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    error: String,
+    request_cursor: String,
+    start_cursor: String,
+}
+
+impl Fields {
+    fn of(event: &Event<'_>) -> Self {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        fields
+    }
+}
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
+        let text = format!("{value:?}");
+        match field.name() {
+            "message" => self.message = text,
+            "error" => self.error = text,
+            "request_cursor" => self.request_cursor = text,
+            "start_cursor" => self.start_cursor = text,
+            _ => {}
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "message" => self.message = value.to_owned(),
+            "error" => self.error = value.to_owned(),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::offset;
+
+    #[test]
+    fn cursor_offsets_are_read_from_rumqttds_debug_format() {
+        assert_eq!(offset("(8, 80)"), Some(80));
+        assert_eq!(offset("(0, 0)"), Some(0));
+        assert_eq!(offset("8, 80"), None);
+        assert_eq!(offset("(8)"), None);
+    }
+}

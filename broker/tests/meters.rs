@@ -1,0 +1,80 @@
+//! The broker's meters, read off rumqttd's own events: connections, publishes, and — the one
+//! that matters — messages a lagging subscriber lost because the in-memory log had already
+//! dropped them. Its own test binary: the meters hang off the process-wide tracing dispatcher.
+
+mod common;
+
+use common::{connect, connect_persistent, free_addr, Seen};
+use roomer_broker::{meters, BrokerConfig, EmbeddedBroker};
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_lags_past_the_log_is_counted_as_losing_messages() {
+    assert!(
+        meters::install_alone(),
+        "the first subscriber of this process"
+    );
+    // A tiny log: two segments of 1 KiB keep a couple of dozen messages.
+    let broker = EmbeddedBroker::start(BrokerConfig {
+        segment_bytes: 1024,
+        segment_count: 2,
+        health_interval: None,
+        ..BrokerConfig::on(free_addr())
+    })
+    .unwrap();
+    let before = meters::snapshot();
+
+    // A worker with a persistent session subscribes, then goes away…
+    let mut lagger = connect_persistent(broker.local_addr(), "lagging-worker");
+    lagger.subscribe("dpus/+/crossings").await;
+    lagger.client.disconnect().await.unwrap();
+    drop(lagger);
+    // …while a DPU publishes far more than the log holds.
+    let published: u64 = 300;
+    let mut dpu = connect(broker.local_addr(), "dpu-283", None);
+    for i in 0..published {
+        let payload = format!(
+            r#"{{"ts":"2018-02-24T08:45:{:02}.{i:03}Z","direction":1}}"#,
+            i % 60
+        );
+        dpu.publish_acked("dpus/283/crossings", false, payload.into_bytes())
+            .await;
+    }
+
+    // Back, it gets what the log still holds; the rest is lost, and counted as lost.
+    let mut lagger = connect_persistent(broker.local_addr(), "lagging-worker");
+    let mut received = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let lost = meters::snapshot().lost_messages - before.lost_messages;
+        if received + lost == published || Instant::now() > deadline {
+            break;
+        }
+        if lagger
+            .wait_for(|s| matches!(s, Seen::Publish(_)).then_some(()))
+            .await
+            .is_some()
+        {
+            received += 1;
+        }
+    }
+    let after = meters::snapshot();
+    let lost = after.lost_messages - before.lost_messages;
+    eprintln!("received {received}, lost {lost}, meters {after:?}");
+    assert!(lost > 0, "messages were dropped from the log");
+    assert!(received > 0, "the log's tail still arrives");
+    assert_eq!(
+        received + lost,
+        published,
+        "every message is either delivered or counted"
+    );
+    assert!(after.cursor_jumps > before.cursor_jumps);
+    assert!(after.publishes - before.publishes >= published);
+    assert!(after.connections_opened - before.connections_opened >= 3);
+    assert!(
+        after.connections >= 2,
+        "the DPU and the worker are connected"
+    );
+    broker.shutdown();
+}
