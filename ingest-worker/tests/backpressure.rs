@@ -5,7 +5,7 @@
 mod common;
 
 use common::{publish, spawn_worker_with, wait_for_totals};
-use sqlx::Connection;
+use roomer_storage::testing::{release_sqlite, stall_sqlite};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -15,13 +15,7 @@ async fn a_stalled_database_leaves_the_stream_in_the_broker_not_in_memory() {
     let worker = spawn_worker_with(|config| config.batch_size = batch).await;
 
     // Another connection holds SQLite's write lock: the database is stuck.
-    let mut lock = sqlx::SqliteConnection::connect(&worker.database_url)
-        .await
-        .unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut lock)
-        .await
-        .unwrap();
+    let lock = stall_sqlite(&worker.database_url).await;
     let payloads: Vec<String> = (0..1_000)
         .map(|i| {
             let ts = chrono::DateTime::from_timestamp(1_519_660_800 + i, 0).unwrap();
@@ -57,7 +51,7 @@ async fn a_stalled_database_leaves_the_stream_in_the_broker_not_in_memory() {
     assert_eq!(worker.store.totals().await.unwrap().crossings, 0);
 
     // The database comes back: everything the broker held arrives and is stored once.
-    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    release_sqlite(lock).await;
     wait_for_totals(&worker.store, 1_000, 0).await;
     assert_eq!(worker.stats.snapshot().messages, 1_000);
     worker.stop().await;

@@ -9,9 +9,8 @@ mod common;
 use common::processes::{Mosquitto, RoomerProcess, MOSQUITTO_INFLIGHT};
 use occupancy::{reference, Crossing, Layout, Timestamp};
 use roomer_simulator::{fleet_events, fleet_layout, MqttTarget, ReplayOptions};
-use roomer_storage::testing::eventually;
+use roomer_storage::testing::{eventually, release_sqlite, stall_sqlite};
 use roomer_storage::Store;
-use sqlx::Connection;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -90,13 +89,7 @@ async fn a_worker_killed_mid_stream_loses_and_doubles_nothing() {
 
     // Mid-stream, the database stalls (another connection holds SQLite's write lock), so
     // the worker is caught holding a batch it has read but not committed; then it dies.
-    let mut lock = sqlx::SqliteConnection::connect(&database_url)
-        .await
-        .unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut lock)
-        .await
-        .unwrap();
+    let lock = stall_sqlite(&database_url).await;
     // The broker keeps for the worker's session what it has not acknowledged…
     tokio::time::timeout(Duration::from_secs(120), replay)
         .await
@@ -123,7 +116,7 @@ async fn a_worker_killed_mid_stream_loses_and_doubles_nothing() {
         "the worker acknowledged {acked} messages but committed only {stored_by_the_dead} crossings (+ {statuses} status messages)"
     );
     worker.kill();
-    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    release_sqlite(lock).await;
     // …and a new worker with the same client id takes that session over.
     let worker = RoomerProcess::ingest(&mosquitto.url(), "worker-1", None, &database_url, &log);
     let distinct: BTreeSet<_> = events.iter().map(Crossing::key).collect();

@@ -101,12 +101,7 @@ pub(crate) async fn ingest(
 pub(crate) async fn apply_layout(tx: &mut dyn WriteTx, layout: &Layout) -> Result<LayoutReport> {
     layout.validate()?;
     tx.lock_layout(true).await?;
-    let old_doorways: HashMap<DoorwayId, Doorway> = tx
-        .doorways()
-        .await?
-        .into_iter()
-        .map(|d| (d.id, d))
-        .collect();
+    let old_doorways = doorways_by_id(tx).await?;
     let mut changed = 0;
     for space in &layout.spaces {
         changed += usize::from(tx.upsert_space(space).await?);
@@ -147,12 +142,7 @@ pub(crate) async fn set_installations(
     history: &[Installation],
 ) -> Result<LayoutReport> {
     tx.lock_layout(true).await?;
-    let old_doorways: HashMap<DoorwayId, Doorway> = tx
-        .doorways()
-        .await?
-        .into_iter()
-        .map(|d| (d.id, d))
-        .collect();
+    let old_doorways = doorways_by_id(tx).await?;
     let known = old_doorways.keys().copied().collect();
     let history = occupancy::layout::checked_history(dpu, history, &known)?;
     let mut changed = usize::from(tx.upsert_dpu(dpu).await?);
@@ -169,6 +159,15 @@ pub(crate) async fn set_installations(
         changed,
         reattributed,
     })
+}
+
+async fn doorways_by_id(tx: &mut dyn WriteTx) -> Result<HashMap<DoorwayId, Doorway>> {
+    Ok(tx
+        .doorways()
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d))
+        .collect())
 }
 
 /// Moves the stored crossings of `moved_dpus`, and of doorways whose sides changed, to

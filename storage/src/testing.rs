@@ -2,7 +2,7 @@
 //! `TEST_DATABASE_URL` names. Used by this crate's conformance suite and by end-to-end tests.
 
 use crate::StoreError;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, SqliteConnection};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Polls `check` until it returns `Some`, failing the test with `what` after `within`.
@@ -66,6 +66,27 @@ pub fn with_database(url: &str, name: &str) -> String {
         out.push_str(query);
     }
     out
+}
+
+/// Makes an SQLite database stall, as a slow or stuck database would: holds its write lock
+/// (writers wait on it) until the returned connection is given to [`release_sqlite`].
+pub async fn stall_sqlite(url: &str) -> SqliteConnection {
+    let mut lock = SqliteConnection::connect(url)
+        .await
+        .expect("open SQLite to stall it");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut lock)
+        .await
+        .expect("take SQLite's write lock");
+    lock
+}
+
+/// Lets writers through again after [`stall_sqlite`].
+pub async fn release_sqlite(mut lock: SqliteConnection) {
+    sqlx::query("ROLLBACK")
+        .execute(&mut lock)
+        .await
+        .expect("release SQLite's write lock");
 }
 
 #[cfg(test)]
