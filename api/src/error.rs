@@ -1,10 +1,15 @@
-//! The API's one error type.
+//! The API's one error type, answered as RFC 9457 problem details
+//! (`application/problem+json`): `type`, `title`, `status`, `detail`, plus `code`, a stable
+//! machine-readable name of the problem. Internal causes are logged, never sent.
 
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use problem_details::ProblemDetails;
 use roomer_storage::StoreError;
-use serde_json::json;
+use serde::Serialize;
+
+/// The media type of every error this API answers.
+pub const PROBLEM_JSON: &str = "application/problem+json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -22,6 +27,12 @@ pub enum ApiError {
     Internal(#[from] StoreError),
 }
 
+/// The extension member every problem carries.
+#[derive(Serialize)]
+struct Code {
+    code: &'static str,
+}
+
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
@@ -32,6 +43,16 @@ impl ApiError {
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound(_) => "not_found",
+            Self::BadRequest(_) => "bad_request",
+            Self::Conflict(_) => "conflict",
+            Self::Unprocessable(_) => "invalid",
+            Self::Internal(_) => "internal",
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -39,8 +60,51 @@ impl IntoResponse for ApiError {
         if let Self::Internal(cause) = &self {
             tracing::error!(error = %cause, "request failed");
         }
-        let status = self.status();
-        let body = json!({ "error": self.to_string(), "status": status.as_u16() });
-        (status, Json(body)).into_response()
+        problem(self.status(), self.code(), self.to_string())
     }
+}
+
+fn problem(status: StatusCode, code: &'static str, detail: String) -> Response {
+    ProblemDetails::from_status_code(status)
+        .with_detail(detail)
+        .with_extensions(Code { code })
+        .into_response()
+}
+
+/// Middleware: turns every other error response — axum's own rejections (a query string or
+/// body that does not parse), 405, a panic caught upstream — into problem details too, so
+/// clients meet one error format.
+pub async fn problems_everywhere(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let detail = match String::from_utf8_lossy(&body).trim() {
+        // Whatever produced a server error may have put internals in its body.
+        _ if status.is_server_error() => "internal error".to_owned(),
+        "" => status.canonical_reason().unwrap_or("error").to_owned(),
+        text => text.to_owned(),
+    };
+    let code = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    let mut answer = problem(status, code, detail);
+    // Keep what else the original said (`Allow` on a 405, say), but not its body's type.
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    answer
 }

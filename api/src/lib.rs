@@ -8,8 +8,9 @@
 //!   operators inspect about ingestion (rejected messages, totals).
 //! - `dpus`: each DPU's status, current doorway and crossings received today; replacing a
 //!   DPU's installation history.
-//! - `error`: the one error type every handler returns: a status and a JSON body; internal
-//!   details are logged, never sent.
+//! - `error`: the one error type every handler returns, as RFC 9457 problem details; a
+//!   middleware gives axum's own rejections the same form. Internal details are logged,
+//!   never sent.
 //! - `time`: the timestamp formats the API accepts.
 #![forbid(unsafe_code)]
 
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/meters", get(events::meters))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(axum::middleware::map_response(error::problems_everywhere))
         .with_state(state)
 }
 

@@ -135,7 +135,10 @@ async fn a_repeat_is_a_conflict_and_counts_once() {
     let (status, body) = app.post_crossing("283", &fields).await;
     assert_eq!(status, 409);
     assert!(
-        body["error"].as_str().unwrap().contains("already reported"),
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already reported"),
         "{body}"
     );
     assert_eq!(app.get("/space/1/count/").await.1["count"], 1);
@@ -153,7 +156,7 @@ async fn bad_input_is_refused_with_a_reason_and_kept() {
     for fields in cases {
         let (status, body) = app.post_crossing("283", fields).await;
         assert_eq!(status, 400, "{fields:?}");
-        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()));
+        assert!(body["detail"].as_str().is_some_and(|e| !e.is_empty()));
     }
     let (status, rejected) = app.get("/api/v1/rejected").await;
     assert_eq!(status, 200);
@@ -184,7 +187,7 @@ async fn unknown_ids_and_bad_timestamps_are_clear_errors() {
     let app = spawn_app().await;
     let (status, body) = app.get("/space/42/count/").await;
     assert_eq!(
-        (status, body["error"].as_str().unwrap()),
+        (status, body["detail"].as_str().unwrap()),
         (404, "space 42 does not exist")
     );
     assert_eq!(app.get("/space/abc/count/").await.0, 404);
@@ -192,7 +195,7 @@ async fn unknown_ids_and_bad_timestamps_are_clear_errors() {
     assert_eq!(app.get("/no/such/route").await.0, 404);
     let (status, body) = app.get("/space/1/count/?timestamp=tomorrow").await;
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().contains("RFC 3339"));
+    assert!(body["detail"].as_str().unwrap().contains("RFC 3339"));
 }
 
 #[tokio::test]
@@ -333,10 +336,59 @@ async fn invalid_installation_histories_are_refused_with_a_reason() {
     for (body, expected, reason) in cases {
         let (status, answer) = app.put_installations("283", body).await;
         assert_eq!(status, expected, "{body}: {answer}");
-        let error = answer["error"].as_str().unwrap();
+        let error = answer["detail"].as_str().unwrap();
         assert!(error.contains(reason), "{body}: {error}");
     }
     // Nothing changed: DPU 283 still hangs over Doorway X.
     let (_, dpu) = app.get("/api/v1/dpus/283").await;
     assert_eq!(dpu["doorway"], 1);
+}
+
+#[tokio::test]
+async fn every_error_is_rfc9457_problem_details() {
+    let app = spawn_app().await;
+    let cases = [
+        ("GET", "/space/42/count/", 404, "not_found"),
+        ("GET", "/no/such/route", 404, "not_found"),
+        ("DELETE", "/api/v1/totals", 405, "method_not_allowed"),
+        // axum's own rejection of a query string that does not parse.
+        ("GET", "/api/v1/rejected?limit=many", 400, "bad_request"),
+        (
+            "GET",
+            "/space/1/count/?timestamp=tomorrow",
+            400,
+            "bad_request",
+        ),
+    ];
+    for (method, path, status, code) in cases {
+        let response = app
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{method} {path}");
+        if status == 405 {
+            assert!(
+                response.headers().contains_key("allow"),
+                "405 says what is allowed"
+            );
+        }
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{method} {path}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["status"], status, "{method} {path}: {body}");
+        assert_eq!(body["code"], code, "{method} {path}: {body}");
+        assert!(
+            body["title"].as_str().is_some_and(|t| !t.is_empty()),
+            "{body}"
+        );
+        assert!(
+            body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{body}"
+        );
+    }
 }
