@@ -5,7 +5,6 @@ use crate::{ApiError, AppState};
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use occupancy::{SpaceId, Timestamp};
-use roomer_storage::SpaceCount;
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
@@ -79,9 +78,4 @@ pub async fn space_count(
         count,
         at,
     }))
-}
-
-/// `GET /api/v1/spaces`: every space with its current count.
-pub async fn list_spaces(State(state): State<AppState>) -> Result<Json<Vec<SpaceCount>>, ApiError> {
-    Ok(Json(state.store.spaces().await?))
 }

@@ -1,12 +1,14 @@
 //! DPU routes: what each sensor last said about itself, where it hangs, how busy it was today.
 
+use crate::pages::{next_link, PageQuery};
 use crate::{ApiError, AppState};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use occupancy::{DpuId, Installation};
-use roomer_storage::{DpuInfo, StoreError};
+use roomer_storage::{DpuInfo, Page, StoreError};
 use serde::Serialize;
 
 /// Midnight UTC today: "events received today" counts from there.
@@ -16,10 +18,17 @@ fn day_start(now: DateTime<Utc>) -> DateTime<Utc> {
         .map_or(now, |t| t.and_utc())
 }
 
-/// `GET /api/v1/dpus`: every DPU declared in the layout or heard from.
-pub async fn list_dpus(State(state): State<AppState>) -> Result<Json<Vec<DpuInfo>>, ApiError> {
+/// `GET /api/v1/dpus?limit=&after=`: DPUs declared in the layout or heard from.
+pub async fn list_dpus(
+    State(state): State<AppState>,
+    Query(query): Query<PageQuery>,
+) -> Result<(HeaderMap, Json<Vec<DpuInfo>>), ApiError> {
+    let page = query.page()?;
     let now = Utc::now();
-    Ok(Json(state.store.dpus(None, now, day_start(now)).await?))
+    let dpus = state.store.dpus(None, &page, now, day_start(now)).await?;
+    let last = dpus.last().map(|d| d.id.clone());
+    let headers = next_link("/api/v1/dpus", &page, dpus.len(), last);
+    Ok((headers, Json(dpus)))
 }
 
 /// `GET /api/v1/dpus/{id}`
@@ -31,7 +40,10 @@ pub async fn get_dpu(
         || ApiError::NotFound(format!("DPU {raw_id:?} is neither declared nor heard from"));
     let id = DpuId::new(raw_id.clone()).map_err(|_| not_found())?;
     let now = Utc::now();
-    let mut found = state.store.dpus(Some(&id), now, day_start(now)).await?;
+    let mut found = state
+        .store
+        .dpus(Some(&id), &Page::all(), now, day_start(now))
+        .await?;
     found.pop().map(Json).ok_or_else(not_found)
 }
 
@@ -76,4 +88,28 @@ pub async fn put_installations(
         changed: report.changed,
         reattributed: report.reattributed,
     }))
+}
+
+fn dpu_id(raw: &str) -> Result<DpuId, ApiError> {
+    DpuId::new(raw).map_err(|_| ApiError::NotFound(format!("DPU {raw:?} is not declared")))
+}
+
+/// `GET /api/v1/dpus/{id}/installations`: the DPU's installation history, oldest first.
+pub async fn get_installations(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+) -> Result<Json<Vec<Installation>>, ApiError> {
+    let id = dpu_id(&raw_id)?;
+    Ok(Json(state.store.installations(&id).await?))
+}
+
+/// `DELETE /api/v1/dpus/{id}`: forgets the DPU's declaration and history; its crossings are
+/// kept as pending and counted again if it is registered anew.
+pub async fn delete_dpu(
+    State(state): State<AppState>,
+    Path(raw_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = dpu_id(&raw_id)?;
+    state.store.delete_dpu(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -24,7 +24,18 @@ pub enum ApiError {
     Unprocessable(String),
     /// Logged with its cause; the client sees only that something went wrong.
     #[error("internal error")]
-    Internal(#[from] StoreError),
+    Internal(StoreError),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Self::NotFound(what),
+            StoreError::InUse(what) => Self::Conflict(what),
+            StoreError::Layout(why) => Self::Unprocessable(why.to_string()),
+            other => Self::Internal(other),
+        }
+    }
 }
 
 /// The extension member every problem carries.

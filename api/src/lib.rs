@@ -11,6 +11,8 @@
 //! - `error`: the one error type every handler returns, as RFC 9457 problem details; a
 //!   middleware gives axum's own rejections the same form. Internal details are logged,
 //!   never sent.
+//! - `layout`: layout CRUD — spaces with their settings, doorways.
+//! - `pages`: `?limit=&after=` keyset pagination and the `Link: rel="next"` header.
 //! - `time`: the timestamp formats the API accepts.
 #![forbid(unsafe_code)]
 
@@ -18,11 +20,13 @@ mod counts;
 mod dpus;
 mod error;
 mod events;
+mod layout;
+mod pages;
 mod time;
 
 pub use error::ApiError;
 
-use axum::routing::{get, post, put};
+use axum::routing::{get, post};
 use axum::Router;
 use roomer_storage::Store;
 use std::future::Future;
@@ -50,13 +54,29 @@ pub fn router(state: AppState) -> Router {
         .route("/space/{id}/count", get(counts::legacy_count))
         .route("/dpu/{id}/", post(events::post_crossing))
         .route("/dpu/{id}", post(events::post_crossing))
-        .route("/api/v1/spaces", get(counts::list_spaces))
+        .route("/api/v1/spaces", get(layout::list_spaces))
+        .route(
+            "/api/v1/spaces/{id}",
+            get(layout::get_space)
+                .put(layout::put_space)
+                .delete(layout::delete_space),
+        )
+        .route("/api/v1/doorways", get(layout::list_doorways))
+        .route(
+            "/api/v1/doorways/{id}",
+            get(layout::get_doorway)
+                .put(layout::put_doorway)
+                .delete(layout::delete_doorway),
+        )
         .route("/api/v1/spaces/{id}/count", get(counts::space_count))
         .route("/api/v1/dpus", get(dpus::list_dpus))
-        .route("/api/v1/dpus/{id}", get(dpus::get_dpu))
+        .route(
+            "/api/v1/dpus/{id}",
+            get(dpus::get_dpu).delete(dpus::delete_dpu),
+        )
         .route(
             "/api/v1/dpus/{id}/installations",
-            put(dpus::put_installations),
+            get(dpus::get_installations).put(dpus::put_installations),
         )
         .route("/api/v1/rejected", get(events::list_rejected))
         .route("/api/v1/totals", get(events::totals))

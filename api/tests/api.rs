@@ -1,67 +1,9 @@
 //! The HTTP API against a real server on a free port and a real SQLite file.
 
-use occupancy::Layout;
-use roomer_api::AppState;
+mod common;
+
+use common::{spawn_app, App};
 use serde_json::{json, Value};
-use std::time::Duration;
-
-/// The example building: DPU 283 over Doorway X, from Outside into Space A (id 1).
-fn example_layout() -> Layout {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/reference-building.toml"
-    );
-    Layout::from_toml(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-struct App {
-    base: String,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
-
-impl App {
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        (response.status().as_u16(), response.json().await.unwrap())
-    }
-
-    async fn post_crossing(&self, dpu: &str, fields: &[(&str, &str)]) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}/dpu/{dpu}/", self.base))
-            .form(fields)
-            .send()
-            .await
-            .unwrap();
-        (response.status().as_u16(), response.json().await.unwrap())
-    }
-}
-
-async fn spawn_app() -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("roomer.db").display());
-    let store = roomer_storage::connect(&url).await.unwrap();
-    store.apply_layout(&example_layout()).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState {
-        store,
-        max_future: Duration::from_secs(300),
-        meters: None,
-    };
-    tokio::spawn(roomer_api::serve(listener, state, std::future::pending()));
-    App {
-        base,
-        http: reqwest::Client::new(),
-        _dir: dir,
-    }
-}
 
 #[tokio::test]
 async fn a_space_is_empty_before_any_data() {

@@ -195,7 +195,12 @@ async fn status_messages_and_last_seen_are_recorded() {
         let store = worker.store.clone();
         async move {
             let dpus = store
-                .dpus(None, chrono::Utc::now(), long_ago)
+                .dpus(
+                    None,
+                    &roomer_storage::Page::all(),
+                    chrono::Utc::now(),
+                    long_ago,
+                )
                 .await
                 .unwrap();
             (dpus.iter().filter(|d| d.online.is_some()).count() == 2).then_some(dpus)

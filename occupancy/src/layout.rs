@@ -46,6 +46,12 @@ pub enum LayoutError {
     UnknownSpace { doorway: DoorwayId, space: SpaceId },
     #[error("doorway {0} has the same space on both sides")]
     SameSpaceBothSides(DoorwayId),
+    #[error("space {space} names space {parent} as its parent, which does not exist")]
+    UnknownParent { space: SpaceId, parent: SpaceId },
+    #[error("space {0} would be its own ancestor")]
+    ParentCycle(SpaceId),
+    #[error("space {0} has capacity 0; leave it out if the space has none")]
+    ZeroCapacity(SpaceId),
     #[error("DPU {dpu} is installed over doorway {doorway}, which the layout does not declare")]
     UnknownDoorway { dpu: DpuId, doorway: DoorwayId },
     #[error("DPU {dpu} has an installation that ends ({until}) before it starts ({from})")]
@@ -83,6 +89,7 @@ impl Layout {
                 return Err(LayoutError::DuplicateSpace(space.id));
             }
         }
+        check_space_tree(&self.spaces)?;
         let mut doorways = HashSet::new();
         for doorway in &self.doorways {
             if !doorways.insert(doorway.id) {
@@ -143,6 +150,52 @@ impl Layout {
             dpu.installations.sort_by_key(|i| i.from);
         }
     }
+}
+
+/// Checks what spaces say about themselves and each other: every parent exists (Outside is
+/// nobody's parent), the parent links form no cycle, capacities are positive.
+pub fn check_space_tree(spaces: &[Space]) -> Result<(), LayoutError> {
+    let parents: std::collections::HashMap<SpaceId, Option<SpaceId>> =
+        spaces.iter().map(|s| (s.id, s.parent)).collect();
+    for space in spaces {
+        if space.capacity == Some(0) {
+            return Err(LayoutError::ZeroCapacity(space.id));
+        }
+        if let Some(parent) = space.parent {
+            if !parents.contains_key(&parent) {
+                return Err(LayoutError::UnknownParent {
+                    space: space.id,
+                    parent,
+                });
+            }
+        }
+        // Walk up; more steps than spaces means a cycle.
+        let mut at = space.parent;
+        for _ in 0..=spaces.len() {
+            match at {
+                None => break,
+                Some(id) if id == space.id => return Err(LayoutError::ParentCycle(space.id)),
+                Some(id) => at = parents.get(&id).copied().flatten(),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The time zone a space's local-time features use: its own, else its nearest ancestor's,
+/// else UTC.
+pub fn effective_time_zone(space: SpaceId, spaces: &[Space]) -> chrono_tz::Tz {
+    let mut at = Some(space);
+    for _ in 0..=spaces.len() {
+        let Some(found) = at.and_then(|id| spaces.iter().find(|s| s.id == id)) else {
+            break;
+        };
+        if let Some(tz) = found.time_zone {
+            return tz;
+        }
+        at = found.parent;
+    }
+    chrono_tz::UTC
 }
 
 /// Checks one DPU's installation history against the doorways that exist, and returns it

@@ -148,6 +148,34 @@ pub struct CrossingKey {
 pub struct Space {
     pub id: SpaceId,
     pub name: String,
+    /// The space this one is part of (a floor's building, a building's campus): for grouping
+    /// and for inheriting a time zone. Counts are never summed up the tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<SpaceId>,
+    /// IANA time zone for local-time history (day and week buckets) and the daily reset.
+    /// Unset: the parent's, up the tree, else UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<chrono_tz::Tz>,
+    /// How many people the space is meant for; counts then carry a utilization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u32>,
+    /// Local time of day at which the count returns to 0, absorbing sensor drift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_reset: Option<chrono::NaiveTime>,
+}
+
+impl Space {
+    /// A space with a name and nothing else set.
+    pub fn new(id: SpaceId, name: impl Into<String>) -> Self {
+        Self {
+            id,
+            name: name.into(),
+            parent: None,
+            time_zone: None,
+            capacity: None,
+            daily_reset: None,
+        }
+    }
 }
 
 /// A doorway: `exiting_to` is behind the DPU, `entering_to` is the space it looks into.

@@ -95,10 +95,7 @@ fn building() -> impl Strategy<Value = (Vec<Space>, Vec<Doorway>)> {
     (1i64..=4).prop_flat_map(|spaces| {
         prop::collection::vec((0..=spaces, 1..=spaces), 1..=4).prop_map(move |pairs| {
             let spaces_list = (1..=spaces)
-                .map(|id| Space {
-                    id,
-                    name: format!("Space {id}"),
-                })
+                .map(|id| Space::new(id, format!("Space {id}")))
                 .collect();
             let doorways = pairs
                 .into_iter()

@@ -22,10 +22,7 @@ pub fn fleet_layout(dpus: usize, rooms: usize, start: Timestamp) -> Layout {
         "a fleet of DPUs needs at least one room"
     );
     let spaces = (1..=rooms)
-        .map(|room| Space {
-            id: room as i64,
-            name: format!("Room {room}"),
-        })
+        .map(|room| Space::new(room as i64, format!("Room {room}")))
         .collect();
     let doorways = (0..dpus)
         .map(|i| Doorway {

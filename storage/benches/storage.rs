@@ -228,10 +228,7 @@ fn late_dpu() -> DpuId {
 
 fn one_room_layout() -> Layout {
     Layout {
-        spaces: vec![Space {
-            id: ROOM,
-            name: "Room".into(),
-        }],
+        spaces: vec![Space::new(ROOM, "Room")],
         doorways: vec![one_room_doorway()],
         dpus: vec![DpuLayout {
             id: late_dpu(),

@@ -11,7 +11,7 @@ use occupancy::plan::{plan_batch, plan_reattribution, Attributed, IngestReport, 
 use occupancy::series::{EntryKey, Recount, SpaceChange, Visit};
 use occupancy::{
     Crossing, CrossingKey, Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId,
-    Timestamp,
+    Timestamp, OUTSIDE,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -55,6 +55,16 @@ pub(crate) trait WriteTx: Send {
     async fn set_counts(&mut self, space: SpaceId, updates: &[(EntryKey, i64)]) -> Result<()>;
 
     async fn doorways(&mut self) -> Result<Vec<Doorway>>;
+    /// Every space, Outside included.
+    async fn spaces(&mut self) -> Result<Vec<Space>>;
+    /// Deletes a space and its count history; returns whether it existed.
+    async fn delete_space(&mut self, id: SpaceId) -> Result<bool>;
+    /// Whether any installation, past or present, names this doorway.
+    async fn doorway_installed(&mut self, id: DoorwayId) -> Result<bool>;
+    async fn delete_doorway(&mut self, id: DoorwayId) -> Result<bool>;
+    /// Forgets a DPU's declaration (its installations must be gone); returns whether it was
+    /// declared.
+    async fn delete_dpu(&mut self, dpu: &DpuId) -> Result<bool>;
     /// Returns whether anything changed.
     async fn upsert_space(&mut self, space: &Space) -> Result<bool>;
     async fn upsert_doorway(&mut self, doorway: &Doorway) -> Result<bool>;
@@ -172,7 +182,7 @@ async fn doorways_by_id(tx: &mut dyn WriteTx) -> Result<HashMap<DoorwayId, Doorw
 
 /// Moves the stored crossings of `moved_dpus`, and of doorways whose sides changed, to
 /// where the current layout puts them, and recounts the spaces they leave and enter.
-/// Returns how many crossings moved.
+/// Returns how many crossings now count for other spaces than before.
 async fn reattribute(
     tx: &mut dyn WriteTx,
     old_doorways: &HashMap<DoorwayId, Doorway>,
@@ -194,9 +204,18 @@ async fn reattribute(
     let dpus: Vec<DpuId> = dpus.into_iter().collect();
     let attribution = tx.attribution(&dpus).await?;
     let plan = plan_reattribution(&attributed, &attribution);
+    // Crossings that now count for other spaces: those moved to another doorway (or out of
+    // or into pending), and those on a doorway whose sides changed.
+    let mut affected: BTreeSet<CrossingKey> = plan.moved.iter().map(|(k, _)| k.clone()).collect();
+    affected.extend(
+        attributed
+            .iter()
+            .filter(|a| a.doorway.as_ref().is_some_and(|d| resided.contains(&d.id)))
+            .map(|a| a.crossing.key()),
+    );
     tx.set_doorways(&plan.moved).await?;
     apply_changes(tx, plan.changes).await?;
-    Ok(plan.moved.len())
+    Ok(affected.len())
 }
 
 async fn apply_changes(
@@ -246,4 +265,108 @@ async fn apply_change(tx: &mut dyn WriteTx, space: SpaceId, change: &SpaceChange
             _ => return Ok(()),
         }
     }
+}
+
+/// Creates or replaces one space, checked against the spaces stored.
+pub(crate) async fn put_space(tx: &mut dyn WriteTx, space: &Space) -> Result<bool> {
+    if space.id == OUTSIDE {
+        return Err(occupancy::LayoutError::OutsideDeclared(OUTSIDE).into());
+    }
+    tx.lock_layout(true).await?;
+    let mut spaces = tx.spaces().await?;
+    spaces.retain(|s| s.id != OUTSIDE && s.id != space.id);
+    spaces.push(space.clone());
+    occupancy::layout::check_space_tree(&spaces)?;
+    tx.upsert_space(space).await
+}
+
+pub(crate) async fn delete_space(tx: &mut dyn WriteTx, id: SpaceId) -> Result<()> {
+    if id == OUTSIDE {
+        return Err(StoreError::InUse("Outside (space 0) always exists".into()));
+    }
+    tx.lock_layout(true).await?;
+    if let Some(d) = tx
+        .doorways()
+        .await?
+        .into_iter()
+        .find(|d| d.exiting_to == id || d.entering_to == id)
+    {
+        return Err(StoreError::InUse(format!(
+            "space {id} is a side of doorway {}; delete or change the doorway first",
+            d.id
+        )));
+    }
+    let spaces = tx.spaces().await?;
+    if let Some(child) = spaces.iter().find(|s| s.parent == Some(id)) {
+        return Err(StoreError::InUse(format!(
+            "space {id} is the parent of space {}",
+            child.id
+        )));
+    }
+    if !tx.delete_space(id).await? {
+        return Err(StoreError::NotFound(format!("space {id} does not exist")));
+    }
+    Ok(())
+}
+
+/// Creates or replaces one doorway; crossings move with its sides.
+pub(crate) async fn put_doorway(tx: &mut dyn WriteTx, doorway: &Doorway) -> Result<LayoutReport> {
+    tx.lock_layout(true).await?;
+    let spaces: BTreeSet<SpaceId> = tx.spaces().await?.into_iter().map(|s| s.id).collect();
+    for side in [doorway.exiting_to, doorway.entering_to] {
+        if !spaces.contains(&side) {
+            return Err(occupancy::LayoutError::UnknownSpace {
+                doorway: doorway.id,
+                space: side,
+            }
+            .into());
+        }
+    }
+    if doorway.exiting_to == doorway.entering_to {
+        return Err(occupancy::LayoutError::SameSpaceBothSides(doorway.id).into());
+    }
+    let old_doorways = doorways_by_id(tx).await?;
+    let changed = usize::from(tx.upsert_doorway(doorway).await?);
+    let resided: Vec<DoorwayId> = old_doorways
+        .get(&doorway.id)
+        .filter(|o| (o.exiting_to, o.entering_to) != (doorway.exiting_to, doorway.entering_to))
+        .map(|o| o.id)
+        .into_iter()
+        .collect();
+    let reattributed = reattribute(tx, &old_doorways, &[], &resided).await?;
+    Ok(LayoutReport {
+        changed,
+        reattributed,
+    })
+}
+
+pub(crate) async fn delete_doorway(tx: &mut dyn WriteTx, id: DoorwayId) -> Result<()> {
+    tx.lock_layout(true).await?;
+    if tx.doorway_installed(id).await? {
+        return Err(StoreError::InUse(format!(
+            "doorway {id} is in a DPU's installation history; change that history first"
+        )));
+    }
+    if !tx.delete_doorway(id).await? {
+        return Err(StoreError::NotFound(format!("doorway {id} does not exist")));
+    }
+    Ok(())
+}
+
+/// Forgets a DPU: its installations go, its crossings become pending (kept).
+pub(crate) async fn delete_dpu(tx: &mut dyn WriteTx, dpu: &DpuId) -> Result<LayoutReport> {
+    tx.lock_layout(true).await?;
+    let old_doorways = doorways_by_id(tx).await?;
+    let had_history = !tx.installations(dpu).await?.is_empty();
+    if had_history {
+        tx.replace_installations(dpu, &[]).await?;
+    }
+    let reattributed = reattribute(tx, &old_doorways, std::slice::from_ref(dpu), &[]).await?;
+    if !tx.delete_dpu(dpu).await? && !had_history {
+        return Err(StoreError::NotFound(format!("DPU {dpu} is not declared")));
+    }
+    Ok(LayoutReport {
+        changed: 1,
+        reattributed,
+    })
 }

@@ -21,7 +21,9 @@ pub mod testing;
 
 use async_trait::async_trait;
 use occupancy::plan::{IdConflict, IngestReport};
-use occupancy::{Crossing, DpuId, Installation, Layout, SpaceId, Timestamp};
+use occupancy::{
+    Crossing, Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp,
+};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -42,14 +44,38 @@ pub enum StoreError {
     Layout(#[from] occupancy::LayoutError),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// A layout change names something that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A layout change would leave something dangling (a doorway without its space, …).
+    #[error("{0}")]
+    InUse(String),
 }
 
-/// A space with its current count.
+/// A space, its settings and its current count.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SpaceCount {
-    pub id: SpaceId,
-    pub name: String,
+    #[serde(flatten)]
+    pub space: Space,
     pub count: i64,
+}
+
+/// One page of a list ordered by id: the items after `after` (all from the start when
+/// `None`), at most `limit`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<K> {
+    pub after: Option<K>,
+    pub limit: usize,
+}
+
+impl<K> Page<K> {
+    /// Everything (for callers that need the whole list, such as the ingest worker).
+    pub fn all() -> Self {
+        Self {
+            after: None,
+            limit: i64::MAX as usize,
+        }
+    }
 }
 
 /// What a batch did, and the crossings refused because their event id names another one.
@@ -164,8 +190,31 @@ pub trait Store: Send + Sync + 'static {
         at: Option<Timestamp>,
     ) -> Result<Option<i64>, StoreError>;
 
-    /// Every space with its current count, by id.
-    async fn spaces(&self) -> Result<Vec<SpaceCount>, StoreError>;
+    /// Spaces with their settings and current counts, by id.
+    async fn spaces(&self, page: &Page<SpaceId>) -> Result<Vec<SpaceCount>, StoreError>;
+
+    /// Doorways, by id.
+    async fn doorways(&self, page: &Page<DoorwayId>) -> Result<Vec<Doorway>, StoreError>;
+
+    /// Creates or replaces one space (its parent must exist; Outside cannot be changed).
+    /// Returns whether anything changed.
+    async fn put_space(&self, space: &Space) -> Result<bool, StoreError>;
+
+    /// Deletes a space no doorway and no other space refers to, with its count history.
+    async fn delete_space(&self, id: SpaceId) -> Result<(), StoreError>;
+
+    /// Creates or replaces one doorway; if its sides change, its crossings move with them.
+    async fn put_doorway(&self, doorway: &Doorway) -> Result<LayoutReport, StoreError>;
+
+    /// Deletes a doorway that no installation (past or present) refers to.
+    async fn delete_doorway(&self, id: DoorwayId) -> Result<(), StoreError>;
+
+    /// A DPU's installation history, oldest first (empty if it has none).
+    async fn installations(&self, dpu: &DpuId) -> Result<Vec<Installation>, StoreError>;
+
+    /// Forgets a DPU's declaration and installation history; its crossings are kept, as
+    /// pending, and counted again if it is registered anew.
+    async fn delete_dpu(&self, dpu: &DpuId) -> Result<LayoutReport, StoreError>;
 
     /// Whether a DPU is declared in the layout.
     async fn dpu_known(&self, dpu: &DpuId) -> Result<bool, StoreError>;
@@ -186,14 +235,51 @@ pub trait Store: Send + Sync + 'static {
     /// Records that these DPUs were heard from (keeps the latest time per DPU).
     async fn record_seen(&self, seen: &[(DpuId, Timestamp)]) -> Result<(), StoreError>;
 
-    /// Every DPU declared or heard from (or only `only`), by id, as of `now`, counting
-    /// crossings received since `day_start`.
+    /// DPUs declared or heard from (one page of them, or only `only`), by id, as of `now`,
+    /// counting crossings received since `day_start`.
     async fn dpus(
         &self,
         only: Option<&DpuId>,
+        page: &Page<String>,
         now: Timestamp,
         day_start: Timestamp,
     ) -> Result<Vec<DpuInfo>, StoreError>;
+}
+
+/// A space from its stored columns: settings are kept as text (an IANA zone name, a local
+/// time `HH:MM:SS`) the same way in every backend.
+pub(crate) fn space_from_columns(
+    id: SpaceId,
+    name: String,
+    parent: Option<SpaceId>,
+    time_zone: Option<String>,
+    capacity: Option<i64>,
+    daily_reset: Option<String>,
+) -> Result<Space, StoreError> {
+    let corrupt = |what: String| StoreError::Corrupt(format!("space {id}: {what}"));
+    Ok(Space {
+        id,
+        name,
+        parent,
+        time_zone: time_zone
+            .map(|z| z.parse().map_err(|_| corrupt(format!("time zone {z:?}"))))
+            .transpose()?,
+        capacity: capacity
+            .map(|c| u32::try_from(c).map_err(|_| corrupt(format!("capacity {c}"))))
+            .transpose()?,
+        daily_reset: daily_reset
+            .map(|r| r.parse().map_err(|_| corrupt(format!("daily reset {r:?}"))))
+            .transpose()?,
+    })
+}
+
+/// The stored text of a space's settings, as [`space_from_columns`] reads them back.
+pub(crate) fn space_columns(space: &Space) -> (Option<String>, Option<i64>, Option<String>) {
+    (
+        space.time_zone.map(|z| z.name().to_owned()),
+        space.capacity.map(i64::from),
+        space.daily_reset.map(|t| t.format("%H:%M:%S").to_string()),
+    )
 }
 
 /// The latest time per DPU, so one statement never upserts a DPU twice.

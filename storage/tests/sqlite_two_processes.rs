@@ -12,10 +12,7 @@ fn t(second: i64) -> Timestamp {
 
 fn layout(name: &str) -> Layout {
     Layout {
-        spaces: vec![Space {
-            id: 1,
-            name: name.into(),
-        }],
+        spaces: vec![Space::new(1, name)],
         doorways: vec![Doorway {
             id: 1,
             name: "Entrance".into(),

@@ -75,10 +75,7 @@ fn doorway(id: DoorwayId, exiting_to: SpaceId, entering_to: SpaceId) -> Doorway 
 }
 
 fn space(id: SpaceId) -> Space {
-    Space {
-        id,
-        name: format!("S{id}"),
-    }
+    Space::new(id, format!("S{id}"))
 }
 
 #[test]
@@ -170,4 +167,82 @@ fn declaring_outside_or_a_space_twice_is_refused() {
 fn unknown_keys_in_the_file_are_errors_not_silently_ignored() {
     let err = Layout::from_toml("[[space]]\nid = 1\nname = \"A\"\ncolour = \"red\"\n").unwrap_err();
     assert!(matches!(err, LayoutError::Parse(msg) if msg.contains("colour")));
+}
+
+#[test]
+fn spaces_form_a_tree_with_inherited_time_zones() {
+    let campus = Space {
+        time_zone: Some(chrono_tz::Europe::Paris),
+        ..Space::new(10, "Campus")
+    };
+    let building = Space {
+        parent: Some(10),
+        ..Space::new(11, "Building")
+    };
+    let room = Space {
+        parent: Some(11),
+        capacity: Some(12),
+        ..Space::new(12, "Room")
+    };
+    let tree = vec![campus.clone(), building.clone(), room.clone()];
+    assert_eq!(check_space_tree(&tree), Ok(()));
+    assert_eq!(effective_time_zone(12, &tree), chrono_tz::Europe::Paris);
+    assert_eq!(effective_time_zone(99, &tree), chrono_tz::UTC);
+
+    let orphan = Space {
+        parent: Some(77),
+        ..Space::new(13, "Orphan")
+    };
+    assert_eq!(
+        check_space_tree(&[orphan]),
+        Err(LayoutError::UnknownParent {
+            space: 13,
+            parent: 77
+        })
+    );
+    let looped = Space {
+        parent: Some(12),
+        ..campus
+    };
+    assert_eq!(
+        check_space_tree(&[looped, building, room.clone()]),
+        Err(LayoutError::ParentCycle(10))
+    );
+    let empty = Space {
+        capacity: Some(0),
+        ..room
+    };
+    assert_eq!(
+        check_space_tree(&[empty]),
+        Err(LayoutError::ZeroCapacity(12))
+    );
+}
+
+#[test]
+fn space_settings_come_from_the_layout_file() {
+    let layout = Layout::from_toml(
+        r#"
+        [[space]]
+        id = 1
+        name = "HQ"
+        time_zone = "Europe/Paris"
+
+        [[space]]
+        id = 2
+        name = "Meeting room"
+        parent = 1
+        capacity = 8
+        daily_reset = "04:00"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(layout.spaces[0].time_zone, Some(chrono_tz::Europe::Paris));
+    assert_eq!(layout.spaces[1].capacity, Some(8));
+    assert_eq!(
+        layout.spaces[1].daily_reset,
+        chrono::NaiveTime::from_hms_opt(4, 0, 0)
+    );
+    let unknown_zone =
+        Layout::from_toml("[[space]]\nid = 1\nname = \"X\"\ntime_zone = \"Mars/Olympus\"\n");
+    assert!(matches!(unknown_zone, Err(LayoutError::Parse(_))));
 }

@@ -4,16 +4,19 @@
 //! lock-upgrade failures between deferred transactions), several readers, WAL so readers
 //! never wait for the writer. Timestamps are stored as microseconds since the epoch.
 
+mod layout_sql;
 mod write;
 
 use crate::engine;
 use crate::{
-    DpuInfo, IngestOutcome, LayoutReport, Rejected, RejectedFilter, SpaceCount, Store, StoreError,
-    Totals,
+    DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, SpaceCount, Store,
+    StoreError, Totals,
 };
 use async_trait::async_trait;
 use chrono::DateTime;
-use occupancy::{Crossing, DpuId, Installation, Layout, SpaceId, Timestamp};
+use occupancy::{
+    Crossing, Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp,
+};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -143,22 +146,49 @@ impl Store for SqliteStore {
         Ok(row.map(|r| r.get::<Option<i64>, _>(0).unwrap_or(0)))
     }
 
-    async fn spaces(&self) -> Result<Vec<SpaceCount>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT s.id, s.name, (SELECT count FROM space_counts c WHERE c.space_id = s.id \
-                     ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC LIMIT 1) \
-             FROM spaces s ORDER BY s.id",
-        )
-        .fetch_all(&self.readers)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| SpaceCount {
-                id: r.get(0),
-                name: r.get(1),
-                count: r.get::<Option<i64>, _>(2).unwrap_or(0),
-            })
-            .collect())
+    async fn spaces(&self, page: &Page<SpaceId>) -> Result<Vec<SpaceCount>, StoreError> {
+        layout_sql::spaces_page(&self.readers, page).await
+    }
+
+    async fn doorways(&self, page: &Page<DoorwayId>) -> Result<Vec<Doorway>, StoreError> {
+        layout_sql::doorways_page(&self.readers, page).await
+    }
+
+    async fn put_space(&self, space: &Space) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        let changed = engine::put_space(&mut tx, space).await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    async fn delete_space(&self, id: SpaceId) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        engine::delete_space(&mut tx, id).await?;
+        tx.commit().await
+    }
+
+    async fn put_doorway(&self, doorway: &Doorway) -> Result<LayoutReport, StoreError> {
+        let mut tx = self.begin().await?;
+        let report = engine::put_doorway(&mut tx, doorway).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    async fn delete_doorway(&self, id: DoorwayId) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        engine::delete_doorway(&mut tx, id).await?;
+        tx.commit().await
+    }
+
+    async fn installations(&self, dpu: &DpuId) -> Result<Vec<Installation>, StoreError> {
+        layout_sql::installations(&self.readers, dpu).await
+    }
+
+    async fn delete_dpu(&self, dpu: &DpuId) -> Result<LayoutReport, StoreError> {
+        let mut tx = self.begin().await?;
+        let report = engine::delete_dpu(&mut tx, dpu).await?;
+        tx.commit().await?;
+        Ok(report)
     }
 
     async fn dpu_known(&self, dpu: &DpuId) -> Result<bool, StoreError> {
@@ -252,6 +282,7 @@ impl Store for SqliteStore {
     async fn dpus(
         &self,
         only: Option<&DpuId>,
+        page: &Page<String>,
         now: Timestamp,
         day_start: Timestamp,
     ) -> Result<Vec<DpuInfo>, StoreError> {
@@ -264,12 +295,14 @@ impl Store for SqliteStore {
                     (SELECT COUNT(*) FROM crossings c \
                         WHERE c.dpu_id = i.dpu_id AND c.received_at >= ?2) \
              FROM ids i LEFT JOIN dpu_status s ON s.dpu_id = i.dpu_id \
-             WHERE ?3 IS NULL OR i.dpu_id = ?3 \
-             ORDER BY i.dpu_id",
+             WHERE (?3 IS NULL OR i.dpu_id = ?3) AND (?4 IS NULL OR i.dpu_id > ?4) \
+             ORDER BY i.dpu_id LIMIT ?5",
         )
         .bind(micros(now))
         .bind(micros(day_start))
         .bind(only.map(DpuId::as_str))
+        .bind(page.after.as_deref())
+        .bind(i64::try_from(page.limit).unwrap_or(i64::MAX))
         .fetch_all(&self.readers)
         .await?;
         rows.into_iter()

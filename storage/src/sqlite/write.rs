@@ -1,7 +1,7 @@
 //! The SQLite write transaction: the primitives the shared write paths need. Rows go in
 //! multi-row statements, because every statement is a round trip to sqlx's SQLite thread.
 
-use super::{from_micros, micros};
+use super::{from_micros, layout_sql, micros};
 use crate::engine::{Result, WriteTx};
 use crate::StoreError;
 use async_trait::async_trait;
@@ -292,15 +292,27 @@ impl WriteTx for SqliteTx {
     }
 
     async fn upsert_space(&mut self, space: &Space) -> Result<bool> {
-        let result = sqlx::query(
-            "INSERT INTO spaces (id, name) VALUES (?, ?) \
-             ON CONFLICT (id) DO UPDATE SET name = excluded.name WHERE name IS NOT excluded.name",
-        )
-        .bind(space.id)
-        .bind(&space.name)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(result.rows_affected() > 0)
+        layout_sql::upsert_space(&mut self.tx, space).await
+    }
+
+    async fn spaces(&mut self) -> Result<Vec<Space>> {
+        layout_sql::all_spaces(&mut self.tx).await
+    }
+
+    async fn delete_space(&mut self, id: SpaceId) -> Result<bool> {
+        layout_sql::delete_space(&mut self.tx, id).await
+    }
+
+    async fn doorway_installed(&mut self, id: DoorwayId) -> Result<bool> {
+        layout_sql::doorway_installed(&mut self.tx, id).await
+    }
+
+    async fn delete_doorway(&mut self, id: DoorwayId) -> Result<bool> {
+        layout_sql::delete_doorway(&mut self.tx, id).await
+    }
+
+    async fn delete_dpu(&mut self, dpu: &DpuId) -> Result<bool> {
+        layout_sql::delete_dpu(&mut self.tx, dpu).await
     }
 
     async fn upsert_doorway(&mut self, d: &Doorway) -> Result<bool> {

@@ -5,7 +5,7 @@ use occupancy::layout::DpuLayout;
 use occupancy::{
     Crossing, Direction, Doorway, DpuId, Installation, Layout, Space, Timestamp, OUTSIDE,
 };
-use roomer_storage::{Rejected, RejectedFilter, Store};
+use roomer_storage::{Page, Rejected, RejectedFilter, Store};
 
 const ROOM_A: i64 = 1;
 const ROOM_B: i64 = 2;
@@ -30,16 +30,7 @@ fn crossing(dpu_id: &str, minute: i64, direction: i64) -> Crossing {
 /// The reference building: DPU 283 over Outside → A, DPU 423 over B → A.
 fn building() -> Layout {
     Layout {
-        spaces: vec![
-            Space {
-                id: ROOM_A,
-                name: "Space A".into(),
-            },
-            Space {
-                id: ROOM_B,
-                name: "Space B".into(),
-            },
-        ],
+        spaces: vec![Space::new(ROOM_A, "Space A"), Space::new(ROOM_B, "Space B")],
         doorways: vec![
             Doorway {
                 id: 1,
@@ -81,10 +72,14 @@ async fn count(store: &dyn Store, space: i64, minute: Option<i64>) -> i64 {
 }
 
 pub async fn a_fresh_store_knows_only_outside(store: &dyn Store) {
-    let spaces = store.spaces().await.unwrap();
+    let spaces = store.spaces(&Page::all()).await.unwrap();
     assert_eq!(spaces.len(), 1);
     assert_eq!(
-        (spaces[0].id, spaces[0].name.as_str(), spaces[0].count),
+        (
+            spaces[0].space.id,
+            spaces[0].space.name.as_str(),
+            spaces[0].count
+        ),
         (OUTSIDE, "Outside", 0)
     );
     assert_eq!(store.count_at(42, None).await.unwrap(), None);
@@ -101,11 +96,11 @@ pub async fn applying_a_layout_twice_changes_nothing(store: &dyn Store) {
     assert_eq!(second.changed, 0);
     assert_eq!(second.reattributed, 0);
     let names: Vec<String> = store
-        .spaces()
+        .spaces(&Page::all())
         .await
         .unwrap()
         .into_iter()
-        .map(|s| s.name)
+        .map(|s| s.space.name)
         .collect();
     assert_eq!(names, ["Outside", "Space A", "Space B"]);
     assert!(store.dpu_known(&dpu("283")).await.unwrap());
@@ -327,7 +322,7 @@ pub async fn an_invalid_layout_changes_nothing(store: &dyn Store) {
     let mut layout = building();
     layout.doorways[0].entering_to = OUTSIDE;
     assert!(store.apply_layout(&layout).await.is_err());
-    assert_eq!(store.spaces().await.unwrap().len(), 1);
+    assert_eq!(store.spaces(&Page::all()).await.unwrap().len(), 1);
 }
 
 pub async fn dpu_status_and_last_seen_are_kept_per_dpu(store: &dyn Store) {
@@ -343,7 +338,10 @@ pub async fn dpu_status_and_last_seen_are_kept_per_dpu(store: &dyn Store) {
     store.record_status(&dpu("777"), true, t(3)).await.unwrap();
 
     let long_ago = t(-10_000_000);
-    let dpus = store.dpus(None, t(5), long_ago).await.unwrap();
+    let dpus = store
+        .dpus(None, &Page::all(), t(5), long_ago)
+        .await
+        .unwrap();
     let ids: Vec<&str> = dpus.iter().map(|d| d.id.as_str()).collect();
     assert_eq!(ids, ["283", "423", "777"]);
     let d283 = &dpus[0];
@@ -361,7 +359,7 @@ pub async fn dpu_status_and_last_seen_are_kept_per_dpu(store: &dyn Store) {
     assert_eq!((dpus[2].online, dpus[2].doorway), (Some(true), None));
 
     let only = store
-        .dpus(Some(&dpu("283")), t(5), t(10_000_000))
+        .dpus(Some(&dpu("283")), &Page::all(), t(5), t(10_000_000))
         .await
         .unwrap();
     assert_eq!(only.len(), 1);
@@ -370,7 +368,7 @@ pub async fn dpu_status_and_last_seen_are_kept_per_dpu(store: &dyn Store) {
         "nothing received since that day started"
     );
     assert!(store
-        .dpus(Some(&dpu("999")), t(5), long_ago)
+        .dpus(Some(&dpu("999")), &Page::all(), t(5), long_ago)
         .await
         .unwrap()
         .is_empty());
@@ -442,4 +440,132 @@ pub async fn registering_and_correcting_installations_equals_a_fresh_replay(stor
         count(store, ROOM_B, Some(10)).await,
         occupancy::reference::count_at(&layout, &events, ROOM_B, t(10))
     );
+}
+
+pub async fn the_layout_can_be_edited_piece_by_piece(store: &dyn Store) {
+    use roomer_storage::StoreError;
+    store.apply_layout(&building()).await.unwrap();
+    // A building with a time zone; Space A becomes a room in it, with a capacity.
+    let hq = Space {
+        time_zone: Some(chrono_tz::Europe::Paris),
+        ..Space::new(10, "HQ")
+    };
+    assert!(store.put_space(&hq).await.unwrap());
+    assert!(!store.put_space(&hq).await.unwrap(), "idempotent");
+    let room_a = Space {
+        parent: Some(10),
+        capacity: Some(12),
+        daily_reset: chrono::NaiveTime::from_hms_opt(4, 0, 0),
+        ..Space::new(ROOM_A, "Space A")
+    };
+    store.put_space(&room_a).await.unwrap();
+    let spaces = store.spaces(&Page::all()).await.unwrap();
+    let stored: Vec<&Space> = spaces.iter().map(|s| &s.space).collect();
+    assert!(
+        stored.contains(&&room_a) && stored.contains(&&hq),
+        "{stored:?}"
+    );
+    // One page at a time, by id.
+    let first = store
+        .spaces(&Page {
+            after: None,
+            limit: 2,
+        })
+        .await
+        .unwrap();
+    let rest = store
+        .spaces(&Page {
+            after: Some(first[1].space.id),
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    let ids: Vec<i64> = first.iter().chain(&rest).map(|s| s.space.id).collect();
+    assert_eq!(ids, [OUTSIDE, ROOM_A, ROOM_B, 10]);
+
+    // What would dangle or loop is refused, and changes nothing.
+    let orphan = Space {
+        parent: Some(99),
+        ..Space::new(11, "Orphan")
+    };
+    assert!(matches!(
+        store.put_space(&orphan).await,
+        Err(StoreError::Layout(_))
+    ));
+    let looped = Space {
+        parent: Some(ROOM_A),
+        ..hq.clone()
+    };
+    assert!(matches!(
+        store.put_space(&looped).await,
+        Err(StoreError::Layout(_))
+    ));
+    assert!(matches!(
+        store.delete_space(ROOM_B).await,
+        Err(StoreError::InUse(_))
+    ));
+    assert!(matches!(
+        store.delete_space(10).await,
+        Err(StoreError::InUse(_))
+    ));
+    assert!(matches!(
+        store.delete_space(OUTSIDE).await,
+        Err(StoreError::InUse(_))
+    ));
+    assert!(matches!(
+        store.delete_space(77).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_doorway(2).await,
+        Err(StoreError::InUse(_))
+    ));
+    assert!(matches!(
+        store.delete_doorway(77).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let same_sides = Doorway {
+        id: 3,
+        name: "Loop".into(),
+        exiting_to: ROOM_A,
+        entering_to: ROOM_A,
+    };
+    assert!(matches!(
+        store.put_doorway(&same_sides).await,
+        Err(StoreError::Layout(_))
+    ));
+
+    // Turning a doorway around moves its crossings.
+    store.ingest(&[crossing("423", 1, 1)]).await.unwrap();
+    assert_eq!(count(store, ROOM_A, None).await, 1);
+    let turned = Doorway {
+        id: 2,
+        name: "Doorway Z".into(),
+        exiting_to: ROOM_A,
+        entering_to: ROOM_B,
+    };
+    let report = store.put_doorway(&turned).await.unwrap();
+    assert_eq!(report.reattributed, 1);
+    assert_eq!(
+        (
+            count(store, ROOM_A, None).await,
+            count(store, ROOM_B, None).await
+        ),
+        (0, 1)
+    );
+    assert_eq!(store.doorways(&Page::all()).await.unwrap()[1], turned);
+
+    // Forgetting DPU 423 keeps its crossing, pending; the doorway can then go.
+    store.delete_dpu(&dpu("423")).await.unwrap();
+    assert_eq!(count(store, ROOM_B, None).await, 0);
+    assert_eq!(store.totals().await.unwrap().pending, 1);
+    assert!(store.installations(&dpu("423")).await.unwrap().is_empty());
+    store.delete_doorway(2).await.unwrap();
+    assert!(matches!(
+        store.delete_dpu(&dpu("423")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    // And Space B, now on no doorway, with it.
+    store.delete_space(ROOM_B).await.unwrap();
+    assert_eq!(store.count_at(ROOM_B, None).await.unwrap(), None);
 }

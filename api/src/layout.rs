@@ -1,0 +1,180 @@
+//! Layout CRUD: spaces (with their settings) and doorways. Writes are validated by storage
+//! against what is stored: unknown ids are 404, what would dangle is 409, what is
+//! inconsistent (a doorway with the same space on both sides, a parent cycle) is 422.
+
+use crate::pages::{next_link, PageQuery};
+use crate::{ApiError, AppState};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use occupancy::{Doorway, DoorwayId, Space, SpaceId};
+use roomer_storage::{Page, SpaceCount};
+use serde::{Deserialize, Serialize};
+
+fn id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::NotFound(format!("{what} {raw:?} does not exist")))
+}
+
+fn body<T>(body: Result<Json<T>, JsonRejection>, expected: &str) -> Result<T, ApiError> {
+    body.map(|Json(b)| b)
+        .map_err(|e| ApiError::BadRequest(format!("expected {expected}: {}", e.body_text())))
+}
+
+/// `GET /api/v1/spaces?limit=&after=`: spaces with their settings and current counts.
+pub async fn list_spaces(
+    State(state): State<AppState>,
+    Query(query): Query<PageQuery>,
+) -> Result<(HeaderMap, Json<Vec<SpaceCount>>), ApiError> {
+    let page = query.page()?;
+    let spaces = state.store.spaces(&page).await?;
+    let last = spaces.last().map(|s| s.space.id.to_string());
+    let headers = next_link("/api/v1/spaces", &page, spaces.len(), last);
+    Ok((headers, Json(spaces)))
+}
+
+/// `GET /api/v1/spaces/{id}`
+pub async fn get_space(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<SpaceCount>, ApiError> {
+    let id: SpaceId = id("space", &raw)?;
+    let page = Page {
+        after: id.checked_sub(1),
+        limit: 1,
+    };
+    let found = state.store.spaces(&page).await?.pop();
+    found
+        .filter(|s| s.space.id == id)
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("space {id} does not exist")))
+}
+
+/// A space's body: everything but the id, which is in the path.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpaceBody {
+    pub name: String,
+    #[serde(default)]
+    pub parent: Option<SpaceId>,
+    #[serde(default)]
+    pub time_zone: Option<chrono_tz::Tz>,
+    #[serde(default)]
+    pub capacity: Option<u32>,
+    #[serde(default)]
+    pub daily_reset: Option<chrono::NaiveTime>,
+}
+
+/// `PUT /api/v1/spaces/{id}`: creates or replaces a space.
+pub async fn put_space(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    payload: Result<Json<SpaceBody>, JsonRejection>,
+) -> Result<Json<SpaceCount>, ApiError> {
+    let id: SpaceId = raw
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("space id {raw:?} is not a number")))?;
+    let b = body(
+        payload,
+        r#"{"name", "parent", "time_zone" (IANA), "capacity", "daily_reset" ("HH:MM")}"#,
+    )?;
+    let space = Space {
+        id,
+        name: b.name,
+        parent: b.parent,
+        time_zone: b.time_zone,
+        capacity: b.capacity,
+        daily_reset: b.daily_reset,
+    };
+    state.store.put_space(&space).await?;
+    get_space(State(state), Path(raw)).await
+}
+
+/// `DELETE /api/v1/spaces/{id}`
+pub async fn delete_space(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.store.delete_space(id("space", &raw)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/doorways?limit=&after=`
+pub async fn list_doorways(
+    State(state): State<AppState>,
+    Query(query): Query<PageQuery>,
+) -> Result<(HeaderMap, Json<Vec<Doorway>>), ApiError> {
+    let page = query.page()?;
+    let doorways = state.store.doorways(&page).await?;
+    let last = doorways.last().map(|d| d.id.to_string());
+    let headers = next_link("/api/v1/doorways", &page, doorways.len(), last);
+    Ok((headers, Json(doorways)))
+}
+
+/// `GET /api/v1/doorways/{id}`
+pub async fn get_doorway(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Json<Doorway>, ApiError> {
+    let id: DoorwayId = id("doorway", &raw)?;
+    let page = Page {
+        after: id.checked_sub(1),
+        limit: 1,
+    };
+    let found = state.store.doorways(&page).await?.pop();
+    found
+        .filter(|d| d.id == id)
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("doorway {id} does not exist")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoorwayBody {
+    pub name: String,
+    pub exiting_to: SpaceId,
+    pub entering_to: SpaceId,
+}
+
+/// What a doorway write did.
+#[derive(Serialize)]
+pub struct DoorwayWritten {
+    #[serde(flatten)]
+    doorway: Doorway,
+    /// Stored crossings that moved with the doorway's sides.
+    reattributed: usize,
+}
+
+/// `PUT /api/v1/doorways/{id}`: creates or replaces a doorway; if its sides change, its
+/// crossings move with them and counts are corrected.
+pub async fn put_doorway(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    payload: Result<Json<DoorwayBody>, JsonRejection>,
+) -> Result<Json<DoorwayWritten>, ApiError> {
+    let id: DoorwayId = raw
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("doorway id {raw:?} is not a number")))?;
+    let b = body(payload, r#"{"name", "exiting_to", "entering_to"}"#)?;
+    let doorway = Doorway {
+        id,
+        name: b.name,
+        exiting_to: b.exiting_to,
+        entering_to: b.entering_to,
+    };
+    let report = state.store.put_doorway(&doorway).await?;
+    Ok(Json(DoorwayWritten {
+        doorway,
+        reattributed: report.reattributed,
+    }))
+}
+
+/// `DELETE /api/v1/doorways/{id}`
+pub async fn delete_doorway(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.store.delete_doorway(id("doorway", &raw)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,98 @@
+//! The harness: the HTTP API on a free port against a real SQLite file holding the example
+//! building.
+
+#![allow(dead_code)] // Each test binary uses its own subset.
+
+use occupancy::Layout;
+use roomer_api::AppState;
+use serde_json::Value;
+use std::time::Duration;
+
+/// The example building: DPU 283 over Doorway X, from Outside into Space A (id 1).
+pub fn example_layout() -> Layout {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/reference-building.toml"
+    );
+    Layout::from_toml(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+pub struct App {
+    pub base: String,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl App {
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
+    pub async fn post_crossing(&self, dpu: &str, fields: &[(&str, &str)]) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/dpu/{dpu}/", self.base))
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+}
+
+pub async fn spawn_app() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("roomer.db").display());
+    let store = roomer_storage::connect(&url).await.unwrap();
+    store.apply_layout(&example_layout()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = AppState {
+        store,
+        max_future: Duration::from_secs(300),
+        meters: None,
+    };
+    tokio::spawn(roomer_api::serve(listener, state, std::future::pending()));
+    App {
+        base,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+impl App {
+    /// Sends `method path` with an optional JSON body; returns the status, the `Link`
+    /// header and the body (`Value::Null` when empty).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Option<String>, Value) {
+        let mut request = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let link = response
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().to_owned());
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        (status, link, body)
+    }
+}
