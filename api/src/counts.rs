@@ -24,13 +24,16 @@ pub struct LegacyCount {
     count: i64,
 }
 
-/// `{"space_id": 1, "count": 3, "at": "…"}`; `at` is absent for the current count.
+/// `{"space_id": 1, "count": 3, "at": "…", "utilization": 0.25}`; `at` is absent for the
+/// current count, `utilization` for a space without a capacity.
 #[derive(Serialize)]
 pub struct Count {
     space_id: SpaceId,
     count: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    utilization: Option<f64>,
 }
 
 fn space_id(raw: &str) -> Result<SpaceId, ApiError> {
@@ -73,9 +76,21 @@ pub async fn space_count(
     Query(query): Query<CountQuery>,
 ) -> Result<Json<Count>, ApiError> {
     let (space_id, count, at) = count(&state, &id, query.at.as_deref()).await?;
+    let page = roomer_storage::Page {
+        after: space_id.checked_sub(1),
+        limit: 1,
+    };
+    let capacity = state
+        .store
+        .spaces(&page)
+        .await?
+        .pop()
+        .filter(|s| s.space.id == space_id)
+        .and_then(|s| s.space.capacity);
     Ok(Json(Count {
         space_id,
         count,
         at,
+        utilization: capacity.map(|c| count as f64 / f64::from(c)),
     }))
 }

@@ -11,6 +11,7 @@
 //! - `error`: the one error type every handler returns, as RFC 9457 problem details; a
 //!   middleware gives axum's own rejections the same form. Internal details are logged,
 //!   never sent.
+//! - `history`: a space's counts in minute to week buckets of local time, JSON or CSV.
 //! - `layout`: layout CRUD — spaces with their settings, doorways.
 //! - `pages`: `?limit=&after=` keyset pagination and the `Link: rel="next"` header.
 //! - `time`: the timestamp formats the API accepts.
@@ -20,6 +21,7 @@ mod counts;
 mod dpus;
 mod error;
 mod events;
+mod history;
 mod layout;
 mod pages;
 mod time;
@@ -69,6 +71,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(layout::delete_doorway),
         )
         .route("/api/v1/spaces/{id}/count", get(counts::space_count))
+        .route("/api/v1/spaces/{id}/counts", get(history::space_counts))
         .route("/api/v1/dpus", get(dpus::list_dpus))
         .route(
             "/api/v1/dpus/{id}",

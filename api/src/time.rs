@@ -20,6 +20,26 @@ pub fn parse_instant(text: &str) -> Result<Timestamp, ApiError> {
         })
 }
 
+/// Like [`parse_instant`], but a bare date means local midnight in `tz` (so that
+/// `start_time=2026-03-29` starts the day a dashboard in that zone shows).
+pub fn parse_local_instant(text: &str, tz: chrono_tz::Tz) -> Result<Timestamp, ApiError> {
+    if let Ok(ts) = occupancy::payload::parse_timestamp(text) {
+        return Ok(ts);
+    }
+    let date = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+        ApiError::BadRequest(format!(
+            "time {text:?} is neither RFC 3339 (2018-02-26T16:06:02Z) nor a date (2018-02-26)"
+        ))
+    })?;
+    let midnight = date.and_time(chrono::NaiveTime::MIN);
+    Ok(occupancy::history::Interval::Day.floor(
+        chrono::TimeZone::from_local_datetime(&tz, &midnight)
+            .earliest()
+            .map_or_else(|| midnight.and_utc(), |t| t.to_utc()),
+        tz,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

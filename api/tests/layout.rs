@@ -28,7 +28,7 @@ async fn spaces_are_created_read_updated_and_deleted() {
     assert_eq!(
         room,
         json!({"id": 1, "name": "Space A", "parent": 10, "capacity": 12,
-               "daily_reset": "04:00:00", "count": 0})
+               "daily_reset": "04:00:00", "count": 0, "utilization": 0.0})
     );
     let (_, _, read) = app.send("GET", "/api/v1/spaces/10", None).await;
     assert_eq!(read["time_zone"], "Europe/Paris");

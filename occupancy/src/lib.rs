@@ -8,6 +8,8 @@
 //!   corrects every later count when a late crossing lands (rules 1, 2 and 5).
 //! - [`plan`]: turns a batch of crossings (or a layout change) into per-space changes:
 //!   deduplication, attribution and pending events (rules 3, 4 and 6).
+//! - [`history`]: a series cut into minute to week buckets in local time, daylight-saving
+//!   days included.
 //! - [`payload`]: the MQTT/HTTP wire format and its validation (rule 7).
 //! - [`ledger`]: an in-memory store built from the pieces above; storage backends do the same
 //!   with SQL.
@@ -16,6 +18,7 @@
 //! Nothing in this crate does I/O.
 #![forbid(unsafe_code)]
 
+pub mod history;
 pub mod layout;
 pub mod ledger;
 pub mod model;

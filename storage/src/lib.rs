@@ -53,11 +53,32 @@ pub enum StoreError {
 }
 
 /// A space, its settings and its current count.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SpaceCount {
     #[serde(flatten)]
     pub space: Space,
     pub count: i64,
+    /// `count / capacity`, when the space has a capacity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub utilization: Option<f64>,
+}
+
+impl SpaceCount {
+    pub fn new(space: Space, count: i64) -> Self {
+        let utilization = space.capacity.map(|c| count as f64 / f64::from(c));
+        Self {
+            space,
+            count,
+            utilization,
+        }
+    }
+}
+
+/// A stretch of a space's count series (see [`Store::series`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Series {
+    pub carried_in: i64,
+    pub points: Vec<occupancy::history::SeriesPoint>,
 }
 
 /// One page of a list ordered by id: the items after `after` (all from the start when
@@ -189,6 +210,15 @@ pub trait Store: Send + Sync + 'static {
         space: SpaceId,
         at: Option<Timestamp>,
     ) -> Result<Option<i64>, StoreError>;
+
+    /// The count of `space` just before `from` and its series entries in `[from, to)`, in
+    /// series order; `None` if the space does not exist.
+    async fn series(
+        &self,
+        space: SpaceId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Option<Series>, StoreError>;
 
     /// Spaces with their settings and current counts, by id.
     async fn spaces(&self, page: &Page<SpaceId>) -> Result<Vec<SpaceCount>, StoreError>;

@@ -115,10 +115,10 @@ pub(super) async fn spaces_page(pool: &PgPool, page: &Page<SpaceId>) -> Result<V
     .await?;
     rows.iter()
         .map(|r| {
-            Ok(SpaceCount {
-                space: space(r)?,
-                count: r.get::<Option<i64>, _>(6).unwrap_or(0),
-            })
+            Ok(SpaceCount::new(
+                space(r)?,
+                r.get::<Option<i64>, _>(6).unwrap_or(0),
+            ))
         })
         .collect()
 }

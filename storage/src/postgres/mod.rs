@@ -6,12 +6,13 @@
 //! races another writer for the same crossing is rolled back and retried.
 
 mod layout_sql;
+mod series_sql;
 mod write;
 
 use crate::engine;
 use crate::{
-    DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, SpaceCount, Store,
-    StoreError, Totals,
+    DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Series, SpaceCount,
+    Store, StoreError, Totals,
 };
 use async_trait::async_trait;
 use occupancy::{
@@ -161,6 +162,15 @@ impl Store for PostgresStore {
             }
         };
         Ok(row.map(|r| r.get::<Option<i64>, _>(0).unwrap_or(0)))
+    }
+
+    async fn series(
+        &self,
+        space: SpaceId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Option<Series>, StoreError> {
+        series_sql::series(&self.pool, space, from, to).await
     }
 
     async fn spaces(&self, page: &Page<SpaceId>) -> Result<Vec<SpaceCount>, StoreError> {

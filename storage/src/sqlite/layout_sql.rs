@@ -118,10 +118,10 @@ pub(super) async fn spaces_page(
     .await?;
     rows.iter()
         .map(|r| {
-            Ok(SpaceCount {
-                space: space(r)?,
-                count: r.get::<Option<i64>, _>(6).unwrap_or(0),
-            })
+            Ok(SpaceCount::new(
+                space(r)?,
+                r.get::<Option<i64>, _>(6).unwrap_or(0),
+            ))
         })
         .collect()
 }

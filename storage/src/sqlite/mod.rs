@@ -5,12 +5,13 @@
 //! never wait for the writer. Timestamps are stored as microseconds since the epoch.
 
 mod layout_sql;
+mod series_sql;
 mod write;
 
 use crate::engine;
 use crate::{
-    DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, SpaceCount, Store,
-    StoreError, Totals,
+    DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Series, SpaceCount,
+    Store, StoreError, Totals,
 };
 use async_trait::async_trait;
 use chrono::DateTime;
@@ -144,6 +145,15 @@ impl Store for SqliteStore {
         .fetch_optional(&self.readers)
         .await?;
         Ok(row.map(|r| r.get::<Option<i64>, _>(0).unwrap_or(0)))
+    }
+
+    async fn series(
+        &self,
+        space: SpaceId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Option<Series>, StoreError> {
+        series_sql::series(&self.readers, space, from, to).await
     }
 
     async fn spaces(&self, page: &Page<SpaceId>) -> Result<Vec<SpaceCount>, StoreError> {

@@ -24,6 +24,7 @@ macro_rules! conformance {
                 dpu_status_and_last_seen_are_kept_per_dpu,
                 registering_and_correcting_installations_equals_a_fresh_replay,
                 the_layout_can_be_edited_piece_by_piece,
+                a_stretch_of_series_reads_back_for_history,
             );
         }
     };

@@ -569,3 +569,32 @@ pub async fn the_layout_can_be_edited_piece_by_piece(store: &dyn Store) {
     store.delete_space(ROOM_B).await.unwrap();
     assert_eq!(store.count_at(ROOM_B, None).await.unwrap(), None);
 }
+
+pub async fn a_stretch_of_series_reads_back_for_history(store: &dyn Store) {
+    store.apply_layout(&building()).await.unwrap();
+    store
+        .ingest(&[
+            crossing("283", 1, 1),
+            crossing("283", 2, 1),
+            crossing("423", 3, -1), // A → B
+            crossing("283", 5, -1),
+        ])
+        .await
+        .unwrap();
+    let series = store.series(ROOM_A, t(2), t(5)).await.unwrap().unwrap();
+    assert_eq!(series.carried_in, 1, "after minute 1");
+    let points: Vec<(Timestamp, bool, i64)> = series
+        .points
+        .iter()
+        .map(|p| (p.ts, p.arrival, p.count))
+        .collect();
+    assert_eq!(
+        points,
+        [(t(2), true, 2), (t(3), false, 1)],
+        "[2, 5): 5 excluded"
+    );
+    let b = store.series(ROOM_B, t(0), t(10)).await.unwrap().unwrap();
+    assert_eq!((b.carried_in, b.points.len()), (0, 1));
+    assert!(b.points[0].arrival);
+    assert_eq!(store.series(77, t(0), t(10)).await.unwrap(), None);
+}

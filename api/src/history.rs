@@ -1,0 +1,186 @@
+//! `GET /api/v1/spaces/{id}/counts`: a space's history in buckets of local time, as JSON or
+//! CSV, a page of buckets at a time.
+
+use crate::time::parse_local_instant;
+use crate::{ApiError, AppState};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, FixedOffset};
+use chrono_tz::Tz;
+use occupancy::history::{boundaries, buckets, Bucket, Interval};
+use occupancy::SpaceId;
+use roomer_storage::Page;
+use serde::{Deserialize, Serialize};
+
+/// Buckets per page unless `limit` says otherwise, and at most.
+const DEFAULT_BUCKETS: usize = 1000;
+const MAX_BUCKETS: usize = 10_000;
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    start_time: String,
+    end_time: Option<String>,
+    interval: Option<String>,
+    time_zone: Option<String>,
+    format: Option<String>,
+    limit: Option<usize>,
+}
+
+/// A bucket as answered: its bounds in the zone asked for.
+#[derive(Debug, Serialize)]
+pub struct BucketOut {
+    start: DateTime<FixedOffset>,
+    end: DateTime<FixedOffset>,
+    count: i64,
+    min: i64,
+    max: i64,
+    entrances: u64,
+    exits: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    utilization: Option<f64>,
+}
+
+impl BucketOut {
+    fn new(b: Bucket, tz: Tz) -> Self {
+        Self {
+            start: b.start.with_timezone(&tz).fixed_offset(),
+            end: b.end.with_timezone(&tz).fixed_offset(),
+            count: b.count,
+            min: b.min,
+            max: b.max,
+            entrances: b.entrances,
+            exits: b.exits,
+            utilization: b.utilization,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct History {
+    space_id: SpaceId,
+    interval: String,
+    time_zone: String,
+    buckets: Vec<BucketOut>,
+    /// The next page, while the range goes on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+/// `GET /api/v1/spaces/{id}/counts?start_time=&end_time=&interval=&time_zone=&format=&limit=`
+pub async fn space_counts(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Response, ApiError> {
+    let id: SpaceId = raw
+        .parse()
+        .map_err(|_| ApiError::NotFound(format!("space {raw:?} does not exist")))?;
+    let spaces: Vec<occupancy::Space> = state
+        .store
+        .spaces(&Page::all())
+        .await?
+        .into_iter()
+        .map(|s| s.space)
+        .collect();
+    let space = spaces
+        .iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| ApiError::NotFound(format!("space {id} does not exist")))?;
+    let tz: Tz = match &q.time_zone {
+        Some(name) => name
+            .parse()
+            .map_err(|_| ApiError::BadRequest(format!("unknown IANA time zone {name:?}")))?,
+        None => occupancy::layout::effective_time_zone(id, &spaces),
+    };
+    let interval_text = q.interval.clone().unwrap_or_else(|| "1h".into());
+    let interval: Interval = interval_text
+        .parse()
+        .map_err(|e: occupancy::history::InvalidInterval| ApiError::BadRequest(e.to_string()))?;
+    let start = parse_local_instant(&q.start_time, tz)?;
+    let end = match &q.end_time {
+        Some(t) => parse_local_instant(t, tz)?,
+        None => chrono::Utc::now(),
+    };
+    if end <= start {
+        return Err(ApiError::BadRequest(format!(
+            "end_time ({end}) must be after start_time ({start})"
+        )));
+    }
+    let limit = q.limit.unwrap_or(DEFAULT_BUCKETS);
+    if !(1..=MAX_BUCKETS).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be 1 to {MAX_BUCKETS} buckets, got {limit}"
+        )));
+    }
+
+    let bounds = boundaries(start, end, interval, tz, limit);
+    let (first, last) = (bounds[0].0, bounds[bounds.len() - 1].1);
+    let series = state
+        .store
+        .series(id, first, last)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("space {id} does not exist")))?;
+    let answered = buckets(&bounds, series.carried_in, &series.points, space.capacity);
+    let next = (last < end).then(|| {
+        let mut query = format!(
+            "/api/v1/spaces/{id}/counts?start_time={}&end_time={}&interval={interval_text}\
+             &time_zone={}&limit={limit}",
+            urlencode(&last.to_rfc3339()),
+            urlencode(&end.to_rfc3339()),
+            tz.name()
+        );
+        if let Some(format) = &q.format {
+            query.push_str(&format!("&format={format}"));
+        }
+        query
+    });
+    let mut headers = HeaderMap::new();
+    if let Some(next) = &next {
+        if let Ok(value) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
+            headers.insert(header::LINK, value);
+        }
+    }
+    let rows: Vec<BucketOut> = answered
+        .into_iter()
+        .map(|b| BucketOut::new(b, tz))
+        .collect();
+    match q.format.as_deref() {
+        None | Some("json") => Ok((
+            headers,
+            Json(History {
+                space_id: id,
+                interval: interval_text,
+                time_zone: tz.name().to_owned(),
+                buckets: rows,
+                next,
+            }),
+        )
+            .into_response()),
+        Some("csv") => {
+            let mut writer = csv::Writer::from_writer(Vec::new());
+            for row in &rows {
+                writer
+                    .serialize(row)
+                    .map_err(|e| ApiError::BadRequest(format!("cannot write CSV: {e}")))?;
+            }
+            let body = writer
+                .into_inner()
+                .map_err(|e| ApiError::BadRequest(format!("cannot write CSV: {e}")))?;
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            );
+            Ok((headers, body).into_response())
+        }
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "format must be json or csv, got {other:?}"
+        ))),
+    }
+}
+
+/// `+` and `:` in RFC 3339 times must survive a query string.
+fn urlencode(text: &str) -> String {
+    text.replace('+', "%2B").replace(':', "%3A")
+}

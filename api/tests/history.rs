@@ -1,0 +1,219 @@
+//! History in local time: day buckets across both of Paris's daylight-saving changes, hourly
+//! buckets on a 25-hour day, utilization, CSV, pagination and refusals.
+
+mod common;
+
+use common::{spawn_app, App};
+use serde_json::{json, Value};
+
+async fn paris_room_with_crossings(app: &App, crossings: &[(&str, &str)]) {
+    let (status, _, body) = app
+        .send(
+            "PUT",
+            "/api/v1/spaces/1",
+            Some(json!({"name": "Space A", "time_zone": "Europe/Paris", "capacity": 10})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for (ts, direction) in crossings {
+        let (status, body) = app
+            .post_crossing("283", &[("timestamp", ts), ("direction", direction)])
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+}
+
+fn summary(history: &Value) -> Vec<(String, String, i64, i64, i64, u64, u64)> {
+    history["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["start"].as_str().unwrap().to_owned(),
+                b["end"].as_str().unwrap().to_owned(),
+                b["count"].as_i64().unwrap(),
+                b["min"].as_i64().unwrap(),
+                b["max"].as_i64().unwrap(),
+                b["entrances"].as_u64().unwrap(),
+                b["exits"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn days_follow_local_midnight_across_the_spring_change() {
+    let app = spawn_app().await;
+    paris_room_with_crossings(
+        &app,
+        &[
+            ("2026-03-28T22:30:00Z", "1"), // 23:30 on the 28th in Paris
+            ("2026-03-29T10:00:00Z", "1"),
+            ("2026-03-29T11:00:00Z", "-1"),
+            ("2026-03-30T08:00:00Z", "1"),
+        ],
+    )
+    .await;
+    let (status, _, history) = app
+        .send(
+            "GET",
+            "/api/v1/spaces/1/counts?start_time=2026-03-28&end_time=2026-03-31&interval=1d",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["time_zone"], "Europe/Paris", "the space's own zone");
+    let s = |x: &str| x.to_owned();
+    assert_eq!(
+        summary(&history),
+        [
+            (
+                s("2026-03-28T00:00:00+01:00"),
+                s("2026-03-29T00:00:00+01:00"),
+                1,
+                0,
+                1,
+                1,
+                0
+            ),
+            (
+                s("2026-03-29T00:00:00+01:00"),
+                s("2026-03-30T00:00:00+02:00"),
+                1,
+                1,
+                2,
+                1,
+                1
+            ),
+            (
+                s("2026-03-30T00:00:00+02:00"),
+                s("2026-03-31T00:00:00+02:00"),
+                2,
+                1,
+                2,
+                1,
+                0
+            ),
+        ]
+    );
+    let utilization: Vec<f64> = history["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["utilization"].as_f64().unwrap())
+        .collect();
+    assert_eq!(utilization, [0.1, 0.1, 0.2]);
+    let (_, _, at) = app
+        .send(
+            "GET",
+            "/api/v1/spaces/1/count?at=2026-03-30T12:00:00Z",
+            None,
+        )
+        .await;
+    assert_eq!(at["utilization"], 0.2);
+    let (_, _, now) = app.send("GET", "/api/v1/spaces/1", None).await;
+    assert_eq!(
+        (now["count"].as_i64(), now["utilization"].as_f64()),
+        (Some(2), Some(0.2))
+    );
+
+    // The same day in UTC is a different cut.
+    let (_, _, in_utc) = app
+        .send(
+            "GET",
+            "/api/v1/spaces/1/counts?start_time=2026-03-28&end_time=2026-03-29&interval=1d&time_zone=UTC",
+            None,
+        )
+        .await;
+    assert_eq!(in_utc["buckets"][0]["entrances"], 1);
+    assert_eq!(in_utc["buckets"][0]["start"], "2026-03-28T00:00:00Z");
+}
+
+#[tokio::test]
+async fn the_autumn_day_has_25_hourly_buckets_and_pages_through_them() {
+    let app = spawn_app().await;
+    paris_room_with_crossings(&app, &[("2026-10-25T01:30:00Z", "1")]).await;
+    let url = "/api/v1/spaces/1/counts?start_time=2026-10-25&end_time=2026-10-26&interval=1h";
+    let (_, _, day) = app.send("GET", url, None).await;
+    let buckets = day["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), 25);
+    // 02:00 local happens twice: first in summer time, then in winter time.
+    assert_eq!(buckets[2]["start"], "2026-10-25T02:00:00+02:00");
+    assert_eq!(buckets[3]["start"], "2026-10-25T02:00:00+01:00");
+    assert_eq!(buckets[3]["entrances"], 1, "01:30 UTC is the second 02:30");
+    assert!(day.get("next").is_none());
+
+    // Ten buckets a page: three pages, the same 25 buckets.
+    let mut pages = 0;
+    let mut seen = Vec::new();
+    let mut next = Some(format!("{url}&limit=10"));
+    while let Some(path) = next {
+        let (status, link, page) = app.send("GET", &path, None).await;
+        assert_eq!(status, 200, "{path}: {page}");
+        pages += 1;
+        seen.extend(page["buckets"].as_array().unwrap().iter().cloned());
+        next = page["next"].as_str().map(str::to_owned);
+        assert_eq!(link.is_some(), next.is_some());
+    }
+    assert_eq!((pages, seen.len()), (3, 25));
+    assert_eq!(&seen, buckets);
+}
+
+#[tokio::test]
+async fn csv_exports_the_same_rows() {
+    let app = spawn_app().await;
+    paris_room_with_crossings(&app, &[("2026-03-29T10:00:00Z", "1")]).await;
+    let url = "/api/v1/spaces/1/counts?start_time=2026-03-29&end_time=2026-03-30&interval=1d";
+    let response = app
+        .http
+        .get(format!("{}{url}&format=csv", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let text = response.text().await.unwrap();
+    assert_eq!(
+        text,
+        "start,end,count,min,max,entrances,exits,utilization\n\
+         2026-03-29T00:00:00+01:00,2026-03-30T00:00:00+02:00,1,0,1,1,0,0.1\n"
+    );
+}
+
+#[tokio::test]
+async fn bad_history_requests_are_refused_clearly() {
+    let app = spawn_app().await;
+    for (query, status) in [
+        (
+            "/api/v1/spaces/1/counts?start_time=2026-01-02&end_time=2026-01-01",
+            400,
+        ),
+        (
+            "/api/v1/spaces/1/counts?start_time=2026-01-01&end_time=2026-01-02&interval=2h",
+            400,
+        ),
+        (
+            "/api/v1/spaces/1/counts?start_time=2026-01-01&end_time=2026-01-02&time_zone=Mars/Base",
+            400,
+        ),
+        ("/api/v1/spaces/1/counts?start_time=soon", 400),
+        ("/api/v1/spaces/1/counts?end_time=2026-01-02", 400),
+        (
+            "/api/v1/spaces/1/counts?start_time=2026-01-01&format=xml",
+            400,
+        ),
+        ("/api/v1/spaces/1/counts?start_time=2026-01-01&limit=0", 400),
+        ("/api/v1/spaces/42/counts?start_time=2026-01-01", 404),
+    ] {
+        let (got, _, body) = app.send("GET", query, None).await;
+        assert_eq!(got, status, "{query}: {body}");
+        assert!(
+            body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{body}"
+        );
+    }
+}
