@@ -21,14 +21,14 @@ async fn spaces_are_created_read_updated_and_deleted() {
         .send(
             "PUT",
             "/api/v1/spaces/1",
-            Some(json!({"name": "Space A", "parent": 10, "capacity": 12, "daily_reset": "04:00"})),
+            Some(json!({"name": "Space A", "parent": 10, "capacity": 12})),
         )
         .await;
     assert_eq!(status, 200, "{room}");
     assert_eq!(
         room,
         json!({"id": 1, "name": "Space A", "parent": 10, "capacity": 12,
-               "daily_reset": "04:00:00", "count": 0, "utilization": 0.0})
+               "count": 0, "utilization": 0.0})
     );
     let (_, _, read) = app.send("GET", "/api/v1/spaces/10", None).await;
     assert_eq!(read["time_zone"], "Europe/Paris");
@@ -57,6 +57,12 @@ async fn spaces_are_created_read_updated_and_deleted() {
             "PUT",
             "/api/v1/spaces/11",
             Some(json!({"name": "X", "capacity": 0})),
+            422,
+        ),
+        (
+            "PUT",
+            "/api/v1/spaces/11",
+            Some(json!({"name": "X", "daily_reset": "04:00"})),
             422,
         ),
         ("PUT", "/api/v1/spaces/0", Some(json!({"name": "Out"})), 422),

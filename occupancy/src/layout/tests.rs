@@ -232,15 +232,17 @@ fn space_settings_come_from_the_layout_file() {
         name = "Meeting room"
         parent = 1
         capacity = 8
-        daily_reset = "04:00"
         "#,
     )
     .unwrap();
     assert_eq!(layout.spaces[0].time_zone, Some(chrono_tz::Europe::Paris));
     assert_eq!(layout.spaces[1].capacity, Some(8));
+    let with_reset =
+        Layout::from_toml("[[space]]\nid = 1\nname = \"X\"\ndaily_reset = \"04:00\"\n");
     assert_eq!(
-        layout.spaces[1].daily_reset,
-        chrono::NaiveTime::from_hms_opt(4, 0, 0)
+        with_reset,
+        Err(LayoutError::ResetNotSupported(1)),
+        "not stored without effect"
     );
     let unknown_zone =
         Layout::from_toml("[[space]]\nid = 1\nname = \"X\"\ntime_zone = \"Mars/Olympus\"\n");

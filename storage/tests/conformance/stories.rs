@@ -455,7 +455,6 @@ pub async fn the_layout_can_be_edited_piece_by_piece(store: &dyn Store) {
     let room_a = Space {
         parent: Some(10),
         capacity: Some(12),
-        daily_reset: chrono::NaiveTime::from_hms_opt(4, 0, 0),
         ..Space::new(ROOM_A, "Space A")
     };
     store.put_space(&room_a).await.unwrap();
