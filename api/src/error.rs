@@ -22,6 +22,9 @@ pub enum ApiError {
     /// Well-formed, but not something that can be applied (an invalid installation history).
     #[error("{0}")]
     Unprocessable(String),
+    /// A part this route needs is not configured or not reachable.
+    #[error("{0}")]
+    Unavailable(String),
     /// Logged with its cause; the client sees only that something went wrong.
     #[error("internal error")]
     Internal(StoreError),
@@ -51,6 +54,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -61,6 +65,7 @@ impl ApiError {
             Self::BadRequest(_) => "bad_request",
             Self::Conflict(_) => "conflict",
             Self::Unprocessable(_) => "invalid",
+            Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
     }

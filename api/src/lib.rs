@@ -13,6 +13,7 @@
 //!   never sent.
 //! - `history`: a space's counts in minute to week buckets of local time, JSON or CSV.
 //! - `layout`: layout CRUD — spaces with their settings, doorways.
+//! - `live`: Server-Sent Events of count changes, fed by the count topics on the broker.
 //! - `pages`: `?limit=&after=` keyset pagination and the `Link: rel="next"` header.
 //! - `time`: the timestamp formats the API accepts.
 #![forbid(unsafe_code)]
@@ -23,10 +24,12 @@ mod error;
 mod events;
 mod history;
 mod layout;
+mod live;
 mod pages;
 mod time;
 
 pub use error::ApiError;
+pub use live::{CountUpdate, LiveFeed};
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -45,6 +48,8 @@ pub struct AppState {
     /// The meters of the parts running in this process (broker, ingest worker), as JSON,
     /// for `GET /api/v1/meters`; `None` in a process that only serves the API.
     pub meters: Option<Meters>,
+    /// The subscription to the count topics behind the live routes; `None`: they answer 503.
+    pub live: Option<LiveFeed>,
 }
 
 /// Reads the meters of the parts running beside the API.
@@ -72,6 +77,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/spaces/{id}/count", get(counts::space_count))
         .route("/api/v1/spaces/{id}/counts", get(history::space_counts))
+        .route("/api/v1/spaces/{id}/live", get(live::space_live))
+        .route("/api/v1/live", get(live::all_live))
         .route("/api/v1/dpus", get(dpus::list_dpus))
         .route(
             "/api/v1/dpus/{id}",

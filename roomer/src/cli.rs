@@ -137,6 +137,13 @@ pub struct ApiArgs {
     /// Refuse crossings posted with timestamps further than this ahead of the server clock.
     #[arg(long, env = "ROOMER_MAX_FUTURE", default_value = "10m", value_parser = humantime::parse_duration)]
     pub max_future: Duration,
+    /// The broker the ingest workers publish counts to (`spaces/{id}/count`), for the live
+    /// routes. Without it they answer 503.
+    #[arg(long, env = "ROOMER_MQTT_URL")]
+    pub mqtt_url: Option<String>,
+    /// MQTT client id of the live subscription (one per API process).
+    #[arg(long, env = "ROOMER_LIVE_CLIENT_ID", default_value = "roomer-api-live")]
+    pub live_client_id: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -72,6 +72,7 @@ pub async fn serve(
         ..config.ingest
     };
     let max_future = ingest.max_future;
+    let live_client_id = format!("{}-live", ingest.client_id);
     let stats = Arc::new(IngestStats::default());
     let worker = tokio::spawn(roomer_ingest::run(
         store.clone(),
@@ -85,6 +86,12 @@ pub async fn serve(
             store,
             max_future,
             meters: Some(meters_of(Some(stats.clone()), true)),
+            live: Some(roomer_api::LiveFeed::connect(
+                &mqtt_addr.ip().to_string(),
+                mqtt_addr.port(),
+                &live_client_id,
+                shutdown.clone(),
+            )),
         },
         shutdown.clone().cancelled_owned(),
     ));

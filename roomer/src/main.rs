@@ -71,12 +71,25 @@ async fn main() -> anyhow::Result<()> {
             let http = tokio::net::TcpListener::bind(args.http.http_addr)
                 .await
                 .with_context(|| format!("binding the HTTP API to {}", args.http.http_addr))?;
+            let token = shutdown::on_signal();
+            let live = match &args.mqtt_url {
+                Some(url) => {
+                    let target = MqttTarget::parse(url)?;
+                    Some(roomer_api::LiveFeed::connect(
+                        &target.host,
+                        target.port,
+                        &args.live_client_id,
+                        token.clone(),
+                    ))
+                }
+                None => None,
+            };
             let state = roomer_api::AppState {
                 store,
                 max_future: args.max_future,
                 meters: None,
+                live,
             };
-            let token = shutdown::on_signal();
             Ok(roomer_api::serve(http, state, token.cancelled_owned()).await?)
         }
         Command::Simulate(command) => simulate(command).await,

@@ -57,6 +57,7 @@ pub async fn spawn_app() -> App {
         store,
         max_future: Duration::from_secs(300),
         meters: None,
+        live: None,
     };
     tokio::spawn(roomer_api::serve(listener, state, std::future::pending()));
     App {

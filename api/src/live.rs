@@ -1,0 +1,168 @@
+//! Live counts as Server-Sent Events. The source is the count topics the ingest workers
+//! publish after every commit (`spaces/{id}/count`): the API subscribes to them on the
+//! broker, so a live stream works the same with one `roomer serve` or with many workers and
+//! API processes behind an external broker. A client first gets the current counts, then
+//! every change.
+
+use crate::{ApiError, AppState};
+use axum::extract::{Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use occupancy::{SpaceId, Timestamp};
+use roomer_storage::Page;
+use rumqttc::{AsyncClient, MqttOptions, Packet, QoS};
+use serde::{Deserialize, Serialize};
+use std::convert::Infallible;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+/// The filter the count topics match.
+pub const COUNT_FILTER: &str = "spaces/+/count";
+/// Updates buffered per slow client before it is told it lagged.
+const BUFFER: usize = 1024;
+
+/// One count change, as published on `spaces/{id}/count` and sent to clients.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CountUpdate {
+    pub space_id: SpaceId,
+    pub count: i64,
+    pub ts: Timestamp,
+}
+
+/// The API's subscription to the count topics, shared by every live client.
+#[derive(Clone)]
+pub struct LiveFeed {
+    updates: broadcast::Sender<CountUpdate>,
+    /// Streams end with it, so open dashboards do not hold a stopping server up.
+    shutdown: CancellationToken,
+}
+
+impl LiveFeed {
+    /// Subscribes to the count topics on the broker at `host:port` until `shutdown`.
+    pub fn connect(host: &str, port: u16, client_id: &str, shutdown: CancellationToken) -> Self {
+        let (updates, _) = broadcast::channel(BUFFER);
+        let mut options = MqttOptions::new(client_id, host, port);
+        options.set_keep_alive(Duration::from_secs(30));
+        let (client, eventloop) = AsyncClient::new(options, 16);
+        tokio::spawn(follow(client, eventloop, updates.clone(), shutdown.clone()));
+        Self { updates, shutdown }
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<CountUpdate> {
+        self.updates.subscribe()
+    }
+}
+
+async fn follow(
+    client: AsyncClient,
+    mut eventloop: rumqttc::EventLoop,
+    updates: broadcast::Sender<CountUpdate>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            event = eventloop.poll() => event,
+        };
+        match event {
+            Ok(rumqttc::Event::Incoming(Packet::ConnAck(_))) => {
+                backoff = Duration::from_millis(100);
+                // try_: this task is the one that drains the request channel.
+                if let Err(e) = client.try_subscribe(COUNT_FILTER, QoS::AtMostOnce) {
+                    tracing::warn!(error = %e, "live counts: could not subscribe");
+                }
+            }
+            Ok(rumqttc::Event::Incoming(Packet::Publish(publish))) => {
+                match serde_json::from_slice::<CountUpdate>(&publish.payload) {
+                    // No live client is not an error.
+                    Ok(update) => drop(updates.send(update)),
+                    Err(e) => {
+                        tracing::warn!(topic = %publish.topic, error = %e, "live counts: not a count update")
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, retry_in = ?backoff, "live counts: broker unreachable");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+fn count_event(update: &CountUpdate) -> Event {
+    Event::default()
+        .event("count")
+        .json_data(update)
+        .unwrap_or_else(|_| Event::default().event("count"))
+}
+
+/// The SSE stream: the current counts of `spaces` (all when `None`), then every change.
+async fn stream(
+    state: &AppState,
+    only: Option<SpaceId>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let live = state.live.as_ref().ok_or_else(|| {
+        ApiError::Unavailable(
+            "live counts need the count topics: run the API with --mqtt-url of the broker the \
+             ingest workers publish counts to"
+                .into(),
+        )
+    })?;
+    // Subscribe before reading the current counts, so nothing falls in between.
+    let changes = BroadcastStream::new(live.subscribe());
+    let now = chrono::Utc::now();
+    let current: Vec<CountUpdate> = state
+        .store
+        .spaces(&Page::all())
+        .await?
+        .into_iter()
+        .filter(|s| only.is_none_or(|id| s.space.id == id))
+        .map(|s| CountUpdate {
+            space_id: s.space.id,
+            count: s.count,
+            ts: now,
+        })
+        .collect();
+    if let (Some(id), true) = (only, current.is_empty()) {
+        return Err(ApiError::NotFound(format!("space {id} does not exist")));
+    }
+    let first = tokio_stream::iter(current.into_iter().map(|u| Ok(count_event(&u))));
+    let rest = changes.filter_map(move |change| match change {
+        Ok(update) if only.is_none_or(|id| update.space_id == id) => Some(Ok(count_event(&update))),
+        Ok(_) => None,
+        // Too slow to keep up: say so; the client re-reads the counts it needs.
+        Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Ok(Event::default()
+            .event("lagged")
+            .data(missed.to_string()))),
+    });
+    let ends = live.shutdown.clone().cancelled_owned();
+    let events = futures_util::StreamExt::take_until(first.chain(rest), ends);
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// `GET /api/v1/spaces/{id}/live`
+pub async fn space_live(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let id: SpaceId = raw
+        .parse()
+        .map_err(|_| ApiError::NotFound(format!("space {raw:?} does not exist")))?;
+    stream(&state, Some(id)).await
+}
+
+/// `GET /api/v1/live`: every space.
+pub async fn all_live(
+    State(state): State<AppState>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    stream(&state, None).await
+}

@@ -1,0 +1,121 @@
+//! Live counts: a dashboard connected to the Server-Sent Events stream gets the current
+//! counts first, then a crossing published over MQTT as soon as it is committed.
+
+mod common;
+
+use common::{spawn_app, workspace_file, App, Backend};
+use occupancy::{Crossing, Direction, DpuId, Layout};
+use roomer_simulator::{MqttTarget, ReplayOptions};
+use serde_json::Value;
+use std::time::Duration;
+
+/// An SSE client: events as (name, JSON data), read as they arrive.
+struct Events {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Events {
+    async fn open(app: &App, path: &str) -> Self {
+        let response = reqwest::get(format!("{}{path}", app.http)).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Self {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event other than a keep-alive comment, within ten seconds.
+    async fn next(&mut self) -> (String, Value) {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let block: String = self.buffer.drain(..end + 2).collect();
+                    let field = |name: &str| {
+                        block
+                            .lines()
+                            .find_map(|l| l.strip_prefix(name))
+                            .map(|v| v.trim().to_owned())
+                    };
+                    if let (Some(event), Some(data)) = (field("event:"), field("data:")) {
+                        return (event, serde_json::from_str(&data).unwrap());
+                    }
+                    continue;
+                }
+                let chunk = self.response.chunk().await.unwrap().expect("stream open");
+                self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await
+        .expect("an event within 10 s")
+    }
+}
+
+async fn publish_arrival(app: &App, ts: &str) {
+    let crossing = Crossing::new(
+        DpuId::new("283").unwrap(),
+        ts.parse().unwrap(),
+        Direction::In,
+        None,
+    );
+    let options = ReplayOptions::new(MqttTarget::from(app.mqtt));
+    roomer_simulator::replay(vec![crossing], &options)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_published_crossing_reaches_a_connected_dashboard() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let text = std::fs::read_to_string(workspace_file("examples/reference-building.toml")).unwrap();
+    let store = roomer_storage::connect(&app.database_url).await.unwrap();
+    store
+        .apply_layout(&Layout::from_toml(&text).unwrap())
+        .await
+        .unwrap();
+
+    let mut room = Events::open(&app, "/api/v1/spaces/1/live").await;
+    let (event, first) = room.next().await;
+    assert_eq!(
+        (event.as_str(), &first["space_id"], &first["count"]),
+        ("count", &1.into(), &0.into())
+    );
+    let mut everything = Events::open(&app, "/api/v1/live").await;
+    let mut current = Vec::new();
+    for _ in 0..3 {
+        current.push(everything.next().await.1["space_id"].as_i64().unwrap());
+    }
+    assert_eq!(current, [0, 1, 2], "every space's current count first");
+
+    // DPU 283 sees someone walk in from Outside into Space A.
+    publish_arrival(&app, "2018-02-26T16:06:02.903Z").await;
+    let (event, change) = room.next().await;
+    assert_eq!(event, "count");
+    assert_eq!(
+        (&change["space_id"], &change["count"]),
+        (&1.into(), &1.into())
+    );
+    // The all-spaces stream sees both sides of the doorway change.
+    let mut changed = Vec::new();
+    for _ in 0..2 {
+        let (_, c) = everything.next().await;
+        changed.push((
+            c["space_id"].as_i64().unwrap(),
+            c["count"].as_i64().unwrap(),
+        ));
+    }
+    changed.sort();
+    assert_eq!(changed, [(0, -1), (1, 1)]);
+
+    assert_eq!(
+        reqwest::get(format!("{}/api/v1/spaces/42/live", app.http))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    // A server stops promptly even with dashboards still connected.
+    app.stop().await;
+    drop((room, everything));
+}
