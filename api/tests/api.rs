@@ -301,6 +301,8 @@ async fn every_error_is_rfc9457_problem_details() {
             400,
             "bad_request",
         ),
+        // This API process was started without a broker to follow.
+        ("GET", "/api/v1/live", 503, "unavailable"),
     ];
     for (method, path, status, code) in cases {
         let response = app
