@@ -1,5 +1,6 @@
 //! Count routes.
 
+use crate::error::Problem;
 use crate::time::parse_instant;
 use crate::{ApiError, AppState};
 use axum::extract::{Path, Query, State};
@@ -7,18 +8,18 @@ use axum::Json;
 use occupancy::{SpaceId, Timestamp};
 use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub struct LegacyQuery {
     timestamp: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub struct CountQuery {
     at: Option<String>,
 }
 
 /// The proof of concept's answer: `{"space_id": 1, "count": 3}`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LegacyCount {
     space_id: SpaceId,
     count: i64,
@@ -26,11 +27,12 @@ pub struct LegacyCount {
 
 /// `{"space_id": 1, "count": 3, "at": "…", "utilization": 0.25}`; `at` is absent for the
 /// current count, `utilization` for a space without a capacity.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Count {
     space_id: SpaceId,
     count: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     at: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     utilization: Option<f64>,
@@ -60,6 +62,7 @@ async fn count(
 }
 
 /// `GET /space/{id}/count/?timestamp=T`
+#[utoipa::path(get, path = "/space/{id}/count/", tag = "counts", params(("id" = i64, Path, description = "space id"), LegacyQuery), responses((status = 200, body = LegacyCount), (status = 404, description = "unknown id", body = Problem), (status = 400, description = "bad input", body = Problem)))]
 pub async fn legacy_count(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -70,6 +73,7 @@ pub async fn legacy_count(
 }
 
 /// `GET /api/v1/spaces/{id}/count?at=T`
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/count", tag = "counts", params(("id" = i64, Path, description = "space id"), CountQuery), responses((status = 200, body = Count), (status = 404, description = "unknown id", body = Problem), (status = 400, description = "bad input", body = Problem)))]
 pub async fn space_count(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -93,4 +97,14 @@ pub async fn space_count(
         at,
         utilization: capacity.map(|c| count as f64 / f64::from(c)),
     }))
+}
+
+/// `GET /space/{id}/count?timestamp=T`: the same without the trailing slash.
+#[utoipa::path(get, path = "/space/{id}/count", tag = "counts", params(("id" = i64, Path, description = "space id"), LegacyQuery), responses((status = 200, body = LegacyCount), (status = 404, body = Problem), (status = 400, body = Problem)))]
+pub async fn legacy_count_no_slash(
+    state: State<AppState>,
+    id: Path<String>,
+    query: Query<LegacyQuery>,
+) -> Result<Json<LegacyCount>, ApiError> {
+    legacy_count(state, id, query).await
 }

@@ -1,5 +1,6 @@
 //! DPU routes: what each sensor last said about itself, where it hangs, how busy it was today.
 
+use crate::error::Problem;
 use crate::pages::{next_link, PageQuery};
 use crate::{ApiError, AppState};
 use axum::extract::rejection::JsonRejection;
@@ -19,6 +20,7 @@ fn day_start(now: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// `GET /api/v1/dpus?limit=&after=`: DPUs declared in the layout or heard from.
+#[utoipa::path(get, path = "/api/v1/dpus", tag = "dpus", params(PageQuery), responses((status = 200, body = Vec<DpuInfo>, description = "one page; `Link: rel=next` while there may be more"), (status = 400, description = "bad input", body = Problem)))]
 pub async fn list_dpus(
     State(state): State<AppState>,
     Query(query): Query<PageQuery>,
@@ -32,6 +34,7 @@ pub async fn list_dpus(
 }
 
 /// `GET /api/v1/dpus/{id}`
+#[utoipa::path(get, path = "/api/v1/dpus/{id}", tag = "dpus", params(("id" = String, Path, description = "DPU id")), responses((status = 200, body = DpuInfo), (status = 404, description = "unknown id", body = Problem)))]
 pub async fn get_dpu(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
@@ -48,7 +51,7 @@ pub async fn get_dpu(
 }
 
 /// What `PUT /api/v1/dpus/{id}/installations` did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InstallationsReport {
     pub dpu_id: DpuId,
     /// The history as stored: sorted, bounds at stored precision.
@@ -64,6 +67,7 @@ pub struct InstallationsReport {
 /// `[{"doorway": 1, "from": "2018-01-01T00:00:00Z", "until": "2018-03-01T00:00:00Z"},
 ///   {"doorway": 2, "from": "2018-03-01T00:00:00Z"}]`. Its stored crossings, including those
 /// kept while nothing covered them, are re-attributed by their own timestamps.
+#[utoipa::path(put, path = "/api/v1/dpus/{id}/installations", tag = "dpus", params(("id" = String, Path, description = "DPU id")), request_body = Vec<Installation>, responses((status = 200, body = InstallationsReport), (status = 400, description = "bad input", body = Problem), (status = 422, description = "inconsistent with the layout", body = Problem)))]
 pub async fn put_installations(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
@@ -95,6 +99,7 @@ fn dpu_id(raw: &str) -> Result<DpuId, ApiError> {
 }
 
 /// `GET /api/v1/dpus/{id}/installations`: the DPU's installation history, oldest first.
+#[utoipa::path(get, path = "/api/v1/dpus/{id}/installations", tag = "dpus", params(("id" = String, Path, description = "DPU id")), responses((status = 200, body = Vec<Installation>), (status = 404, description = "unknown id", body = Problem)))]
 pub async fn get_installations(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
@@ -105,6 +110,7 @@ pub async fn get_installations(
 
 /// `DELETE /api/v1/dpus/{id}`: forgets the DPU's declaration and history; its crossings are
 /// kept as pending and counted again if it is registered anew.
+#[utoipa::path(delete, path = "/api/v1/dpus/{id}", tag = "dpus", params(("id" = String, Path, description = "DPU id")), responses((status = 204, description = "forgotten; its crossings wait as pending"), (status = 404, description = "unknown id", body = Problem)))]
 pub async fn delete_dpu(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,

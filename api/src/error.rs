@@ -41,6 +41,21 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// An error as this API answers it (`application/problem+json`, RFC 9457); for the OpenAPI
+/// document.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// The HTTP status.
+    status: u16,
+    /// The status's reason phrase.
+    title: String,
+    /// What went wrong, for a person.
+    detail: String,
+    /// What went wrong, for a program: `not_found`, `bad_request`, `conflict`, `invalid`,
+    /// `method_not_allowed`, `unsupported_media_type`, `unavailable`, `internal`.
+    code: String,
+}
+
 /// The extension member every problem carries.
 #[derive(Serialize)]
 struct Code {

@@ -1,5 +1,6 @@
 //! Crossings over HTTP, and what operators inspect about ingestion.
 
+use crate::error::Problem;
 use crate::{ApiError, AppState};
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
@@ -12,17 +13,29 @@ use roomer_storage::{Rejected, RejectedFilter, Totals};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Accepted {
     dpu_id: String,
+    #[schema(value_type = String, format = DateTime)]
     timestamp: Timestamp,
     direction: i64,
     /// False when no installation covers the timestamp yet: stored, counted later.
     counted: bool,
 }
 
+/// The form a DPU posts (the proof of concept's format).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Documents the form; the handler reads it field by field.
+pub struct CrossingForm {
+    /// RFC 3339.
+    timestamp: String,
+    /// `1` or `-1`.
+    direction: String,
+}
+
 /// `POST /dpu/{id}/` with form fields `timestamp` and `direction`: 201 for a new crossing,
 /// 409 for a repeat, 400 (and kept in the rejected list) for bad input.
+#[utoipa::path(post, path = "/dpu/{id}/", tag = "ingest", params(("id" = String, Path, description = "DPU id")), request_body(content = CrossingForm, content_type = "application/x-www-form-urlencoded"), responses((status = 201, body = Accepted), (status = 409, description = "a repeat", body = Problem), (status = 400, description = "bad input", body = Problem)))]
 pub async fn post_crossing(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
@@ -91,15 +104,16 @@ pub async fn post_crossing(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub struct RejectedQuery {
     limit: Option<u32>,
     dpu_id: Option<String>,
     reason: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RejectedView {
+    #[schema(value_type = String, format = DateTime)]
     received_at: Timestamp,
     source: String,
     dpu_id: Option<String>,
@@ -110,6 +124,7 @@ pub struct RejectedView {
 }
 
 /// `GET /api/v1/rejected?limit=N&dpu_id=D&reason=R`: refused messages, newest first.
+#[utoipa::path(get, path = "/api/v1/rejected", tag = "ingest", params(RejectedQuery), responses((status = 200, body = Vec<RejectedView>), (status = 400, description = "bad input", body = Problem)))]
 pub async fn list_rejected(
     State(state): State<AppState>,
     Query(query): Query<RejectedQuery>,
@@ -135,16 +150,28 @@ pub async fn list_rejected(
 }
 
 /// `GET /api/v1/totals`: crossings stored, pending and rejected.
+#[utoipa::path(get, path = "/api/v1/totals", tag = "ingest", responses((status = 200, body = Totals)))]
 pub async fn totals(State(state): State<AppState>) -> Result<Json<Totals>, ApiError> {
     Ok(Json(state.store.totals().await?))
 }
 
 /// `GET /api/v1/meters`: what the broker and the ingest worker in this process counted
 /// (`{}` when this process only serves the API).
+#[utoipa::path(get, path = "/api/v1/meters", tag = "ingest", responses((status = 200, body = Object, description = "`ingest` and `broker` meters of the parts in this process")))]
 pub async fn meters(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(
         state
             .meters
             .map_or_else(|| serde_json::json!({}), |read| read()),
     )
+}
+
+/// `POST /dpu/{id}`: the same without the trailing slash.
+#[utoipa::path(post, path = "/dpu/{id}", tag = "ingest", params(("id" = String, Path, description = "DPU id")), request_body(content = CrossingForm, content_type = "application/x-www-form-urlencoded"), responses((status = 201, body = Accepted), (status = 409, body = Problem), (status = 400, body = Problem)))]
+pub async fn post_crossing_no_slash(
+    state: State<AppState>,
+    id: Path<String>,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    post_crossing(state, id, form).await
 }

@@ -1,6 +1,7 @@
 //! `GET /api/v1/spaces/{id}/counts`: a space's history in buckets of local time, as JSON or
 //! CSV, a page of buckets at a time.
 
+use crate::error::Problem;
 use crate::time::parse_local_instant;
 use crate::{ApiError, AppState};
 use axum::extract::{Path, Query, State};
@@ -18,7 +19,7 @@ use serde::{Deserialize, Serialize};
 const DEFAULT_BUCKETS: usize = 1000;
 const MAX_BUCKETS: usize = 10_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct HistoryQuery {
     start_time: String,
     end_time: Option<String>,
@@ -29,9 +30,11 @@ pub struct HistoryQuery {
 }
 
 /// A bucket as answered: its bounds in the zone asked for.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BucketOut {
+    #[schema(value_type = String, format = DateTime)]
     start: DateTime<FixedOffset>,
+    #[schema(value_type = String, format = DateTime)]
     end: DateTime<FixedOffset>,
     count: i64,
     min: i64,
@@ -57,7 +60,7 @@ impl BucketOut {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct History {
     space_id: SpaceId,
     interval: String,
@@ -69,6 +72,7 @@ pub struct History {
 }
 
 /// `GET /api/v1/spaces/{id}/counts?start_time=&end_time=&interval=&time_zone=&format=&limit=`
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/counts", tag = "history", params(("id" = i64, Path, description = "space id"), HistoryQuery), responses((status = 200, body = History, description = "JSON, or text/csv with format=csv"), (status = 404, description = "unknown id", body = Problem), (status = 400, description = "bad input", body = Problem)))]
 pub async fn space_counts(
     State(state): State<AppState>,
     Path(raw): Path<String>,

@@ -2,6 +2,7 @@
 //! against what is stored: unknown ids are 404, what would dangle is 409, what is
 //! inconsistent (a doorway with the same space on both sides, a parent cycle) is 422.
 
+use crate::error::Problem;
 use crate::pages::{next_link, PageQuery};
 use crate::{ApiError, AppState};
 use axum::extract::rejection::JsonRejection;
@@ -23,6 +24,7 @@ fn body<T>(body: Result<Json<T>, JsonRejection>, expected: &str) -> Result<T, Ap
 }
 
 /// `GET /api/v1/spaces?limit=&after=`: spaces with their settings and current counts.
+#[utoipa::path(get, path = "/api/v1/spaces", tag = "layout", params(PageQuery), responses((status = 200, body = Vec<SpaceCount>, description = "one page; `Link: rel=next` while there may be more"), (status = 400, description = "bad input", body = Problem)))]
 pub async fn list_spaces(
     State(state): State<AppState>,
     Query(query): Query<PageQuery>,
@@ -35,6 +37,7 @@ pub async fn list_spaces(
 }
 
 /// `GET /api/v1/spaces/{id}`
+#[utoipa::path(get, path = "/api/v1/spaces/{id}", tag = "layout", params(("id" = i64, Path, description = "space id")), responses((status = 200, body = SpaceCount), (status = 404, description = "unknown id", body = Problem)))]
 pub async fn get_space(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -52,21 +55,25 @@ pub async fn get_space(
 }
 
 /// A space's body: everything but the id, which is in the path.
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpaceBody {
     pub name: String,
     #[serde(default)]
     pub parent: Option<SpaceId>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, example = "Europe/Paris")]
     pub time_zone: Option<chrono_tz::Tz>,
     #[serde(default)]
     pub capacity: Option<u32>,
+    /// Refused for now: the counting rules do not apply daily resets yet.
     #[serde(default)]
+    #[schema(value_type = Option<String>, example = "04:00")]
     pub daily_reset: Option<chrono::NaiveTime>,
 }
 
 /// `PUT /api/v1/spaces/{id}`: creates or replaces a space.
+#[utoipa::path(put, path = "/api/v1/spaces/{id}", tag = "layout", params(("id" = i64, Path, description = "space id")), request_body = SpaceBody, responses((status = 200, body = SpaceCount), (status = 400, description = "bad input", body = Problem), (status = 422, description = "inconsistent with the layout", body = Problem)))]
 pub async fn put_space(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -92,6 +99,7 @@ pub async fn put_space(
 }
 
 /// `DELETE /api/v1/spaces/{id}`
+#[utoipa::path(delete, path = "/api/v1/spaces/{id}", tag = "layout", params(("id" = i64, Path, description = "space id")), responses((status = 204, description = "deleted"), (status = 404, description = "unknown id", body = Problem), (status = 409, description = "still in use", body = Problem)))]
 pub async fn delete_space(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -101,6 +109,7 @@ pub async fn delete_space(
 }
 
 /// `GET /api/v1/doorways?limit=&after=`
+#[utoipa::path(get, path = "/api/v1/doorways", tag = "layout", params(PageQuery), responses((status = 200, body = Vec<Doorway>), (status = 400, description = "bad input", body = Problem)))]
 pub async fn list_doorways(
     State(state): State<AppState>,
     Query(query): Query<PageQuery>,
@@ -113,6 +122,7 @@ pub async fn list_doorways(
 }
 
 /// `GET /api/v1/doorways/{id}`
+#[utoipa::path(get, path = "/api/v1/doorways/{id}", tag = "layout", params(("id" = i64, Path, description = "doorway id")), responses((status = 200, body = Doorway), (status = 404, description = "unknown id", body = Problem)))]
 pub async fn get_doorway(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -129,7 +139,7 @@ pub async fn get_doorway(
         .ok_or_else(|| ApiError::NotFound(format!("doorway {id} does not exist")))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DoorwayBody {
     pub name: String,
@@ -138,7 +148,7 @@ pub struct DoorwayBody {
 }
 
 /// What a doorway write did.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DoorwayWritten {
     #[serde(flatten)]
     doorway: Doorway,
@@ -148,6 +158,7 @@ pub struct DoorwayWritten {
 
 /// `PUT /api/v1/doorways/{id}`: creates or replaces a doorway; if its sides change, its
 /// crossings move with them and counts are corrected.
+#[utoipa::path(put, path = "/api/v1/doorways/{id}", tag = "layout", params(("id" = i64, Path, description = "doorway id")), request_body = DoorwayBody, responses((status = 200, body = DoorwayWritten), (status = 400, description = "bad input", body = Problem), (status = 422, description = "inconsistent with the layout", body = Problem)))]
 pub async fn put_doorway(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -171,6 +182,7 @@ pub async fn put_doorway(
 }
 
 /// `DELETE /api/v1/doorways/{id}`
+#[utoipa::path(delete, path = "/api/v1/doorways/{id}", tag = "layout", params(("id" = i64, Path, description = "doorway id")), responses((status = 204, description = "deleted"), (status = 404, description = "unknown id", body = Problem), (status = 409, description = "still in use", body = Problem)))]
 pub async fn delete_doorway(
     State(state): State<AppState>,
     Path(raw): Path<String>,

@@ -31,13 +31,17 @@ mod time;
 pub use error::ApiError;
 pub use live::{CountUpdate, LiveFeed};
 
-use axum::routing::{get, post};
+use axum::routing::get;
+use axum::Json;
 use axum::Router;
 use roomer_storage::Store;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_scalar::{Scalar, Servable as _};
 
 /// What handlers share.
 #[derive(Clone)]
@@ -55,43 +59,72 @@ pub struct AppState {
 /// Reads the meters of the parts running beside the API.
 pub type Meters = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
 
+/// The OpenAPI document's frame; the paths and schemas come from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Roomer",
+        description = "How many people are in every space of a building, now and at any past moment."
+    ),
+    tags(
+        (name = "counts", description = "A space's count now or at an instant"),
+        (name = "history", description = "Counts in buckets of local time"),
+        (name = "live", description = "Count changes as Server-Sent Events"),
+        (name = "layout", description = "Spaces and doorways"),
+        (name = "dpus", description = "Sensors, their status and installation histories"),
+        (name = "ingest", description = "Crossings over HTTP and what ingestion refused"),
+        (name = "health", description = "Liveness")
+    )
+)]
+struct ApiDoc;
+
+/// `GET /healthz`
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = String, example = "ok")))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The routes and the OpenAPI document describing them, built together so that no route can
+/// be added without its description.
+pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi as _;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(counts::legacy_count))
+        .routes(routes!(counts::legacy_count_no_slash))
+        .routes(routes!(events::post_crossing))
+        .routes(routes!(events::post_crossing_no_slash))
+        .routes(routes!(layout::list_spaces))
+        .routes(routes!(
+            layout::get_space,
+            layout::put_space,
+            layout::delete_space
+        ))
+        .routes(routes!(layout::list_doorways))
+        .routes(routes!(
+            layout::get_doorway,
+            layout::put_doorway,
+            layout::delete_doorway
+        ))
+        .routes(routes!(counts::space_count))
+        .routes(routes!(history::space_counts))
+        .routes(routes!(live::space_live))
+        .routes(routes!(live::all_live))
+        .routes(routes!(dpus::list_dpus))
+        .routes(routes!(dpus::get_dpu, dpus::delete_dpu))
+        .routes(routes!(dpus::get_installations, dpus::put_installations))
+        .routes(routes!(events::list_rejected))
+        .routes(routes!(events::totals))
+        .routes(routes!(events::meters))
+        .routes(routes!(healthz))
+        .split_for_parts()
+}
+
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/space/{id}/count/", get(counts::legacy_count))
-        .route("/space/{id}/count", get(counts::legacy_count))
-        .route("/dpu/{id}/", post(events::post_crossing))
-        .route("/dpu/{id}", post(events::post_crossing))
-        .route("/api/v1/spaces", get(layout::list_spaces))
-        .route(
-            "/api/v1/spaces/{id}",
-            get(layout::get_space)
-                .put(layout::put_space)
-                .delete(layout::delete_space),
-        )
-        .route("/api/v1/doorways", get(layout::list_doorways))
-        .route(
-            "/api/v1/doorways/{id}",
-            get(layout::get_doorway)
-                .put(layout::put_doorway)
-                .delete(layout::delete_doorway),
-        )
-        .route("/api/v1/spaces/{id}/count", get(counts::space_count))
-        .route("/api/v1/spaces/{id}/counts", get(history::space_counts))
-        .route("/api/v1/spaces/{id}/live", get(live::space_live))
-        .route("/api/v1/live", get(live::all_live))
-        .route("/api/v1/dpus", get(dpus::list_dpus))
-        .route(
-            "/api/v1/dpus/{id}",
-            get(dpus::get_dpu).delete(dpus::delete_dpu),
-        )
-        .route(
-            "/api/v1/dpus/{id}/installations",
-            get(dpus::get_installations).put(dpus::put_installations),
-        )
-        .route("/api/v1/rejected", get(events::list_rejected))
-        .route("/api/v1/totals", get(events::totals))
-        .route("/api/v1/meters", get(events::meters))
-        .route("/healthz", get(|| async { "ok" }))
+    let (routes, spec) = routes();
+    let document = spec.clone();
+    routes
+        .route("/openapi.json", get(move || async move { Json(document) }))
+        .merge(Scalar::with_url("/docs", spec))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::middleware::map_response(error::problems_everywhere))
         .with_state(state)

@@ -4,6 +4,7 @@
 //! API processes behind an external broker. A client first gets the current counts, then
 //! every change.
 
+use crate::error::Problem;
 use crate::{ApiError, AppState};
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -25,10 +26,12 @@ pub const COUNT_FILTER: &str = "spaces/+/count";
 const BUFFER: usize = 1024;
 
 /// One count change, as published on `spaces/{id}/count` and sent to clients.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CountUpdate {
     pub space_id: SpaceId,
     pub count: i64,
+    /// When the count was read, right after the commit.
+    #[schema(value_type = String, format = DateTime)]
     pub ts: Timestamp,
 }
 
@@ -150,6 +153,7 @@ async fn stream(
 }
 
 /// `GET /api/v1/spaces/{id}/live`
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/live", tag = "live", params(("id" = i64, Path, description = "space id")), responses((status = 200, content_type = "text/event-stream", body = CountUpdate, description = "`event: count` per change, the current count first"), (status = 404, description = "unknown id", body = Problem), (status = 503, description = "no broker to follow", body = Problem)))]
 pub async fn space_live(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -161,6 +165,7 @@ pub async fn space_live(
 }
 
 /// `GET /api/v1/live`: every space.
+#[utoipa::path(get, path = "/api/v1/live", tag = "live", responses((status = 200, content_type = "text/event-stream", body = CountUpdate, description = "`event: count` per change, every current count first"), (status = 503, description = "no broker to follow", body = Problem)))]
 pub async fn all_live(
     State(state): State<AppState>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {

@@ -10,7 +10,7 @@ use std::str::FromStr;
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct PageQuery {
     limit: Option<usize>,
     after: Option<String>,

@@ -29,6 +29,7 @@ pub fn is_clamped(space: SpaceId) -> bool {
 
 /// A DPU's hardware id, as it appears in its MQTT topic (`dpus/{id}/crossings`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, example = "283"))]
 #[serde(try_from = "String", into = "String")]
 pub struct DpuId(pub(crate) String);
 
@@ -144,6 +145,7 @@ pub struct CrossingKey {
 
 /// A space as the layout describes it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Space {
     pub id: SpaceId,
@@ -155,12 +157,14 @@ pub struct Space {
     /// IANA time zone for local-time history (day and week buckets) and the daily reset.
     /// Unset: the parent's, up the tree, else UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "Europe/Paris"))]
     pub time_zone: Option<chrono_tz::Tz>,
     /// How many people the space is meant for; counts then carry a utilization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<u32>,
     /// Local time of day at which the count returns to 0, absorbing sensor drift.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "04:00"))]
     pub daily_reset: Option<chrono::NaiveTime>,
 }
 
@@ -180,6 +184,7 @@ impl Space {
 
 /// A doorway: `exiting_to` is behind the DPU, `entering_to` is the space it looks into.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Doorway {
     pub id: DoorwayId,
@@ -198,11 +203,14 @@ impl Doorway {
 
 /// A DPU hung over `doorway` from `from` (inclusive) until `until` (exclusive; open if `None`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Installation {
     pub doorway: DoorwayId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub from: Timestamp,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub until: Option<Timestamp>,
 }
 

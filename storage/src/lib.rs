@@ -54,6 +54,7 @@ pub enum StoreError {
 
 /// A space, its settings and its current count.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SpaceCount {
     #[serde(flatten)]
     pub space: Space,
@@ -155,14 +156,17 @@ impl RejectedFilter {
 
 /// A DPU as operators see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DpuInfo {
     pub id: String,
     /// Declared in the layout.
     pub declared: bool,
     /// What it last published on `dpus/{id}/status` (`None`: never).
     pub online: Option<bool>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub status_at: Option<Timestamp>,
     /// When it was last heard from (a status or a crossings message).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub last_seen: Option<Timestamp>,
     /// The doorway it hangs over now, if any installation covers now.
     pub doorway: Option<occupancy::DoorwayId>,
@@ -172,6 +176,7 @@ pub struct DpuInfo {
 
 /// Totals, for operators and for tests that wait for ingestion to finish.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Totals {
     /// Distinct crossings stored (counted or pending).
     pub crossings: i64,

@@ -89,10 +89,11 @@ impl App {
             .get("link")
             .map(|l| l.to_str().unwrap().to_owned());
         let text = response.text().await.unwrap();
+        // Not JSON (a plain-text health check): the text as a JSON string.
         let body = if text.is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text).unwrap()
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         (status, link, body)
     }
