@@ -97,7 +97,12 @@ async fn serve_counts_a_replayed_csv_and_stops_on_sigterm() {
     assert!(legacy["count"].as_i64().unwrap() >= 0);
 
     // The meters of the broker and the worker in this process, read off their own events.
-    let meters = get_json(&format!("{base}/api/v1/meters")).await.unwrap();
+    // (The worker's counters follow its commit by a moment.)
+    let meters = eventually("the worker's meters", Duration::from_secs(10), || async {
+        let meters = get_json(&format!("{base}/api/v1/meters")).await?;
+        (meters["ingest"]["crossings_new"] == 530).then_some(meters)
+    })
+    .await;
     let (broker, ingest) = (&meters["broker"], &meters["ingest"]);
     assert!(
         broker["connections_opened"].as_u64().unwrap() >= 3,
