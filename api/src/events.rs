@@ -44,13 +44,16 @@ pub async fn post_crossing(
     let Form(fields) = form.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let source = format!("http POST /dpu/{raw_id}/");
     let payload = serde_json::to_vec(&fields).unwrap_or_default();
-    let keep = |reason: Rejection, dpu: Option<&str>| Rejected {
-        received_at: chrono::Utc::now(),
-        source: source.clone(),
-        dpu_id: dpu.map(str::to_owned),
-        reason: reason.code().to_owned(),
-        detail: reason.to_string(),
-        payload: payload.clone(),
+    let keep = |reason: Rejection, dpu: Option<&str>| {
+        metrics::counter!("roomer_rejected_total", "reason" => reason.code()).increment(1);
+        Rejected {
+            received_at: chrono::Utc::now(),
+            source: source.clone(),
+            dpu_id: dpu.map(str::to_owned),
+            reason: reason.code().to_owned(),
+            detail: reason.to_string(),
+            payload: payload.clone(),
+        }
     };
     let dpu = match DpuId::new(raw_id.clone()) {
         Ok(dpu) => dpu,

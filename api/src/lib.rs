@@ -14,6 +14,7 @@
 //! - `history`: a space's counts in minute to week buckets of local time, JSON or CSV.
 //! - `layout`: layout CRUD — spaces with their settings, doorways.
 //! - `live`: Server-Sent Events of count changes, fed by the count topics on the broker.
+//! - `observe`: `/metrics` (Prometheus), `/readyz`, per-route HTTP latency.
 //! - `pages`: `?limit=&after=` keyset pagination and the `Link: rel="next"` header.
 //! - `time`: the timestamp formats the API accepts.
 #![forbid(unsafe_code)]
@@ -25,11 +26,13 @@ mod events;
 mod history;
 mod layout;
 mod live;
+mod observe;
 mod pages;
 mod time;
 
 pub use error::ApiError;
 pub use live::{CountUpdate, LiveFeed};
+pub use observe::recorder as metrics_recorder;
 
 use axum::routing::get;
 use axum::Json;
@@ -54,7 +57,26 @@ pub struct AppState {
     pub meters: Option<Meters>,
     /// The subscription to the count topics behind the live routes; `None`: they answer 503.
     pub live: Option<LiveFeed>,
+    /// Whether the broker this process needs is connected, for `/readyz`; `None`: it needs
+    /// none.
+    pub broker_ready: Option<Check>,
 }
+
+impl AppState {
+    /// An API over `store` with nothing else beside it.
+    pub fn new(store: Arc<dyn Store>, max_future: Duration) -> Self {
+        Self {
+            store,
+            max_future,
+            meters: None,
+            live: None,
+            broker_ready: None,
+        }
+    }
+}
+
+/// A yes/no health check.
+pub type Check = Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// Reads the meters of the parts running beside the API.
 pub type Meters = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
@@ -116,10 +138,14 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(events::totals))
         .routes(routes!(events::meters))
         .routes(routes!(healthz))
+        .routes(routes!(observe::readyz))
+        .routes(routes!(observe::metrics))
         .split_for_parts()
 }
 
 pub fn router(state: AppState) -> Router {
+    // Installed before the first request, so nothing recorded before a scrape is lost.
+    observe::recorder();
     let (routes, spec) = routes();
     let document = spec.clone();
     routes
@@ -127,6 +153,7 @@ pub fn router(state: AppState) -> Router {
         .merge(Scalar::with_url("/docs", spec))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::middleware::map_response(error::problems_everywhere))
+        .layer(axum::middleware::from_fn(observe::track_http))
         .with_state(state)
 }
 

@@ -13,6 +13,8 @@ use roomer_storage::Page;
 use rumqttc::{AsyncClient, MqttOptions, Packet, QoS};
 use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
@@ -39,6 +41,7 @@ pub struct CountUpdate {
 #[derive(Clone)]
 pub struct LiveFeed {
     updates: broadcast::Sender<CountUpdate>,
+    connected: Arc<AtomicBool>,
     /// Streams end with it, so open dashboards do not hold a stopping server up.
     shutdown: CancellationToken,
 }
@@ -50,8 +53,24 @@ impl LiveFeed {
         let mut options = MqttOptions::new(client_id, host, port);
         options.set_keep_alive(Duration::from_secs(30));
         let (client, eventloop) = AsyncClient::new(options, 16);
-        tokio::spawn(follow(client, eventloop, updates.clone(), shutdown.clone()));
-        Self { updates, shutdown }
+        let connected = Arc::new(AtomicBool::new(false));
+        tokio::spawn(follow(
+            client,
+            eventloop,
+            updates.clone(),
+            connected.clone(),
+            shutdown.clone(),
+        ));
+        Self {
+            updates,
+            connected,
+            shutdown,
+        }
+    }
+
+    /// Whether the subscription to the count topics is up.
+    pub fn connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<CountUpdate> {
@@ -63,6 +82,7 @@ async fn follow(
     client: AsyncClient,
     mut eventloop: rumqttc::EventLoop,
     updates: broadcast::Sender<CountUpdate>,
+    connected: Arc<AtomicBool>,
     shutdown: CancellationToken,
 ) {
     let mut backoff = Duration::from_millis(100);
@@ -74,6 +94,7 @@ async fn follow(
         match event {
             Ok(rumqttc::Event::Incoming(Packet::ConnAck(_))) => {
                 backoff = Duration::from_millis(100);
+                connected.store(true, Ordering::Relaxed);
                 // try_: this task is the one that drains the request channel.
                 if let Err(e) = client.try_subscribe(COUNT_FILTER, QoS::AtMostOnce) {
                     tracing::warn!(error = %e, "live counts: could not subscribe");
@@ -90,6 +111,7 @@ async fn follow(
             }
             Ok(_) => {}
             Err(e) => {
+                connected.store(false, Ordering::Relaxed);
                 tracing::debug!(error = %e, retry_in = ?backoff, "live counts: broker unreachable");
                 tokio::select! {
                     _ = shutdown.cancelled() => return,

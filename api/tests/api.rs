@@ -336,3 +336,12 @@ async fn every_error_is_rfc9457_problem_details() {
         );
     }
 }
+
+#[tokio::test]
+async fn readiness_says_what_this_process_depends_on() {
+    let app = spawn_app().await;
+    assert_eq!(
+        app.get("/readyz").await,
+        (200, json!({"database": "ok", "broker": "not used"}))
+    );
+}

@@ -145,6 +145,7 @@ impl Applier {
             }
         }
 
+        let started = Instant::now();
         let outcome = self.retry(stop, || self.store.ingest(&crossings)).await?;
         for conflict in &outcome.conflicts {
             let position = crossings.iter().position(|c| *c == conflict.crossing);
@@ -172,6 +173,15 @@ impl Applier {
             self.retry(stop, || self.store.record_seen(&seen)).await?;
         }
         let report = outcome.report;
+        let committed = chrono::Utc::now();
+        metrics::histogram!("roomer_batch_seconds").record(started.elapsed().as_secs_f64());
+        for message in batch {
+            let lag = (committed - message.received_at).as_seconds_f64();
+            metrics::histogram!("roomer_ingest_lag_seconds").record(lag.max(0.0));
+        }
+        metrics::counter!("roomer_crossings_applied_total").increment(report.inserted as u64);
+        metrics::counter!("roomer_duplicates_total").increment(report.duplicates as u64);
+        metrics::counter!("roomer_messages_total").increment(batch.len() as u64);
         IngestStats::add(&self.stats.batches, 1);
         IngestStats::add(&self.stats.crossings_new, report.inserted);
         IngestStats::add(&self.stats.duplicates, report.duplicates);
@@ -238,6 +248,7 @@ fn record(
         None => reason.to_string(),
     };
     tracing::warn!(topic = %message.publish.topic, reason = reason.code(), %detail, "message rejected");
+    metrics::counter!("roomer_rejected_total", "reason" => reason.code()).increment(1);
     Rejected {
         received_at: message.received_at,
         source: message.publish.topic.clone(),

@@ -22,8 +22,24 @@ pub struct Cli {
     )]
     pub database_url: String,
 
+    /// Log lines as text for people, or as JSON objects (one a line) for log collectors.
+    #[arg(
+        long,
+        env = "ROOMER_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -83,8 +83,6 @@ pub async fn serve(
     let api = tokio::spawn(roomer_api::serve(
         http,
         AppState {
-            store,
-            max_future,
             meters: Some(meters_of(Some(stats.clone()), true)),
             live: Some(roomer_api::LiveFeed::connect(
                 &mqtt_addr.ip().to_string(),
@@ -92,6 +90,11 @@ pub async fn serve(
                 &live_client_id,
                 shutdown.clone(),
             )),
+            broker_ready: Some({
+                let stats = stats.clone();
+                Arc::new(move || stats.snapshot().connected)
+            }),
+            ..AppState::new(store, max_future)
         },
         shutdown.clone().cancelled_owned(),
     ));

@@ -6,7 +6,7 @@ mod cli;
 use anyhow::Context;
 use chrono::DurationRound;
 use clap::Parser;
-use cli::{Cli, Command, IngestArgs, LayoutCommand, SimulateCommand};
+use cli::{Cli, Command, IngestArgs, LayoutCommand, LogFormat, SimulateCommand};
 use occupancy::Layout;
 use roomer::{shutdown, ServeConfig};
 use roomer_ingest::{IngestConfig, IngestStats};
@@ -23,12 +23,17 @@ async fn main() -> anyhow::Result<()> {
     // broker's meters read rumqttd's events through a filter of their own.
     let output_filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rumqttd=off"));
+    let output = match cli.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
     tracing_subscriber::registry()
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(std::io::stderr)
-                .with_filter(output_filter),
-        )
+        .with(output.with_filter(output_filter))
         .with(roomer_broker::meters::layer())
         .init();
     let database_url = cli.database_url;
@@ -84,11 +89,14 @@ async fn main() -> anyhow::Result<()> {
                 }
                 None => None,
             };
+            let broker_ready = live.as_ref().map(|feed| {
+                let feed = feed.clone();
+                Arc::new(move || feed.connected()) as roomer_api::Check
+            });
             let state = roomer_api::AppState {
-                store,
-                max_future: args.max_future,
-                meters: None,
                 live,
+                broker_ready,
+                ..roomer_api::AppState::new(store, args.max_future)
             };
             Ok(roomer_api::serve(http, state, token.cancelled_owned()).await?)
         }

@@ -161,3 +161,39 @@ fn a_bad_layout_file_is_refused_with_its_reason() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("same space on both sides"), "{stderr}");
 }
+
+#[tokio::test]
+async fn logs_can_be_json_lines_for_a_collector() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log = std::fs::File::create(dir.path().join("broker.log")).unwrap();
+    let mut broker = Command::new(ROOMER)
+        .args(["--log-format", "json", "broker"])
+        .args(["--mqtt-addr", &format!("127.0.0.1:{port}")])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let path = dir.path().join("broker.log");
+    let text = eventually(
+        "the broker to log that it is ready",
+        Duration::from_secs(20),
+        || {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            async move { text.contains("ready").then_some(text) }
+        },
+    )
+    .await;
+    broker.kill().unwrap();
+    broker.wait().unwrap();
+    for raw in text.lines() {
+        let line: serde_json::Value = serde_json::from_str(raw).expect("a JSON object a line");
+        assert!(
+            ["INFO", "WARN", "ERROR"].contains(&line["level"].as_str().unwrap()),
+            "{raw}"
+        );
+        assert!(line["fields"]["message"].is_string(), "{raw}");
+        assert!(line["timestamp"].is_string(), "{raw}");
+    }
+}

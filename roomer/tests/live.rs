@@ -119,3 +119,49 @@ async fn a_published_crossing_reaches_a_connected_dashboard() {
     app.stop().await;
     drop((room, everything));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_scrapes_metrics_and_checks_readiness() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let text = std::fs::read_to_string(workspace_file("examples/reference-building.toml")).unwrap();
+    let store = roomer_storage::connect(&app.database_url).await.unwrap();
+    store
+        .apply_layout(&Layout::from_toml(&text).unwrap())
+        .await
+        .unwrap();
+    publish_arrival(&app, "2018-02-26T16:06:02.903Z").await;
+    app.wait_for_crossings(1).await;
+
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready, serde_json::json!({"database": "ok", "broker": "ok"}));
+    // The worker's counters follow its commit by a moment.
+    let metrics = roomer_storage::testing::eventually(
+        "the batch in the metrics",
+        Duration::from_secs(10),
+        || async {
+            let body = reqwest::get(format!("{}/metrics", app.http))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            body.contains("roomer_crossings_applied_total")
+                .then_some(body)
+        },
+    )
+    .await;
+    for expected in [
+        "roomer_batch_seconds_bucket",
+        "roomer_ingest_lag_seconds_count",
+        "roomer_http_request_seconds_bucket{method=\"GET\",route=\"/api/v1/totals\",status=\"200\"",
+        "roomer_broker_connections ",
+        "roomer_broker_lost_messages 0",
+        "roomer_ingest_connected 1",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing from:\n{metrics}"
+        );
+    }
+    app.stop().await;
+}

@@ -53,12 +53,7 @@ pub async fn spawn_app() -> App {
     store.apply_layout(&example_layout()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState {
-        store,
-        max_future: Duration::from_secs(300),
-        meters: None,
-        live: None,
-    };
+    let state = AppState::new(store, Duration::from_secs(300));
     tokio::spawn(roomer_api::serve(listener, state, std::future::pending()));
     App {
         base,
