@@ -22,6 +22,12 @@ pub enum ApiError {
     /// Well-formed, but not something that can be applied (an invalid installation history).
     #[error("{0}")]
     Unprocessable(String),
+    /// No token, or one that does not exist.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A token that does not allow this.
+    #[error("{0}")]
+    Forbidden(String),
     /// A part this route needs is not configured or not reachable.
     #[error("{0}")]
     Unavailable(String),
@@ -52,7 +58,8 @@ pub struct Problem {
     /// What went wrong, for a person.
     detail: String,
     /// What went wrong, for a program: `not_found`, `bad_request`, `conflict`, `invalid`,
-    /// `method_not_allowed`, `unsupported_media_type`, `unavailable`, `internal`.
+    /// `method_not_allowed`, `unsupported_media_type`, `unauthorized`, `forbidden`,
+    /// `unavailable`, `internal`.
     code: String,
 }
 
@@ -70,6 +77,8 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -81,6 +90,8 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::Unprocessable(_) => "invalid",
             Self::Unavailable(_) => "unavailable",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
             Self::Internal(_) => "internal",
         }
     }

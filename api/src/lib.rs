@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`router`] and [`serve`] (this file): the routes, and serving them on a bound listener
 //!   until a shutdown signal.
+//! - [`auth`]: bearer tokens (stored hashed): writes need `admin`, reads `read` unless reads
+//!   are public.
 //! - `counts`: count routes, both the proof of concept's (`/space/{id}/count/`) and `/api/v1`.
 //! - `events`: `POST /dpu/{id}/`, for DPUs that speak HTTP instead of MQTT, and what
 //!   operators inspect about ingestion (rejected messages, totals).
@@ -19,6 +21,7 @@
 //! - `time`: the timestamp formats the API accepts.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod counts;
 mod dpus;
 mod error;
@@ -60,6 +63,8 @@ pub struct AppState {
     /// Whether the broker this process needs is connected, for `/readyz`; `None`: it needs
     /// none.
     pub broker_ready: Option<Check>,
+    /// Whether reads need a token.
+    pub access: auth::Access,
 }
 
 impl AppState {
@@ -71,6 +76,7 @@ impl AppState {
             meters: None,
             live: None,
             broker_ready: None,
+            access: auth::Access { public_read: false },
         }
     }
 }
@@ -153,6 +159,10 @@ pub fn router(state: AppState) -> Router {
         .merge(Scalar::with_url("/docs", spec))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::middleware::map_response(error::problems_everywhere))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ))
         .layer(axum::middleware::from_fn(observe::track_http))
         .with_state(state)
 }

@@ -274,6 +274,7 @@ impl App {
                 client_id: "bench-ingest".into(),
                 ..IngestConfig::default()
             },
+            public_read: true,
         };
         let shutdown = CancellationToken::new();
         let running = roomer::serve(config, http, shutdown.clone())

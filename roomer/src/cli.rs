@@ -60,6 +60,22 @@ pub enum Command {
     Layout(LayoutCommand),
     /// Bring the database schema up to date (also done on every start).
     Migrate,
+    /// Bearer tokens for the HTTP API.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (the only time it is shown; only its hash is stored).
+    Create {
+        /// `admin` reads and writes; `read` only reads.
+        #[arg(long, value_parser = ["admin", "read"])]
+        role: String,
+        /// A label, to remember whose it is.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +93,27 @@ pub struct HttpArgs {
     /// Where the HTTP API listens.
     #[arg(long, env = "ROOMER_HTTP_ADDR", default_value = "127.0.0.1:8000")]
     pub http_addr: SocketAddr,
+    /// Let reads through without a token (writes always need an admin token). Default: true
+    /// when the API listens on loopback only, false otherwise.
+    #[arg(long, env = "ROOMER_PUBLIC_READ", action = clap::ArgAction::Set)]
+    pub public_read: Option<bool>,
+}
+
+impl HttpArgs {
+    /// Whether reads are public, and says so in the log when they are.
+    pub fn public_read(&self) -> bool {
+        let public = self
+            .public_read
+            .unwrap_or_else(|| self.http_addr.ip().is_loopback());
+        if public {
+            tracing::warn!(
+                http = %self.http_addr,
+                "reads need no token (--public-read; the default on loopback); writes need an \
+                 admin token: roomer token create --role admin"
+            );
+        }
+        public
+    }
 }
 
 #[derive(Debug, Args)]

@@ -31,6 +31,8 @@ pub struct ServeConfig {
     pub broker: BrokerConfig,
     /// Batching and validation for the ingest worker; its broker address is filled in.
     pub ingest: IngestConfig,
+    /// Let API reads through without a token.
+    pub public_read: bool,
 }
 
 /// A running all-in-one server.
@@ -94,6 +96,9 @@ pub async fn serve(
                 let stats = stats.clone();
                 Arc::new(move || stats.snapshot().connected)
             }),
+            access: roomer_api::auth::Access {
+                public_read: config.public_read,
+            },
             ..AppState::new(store, max_future)
         },
         shutdown.clone().cancelled_owned(),

@@ -6,7 +6,7 @@ mod cli;
 use anyhow::Context;
 use chrono::DurationRound;
 use clap::Parser;
-use cli::{Cli, Command, IngestArgs, LayoutCommand, LogFormat, SimulateCommand};
+use cli::{Cli, Command, IngestArgs, LayoutCommand, LogFormat, SimulateCommand, TokenCommand};
 use occupancy::Layout;
 use roomer::{shutdown, ServeConfig};
 use roomer_ingest::{IngestConfig, IngestStats};
@@ -45,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("binding the HTTP API to {}", args.http.http_addr))?;
             let config = ServeConfig {
                 database_url,
+                public_read: args.http.public_read(),
                 broker: args.mqtt.broker_config(),
                 ingest: IngestConfig {
                     batch_size: args.batching.batch_size,
@@ -96,6 +97,9 @@ async fn main() -> anyhow::Result<()> {
             let state = roomer_api::AppState {
                 live,
                 broker_ready,
+                access: roomer_api::auth::Access {
+                    public_read: args.http.public_read(),
+                },
                 ..roomer_api::AppState::new(store, args.max_future)
             };
             Ok(roomer_api::serve(http, state, token.cancelled_owned()).await?)
@@ -116,6 +120,18 @@ async fn main() -> anyhow::Result<()> {
                 layout.dpus.len(),
                 report.changed,
                 report.reattributed
+            );
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create { role, name }) => {
+            let store = roomer_storage::connect(&database_url).await?;
+            let role = roomer_storage::Role::parse(&role).context("role")?;
+            let (token, hash) = roomer_api::auth::new_token();
+            store.create_token(&hash, role, &name).await?;
+            println!("{token}");
+            eprintln!(
+                "a {} token; it is not stored and will not be shown again",
+                role.as_str()
             );
             Ok(())
         }

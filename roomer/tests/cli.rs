@@ -96,6 +96,25 @@ async fn serve_counts_a_replayed_csv_and_stops_on_sigterm() {
     assert_eq!(legacy["space_id"], 1);
     assert!(legacy["count"].as_i64().unwrap() >= 0);
 
+    // On loopback reads are public; writes need an admin token, made with `roomer token`.
+    let made = roomer(
+        &database_url,
+        &["token", "create", "--role", "admin", "--name", "ops"],
+    );
+    let token = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("roomer_"), "{token}");
+    let put = |bearer: Option<String>| {
+        let mut request = reqwest::Client::new()
+            .put(format!("{base}/api/v1/spaces/9"))
+            .json(&serde_json::json!({"name": "Lobby"}));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(put(None).await.unwrap().status(), 401);
+    assert_eq!(put(Some(token)).await.unwrap().status(), 200);
+
     // The meters of the broker and the worker in this process, read off their own events.
     // (The worker's counters follow its commit by a moment.)
     let meters = eventually("the worker's meters", Duration::from_secs(10), || async {
@@ -129,6 +148,10 @@ async fn serve_counts_a_replayed_csv_and_stops_on_sigterm() {
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     assert!(exit.success(), "exit status {exit:?}; log:\n{log}");
     assert!(log.contains("stopped"), "log:\n{log}");
+    assert!(
+        log.contains("reads need no token"),
+        "says reads are public:\n{log}"
+    );
 }
 
 #[test]

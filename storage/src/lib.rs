@@ -52,6 +52,31 @@ pub enum StoreError {
     InUse(String),
 }
 
+/// What a bearer token allows: `admin` reads and writes, `read` only reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Read,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Read => "read",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "admin" => Some(Self::Admin),
+            "read" => Some(Self::Read),
+            _ => None,
+        }
+    }
+}
+
 /// A space, its settings and its current count.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -243,6 +268,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a doorway that no installation (past or present) refers to.
     async fn delete_doorway(&self, id: DoorwayId) -> Result<(), StoreError>;
+
+    /// Keeps a token's hash with what it allows.
+    async fn create_token(&self, hash: &str, role: Role, name: &str) -> Result<(), StoreError>;
+
+    /// What the token with this hash allows, if it exists.
+    async fn token_role(&self, hash: &str) -> Result<Option<Role>, StoreError>;
 
     /// A DPU's installation history, oldest first (empty if it has none).
     async fn installations(&self, dpu: &DpuId) -> Result<Vec<Installation>, StoreError>;

@@ -19,8 +19,17 @@ pub fn example_layout() -> Layout {
 
 pub struct App {
     pub base: String,
+    /// Sends the admin token with every request.
     pub http: reqwest::Client,
+    pub store: std::sync::Arc<dyn roomer_storage::Store>,
     _dir: tempfile::TempDir,
+}
+
+/// Creates a token with `role` and returns it.
+pub async fn token(store: &dyn roomer_storage::Store, role: roomer_storage::Role) -> String {
+    let (token, hash) = roomer_api::auth::new_token();
+    store.create_token(&hash, role, "test").await.unwrap();
+    token
 }
 
 impl App {
@@ -53,11 +62,21 @@ pub async fn spawn_app() -> App {
     store.apply_layout(&example_layout()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(store, Duration::from_secs(300));
+    let admin = token(store.as_ref(), roomer_storage::Role::Admin).await;
+    let state = AppState::new(store.clone(), Duration::from_secs(300));
     tokio::spawn(roomer_api::serve(listener, state, std::future::pending()));
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {admin}").parse().unwrap(),
+    );
     App {
         base,
-        http: reqwest::Client::new(),
+        http: reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap(),
+        store,
         _dir: dir,
     }
 }

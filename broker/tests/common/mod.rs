@@ -100,14 +100,29 @@ impl TestClient {
     }
 
     /// Subscribes and waits for the SUBACK, so that later publishes are routed to us.
+    /// A clean session forgets a subscription when the connection drops (a slow machine's
+    /// broker supervisor may restart the broker under load), so like any real client this
+    /// one subscribes again after reconnecting.
     pub async fn subscribe(&mut self, filter: &str) {
-        self.client
-            .subscribe(filter, QoS::AtLeastOnce)
-            .await
-            .expect("subscribe request queued");
-        self.wait_for(|s| matches!(s, Seen::SubAck).then_some(()))
-            .await
-            .unwrap_or_else(|| panic!("no SUBACK for {filter}"));
+        for _ in 0..3 {
+            self.client
+                .subscribe(filter, QoS::AtLeastOnce)
+                .await
+                .expect("subscribe request queued");
+            let answer = self
+                .wait_for(|s| match s {
+                    Seen::SubAck => Some(true),
+                    Seen::ConnAck => Some(false),
+                    _ => None,
+                })
+                .await;
+            match answer {
+                Some(true) => return,
+                Some(false) => continue, // reconnected: subscribe again
+                None => break,
+            }
+        }
+        panic!("no SUBACK for {filter}");
     }
 
     pub async fn next_publish(&mut self) -> Option<Publish> {

@@ -63,6 +63,7 @@ pub async fn spawn_app(backend: Backend) -> App {
             batch_wait: Duration::from_millis(10),
             ..IngestConfig::default()
         },
+        public_read: true,
     };
     let shutdown = CancellationToken::new();
     let running = roomer::serve(config, http, shutdown.clone()).await.unwrap();

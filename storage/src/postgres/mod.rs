@@ -11,7 +11,7 @@ mod write;
 
 use crate::engine;
 use crate::{
-    DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Series, SpaceCount,
+    DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Role, Series, SpaceCount,
     Store, StoreError, Totals,
 };
 use async_trait::async_trait;
@@ -205,6 +205,28 @@ impl Store for PostgresStore {
         let mut tx = self.begin().await?;
         engine::delete_doorway(&mut tx, id).await?;
         tx.commit().await
+    }
+
+    async fn create_token(&self, hash: &str, role: Role, name: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (hash, role, name, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(hash)
+        .bind(role.as_str())
+        .bind(name)
+        .bind(chrono::Utc::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn token_role(&self, hash: &str) -> Result<Option<Role>, StoreError> {
+        let role: Option<String> =
+            sqlx::query_scalar("SELECT role FROM api_tokens WHERE hash = $1")
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(role.as_deref().and_then(Role::parse))
     }
 
     async fn installations(&self, dpu: &DpuId) -> Result<Vec<Installation>, StoreError> {

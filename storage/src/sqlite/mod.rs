@@ -10,7 +10,7 @@ mod write;
 
 use crate::engine;
 use crate::{
-    DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Series, SpaceCount,
+    DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Role, Series, SpaceCount,
     Store, StoreError, Totals,
 };
 use async_trait::async_trait;
@@ -188,6 +188,25 @@ impl Store for SqliteStore {
         let mut tx = self.begin().await?;
         engine::delete_doorway(&mut tx, id).await?;
         tx.commit().await
+    }
+
+    async fn create_token(&self, hash: &str, role: Role, name: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO api_tokens (hash, role, name, created_at) VALUES (?, ?, ?, ?)")
+            .bind(hash)
+            .bind(role.as_str())
+            .bind(name)
+            .bind(micros(chrono::Utc::now()))
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn token_role(&self, hash: &str) -> Result<Option<Role>, StoreError> {
+        let role: Option<String> = sqlx::query_scalar("SELECT role FROM api_tokens WHERE hash = ?")
+            .bind(hash)
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(role.as_deref().and_then(Role::parse))
     }
 
     async fn installations(&self, dpu: &DpuId) -> Result<Vec<Installation>, StoreError> {

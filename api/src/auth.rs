@@ -1,0 +1,101 @@
+//! Bearer tokens. Writes need an `admin` token; reads need a `read` or `admin` token unless
+//! the server runs with public reads. Liveness, readiness, metrics and the API's own
+//! description are open to all. The seed-compatible routes follow the same rules.
+//!
+//! A token is `roomer_` and 64 hex digits (256 random bits). Only its SHA-256 hash is
+//! stored and looked up, so the token itself never rests anywhere but with its holder.
+
+use crate::{ApiError, AppState};
+use axum::extract::{Request, State};
+use axum::http::{header, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::RngCore;
+use roomer_storage::Role;
+use sha2::{Digest, Sha256};
+
+/// Routes anyone may call.
+const OPEN: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json"];
+
+/// A new token and the hash to store for it.
+pub fn new_token() -> (String, String) {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let token = format!("roomer_{}", hex(&secret));
+    let hash = hash(&token);
+    (token, hash)
+}
+
+/// The stored form of a token.
+pub fn hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Who may call what: reads open to all, or only to token holders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub public_read: bool,
+}
+
+/// Middleware: checks the bearer token against what the request needs.
+pub async fn require_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    let reading = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if OPEN.contains(&path) || path.starts_with("/docs") || (reading && state.access.public_read) {
+        return next.run(request).await;
+    }
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(token) = presented else {
+        return unauthorized("this route needs a bearer token (Authorization: Bearer roomer_…)");
+    };
+    match state.store.token_role(&hash(token)).await {
+        Ok(Some(Role::Admin)) => next.run(request).await,
+        Ok(Some(Role::Read)) if reading => next.run(request).await,
+        Ok(Some(Role::Read)) => {
+            ApiError::Forbidden("a read token cannot change anything; use an admin token".into())
+                .into_response()
+        }
+        Ok(None) => unauthorized("unknown token"),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+fn unauthorized(why: &str) -> Response {
+    let mut response = ApiError::Unauthorized(why.to_owned()).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer realm=\"roomer\""),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_only_their_hash_is_kept() {
+        let (a, hash_a) = new_token();
+        let (b, _) = new_token();
+        assert_ne!(a, b);
+        assert!(a.starts_with("roomer_") && a.len() == 7 + 64);
+        assert_eq!(hash(&a), hash_a);
+        assert!(!hash_a.contains(&a[7..]));
+    }
+}
