@@ -6,6 +6,7 @@
 use crate::layout::{Attribution, Layout};
 use crate::model::{Crossing, CrossingKey, DoorwayId, DpuId, SpaceId, Timestamp};
 use crate::plan::{plan_batch, plan_reattribution, Attributed, IngestReport, Known};
+use crate::reset::DailyReset;
 use crate::series::{SpaceChange, SpaceSeries};
 use std::collections::{BTreeMap, HashMap};
 
@@ -23,6 +24,7 @@ impl Ledger {
     /// Applies a (validated) layout on top of the current one (see [`Layout::merge`]) and
     /// re-attributes stored crossings.
     pub fn apply_layout(&mut self, layout: &Layout) {
+        let rules_before = self.rules();
         self.layout.merge(layout);
         let attribution = Attribution::from_layout(&self.layout);
         let stored: Vec<Attributed> = self
@@ -41,6 +43,22 @@ impl Ledger {
         }
         self.apply_changes(plan.changes);
         self.attribution = attribution;
+        // A space whose reset rule changed is recounted from its first entry.
+        let rules = self.rules();
+        for (space, series) in &mut self.series {
+            if rules.get(space) != rules_before.get(space) {
+                series.recount_all(*space, rules.get(space));
+            }
+        }
+    }
+
+    /// Each space's daily reset, by the current layout.
+    fn rules(&self) -> HashMap<SpaceId, DailyReset> {
+        self.layout
+            .spaces
+            .iter()
+            .filter_map(|s| Some((s.id, DailyReset::of(s.id, &self.layout.spaces)?)))
+            .collect()
     }
 
     pub fn ingest(&mut self, batch: &[Crossing]) -> IngestReport {
@@ -71,13 +89,21 @@ impl Ledger {
     }
 
     fn apply_changes(&mut self, changes: BTreeMap<SpaceId, SpaceChange>) {
+        let rules = self.rules();
         for (space, change) in changes {
-            self.series.entry(space).or_default().apply(space, &change);
+            let rule = rules.get(&space);
+            self.series
+                .entry(space)
+                .or_default()
+                .apply(space, &change, rule);
         }
     }
 
     pub fn count_at(&self, space: SpaceId, t: Timestamp) -> i64 {
-        self.series.get(&space).map_or(0, |s| s.count_at(t))
+        let rule = DailyReset::of(space, &self.layout.spaces);
+        self.series
+            .get(&space)
+            .map_or(0, |s| s.count_at(t, rule.as_ref()))
     }
 
     pub fn current(&self, space: SpaceId) -> i64 {

@@ -13,6 +13,7 @@
 //! - [`payload`]: the MQTT/HTTP wire format and its validation (rule 7).
 //! - [`ledger`]: an in-memory store built from the pieces above; storage backends do the same
 //!   with SQL.
+//! - [`reset`]: the daily reset, a space's count returning to 0 at a local time of day.
 //! - [`reference`]: a deliberately naive model the property tests compare everything against.
 //!
 //! Nothing in this crate does I/O.
@@ -25,6 +26,7 @@ pub mod model;
 pub mod payload;
 pub mod plan;
 pub mod reference;
+pub mod reset;
 pub mod series;
 #[cfg(feature = "testkit")]
 pub mod testkit;

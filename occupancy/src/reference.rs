@@ -4,6 +4,7 @@
 
 use crate::layout::Layout;
 use crate::model::{is_clamped, Crossing, SpaceId, Timestamp};
+use crate::reset::DailyReset;
 use std::collections::BTreeSet;
 
 /// The count of `space` at `t` given a layout and every message received (in any order, with
@@ -48,13 +49,27 @@ pub fn count_at(layout: &Layout, messages: &[Crossing], space: SpaceId, t: Times
     // Rule 1's tie-break: by time, then arrivals before departures, then by DPU id.
     deltas.sort_by(|a, b| (a.0, -a.1, &a.2).cmp(&(b.0, -b.1, &b.2)));
 
+    // The daily reset: every reset instant up to `t` is an event that sets the count to 0,
+    // placed before the crossings at the same instant.
+    let resets: Vec<Timestamp> = match (DailyReset::of(space, &layout.spaces), deltas.first()) {
+        (Some(rule), Some(first)) => rule.instants(first.0, t + chrono::TimeDelta::microseconds(1)),
+        _ => Vec::new(),
+    };
+
     // Rule 2: clamp at zero, except Outside.
     let mut count = 0;
-    for (_, delta, _) in deltas {
+    let mut pending_resets = resets.iter().peekable();
+    for (ts, delta, _) in deltas {
+        while pending_resets.next_if(|r| **r <= ts).is_some() {
+            count = 0;
+        }
         count += delta;
         if is_clamped(space) && count < 0 {
             count = 0;
         }
+    }
+    if pending_resets.next().is_some() {
+        count = 0;
     }
     count
 }

@@ -14,6 +14,7 @@
 //! touches, and usually far less (the walk stops at the first moment the space was empty).
 
 use crate::model::{is_clamped, DpuId, SpaceId, Timestamp};
+use crate::reset::DailyReset;
 use chrono::TimeDelta;
 use std::collections::BTreeMap;
 
@@ -135,6 +136,9 @@ pub struct Recount {
     running: i64,
     clamped: bool,
     last_change: EntryKey,
+    reset: Option<DailyReset>,
+    /// The time of the entry before the one visited next.
+    previous: Option<Timestamp>,
 }
 
 impl Recount {
@@ -144,10 +148,25 @@ impl Recount {
             running: count_before,
             clamped: is_clamped(space),
             last_change,
+            reset: None,
+            previous: None,
         }
     }
 
+    /// The space resets daily; `previous` is the time of the entry `count_before` came from.
+    pub fn with_reset(mut self, reset: Option<DailyReset>, previous: Option<Timestamp>) -> Self {
+        self.reset = reset;
+        self.previous = previous;
+        self
+    }
+
     pub fn visit(&mut self, key: &EntryKey, stored: Option<i64>) -> Visit {
+        if let Some(reset) = &self.reset {
+            if self.previous.is_some() && reset.between(self.previous, key.ts) {
+                self.running = 0;
+            }
+        }
+        self.previous = Some(key.ts);
         self.running = step(self.running, key.delta(), self.clamped);
         if stored != Some(self.running) {
             Visit::Update(self.running)
@@ -167,24 +186,27 @@ pub struct SpaceSeries {
 
 impl SpaceSeries {
     /// Applies a change and recounts; returns how many entries the recount visited.
-    pub fn apply(&mut self, space: SpaceId, change: &SpaceChange) -> usize {
+    pub fn apply(
+        &mut self,
+        space: SpaceId,
+        change: &SpaceChange,
+        reset: Option<&DailyReset>,
+    ) -> usize {
         let Some((first, last)) = change.span() else {
             return 0;
         };
         let (first, last) = (first.clone(), last.clone());
-        let count_before = self
-            .entries
-            .range(..&first)
-            .next_back()
-            .and_then(|(_, count)| *count)
-            .unwrap_or(0);
+        let before = self.entries.range(..&first).next_back();
+        let count_before = before.and_then(|(_, count)| *count).unwrap_or(0);
+        let previous = before.map(|(key, _)| key.ts);
         for key in &change.removes {
             self.entries.remove(key);
         }
         for key in &change.inserts {
             self.entries.insert(key.clone(), None);
         }
-        let mut recount = Recount::new(space, count_before, last);
+        let mut recount =
+            Recount::new(space, count_before, last).with_reset(reset.copied(), previous);
         let mut visited = 0;
         for (key, stored) in self.entries.range_mut(first..) {
             visited += 1;
@@ -197,13 +219,25 @@ impl SpaceSeries {
         visited
     }
 
-    /// The count right after every entry at or before `t` (0 before the first entry).
-    pub fn count_at(&self, t: Timestamp) -> i64 {
-        self.entries
-            .range(..EntryKey::first_after(t))
-            .next_back()
-            .and_then(|(_, count)| *count)
-            .unwrap_or(0)
+    /// The count right after every entry at or before `t` (0 before the first entry, and
+    /// after a reset that followed the last one).
+    pub fn count_at(&self, t: Timestamp, reset: Option<&DailyReset>) -> i64 {
+        let last = self.entries.range(..EntryKey::first_after(t)).next_back();
+        let count = last.and_then(|(_, count)| *count).unwrap_or(0);
+        crate::reset::apply(reset, count, last.map(|(key, _)| key.ts), t)
+    }
+
+    /// Recounts every entry, after the space's reset rule changed.
+    pub fn recount_all(&mut self, space: SpaceId, reset: Option<&DailyReset>) {
+        let Some(last) = self.entries.keys().next_back().cloned() else {
+            return;
+        };
+        let mut recount = Recount::new(space, 0, last).with_reset(reset.copied(), None);
+        for (key, stored) in self.entries.iter_mut() {
+            if let Visit::Update(count) = recount.visit(key, *stored) {
+                *stored = Some(count);
+            }
+        }
     }
 
     /// The count after the latest entry.

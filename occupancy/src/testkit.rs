@@ -36,12 +36,18 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Instants worth checking: every event time, a microsecond either side, and far out.
+    /// Instants worth checking: every event time and every reset in the hour, a microsecond
+    /// either side, and far out.
     pub fn probe_times(&self) -> Vec<Timestamp> {
         let mut times = vec![minute(-1), minute(10_000)];
-        for event in &self.events {
+        let resets = self.layout.spaces.iter().flat_map(|s| {
+            crate::reset::DailyReset::of(s.id, &self.layout.spaces)
+                .map(|rule| rule.instants(minute(-1), minute(70)))
+                .unwrap_or_default()
+        });
+        for at in self.events.iter().map(|e| e.ts).chain(resets) {
             for delta in [-1, 0, 1] {
-                times.push(event.ts + TimeDelta::microseconds(delta));
+                times.push(at + TimeDelta::microseconds(delta));
             }
         }
         times.sort();
@@ -211,5 +217,39 @@ pub fn scenario() -> impl Strategy<Value = Scenario> {
                 batches,
                 layout_before_batch,
             }
+        })
+}
+
+/// Like [`scenario`], with daily resets on some spaces: in UTC, Paris or Kolkata, at a local
+/// time that falls within (or just after) the hour the events span.
+pub fn scenario_with_resets() -> impl Strategy<Value = Scenario> {
+    scenario()
+        .prop_flat_map(|scenario| {
+            let spaces = scenario.layout.spaces.len();
+            (
+                Just(scenario),
+                prop::collection::vec(prop::option::of((0usize..3, 0i64..70)), spaces),
+            )
+        })
+        .prop_map(|(mut scenario, resets)| {
+            let zones = [
+                chrono_tz::UTC,
+                chrono_tz::Europe::Paris,
+                chrono_tz::Asia::Kolkata,
+            ];
+            let set = |layout: &mut Layout| {
+                for (space, reset) in layout.spaces.iter_mut().zip(&resets) {
+                    if let Some((zone, m)) = reset {
+                        let tz = zones[*zone];
+                        space.time_zone = Some(tz);
+                        space.daily_reset = Some(minute(*m).with_timezone(&tz).time());
+                    }
+                }
+            };
+            set(&mut scenario.layout);
+            if let Some(interim) = &mut scenario.interim {
+                set(interim);
+            }
+            scenario
         })
 }

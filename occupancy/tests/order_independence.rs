@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use roomer_occupancy::ledger::Ledger;
 use roomer_occupancy::reference;
-use roomer_occupancy::testkit::{scenario, Scenario};
+use roomer_occupancy::testkit::{scenario, scenario_with_resets, Scenario};
 
 fn replay(scenario: &Scenario) -> Ledger {
     let mut ledger = Ledger::default();
@@ -41,6 +41,19 @@ proptest! {
                 ledger.current(space),
                 reference::count_at(&scenario.layout, &scenario.events, space, far)
             );
+        }
+    }
+
+    /// The same, with daily resets at local times (daylight-saving zones included): a reset
+    /// returns the count to 0, and a late crossing before it corrects counts only up to it.
+    #[test]
+    fn resets_match_the_reference_model_whatever_the_delivery(scenario in scenario_with_resets()) {
+        let ledger = replay(&scenario);
+        for space in scenario.space_ids() {
+            for t in scenario.probe_times() {
+                let expected = reference::count_at(&scenario.layout, &scenario.events, space, t);
+                prop_assert_eq!(ledger.count_at(space, t), expected, "space {} at {}", space, t);
+            }
         }
     }
 }

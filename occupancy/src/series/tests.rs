@@ -18,6 +18,7 @@ fn insert(series: &mut SpaceSeries, space: SpaceId, keys: &[EntryKey]) -> usize 
             inserts: keys.to_vec(),
             removes: vec![],
         },
+        None,
     )
 }
 
@@ -25,8 +26,8 @@ fn insert(series: &mut SpaceSeries, space: SpaceId, keys: &[EntryKey]) -> usize 
 fn a_departure_from_an_empty_room_is_absorbed() {
     let mut series = SpaceSeries::default();
     insert(&mut series, ROOM, &[key(1, -1, "a"), key(2, 1, "a")]);
-    assert_eq!(series.count_at(at(1)), 0);
-    assert_eq!(series.count_at(at(2)), 1);
+    assert_eq!(series.count_at(at(1), None), 0);
+    assert_eq!(series.count_at(at(2), None), 1);
 }
 
 #[test]
@@ -40,9 +41,9 @@ fn outside_is_not_clamped() {
 fn before_any_entry_the_count_is_zero_and_after_the_last_it_is_current() {
     let mut series = SpaceSeries::default();
     insert(&mut series, ROOM, &[key(5, 1, "a"), key(6, 1, "a")]);
-    assert_eq!(series.count_at(at(4)), 0);
-    assert_eq!(series.count_at(at(5)), 1);
-    assert_eq!(series.count_at(at(1_000)), 2);
+    assert_eq!(series.count_at(at(4), None), 0);
+    assert_eq!(series.count_at(at(5), None), 1);
+    assert_eq!(series.count_at(at(1_000), None), 2);
     assert_eq!(series.current(), 2);
 }
 
@@ -56,9 +57,9 @@ fn a_late_arrival_corrects_every_later_count() {
     );
     assert_eq!(series.current(), 1);
     insert(&mut series, ROOM, &[key(5, 1, "b")]);
-    assert_eq!(series.count_at(at(5)), 1);
-    assert_eq!(series.count_at(at(10)), 2);
-    assert_eq!(series.count_at(at(20)), 3);
+    assert_eq!(series.count_at(at(5), None), 1);
+    assert_eq!(series.count_at(at(10), None), 2);
+    assert_eq!(series.count_at(at(20), None), 3);
     assert_eq!(series.current(), 2);
 }
 
@@ -77,8 +78,8 @@ fn a_late_arrival_stops_correcting_once_the_room_was_empty_anyway() {
     // histories, so the recount stops there: it visits 4 entries, not 100.
     let visited = insert(&mut series, ROOM, &[key(0, 1, "b")]);
     assert_eq!(visited, 4);
-    assert_eq!(series.count_at(at(2)), 1);
-    assert_eq!(series.count_at(at(3)), 0);
+    assert_eq!(series.count_at(at(2), None), 1);
+    assert_eq!(series.count_at(at(3), None), 0);
     assert_eq!(series.current(), 96);
 }
 
@@ -106,8 +107,9 @@ fn removing_an_entry_recounts_from_it() {
             inserts: vec![],
             removes: vec![key(1, 1, "a")],
         },
+        None,
     );
-    assert_eq!(series.count_at(at(1)), 0);
+    assert_eq!(series.count_at(at(1), None), 0);
     assert_eq!(series.current(), 0);
 }
 
