@@ -285,7 +285,7 @@ fn recount_visits(history: &[Crossing], late: &Crossing) -> (usize, usize) {
             .map(|(space, change)| {
                 (
                     space,
-                    series.entry(space).or_default().apply(space, &change),
+                    series.entry(space).or_default().apply(space, &change, None),
                 )
             })
             .collect::<BTreeMap<SpaceId, usize>>()
