@@ -126,7 +126,18 @@ pub async fn space_counts(
         .series(id, first, last)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("space {id} does not exist")))?;
-    let answered = buckets(&bounds, series.carried_in, &series.points, space.capacity);
+    // A space that resets daily: the count carried in is 0 if a reset came after its last
+    // crossing, and each reset inside the range brings the count to 0 at its instant.
+    let rule = occupancy::reset::DailyReset::of(id, &spaces);
+    let just_before = first - chrono::TimeDelta::microseconds(1);
+    let carried_in = occupancy::reset::apply(
+        rule.as_ref(),
+        series.carried_in,
+        series.carried_at,
+        just_before,
+    );
+    let resets = rule.map(|r| r.instants(first, last)).unwrap_or_default();
+    let answered = buckets(&bounds, carried_in, &series.points, space.capacity, &resets);
     let next = (last < end).then(|| {
         let mut query = format!(
             "/api/v1/spaces/{id}/counts?start_time={}&end_time={}&interval={interval_text}\

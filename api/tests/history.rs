@@ -217,3 +217,105 @@ async fn bad_history_requests_are_refused_clearly() {
         );
     }
 }
+
+async fn count_at(app: &App, at: &str) -> i64 {
+    let (status, _, body) = app
+        .send("GET", &format!("/api/v1/spaces/1/count?at={at}"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["count"].as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn a_daily_reset_empties_the_room_in_counts_and_history_and_can_be_moved() {
+    let app = spawn_app().await;
+    paris_room_with_crossings(
+        &app,
+        &[
+            ("2026-03-28T20:00:00Z", "1"),
+            ("2026-03-28T21:00:00Z", "1"),
+            ("2026-03-29T10:00:00Z", "1"),
+        ],
+    )
+    .await;
+    let set_reset = |at: Option<&str>| {
+        let mut body = json!({"name": "Space A", "time_zone": "Europe/Paris", "capacity": 10});
+        if let Some(at) = at {
+            body["daily_reset"] = at.into();
+        }
+        body
+    };
+    assert_eq!(
+        count_at(&app, "2026-03-29T10:00:00Z").await,
+        3,
+        "no reset yet"
+    );
+
+    // 04:00 in Paris on the spring-forward day is 02:00 UTC.
+    let (status, _, _) = app
+        .send("PUT", "/api/v1/spaces/1", Some(set_reset(Some("04:00"))))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(count_at(&app, "2026-03-29T01:59:59Z").await, 2);
+    assert_eq!(count_at(&app, "2026-03-29T02:00:00Z").await, 0, "reset");
+    assert_eq!(
+        count_at(&app, "2026-03-29T10:00:00Z").await,
+        1,
+        "recounted after it"
+    );
+
+    // A reset boundary inside a history range.
+    let (_, _, hours) = app
+        .send(
+            "GET",
+            "/api/v1/spaces/1/counts?start_time=2026-03-29T03:00:00%2B02:00&end_time=2026-03-29T05:00:00%2B02:00&interval=1h",
+            None,
+        )
+        .await;
+    let summary: Vec<(i64, i64, i64)> = hours["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["count"].as_i64().unwrap(),
+                b["min"].as_i64().unwrap(),
+                b["max"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(summary, [(2, 2, 2), (0, 0, 0)], "{hours}");
+    let (_, _, days) = app
+        .send(
+            "GET",
+            "/api/v1/spaces/1/counts?start_time=2026-03-28&end_time=2026-03-30&interval=1d",
+            None,
+        )
+        .await;
+    assert_eq!(summary_of(&days), [(2, 0, 2), (1, 0, 2)]);
+
+    // Moving the reset to 05:00 changes history consistently; removing it undoes it.
+    app.send("PUT", "/api/v1/spaces/1", Some(set_reset(Some("05:00"))))
+        .await;
+    assert_eq!(count_at(&app, "2026-03-29T02:30:00Z").await, 2);
+    assert_eq!(count_at(&app, "2026-03-29T03:00:00Z").await, 0);
+    assert_eq!(count_at(&app, "2026-03-29T10:00:00Z").await, 1);
+    app.send("PUT", "/api/v1/spaces/1", Some(set_reset(None)))
+        .await;
+    assert_eq!(count_at(&app, "2026-03-29T10:00:00Z").await, 3);
+}
+
+fn summary_of(history: &Value) -> Vec<(i64, i64, i64)> {
+    history["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["count"].as_i64().unwrap(),
+                b["min"].as_i64().unwrap(),
+                b["max"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}

@@ -62,8 +62,8 @@ async fn spaces_are_created_read_updated_and_deleted() {
         (
             "PUT",
             "/api/v1/spaces/11",
-            Some(json!({"name": "X", "daily_reset": "04:00"})),
-            422,
+            Some(json!({"name": "X", "daily_reset": "25:00"})),
+            400,
         ),
         ("PUT", "/api/v1/spaces/0", Some(json!({"name": "Out"})), 422),
         ("DELETE", "/api/v1/spaces/2", None, 409), // Doorway Z's side

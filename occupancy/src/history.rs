@@ -146,25 +146,37 @@ pub struct Bucket {
     pub utilization: Option<f64>,
 }
 
-/// Cuts a series into buckets. `carried_in` is the count before the first bucket starts;
-/// `points` are the series entries from the first bucket's start on, in series order.
+/// Cuts a series into buckets. `carried_in` is the count just before the first bucket
+/// starts; `points` are the series entries from the first bucket's start on, in series
+/// order; `resets` are the daily resets in the buckets' span, in order (a reset comes before
+/// a crossing at the same instant).
 pub fn buckets(
     bounds: &[(Timestamp, Timestamp)],
     carried_in: i64,
     points: &[SeriesPoint],
     capacity: Option<u32>,
+    resets: &[Timestamp],
 ) -> Vec<Bucket> {
     let mut count = carried_in;
     let mut rest = points;
+    let mut pending_resets = resets.iter().peekable();
     bounds
         .iter()
         .map(|&(start, end)| {
             let inside = rest.partition_point(|p| p.ts < end);
             let (now, later) = rest.split_at(inside);
             rest = later;
+            // A reset at the bucket's first instant: the bucket starts empty.
+            while pending_resets.next_if(|r| **r <= start).is_some() {
+                count = 0;
+            }
             let (mut min, mut max) = (count, count);
             let (mut entrances, mut exits) = (0, 0);
             for p in now.iter().filter(|p| p.ts >= start) {
+                while pending_resets.next_if(|r| **r <= p.ts).is_some() {
+                    count = 0;
+                    min = 0;
+                }
                 count = p.count;
                 min = min.min(count);
                 max = max.max(count);
@@ -173,6 +185,10 @@ pub fn buckets(
                 } else {
                     exits += 1;
                 }
+            }
+            while pending_resets.next_if(|r| **r < end).is_some() {
+                count = 0;
+                min = 0;
             }
             Bucket {
                 start,

@@ -52,10 +52,6 @@ pub enum LayoutError {
     ParentCycle(SpaceId),
     #[error("space {0} has capacity 0; leave it out if the space has none")]
     ZeroCapacity(SpaceId),
-    /// Refused rather than stored without effect: the counting rules do not apply daily
-    /// resets yet.
-    #[error("space {0}: daily_reset is not supported yet (counts would not honor it)")]
-    ResetNotSupported(SpaceId),
     #[error("DPU {dpu} is installed over doorway {doorway}, which the layout does not declare")]
     UnknownDoorway { dpu: DpuId, doorway: DoorwayId },
     #[error("DPU {dpu} has an installation that ends ({until}) before it starts ({from})")]
@@ -164,9 +160,6 @@ pub fn check_space_tree(spaces: &[Space]) -> Result<(), LayoutError> {
     for space in spaces {
         if space.capacity == Some(0) {
             return Err(LayoutError::ZeroCapacity(space.id));
-        }
-        if space.daily_reset.is_some() {
-            return Err(LayoutError::ResetNotSupported(space.id));
         }
         if let Some(parent) = space.parent {
             if !parents.contains_key(&parent) {

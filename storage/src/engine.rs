@@ -8,6 +8,7 @@ use crate::{IngestOutcome, LayoutReport, StoreError};
 use async_trait::async_trait;
 use occupancy::layout::Attribution;
 use occupancy::plan::{plan_batch, plan_reattribution, Attributed, IngestReport, Known};
+use occupancy::reset::DailyReset;
 use occupancy::series::{EntryKey, Recount, SpaceChange, Visit};
 use occupancy::{
     Crossing, CrossingKey, Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId,
@@ -39,8 +40,12 @@ pub(crate) trait WriteTx: Send {
         received_at: Timestamp,
     ) -> Result<usize>;
 
-    /// The count of the last entry before `key` (0 if none).
-    async fn count_before(&mut self, space: SpaceId, key: &EntryKey) -> Result<i64>;
+    /// The time and count of the last entry before `key` (`(None, 0)` if none).
+    async fn count_before(
+        &mut self,
+        space: SpaceId,
+        key: &EntryKey,
+    ) -> Result<(Option<Timestamp>, i64)>;
     async fn remove_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()>;
     /// Inserts entries with no count yet; the recount fills it in.
     async fn insert_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()>;
@@ -112,6 +117,7 @@ pub(crate) async fn apply_layout(tx: &mut dyn WriteTx, layout: &Layout) -> Resul
     layout.validate()?;
     tx.lock_layout(true).await?;
     let old_doorways = doorways_by_id(tx).await?;
+    let rules_before = reset_rules(&tx.spaces().await?);
     let mut changed = 0;
     for space in &layout.spaces {
         changed += usize::from(tx.upsert_space(space).await?);
@@ -138,6 +144,8 @@ pub(crate) async fn apply_layout(tx: &mut dyn WriteTx, layout: &Layout) -> Resul
         }
     }
     let reattributed = reattribute(tx, &old_doorways, &moved_dpus, &resided).await?;
+    let spaces = tx.spaces().await?;
+    recount_changed_rules(tx, &rules_before, &spaces).await?;
     Ok(LayoutReport {
         changed,
         reattributed,
@@ -222,25 +230,92 @@ async fn apply_changes(
     tx: &mut dyn WriteTx,
     changes: BTreeMap<SpaceId, SpaceChange>,
 ) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
     let spaces: Vec<SpaceId> = changes.keys().copied().collect();
     tx.lock_spaces(&spaces).await?;
+    let rules = reset_rules(&tx.spaces().await?);
     for (space, change) in changes {
-        apply_change(tx, space, &change).await?;
+        apply_change(tx, space, &change, rules.get(&space).copied()).await?;
     }
     Ok(())
 }
 
+/// Each space's daily reset.
+fn reset_rules(spaces: &[Space]) -> HashMap<SpaceId, DailyReset> {
+    spaces
+        .iter()
+        .filter_map(|s| Some((s.id, DailyReset::of(s.id, spaces)?)))
+        .collect()
+}
+
+/// Recounts every space whose reset rule differs between `before` and `after`.
+async fn recount_changed_rules(
+    tx: &mut dyn WriteTx,
+    before: &HashMap<SpaceId, DailyReset>,
+    after: &[Space],
+) -> Result<()> {
+    let after_rules = reset_rules(after);
+    let changed: Vec<SpaceId> = after
+        .iter()
+        .map(|s| s.id)
+        .filter(|id| before.get(id) != after_rules.get(id))
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    tx.lock_spaces(&changed).await?;
+    for space in changed {
+        recount_all(tx, space, after_rules.get(&space).copied()).await?;
+    }
+    Ok(())
+}
+
+/// Recounts a space's whole series (its reset rule changed).
+async fn recount_all(tx: &mut dyn WriteTx, space: SpaceId, rule: Option<DailyReset>) -> Result<()> {
+    let end = EntryKey {
+        ts: chrono::DateTime::<chrono::Utc>::MAX_UTC,
+        rank: occupancy::series::Rank::Departure,
+        dpu: DpuId::new("z").expect("a valid id"),
+    };
+    // Earlier than any crossing (year 1), and within every backend's range.
+    let start = EntryKey {
+        ts: chrono::DateTime::<chrono::Utc>::from_timestamp(-62_135_596_800, 0)
+            .expect("year 1 is representable"),
+        rank: occupancy::series::Rank::Arrival,
+        dpu: DpuId::new("0").expect("a valid id"),
+    };
+    let mut recount = Recount::new(space, 0, end).with_reset(rule, None);
+    walk(tx, space, start, &mut recount).await
+}
+
 /// Inserts and removes one space's entries, then recounts forward until the new history
 /// agrees with the stored one (see `occupancy::series`).
-async fn apply_change(tx: &mut dyn WriteTx, space: SpaceId, change: &SpaceChange) -> Result<()> {
+async fn apply_change(
+    tx: &mut dyn WriteTx,
+    space: SpaceId,
+    change: &SpaceChange,
+    rule: Option<DailyReset>,
+) -> Result<()> {
     let Some((first, last)) = change.span() else {
         return Ok(());
     };
-    let count_before = tx.count_before(space, first).await?;
+    let (previous, count_before) = tx.count_before(space, first).await?;
     tx.remove_entries(space, &change.removes).await?;
     tx.insert_entries(space, &change.inserts).await?;
-    let mut recount = Recount::new(space, count_before, last.clone());
-    let mut cursor = first.clone();
+    let mut recount = Recount::new(space, count_before, last.clone()).with_reset(rule, previous);
+    walk(tx, space, first.clone(), &mut recount).await
+}
+
+/// Visits entries from `first` on, storing what the recount changes, until it converges.
+async fn walk(
+    tx: &mut dyn WriteTx,
+    space: SpaceId,
+    first: EntryKey,
+    recount: &mut Recount,
+) -> Result<()> {
+    let mut cursor = first;
     let mut inclusive = true;
     loop {
         let page = tx.entries_from(space, &cursor, inclusive, PAGE).await?;
@@ -273,11 +348,17 @@ pub(crate) async fn put_space(tx: &mut dyn WriteTx, space: &Space) -> Result<boo
         return Err(occupancy::LayoutError::OutsideDeclared(OUTSIDE).into());
     }
     tx.lock_layout(true).await?;
-    let mut spaces = tx.spaces().await?;
+    let stored = tx.spaces().await?;
+    let rules_before = reset_rules(&stored);
+    let mut spaces = stored;
     spaces.retain(|s| s.id != OUTSIDE && s.id != space.id);
     spaces.push(space.clone());
     occupancy::layout::check_space_tree(&spaces)?;
-    tx.upsert_space(space).await
+    let changed = tx.upsert_space(space).await?;
+    if changed {
+        recount_changed_rules(tx, &rules_before, &spaces).await?;
+    }
+    Ok(changed)
 }
 
 pub(crate) async fn delete_space(tx: &mut dyn WriteTx, id: SpaceId) -> Result<()> {

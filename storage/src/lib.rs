@@ -104,6 +104,8 @@ impl SpaceCount {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Series {
     pub carried_in: i64,
+    /// When the entry `carried_in` comes from happened (`None`: no entry before).
+    pub carried_at: Option<Timestamp>,
     pub points: Vec<occupancy::history::SeriesPoint>,
 }
 

@@ -120,7 +120,7 @@ fn a_bucket_has_its_closing_count_range_and_crossings() {
         UTC,
         10,
     );
-    let got = buckets(&bounds, 2, &points, Some(8));
+    let got = buckets(&bounds, 2, &points, Some(8), &[]);
     let summary: Vec<_> = got
         .iter()
         .map(|b| (b.count, b.min, b.max, b.entrances, b.exits))
@@ -178,7 +178,7 @@ proptest! {
         let before: Vec<_> = points.iter().filter(|p| p.ts < first).collect();
         let carried_in = before.last().map_or(carried, |p| p.count);
         let from_first: Vec<_> = points.iter().copied().filter(|p| p.ts >= first).collect();
-        for (bucket, &(s, e)) in buckets(&bounds, carried_in, &from_first, None).iter().zip(&bounds) {
+        for (bucket, &(s, e)) in buckets(&bounds, carried_in, &from_first, None, &[]).iter().zip(&bounds) {
             let upto: Vec<_> = points.iter().filter(|p| p.ts < e).collect();
             let inside: Vec<_> = points.iter().filter(|p| p.ts >= s && p.ts < e).collect();
             let opening = points.iter().rfind(|p| p.ts < s).map_or(carried, |p| p.count);
@@ -190,4 +190,36 @@ proptest! {
             prop_assert_eq!(bucket.exits, inside.iter().filter(|p| !p.arrival).count() as u64);
         }
     }
+}
+
+#[test]
+fn a_reset_inside_a_bucket_brings_its_minimum_and_closing_count_to_zero() {
+    let p = |ts: &str, arrival, count| SeriesPoint {
+        ts: utc(ts),
+        arrival,
+        count,
+    };
+    // 3 people at 02:30; the 03:00 reset; one arrives at 03:30.
+    let points = [
+        p("2026-01-01T02:30:00Z", true, 3),
+        p("2026-01-01T03:30:00Z", true, 1),
+    ];
+    let bounds = boundaries(
+        utc("2026-01-01T02:00:00Z"),
+        utc("2026-01-01T05:00:00Z"),
+        Interval::Minutes(60),
+        UTC,
+        10,
+    );
+    let resets = [utc("2026-01-01T03:00:00Z")];
+    let got: Vec<_> = buckets(&bounds, 2, &points, None, &resets)
+        .iter()
+        .map(|b| (b.count, b.min, b.max))
+        .collect();
+    // The reset falls on the second hour's first instant: that hour opens empty.
+    assert_eq!(got, [(3, 2, 3), (1, 0, 1), (1, 1, 1)]);
+    // A reset after the hour's last crossing leaves the hour at 0.
+    let late_reset = [utc("2026-01-01T02:45:00Z")];
+    let got = buckets(&bounds[..1], 2, &points[..1], None, &late_reset);
+    assert_eq!((got[0].count, got[0].min, got[0].max), (0, 0, 3));
 }

@@ -238,11 +238,10 @@ fn space_settings_come_from_the_layout_file() {
     assert_eq!(layout.spaces[0].time_zone, Some(chrono_tz::Europe::Paris));
     assert_eq!(layout.spaces[1].capacity, Some(8));
     let with_reset =
-        Layout::from_toml("[[space]]\nid = 1\nname = \"X\"\ndaily_reset = \"04:00\"\n");
+        Layout::from_toml("[[space]]\nid = 1\nname = \"X\"\ndaily_reset = \"04:00\"\n").unwrap();
     assert_eq!(
-        with_reset,
-        Err(LayoutError::ResetNotSupported(1)),
-        "not stored without effect"
+        with_reset.spaces[0].daily_reset,
+        chrono::NaiveTime::from_hms_opt(4, 0, 0)
     );
     let unknown_zone =
         Layout::from_toml("[[space]]\nid = 1\nname = \"X\"\ntime_zone = \"Mars/Olympus\"\n");

@@ -15,6 +15,7 @@ use crate::{
     Store, StoreError, Totals,
 };
 use async_trait::async_trait;
+use occupancy::reset::DailyReset;
 use occupancy::{
     Crossing, Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp,
 };
@@ -138,30 +139,29 @@ impl Store for PostgresStore {
         space: SpaceId,
         at: Option<Timestamp>,
     ) -> Result<Option<i64>, StoreError> {
-        let row = match at {
-            Some(at) => {
-                sqlx::query(
-                    "SELECT (SELECT count FROM space_counts c WHERE c.space_id = s.id \
-                             AND c.ts <= $2 ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC LIMIT 1) \
-                     FROM spaces s WHERE s.id = $1",
-                )
-                .bind(space)
-                .bind(at)
-                .fetch_optional(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query(
-                    "SELECT (SELECT count FROM space_counts c WHERE c.space_id = s.id \
-                             ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC LIMIT 1) \
-                     FROM spaces s WHERE s.id = $1",
-                )
-                .bind(space)
-                .fetch_optional(&self.pool)
-                .await?
-            }
+        // No bound for "now": the latest entry, whatever its time.
+        let row: Option<(Option<String>, Option<Timestamp>, Option<i64>)> = sqlx::query_as(
+            "SELECT s.daily_reset, c.ts, c.count FROM spaces s \
+             LEFT JOIN LATERAL (SELECT ts, count FROM space_counts \
+                 WHERE space_id = s.id AND ts <= COALESCE($2::timestamptz, 'infinity') \
+                 ORDER BY ts DESC, rank DESC, dpu_id DESC LIMIT 1) c ON true \
+             WHERE s.id = $1",
+        )
+        .bind(space)
+        .bind(at)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((reset, last, count)) = row else {
+            return Ok(None);
         };
-        Ok(row.map(|r| r.get::<Option<i64>, _>(0).unwrap_or(0)))
+        let count = count.unwrap_or(0);
+        if reset.is_none() {
+            return Ok(Some(count));
+        }
+        let mut conn = self.pool.acquire().await?;
+        let rule = DailyReset::of(space, &layout_sql::all_spaces(&mut conn).await?);
+        let t = at.unwrap_or_else(chrono::Utc::now);
+        Ok(Some(occupancy::reset::apply(rule.as_ref(), count, last, t)))
     }
 
     async fn series(

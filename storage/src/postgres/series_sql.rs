@@ -19,15 +19,14 @@ pub(super) async fn series(
     if exists.is_none() {
         return Ok(None);
     }
-    let carried_in: Option<i64> = sqlx::query_scalar(
-        "SELECT count FROM space_counts WHERE space_id = $1 AND ts < $2 \
+    let carried: Option<(Timestamp, Option<i64>)> = sqlx::query_as(
+        "SELECT ts, count FROM space_counts WHERE space_id = $1 AND ts < $2 \
          ORDER BY ts DESC, rank DESC, dpu_id DESC LIMIT 1",
     )
     .bind(space)
     .bind(from)
     .fetch_optional(pool)
-    .await?
-    .flatten();
+    .await?;
     let rows = sqlx::query(
         "SELECT ts, rank, count FROM space_counts WHERE space_id = $1 AND ts >= $2 AND ts < $3 \
          ORDER BY ts, rank, dpu_id",
@@ -46,7 +45,8 @@ pub(super) async fn series(
         })
         .collect();
     Ok(Some(Series {
-        carried_in: carried_in.unwrap_or(0),
+        carried_in: carried.and_then(|(_, c)| c).unwrap_or(0),
+        carried_at: carried.map(|(ts, _)| ts),
         points,
     }))
 }

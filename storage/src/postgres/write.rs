@@ -210,9 +210,13 @@ impl WriteTx for PgTx {
 
     // The row comparisons below start with space_id so that PostgreSQL uses them as the
     // bounds of an index range scan rather than as a filter over every entry of the space.
-    async fn count_before(&mut self, space: SpaceId, key: &EntryKey) -> Result<i64> {
-        let count: Option<Option<i64>> = sqlx::query_scalar(
-            "SELECT count FROM space_counts \
+    async fn count_before(
+        &mut self,
+        space: SpaceId,
+        key: &EntryKey,
+    ) -> Result<(Option<Timestamp>, i64)> {
+        let row: Option<(Timestamp, Option<i64>)> = sqlx::query_as(
+            "SELECT ts, count FROM space_counts \
              WHERE space_id = $1 AND (space_id, ts, rank, dpu_id) < ($1, $2, $3, $4) \
              ORDER BY ts DESC, rank DESC, dpu_id DESC LIMIT 1",
         )
@@ -222,7 +226,7 @@ impl WriteTx for PgTx {
         .bind(key.dpu.as_str())
         .fetch_optional(&mut *self.tx)
         .await?;
-        Ok(count.flatten().unwrap_or(0))
+        Ok(row.map_or((None, 0), |(ts, count)| (Some(ts), count.unwrap_or(0))))
     }
 
     async fn remove_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()> {

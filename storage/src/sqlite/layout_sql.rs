@@ -108,7 +108,10 @@ pub(super) async fn spaces_page(
     page: &Page<SpaceId>,
 ) -> Result<Vec<SpaceCount>> {
     let rows = sqlx::query(&format!(
-        "SELECT {SPACE_COLUMNS}, (SELECT count FROM space_counts c WHERE c.space_id = s.id \
+        "SELECT {SPACE_COLUMNS}, \
+                (SELECT count FROM space_counts c WHERE c.space_id = s.id \
+                 ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC LIMIT 1), \
+                (SELECT ts FROM space_counts c WHERE c.space_id = s.id \
                  ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC LIMIT 1) \
          FROM spaces s WHERE ?1 IS NULL OR s.id > ?1 ORDER BY s.id LIMIT ?2"
     ))
@@ -116,14 +119,31 @@ pub(super) async fn spaces_page(
     .bind(limit(page.limit))
     .fetch_all(pool)
     .await?;
-    rows.iter()
+    let read: Vec<(Space, i64, Option<occupancy::Timestamp>)> = rows
+        .iter()
         .map(|r| {
-            Ok(SpaceCount::new(
+            Ok((
                 space(r)?,
                 r.get::<Option<i64>, _>(6).unwrap_or(0),
+                r.get::<Option<i64>, _>(7).map(from_micros).transpose()?,
             ))
         })
-        .collect()
+        .collect::<Result<_>>()?;
+    // A space that resets daily is at 0 once a reset followed its last crossing.
+    let all = if read.iter().any(|(s, _, _)| s.daily_reset.is_some()) {
+        all_spaces(&mut *pool.acquire().await?).await?
+    } else {
+        Vec::new()
+    };
+    let now = chrono::Utc::now();
+    Ok(read
+        .into_iter()
+        .map(|(space, count, last)| {
+            let rule = occupancy::reset::DailyReset::of(space.id, &all);
+            let count = occupancy::reset::apply(rule.as_ref(), count, last, now);
+            SpaceCount::new(space, count)
+        })
+        .collect())
 }
 
 pub(super) async fn doorways_page(

@@ -15,6 +15,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::DateTime;
+use occupancy::reset::DailyReset;
 use occupancy::{
     Crossing, Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp,
 };
@@ -135,16 +136,30 @@ impl Store for SqliteStore {
         at: Option<Timestamp>,
     ) -> Result<Option<i64>, StoreError> {
         let bound = at.map_or(i64::MAX, micros);
-        let row = sqlx::query(
-            "SELECT (SELECT count FROM space_counts c WHERE c.space_id = s.id AND c.ts <= ? \
+        let row: Option<(Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT s.daily_reset, \
+                    (SELECT ts FROM space_counts c WHERE c.space_id = s.id AND c.ts <= ?1 \
+                     ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC LIMIT 1), \
+                    (SELECT count FROM space_counts c WHERE c.space_id = s.id AND c.ts <= ?1 \
                      ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC LIMIT 1) \
-             FROM spaces s WHERE s.id = ?",
+             FROM spaces s WHERE s.id = ?2",
         )
         .bind(bound)
         .bind(space)
         .fetch_optional(&self.readers)
         .await?;
-        Ok(row.map(|r| r.get::<Option<i64>, _>(0).unwrap_or(0)))
+        let Some((reset, last, count)) = row else {
+            return Ok(None);
+        };
+        let count = count.unwrap_or(0);
+        if reset.is_none() {
+            return Ok(Some(count));
+        }
+        let mut conn = self.readers.acquire().await?;
+        let rule = DailyReset::of(space, &layout_sql::all_spaces(&mut conn).await?);
+        let last = last.map(from_micros).transpose()?;
+        let t = at.unwrap_or_else(chrono::Utc::now);
+        Ok(Some(occupancy::reset::apply(rule.as_ref(), count, last, t)))
     }
 
     async fn series(

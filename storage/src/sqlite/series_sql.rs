@@ -20,15 +20,14 @@ pub(super) async fn series(
     if exists.is_none() {
         return Ok(None);
     }
-    let carried_in: Option<i64> = sqlx::query_scalar(
-        "SELECT count FROM space_counts WHERE space_id = ? AND ts < ? \
+    let carried: Option<(i64, Option<i64>)> = sqlx::query_as(
+        "SELECT ts, count FROM space_counts WHERE space_id = ? AND ts < ? \
          ORDER BY ts DESC, rank DESC, dpu_id DESC LIMIT 1",
     )
     .bind(space)
     .bind(micros(from))
     .fetch_optional(pool)
-    .await?
-    .flatten();
+    .await?;
     let rows = sqlx::query(
         "SELECT ts, rank, count FROM space_counts WHERE space_id = ? AND ts >= ? AND ts < ? \
          ORDER BY ts, rank, dpu_id",
@@ -49,7 +48,8 @@ pub(super) async fn series(
         })
         .collect::<Result<_>>()?;
     Ok(Some(Series {
-        carried_in: carried_in.unwrap_or(0),
+        carried_in: carried.and_then(|(_, c)| c).unwrap_or(0),
+        carried_at: carried.map(|(ts, _)| from_micros(ts)).transpose()?,
         points,
     }))
 }

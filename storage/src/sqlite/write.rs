@@ -188,9 +188,13 @@ impl WriteTx for SqliteTx {
         Ok(inserted)
     }
 
-    async fn count_before(&mut self, space: SpaceId, key: &EntryKey) -> Result<i64> {
-        let count: Option<Option<i64>> = sqlx::query_scalar(
-            "SELECT count FROM space_counts WHERE space_id = ? AND (ts, rank, dpu_id) < (?, ?, ?) \
+    async fn count_before(
+        &mut self,
+        space: SpaceId,
+        key: &EntryKey,
+    ) -> Result<(Option<Timestamp>, i64)> {
+        let row: Option<(i64, Option<i64>)> = sqlx::query_as(
+            "SELECT ts, count FROM space_counts WHERE space_id = ? AND (ts, rank, dpu_id) < (?, ?, ?) \
              ORDER BY ts DESC, rank DESC, dpu_id DESC LIMIT 1",
         )
         .bind(space)
@@ -199,7 +203,10 @@ impl WriteTx for SqliteTx {
         .bind(key.dpu.as_str())
         .fetch_optional(&mut *self.tx)
         .await?;
-        Ok(count.flatten().unwrap_or(0))
+        match row {
+            Some((ts, count)) => Ok((Some(from_micros(ts)?), count.unwrap_or(0))),
+            None => Ok((None, 0)),
+        }
     }
 
     async fn remove_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()> {

@@ -25,6 +25,7 @@ macro_rules! conformance {
                 registering_and_correcting_installations_equals_a_fresh_replay,
                 the_layout_can_be_edited_piece_by_piece,
                 a_stretch_of_series_reads_back_for_history,
+                changing_a_daily_reset_recounts_history,
             );
         }
     };

@@ -597,3 +597,48 @@ pub async fn a_stretch_of_series_reads_back_for_history(store: &dyn Store) {
     assert!(b.points[0].arrival);
     assert_eq!(store.series(77, t(0), t(10)).await.unwrap(), None);
 }
+
+pub async fn changing_a_daily_reset_recounts_history(store: &dyn Store) {
+    store.apply_layout(&building()).await.unwrap();
+    // t(m) is 08:00 UTC + m minutes.
+    store
+        .ingest(&[
+            crossing("283", 1, 1),
+            crossing("283", 2, 1),
+            crossing("283", 30, 1),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(count(store, ROOM_A, Some(30)).await, 3);
+    let with_reset = |at: &str| Space {
+        daily_reset: Some(at.parse().unwrap()),
+        ..Space::new(ROOM_A, "Space A")
+    };
+    store.put_space(&with_reset("08:10")).await.unwrap();
+    assert_eq!(count(store, ROOM_A, Some(9)).await, 2);
+    assert_eq!(count(store, ROOM_A, Some(10)).await, 0, "the reset");
+    assert_eq!(
+        count(store, ROOM_A, Some(30)).await,
+        1,
+        "recounted after it"
+    );
+    store.put_space(&with_reset("08:45")).await.unwrap();
+    assert_eq!(
+        count(store, ROOM_A, Some(30)).await,
+        3,
+        "moved past the crossings"
+    );
+    assert_eq!(count(store, ROOM_A, Some(45)).await, 0);
+    // Late crossings before the reset change nothing after it.
+    store.ingest(&[crossing("283", 40, 1)]).await.unwrap();
+    assert_eq!(
+        (
+            count(store, ROOM_A, Some(44)).await,
+            count(store, ROOM_A, Some(46)).await
+        ),
+        (4, 0)
+    );
+    let series = store.series(ROOM_A, t(0), t(60)).await.unwrap().unwrap();
+    let counts: Vec<i64> = series.points.iter().map(|p| p.count).collect();
+    assert_eq!(counts, [1, 2, 3, 4]);
+}
