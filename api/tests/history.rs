@@ -272,19 +272,7 @@ async fn a_daily_reset_empties_the_room_in_counts_and_history_and_can_be_moved()
             None,
         )
         .await;
-    let summary: Vec<(i64, i64, i64)> = hours["buckets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| {
-            (
-                b["count"].as_i64().unwrap(),
-                b["min"].as_i64().unwrap(),
-                b["max"].as_i64().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(summary, [(2, 2, 2), (0, 0, 0)], "{hours}");
+    assert_eq!(summary_of(&hours), [(2, 2, 2), (0, 0, 0)], "{hours}");
     let (_, _, days) = app
         .send(
             "GET",

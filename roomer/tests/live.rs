@@ -52,6 +52,18 @@ impl Events {
     }
 }
 
+/// A whole Roomer in this process, with the reference building applied.
+async fn app_with_example_building() -> App {
+    let app = spawn_app(Backend::Sqlite).await;
+    let text = std::fs::read_to_string(workspace_file("examples/reference-building.toml")).unwrap();
+    let store = roomer_storage::connect(&app.database_url).await.unwrap();
+    store
+        .apply_layout(&Layout::from_toml(&text).unwrap())
+        .await
+        .unwrap();
+    app
+}
+
 async fn publish_arrival(app: &App, ts: &str) {
     let crossing = Crossing::new(
         DpuId::new("283").unwrap(),
@@ -67,13 +79,7 @@ async fn publish_arrival(app: &App, ts: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_crossing_reaches_a_connected_dashboard() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let text = std::fs::read_to_string(workspace_file("examples/reference-building.toml")).unwrap();
-    let store = roomer_storage::connect(&app.database_url).await.unwrap();
-    store
-        .apply_layout(&Layout::from_toml(&text).unwrap())
-        .await
-        .unwrap();
+    let app = app_with_example_building().await;
 
     let mut room = Events::open(&app, "/api/v1/spaces/1/live").await;
     let (event, first) = room.next().await;
@@ -122,13 +128,7 @@ async fn a_published_crossing_reaches_a_connected_dashboard() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_scrapes_metrics_and_checks_readiness() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let text = std::fs::read_to_string(workspace_file("examples/reference-building.toml")).unwrap();
-    let store = roomer_storage::connect(&app.database_url).await.unwrap();
-    store
-        .apply_layout(&Layout::from_toml(&text).unwrap())
-        .await
-        .unwrap();
+    let app = app_with_example_building().await;
     publish_arrival(&app, "2018-02-26T16:06:02.903Z").await;
     app.wait_for_crossings(1).await;
 
