@@ -64,6 +64,25 @@ async fn app_with_example_building() -> App {
     app
 }
 
+/// Publishes any payload at QoS 1 and returns once the broker has acknowledged it.
+async fn publish_raw(app: &App, topic: &str, payload: &[u8]) {
+    let options =
+        rumqttc::MqttOptions::new("raw-publisher", app.mqtt.ip().to_string(), app.mqtt.port());
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 4);
+    client
+        .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.to_vec())
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !matches!(
+            eventloop.poll().await,
+            Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)))
+        ) {}
+    })
+    .await
+    .expect("the broker acknowledges");
+}
+
 async fn publish_arrival(app: &App, ts: &str) {
     let crossing = Crossing::new(
         DpuId::new("283").unwrap(),
@@ -130,6 +149,7 @@ async fn a_published_crossing_reaches_a_connected_dashboard() {
 async fn an_operator_scrapes_metrics_and_checks_readiness() {
     let app = app_with_example_building().await;
     publish_arrival(&app, "2018-02-26T16:06:02.903Z").await;
+    publish_raw(&app, "dpus/283/crossings", b"not json").await;
     app.wait_for_crossings(1).await;
 
     let ready = app.get("/readyz").await;
@@ -157,6 +177,7 @@ async fn an_operator_scrapes_metrics_and_checks_readiness() {
         "roomer_broker_connections ",
         "roomer_broker_lost_messages 0",
         "roomer_ingest_connected 1",
+        "roomer_rejected_total{reason=\"not_json\"} 1",
     ] {
         assert!(
             metrics.contains(expected),
