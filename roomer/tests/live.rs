@@ -165,8 +165,9 @@ async fn an_operator_scrapes_metrics_and_checks_readiness() {
                 .text()
                 .await
                 .ok()?;
-            body.contains("roomer_crossings_applied_total")
-                .then_some(body)
+            (body.contains("roomer_crossings_applied_total")
+                && body.contains("roomer_rejected_total"))
+            .then_some(body)
         },
     )
     .await;
