@@ -76,6 +76,15 @@ pub enum TokenCommand {
         #[arg(long, default_value = "")]
         name: String,
     },
+    /// The tokens that exist: id (a hash prefix), role, name, created.
+    List,
+    /// Revoke a token by the id `list` shows, or every token with a name.
+    Revoke {
+        #[arg(long, conflicts_with = "name", required_unless_present = "name")]
+        id: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

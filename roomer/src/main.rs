@@ -135,6 +135,31 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Token(TokenCommand::List) => {
+            let store = roomer_storage::connect(&database_url).await?;
+            for token in store.tokens().await? {
+                println!(
+                    "{}  {:<5}  {}  {}",
+                    token.id,
+                    token.role.as_str(),
+                    token.created_at.to_rfc3339(),
+                    token.name
+                );
+            }
+            Ok(())
+        }
+        Command::Token(TokenCommand::Revoke { id, name }) => {
+            let store = roomer_storage::connect(&database_url).await?;
+            let selector = match (id, name) {
+                (Some(id), _) => roomer_storage::TokenSelector::Id(id),
+                (None, Some(name)) => roomer_storage::TokenSelector::Name(name),
+                (None, None) => anyhow::bail!("say --id or --name"),
+            };
+            let revoked = store.revoke_tokens(&selector).await?;
+            println!("{revoked} token(s) revoked");
+            anyhow::ensure!(revoked > 0, "no token matched");
+            Ok(())
+        }
         Command::Migrate => {
             roomer_storage::connect(&database_url).await?;
             println!("{database_url} is up to date");

@@ -113,7 +113,17 @@ async fn serve_counts_a_replayed_csv_and_stops_on_sigterm() {
         request.send()
     };
     assert_eq!(put(None).await.unwrap().status(), 401);
-    assert_eq!(put(Some(token)).await.unwrap().status(), 200);
+    assert_eq!(put(Some(token.clone())).await.unwrap().status(), 200);
+    // Listed by a hash prefix (never the token), then revoked: it no longer opens anything.
+    let listed = String::from_utf8(roomer(&database_url, &["token", "list"]).stdout).unwrap();
+    let line = listed.lines().find(|l| l.ends_with("ops")).expect("listed");
+    assert!(
+        !listed.contains(&token[7..]),
+        "the token itself is never shown again"
+    );
+    let id = line.split_whitespace().next().unwrap();
+    roomer(&database_url, &["token", "revoke", "--id", id]);
+    assert_eq!(put(Some(token)).await.unwrap().status(), 401);
 
     // The meters of the broker and the worker in this process, read off their own events.
     // (The worker's counters follow its commit by a moment.)

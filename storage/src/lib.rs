@@ -77,6 +77,24 @@ impl Role {
     }
 }
 
+/// A token as `roomer token list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The first 8 hex digits of the token's hash: enough to name it, useless to use it.
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: Timestamp,
+}
+
+/// Which tokens to revoke.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSelector {
+    /// Hash prefix, as `TokenInfo::id` shows it.
+    Id(String),
+    Name(String),
+}
+
 /// A space, its settings and its current count.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -276,6 +294,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// What the token with this hash allows, if it exists.
     async fn token_role(&self, hash: &str) -> Result<Option<Role>, StoreError>;
+
+    /// Every token's name, role, creation time and hash prefix (never the token), oldest
+    /// first.
+    async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
+
+    /// Deletes the tokens whose hash starts with `hash_prefix` (at least 8 hex digits) or,
+    /// with `name`, every token of that name; returns how many went.
+    async fn revoke_tokens(&self, selector: &TokenSelector) -> Result<u64, StoreError>;
 
     /// A DPU's installation history, oldest first (empty if it has none).
     async fn installations(&self, dpu: &DpuId) -> Result<Vec<Installation>, StoreError>;

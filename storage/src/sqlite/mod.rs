@@ -11,7 +11,7 @@ mod write;
 use crate::engine;
 use crate::{
     DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Role, Series, SpaceCount,
-    Store, StoreError, Totals,
+    Store, StoreError, TokenInfo, TokenSelector, Totals,
 };
 use async_trait::async_trait;
 use chrono::DateTime;
@@ -222,6 +222,47 @@ impl Store for SqliteStore {
             .fetch_optional(&self.readers)
             .await?;
         Ok(role.as_deref().and_then(Role::parse))
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT substr(hash, 1, 8), name, role, created_at FROM api_tokens \
+             ORDER BY created_at, hash",
+        )
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let role: String = r.get(2);
+                Ok(TokenInfo {
+                    id: r.get(0),
+                    name: r.get(1),
+                    role: Role::parse(&role)
+                        .ok_or_else(|| StoreError::Corrupt(format!("token role {role:?}")))?,
+                    created_at: from_micros(r.get(3))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_tokens(&self, selector: &TokenSelector) -> Result<u64, StoreError> {
+        let query = match selector {
+            TokenSelector::Id(prefix)
+                if prefix.len() >= 8 && prefix.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                sqlx::query("DELETE FROM api_tokens WHERE hash LIKE ?1 || '%'")
+                    .bind(prefix.to_ascii_lowercase())
+            }
+            TokenSelector::Id(prefix) => {
+                return Err(StoreError::NotFound(format!(
+                "a token id is at least 8 hex digits, as `roomer token list` shows; got {prefix:?}"
+            )))
+            }
+            TokenSelector::Name(name) => {
+                sqlx::query("DELETE FROM api_tokens WHERE name = ?").bind(name.clone())
+            }
+        };
+        Ok(query.execute(&self.writer).await?.rows_affected())
     }
 
     async fn installations(&self, dpu: &DpuId) -> Result<Vec<Installation>, StoreError> {

@@ -26,6 +26,7 @@ macro_rules! conformance {
                 the_layout_can_be_edited_piece_by_piece,
                 a_stretch_of_series_reads_back_for_history,
                 changing_a_daily_reset_recounts_history,
+                tokens_are_kept_by_hash_listed_and_revoked,
             );
         }
     };

@@ -642,3 +642,45 @@ pub async fn changing_a_daily_reset_recounts_history(store: &dyn Store) {
     let counts: Vec<i64> = series.points.iter().map(|p| p.count).collect();
     assert_eq!(counts, [1, 2, 3, 4]);
 }
+
+pub async fn tokens_are_kept_by_hash_listed_and_revoked(store: &dyn Store) {
+    use roomer_storage::{Role, TokenSelector};
+    let (admin, reader) = (
+        "a".repeat(64),
+        format!("{}{}", "b".repeat(8), "c".repeat(56)),
+    );
+    store
+        .create_token(&admin, Role::Admin, "ops")
+        .await
+        .unwrap();
+    store
+        .create_token(&reader, Role::Read, "wall display")
+        .await
+        .unwrap();
+    assert_eq!(store.token_role(&admin).await.unwrap(), Some(Role::Admin));
+    assert_eq!(store.token_role(&reader).await.unwrap(), Some(Role::Read));
+    assert_eq!(store.token_role(&"d".repeat(64)).await.unwrap(), None);
+    let listed = store.tokens().await.unwrap();
+    let ids: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|t| (t.id.as_str(), t.name.as_str()))
+        .collect();
+    assert_eq!(ids, [("aaaaaaaa", "ops"), ("bbbbbbbb", "wall display")]);
+    assert!(
+        store
+            .revoke_tokens(&TokenSelector::Id("bbb".into()))
+            .await
+            .is_err(),
+        "too short to name one token"
+    );
+    let by_id = store
+        .revoke_tokens(&TokenSelector::Id("BBBBBBBB".into()))
+        .await;
+    assert_eq!(by_id.unwrap(), 1);
+    let by_name = store
+        .revoke_tokens(&TokenSelector::Name("ops".into()))
+        .await;
+    assert_eq!(by_name.unwrap(), 1);
+    assert!(store.tokens().await.unwrap().is_empty());
+    assert_eq!(store.token_role(&admin).await.unwrap(), None);
+}
