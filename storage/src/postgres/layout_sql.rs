@@ -33,6 +33,22 @@ fn limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
+/// A space and its ancestors: all a reset rule needs (its own reset, the nearest time zone).
+/// `UNION` stops at a repeated id, so even a corrupt parent cycle ends.
+pub(super) async fn space_chain(conn: &mut PgConnection, id: SpaceId) -> Result<Vec<Space>> {
+    let rows = sqlx::query(&format!(
+        "WITH RECURSIVE chain(id) AS ( \
+             SELECT id FROM spaces WHERE id = $1 \
+             UNION SELECT p.parent_id FROM spaces p JOIN chain c ON p.id = c.id \
+                 WHERE p.parent_id IS NOT NULL) \
+         SELECT {SPACE_COLUMNS} FROM spaces s WHERE s.id IN (SELECT id FROM chain)"
+    ))
+    .bind(id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(space).collect()
+}
+
 pub(super) async fn all_spaces(conn: &mut PgConnection) -> Result<Vec<Space>> {
     let rows = sqlx::query(&format!(
         "SELECT {SPACE_COLUMNS} FROM spaces s ORDER BY s.id"

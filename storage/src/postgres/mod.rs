@@ -159,7 +159,7 @@ impl Store for PostgresStore {
             return Ok(Some(count));
         }
         let mut conn = self.pool.acquire().await?;
-        let rule = DailyReset::of(space, &layout_sql::all_spaces(&mut conn).await?);
+        let rule = DailyReset::of(space, &layout_sql::space_chain(&mut conn, space).await?);
         let t = at.unwrap_or_else(chrono::Utc::now);
         Ok(Some(occupancy::reset::apply(rule.as_ref(), count, last, t)))
     }

@@ -156,7 +156,7 @@ impl Store for SqliteStore {
             return Ok(Some(count));
         }
         let mut conn = self.readers.acquire().await?;
-        let rule = DailyReset::of(space, &layout_sql::all_spaces(&mut conn).await?);
+        let rule = DailyReset::of(space, &layout_sql::space_chain(&mut conn, space).await?);
         let last = last.map(from_micros).transpose()?;
         let t = at.unwrap_or_else(chrono::Utc::now);
         Ok(Some(occupancy::reset::apply(rule.as_ref(), count, last, t)))

@@ -641,6 +641,24 @@ pub async fn changing_a_daily_reset_recounts_history(store: &dyn Store) {
     let series = store.series(ROOM_A, t(0), t(60)).await.unwrap().unwrap();
     let counts: Vec<i64> = series.points.iter().map(|p| p.count).collect();
     assert_eq!(counts, [1, 2, 3, 4]);
+    // The zone comes from the parent: 09:50 in Paris (CET) is 08:50 UTC.
+    let campus = Space {
+        time_zone: Some(chrono_tz::Europe::Paris),
+        ..Space::new(10, "Campus")
+    };
+    store.put_space(&campus).await.unwrap();
+    let in_paris = Space {
+        parent: Some(10),
+        ..with_reset("09:50")
+    };
+    store.put_space(&in_paris).await.unwrap();
+    assert_eq!(
+        (
+            count(store, ROOM_A, Some(49)).await,
+            count(store, ROOM_A, Some(50)).await
+        ),
+        (4, 0)
+    );
 }
 
 pub async fn tokens_are_kept_by_hash_listed_and_revoked(store: &dyn Store) {
