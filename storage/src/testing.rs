@@ -43,11 +43,48 @@ pub async fn fresh_postgres_database(admin_url: &str) -> Result<String, StoreErr
         chrono::Utc::now().timestamp_micros()
     );
     let mut admin = PgConnection::connect(admin_url).await?;
+    drop_stale_databases(&mut admin).await;
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut admin)
         .await?;
     admin.close().await?;
     Ok(with_database(admin_url, &name))
+}
+
+/// How old a test database must be before another test run may drop it: older than any test.
+const STALE_AFTER: chrono::Duration = chrono::Duration::hours(1);
+
+/// Drops the test databases of earlier runs (once per process), so that a machine that runs
+/// the suite again and again does not fill its disk. Databases younger than [`STALE_AFTER`]
+/// may belong to a test still running in another process and are left alone. Best effort:
+/// a failure here only means the disk is cleaned later.
+async fn drop_stale_databases(admin: &mut PgConnection) {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    let mut first = false;
+    DONE.call_once(|| first = true);
+    if !first {
+        return;
+    }
+    let Ok(names) = sqlx::query_scalar::<_, String>(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'roomer\\_test\\_%'",
+    )
+    .fetch_all(&mut *admin)
+    .await
+    else {
+        return;
+    };
+    let cutoff = (chrono::Utc::now() - STALE_AFTER).timestamp_micros();
+    for name in names {
+        let created = name.rsplit('_').next().and_then(|t| t.parse::<i64>().ok());
+        if created.is_some_and(|created| created < cutoff) {
+            let dropped = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut *admin)
+                .await;
+            if let Err(error) = dropped {
+                eprintln!("could not drop stale test database {name}: {error}");
+            }
+        }
+    }
 }
 
 /// Replaces the database name in a `postgres://…/name?params` URL.
