@@ -1,10 +1,16 @@
-//! Compiles the PostgreSQL conformance tests in (rather than marking them ignored) when
-//! `TEST_DATABASE_URL` is set, so that a machine without PostgreSQL reports them as ignored
-//! instead of passing them, and a machine with it can never skip them.
+//! Compiles the PostgreSQL (`TEST_DATABASE_URL`) and TimescaleDB (`TEST_TIMESCALE_URL`) tests
+//! in, rather than marking them ignored, when their variable is set: a machine without the
+//! server reports them as ignored instead of passing them, and a machine with it can never
+//! skip them (an unreachable server fails them).
 fn main() {
-    println!("cargo:rustc-check-cfg=cfg(roomer_postgres_tests)");
-    println!("cargo:rerun-if-env-changed=TEST_DATABASE_URL");
-    if std::env::var_os("TEST_DATABASE_URL").is_some_and(|v| !v.is_empty()) {
-        println!("cargo:rustc-cfg=roomer_postgres_tests");
+    for (variable, cfg) in [
+        ("TEST_DATABASE_URL", "roomer_postgres_tests"),
+        ("TEST_TIMESCALE_URL", "roomer_timescale_tests"),
+    ] {
+        println!("cargo:rustc-check-cfg=cfg({cfg})");
+        println!("cargo:rerun-if-env-changed={variable}");
+        if std::env::var_os(variable).is_some_and(|v| !v.is_empty()) {
+            println!("cargo:rustc-cfg={cfg}");
+        }
     }
 }

@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, FixedOffset};
 use chrono_tz::Tz;
-use occupancy::history::{boundaries, buckets, Bucket, Interval};
+use occupancy::history::{boundaries, Bucket, Interval};
 use occupancy::SpaceId;
+use roomer_storage::history::{history, History, Source};
 use roomer_storage::Page;
 use serde::{Deserialize, Serialize};
 
@@ -61,7 +62,8 @@ impl BucketOut {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct History {
+#[schema(as = History)]
+pub struct HistoryOut {
     space_id: SpaceId,
     interval: String,
     time_zone: String,
@@ -72,7 +74,7 @@ pub struct History {
 }
 
 /// `GET /api/v1/spaces/{id}/counts?start_time=&end_time=&interval=&time_zone=&format=&limit=`
-#[utoipa::path(get, path = "/api/v1/spaces/{id}/counts", tag = "history", params(("id" = i64, Path, description = "space id"), HistoryQuery), responses((status = 200, body = History, description = "JSON, or text/csv with format=csv"), (status = 404, description = "unknown id", body = Problem), (status = 400, description = "bad input", body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/counts", tag = "history", params(("id" = i64, Path, description = "space id"), HistoryQuery), responses((status = 200, body = HistoryOut, description = "JSON, or text/csv with format=csv"), (status = 404, description = "unknown id", body = Problem), (status = 400, description = "bad input", body = Problem)))]
 pub async fn space_counts(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -88,10 +90,9 @@ pub async fn space_counts(
         .into_iter()
         .map(|s| s.space)
         .collect();
-    let space = spaces
-        .iter()
-        .find(|s| s.id == id)
-        .ok_or_else(|| ApiError::NotFound(format!("space {id} does not exist")))?;
+    if !spaces.iter().any(|s| s.id == id) {
+        return Err(ApiError::NotFound(format!("space {id} does not exist")));
+    }
     let tz: Tz = match &q.time_zone {
         Some(name) => name
             .parse()
@@ -120,24 +121,13 @@ pub async fn space_counts(
     }
 
     let bounds = boundaries(start, end, interval, tz, limit);
-    let (first, last) = (bounds[0].0, bounds[bounds.len() - 1].1);
-    let series = state
-        .store
-        .series(id, first, last)
+    let last = bounds[bounds.len() - 1].1;
+    let History {
+        buckets: answered,
+        from_rollups,
+    } = history(state.store.as_ref(), id, &spaces, &bounds, Source::Rollups)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("space {id} does not exist")))?;
-    // A space that resets daily: the count carried in is 0 if a reset came after its last
-    // crossing, and each reset inside the range brings the count to 0 at its instant.
-    let rule = occupancy::reset::DailyReset::of(id, &spaces);
-    let just_before = first - chrono::TimeDelta::microseconds(1);
-    let carried_in = occupancy::reset::apply(
-        rule.as_ref(),
-        series.carried_in,
-        series.carried_at,
-        just_before,
-    );
-    let resets = rule.map(|r| r.instants(first, last)).unwrap_or_default();
-    let answered = buckets(&bounds, carried_in, &series.points, space.capacity, &resets);
     let next = (last < end).then(|| {
         let mut query = format!(
             "/api/v1/spaces/{id}/counts?start_time={}&end_time={}&interval={interval_text}\
@@ -152,6 +142,7 @@ pub async fn space_counts(
         query
     });
     let mut headers = HeaderMap::new();
+    headers.insert(ROLLUP_BUCKETS, HeaderValue::from(from_rollups));
     if let Some(next) = &next {
         if let Ok(value) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
             headers.insert(header::LINK, value);
@@ -164,7 +155,7 @@ pub async fn space_counts(
     match q.format.as_deref() {
         None | Some("json") => Ok((
             headers,
-            Json(History {
+            Json(HistoryOut {
                 space_id: id,
                 interval: interval_text,
                 time_zone: tz.name().to_owned(),
@@ -194,6 +185,10 @@ pub async fn space_counts(
         ))),
     }
 }
+
+/// How many of the answered buckets came from the rollups (TimescaleDB's continuous
+/// aggregates); the rest were made from the raw series. Same answers either way.
+const ROLLUP_BUCKETS: &str = "roomer-rollup-buckets";
 
 /// `+` and `:` in RFC 3339 times must survive a query string.
 fn urlencode(text: &str) -> String {

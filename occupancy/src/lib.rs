@@ -10,6 +10,8 @@
 //!   deduplication, attribution and pending events (rules 3, 4 and 6).
 //! - [`history`]: a series cut into minute to week buckets in local time, daylight-saving
 //!   days included.
+//! - [`rollup`]: the same series summarized per hour or day (TimescaleDB's continuous
+//!   aggregates) and the rule that makes identical buckets from the summaries.
 //! - [`payload`]: the MQTT/HTTP wire format and its validation (rule 7).
 //! - [`ledger`]: an in-memory store built from the pieces above; storage backends do the same
 //!   with SQL.
@@ -27,6 +29,7 @@ pub mod payload;
 pub mod plan;
 pub mod reference;
 pub mod reset;
+pub mod rollup;
 pub mod series;
 #[cfg(feature = "testkit")]
 pub mod testkit;

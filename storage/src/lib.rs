@@ -2,12 +2,15 @@
 //!
 //! # Layout
 //! - [`Store`] (this file): what the ingest worker, the API and the CLI may ask of storage.
+//! - [`history`]: a space's buckets from the rollups where they can answer, else the raw
+//!   series.
 //! - `engine`: the write paths (ingest a batch, apply a layout) written once, over the small
 //!   [`engine::WriteTx`] port each backend implements; the counting rules themselves come from
 //!   the domain crate (`occupancy`).
 //! - `sqlite`: the zero-setup default (`sqlite://roomer.db`, WAL, one writer connection).
-//! - `postgres`: PostgreSQL (and later TimescaleDB); per-space advisory locks make several
-//!   ingest workers safe.
+//! - `postgres`: PostgreSQL; per-space advisory locks make several ingest workers safe. With
+//!   TimescaleDB (`postgres/timescale.rs`) the series are hypertables and history reads the
+//!   hourly and daily rollups ([`Rollups`], settings in `rollups.rs`).
 //! - Migrations live in the workspace's `migrations/{sqlite,postgres}` and are embedded here;
 //!   they run on every [`connect`].
 //!
@@ -15,12 +18,15 @@
 #![forbid(unsafe_code)]
 
 mod engine;
+pub mod history;
 mod postgres;
+mod rollups;
 mod sqlite;
 pub mod testing;
 
 use async_trait::async_trait;
 use occupancy::plan::{IdConflict, IngestReport};
+use occupancy::rollup::Grain;
 use occupancy::{
     Crossing, Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp,
 };
@@ -28,6 +34,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 pub use postgres::PostgresStore;
+pub use rollups::{Rollups, TimescaleSettings, TimescaleStatus};
 pub use sqlite::SqliteStore;
 
 /// Errors from storage. Messages may contain database internals: log them, do not show them
@@ -269,6 +276,38 @@ pub trait Store: Send + Sync + 'static {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Option<Series>, StoreError>;
+
+    /// A space's rollup summaries at `grain` over `[from, to)` (both on `grain` boundaries);
+    /// `None` when this store keeps no rollups (SQLite, PostgreSQL without TimescaleDB).
+    async fn rollups(
+        &self,
+        _space: SpaceId,
+        _grain: Grain,
+        _from: Timestamp,
+        _to: Timestamp,
+    ) -> Result<Option<Rollups>, StoreError> {
+        Ok(None)
+    }
+
+    /// Re-materializes the rollups where late crossings or layout changes made them stale,
+    /// so that history is served from them again there. Returns how many stale marks it
+    /// cleared. Nothing to do without rollups.
+    async fn refresh_rollups(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
+    /// What TimescaleDB runs with; `None` without TimescaleDB.
+    async fn timescale(&self) -> Result<Option<TimescaleStatus>, StoreError> {
+        Ok(None)
+    }
+
+    /// Changes TimescaleDB settings and answers the new status; `None` without TimescaleDB.
+    async fn configure_timescale(
+        &self,
+        _settings: &TimescaleSettings,
+    ) -> Result<Option<TimescaleStatus>, StoreError> {
+        Ok(None)
+    }
 
     /// Spaces with their settings and current counts, by id.
     async fn spaces(&self, page: &Page<SpaceId>) -> Result<Vec<SpaceCount>, StoreError>;

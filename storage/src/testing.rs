@@ -1,5 +1,5 @@
 //! Fresh databases for tests: a new SQLite file, or a new PostgreSQL database on the server
-//! `TEST_DATABASE_URL` names. Used by this crate's conformance suite and by end-to-end tests.
+//! `TEST_DATABASE_URL` (or, with TimescaleDB, `TEST_TIMESCALE_URL`) names. Used by this crate's conformance suite and by end-to-end tests.
 
 use crate::StoreError;
 use sqlx::{Connection, PgConnection, SqliteConnection};
@@ -28,6 +28,13 @@ where
 /// The PostgreSQL server tests use, if any.
 pub fn postgres_url() -> Option<String> {
     std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// The TimescaleDB server tests use, if any (a PostgreSQL with `timescaledb` preloaded).
+pub fn timescale_url() -> Option<String> {
+    std::env::var("TEST_TIMESCALE_URL")
         .ok()
         .filter(|u| !u.is_empty())
 }

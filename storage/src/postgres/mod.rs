@@ -7,15 +7,18 @@
 
 mod layout_sql;
 mod series_sql;
+mod timescale;
 mod write;
 
 use crate::engine;
 use crate::{
-    DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Role, Series, SpaceCount,
-    Store, StoreError, TokenInfo, TokenSelector, Totals,
+    DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Role, Rollups, Series,
+    SpaceCount, Store, StoreError, TimescaleSettings, TimescaleStatus, TokenInfo, TokenSelector,
+    Totals,
 };
 use async_trait::async_trait;
 use occupancy::reset::DailyReset;
+use occupancy::rollup::Grain;
 use occupancy::{
     Crossing, Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp,
 };
@@ -31,6 +34,8 @@ const MAX_ATTEMPTS: usize = 5;
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The TimescaleDB version, when the database uses it.
+    timescale: Option<String>,
 }
 
 impl PostgresStore {
@@ -45,11 +50,22 @@ impl PostgresStore {
             .await?;
         // sqlx takes an advisory lock while migrating, so workers may start together.
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        let timescale = timescale::setup(&pool).await?;
+        match &timescale {
+            Some(version) => tracing::info!(
+                version,
+                "TimescaleDB: hypertables, hourly and daily rollups, compression"
+            ),
+            None => tracing::info!("PostgreSQL without TimescaleDB: history from the raw series"),
+        }
+        Ok(Self { pool, timescale })
     }
 
     async fn begin(&self) -> Result<PgTx, StoreError> {
-        Ok(PgTx::new(self.pool.begin().await?))
+        Ok(PgTx::new(
+            self.pool.begin().await?,
+            self.timescale.is_some(),
+        ))
     }
 }
 
@@ -171,6 +187,46 @@ impl Store for PostgresStore {
         to: Timestamp,
     ) -> Result<Option<Series>, StoreError> {
         series_sql::series(&self.pool, space, from, to).await
+    }
+
+    async fn rollups(
+        &self,
+        space: SpaceId,
+        grain: Grain,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Option<Rollups>, StoreError> {
+        if self.timescale.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(
+            timescale::rollups(&self.pool, space, grain, from, to).await?,
+        ))
+    }
+
+    async fn refresh_rollups(&self) -> Result<usize, StoreError> {
+        if self.timescale.is_none() {
+            return Ok(0);
+        }
+        timescale::refresh(&self.pool).await
+    }
+
+    async fn timescale(&self) -> Result<Option<TimescaleStatus>, StoreError> {
+        match &self.timescale {
+            Some(version) => Ok(Some(timescale::status(&self.pool, version).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn configure_timescale(
+        &self,
+        settings: &TimescaleSettings,
+    ) -> Result<Option<TimescaleStatus>, StoreError> {
+        let Some(version) = &self.timescale else {
+            return Ok(None);
+        };
+        timescale::configure(&self.pool, settings).await?;
+        Ok(Some(timescale::status(&self.pool, version).await?))
     }
 
     async fn spaces(&self, page: &Page<SpaceId>) -> Result<Vec<SpaceCount>, StoreError> {

@@ -22,14 +22,39 @@ const LOCK_SPACE: i32 = 0x526f_0002;
 
 pub(crate) struct PgTx {
     tx: Transaction<'static, Postgres>,
+    /// With rollups: per space, the earliest instant of its series this transaction changed.
+    changed: Option<BTreeMap<SpaceId, Timestamp>>,
 }
 
 impl PgTx {
-    pub(crate) fn new(tx: Transaction<'static, Postgres>) -> Self {
-        Self { tx }
+    /// `rollups`: the database keeps rollups, so changes to the series are marked stale.
+    pub(crate) fn new(tx: Transaction<'static, Postgres>, rollups: bool) -> Self {
+        Self {
+            tx,
+            changed: rollups.then(BTreeMap::new),
+        }
     }
 
-    pub(crate) async fn commit(self) -> Result<()> {
+    fn changed(&mut self, space: SpaceId, keys: impl IntoIterator<Item = Timestamp>) {
+        if let (Some(changed), Some(earliest)) = (&mut self.changed, keys.into_iter().min()) {
+            let entry = changed.entry(space).or_insert(earliest);
+            *entry = (*entry).min(earliest);
+        }
+    }
+
+    /// Commits, with the stale-rollup marks of what changed (see `timescale.rs`).
+    pub(crate) async fn commit(mut self) -> Result<()> {
+        if let Some(changed) = self.changed.take().filter(|c| !c.is_empty()) {
+            let (spaces, since): (Vec<SpaceId>, Vec<Timestamp>) = changed.into_iter().unzip();
+            sqlx::query(
+                "INSERT INTO rollup_stale (space_id, since) \
+                 SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[])",
+            )
+            .bind(spaces)
+            .bind(since)
+            .execute(&mut *self.tx)
+            .await?;
+        }
         Ok(self.tx.commit().await?)
     }
 }
@@ -233,6 +258,7 @@ impl WriteTx for PgTx {
         if keys.is_empty() {
             return Ok(());
         }
+        self.changed(space, keys.iter().map(|k| k.ts));
         let (ts, rank, dpus) = key_columns(keys);
         sqlx::query(
             "DELETE FROM space_counts s \
@@ -252,6 +278,7 @@ impl WriteTx for PgTx {
         if keys.is_empty() {
             return Ok(());
         }
+        self.changed(space, keys.iter().map(|k| k.ts));
         let (ts, rank, dpus) = key_columns(keys);
         sqlx::query(
             "INSERT INTO space_counts (space_id, ts, rank, dpu_id) \
@@ -294,6 +321,7 @@ impl WriteTx for PgTx {
         if updates.is_empty() {
             return Ok(());
         }
+        self.changed(space, updates.iter().map(|(k, _)| k.ts));
         let keys: Vec<EntryKey> = updates.iter().map(|(k, _)| k.clone()).collect();
         let (ts, rank, dpus) = key_columns(&keys);
         sqlx::query(
@@ -336,6 +364,14 @@ impl WriteTx for PgTx {
     }
 
     async fn delete_space(&mut self, id: SpaceId) -> Result<bool> {
+        if self.changed.is_some() {
+            let earliest: Option<Timestamp> =
+                sqlx::query_scalar("SELECT min(ts) FROM space_counts WHERE space_id = $1")
+                    .bind(id)
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+            self.changed(id, earliest);
+        }
         layout_sql::delete_space(&mut self.tx, id).await
     }
 

@@ -1,6 +1,6 @@
 //! A fresh, empty store per test.
 
-use roomer_storage::testing::{fresh_postgres_database, postgres_url};
+use roomer_storage::testing::{fresh_postgres_database, postgres_url, timescale_url};
 use roomer_storage::Store;
 use std::sync::Arc;
 
@@ -27,5 +27,22 @@ pub async fn postgres() -> Fixture {
     let store = roomer_storage::connect(&url)
         .await
         .expect("open PostgreSQL");
+    Fixture { store, _dir: None }
+}
+
+/// A fresh database on the TimescaleDB server; fails unless it really uses TimescaleDB.
+pub async fn timescale() -> Fixture {
+    let admin = timescale_url().expect("TEST_TIMESCALE_URL must be set for TimescaleDB tests");
+    let url = fresh_postgres_database(&admin)
+        .await
+        .expect("TEST_TIMESCALE_URL is set but its server cannot be reached");
+    let store = roomer_storage::connect(&url)
+        .await
+        .expect("open TimescaleDB");
+    let status = store.timescale().await.expect("read TimescaleDB status");
+    assert!(
+        status.is_some(),
+        "TEST_TIMESCALE_URL names a server without TimescaleDB preloaded"
+    );
     Fixture { store, _dir: None }
 }

@@ -1,5 +1,6 @@
 //! One conformance suite, run against every backend: SQLite always, PostgreSQL when
-//! `TEST_DATABASE_URL` is set (otherwise its copy of the suite is reported as ignored).
+//! `TEST_DATABASE_URL` is set, TimescaleDB when `TEST_TIMESCALE_URL` is set (otherwise their
+//! copies of the suite are reported as ignored).
 
 mod fixtures;
 mod properties;
@@ -50,4 +51,9 @@ conformance!(
     postgres,
     crate::fixtures::postgres,
     [#[cfg_attr(not(roomer_postgres_tests), ignore = "set TEST_DATABASE_URL to run against PostgreSQL")]]
+);
+conformance!(
+    timescale,
+    crate::fixtures::timescale,
+    [#[cfg_attr(not(roomer_timescale_tests), ignore = "set TEST_TIMESCALE_URL to run against TimescaleDB")]]
 );

@@ -88,3 +88,21 @@ fn sqlite_counts_match_the_reference_model_whatever_the_delivery() {
 fn postgres_counts_match_the_reference_model_whatever_the_delivery() {
     check(48, fixtures::postgres);
 }
+
+#[test]
+#[cfg_attr(
+    not(roomer_timescale_tests),
+    ignore = "set TEST_TIMESCALE_URL to run against TimescaleDB"
+)]
+fn timescale_counts_match_the_reference_model_whatever_the_delivery() {
+    check(24, fixtures::timescale);
+}
+
+#[test]
+#[cfg_attr(
+    not(roomer_timescale_tests),
+    ignore = "set TEST_TIMESCALE_URL to run against TimescaleDB"
+)]
+fn timescale_resets_match_the_reference_model_whatever_the_delivery() {
+    check_resets(16, fixtures::timescale);
+}

@@ -1,0 +1,152 @@
+//! Rollups: a space's series summarized per hour or per day, as TimescaleDB's continuous
+//! aggregates keep it, and the rule that turns such summaries into the same history buckets
+//! [`history::buckets`](crate::history::buckets) makes from the raw series.
+//!
+//! A summary keeps what a bucket needs and nothing that depends on the bucket: crossings in
+//! and out, the lowest and highest count after a crossing, and the count after the last
+//! crossing with its instant. The count carried into a bucket and the daily resets are not in
+//! the summary (they depend on the range asked for and on the space's current reset rule), so
+//! they are applied here, exactly as the raw path applies them. A bucket can be made from
+//! summaries when its bounds fall on summary boundaries ([`Grain::fits`]).
+
+use crate::history::{Bucket, SeriesPoint};
+use crate::model::Timestamp;
+use chrono::{DurationRound, TimeDelta};
+
+/// The length of a rollup's summaries, aligned to UTC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grain {
+    Hour,
+    Day,
+}
+
+impl Grain {
+    pub fn length(self) -> TimeDelta {
+        match self {
+            Self::Hour => TimeDelta::hours(1),
+            Self::Day => TimeDelta::days(1),
+        }
+    }
+
+    /// The start of the summary that holds `t`.
+    pub fn floor(self, t: Timestamp) -> Timestamp {
+        t.duration_trunc(self.length())
+            .expect("a timestamp rounds to an hour or a day")
+    }
+
+    /// Whether every bound lies on a summary boundary, so the buckets are unions of summaries.
+    pub fn fits(self, bounds: &[(Timestamp, Timestamp)]) -> bool {
+        bounds
+            .iter()
+            .all(|&(s, e)| self.floor(s) == s && self.floor(e) == e)
+    }
+
+    /// The coarsest grain whose summaries the buckets are made of, if any.
+    pub fn for_bounds(bounds: &[(Timestamp, Timestamp)]) -> Option<Self> {
+        [Self::Day, Self::Hour].into_iter().find(|g| g.fits(bounds))
+    }
+}
+
+/// What a space's series did during one summary (an hour or a day that has crossings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub start: Timestamp,
+    pub entrances: u64,
+    pub exits: u64,
+    /// The lowest and highest count right after a crossing.
+    pub min: i64,
+    pub max: i64,
+    /// The count after the last crossing (in series order) and that crossing's instant.
+    pub last: i64,
+    pub last_ts: Timestamp,
+}
+
+/// Summarizes series points, in series order, per `grain`: what the continuous aggregates
+/// store, computed in memory (for tests and as the definition the SQL must match).
+pub fn summarize(points: &[SeriesPoint], grain: Grain) -> Vec<Summary> {
+    let mut out: Vec<Summary> = Vec::new();
+    for p in points {
+        let start = grain.floor(p.ts);
+        match out.last_mut() {
+            Some(s) if s.start == start => {
+                s.min = s.min.min(p.count);
+                s.max = s.max.max(p.count);
+                s.last = p.count;
+                s.last_ts = p.ts;
+                if p.arrival {
+                    s.entrances += 1;
+                } else {
+                    s.exits += 1;
+                }
+            }
+            _ => out.push(Summary {
+                start,
+                entrances: u64::from(p.arrival),
+                exits: u64::from(!p.arrival),
+                min: p.count,
+                max: p.count,
+                last: p.count,
+                last_ts: p.ts,
+            }),
+        }
+    }
+    out
+}
+
+/// Buckets from summaries: equal to [`history::buckets`](crate::history::buckets) over the
+/// points the summaries were made from, when every bound lies on a summary boundary.
+/// `carried_in` and `resets` mean what they mean there; `summaries` are in order and start at
+/// or after the first bucket's start.
+pub fn buckets(
+    bounds: &[(Timestamp, Timestamp)],
+    carried_in: i64,
+    summaries: &[Summary],
+    capacity: Option<u32>,
+    resets: &[Timestamp],
+) -> Vec<Bucket> {
+    let mut count = carried_in;
+    let mut rest = summaries;
+    let mut pending_resets = resets.iter().peekable();
+    bounds
+        .iter()
+        .map(|&(start, end)| {
+            let inside = rest.partition_point(|s| s.start < end);
+            let (now, later) = rest.split_at(inside);
+            rest = later;
+            while pending_resets.next_if(|r| **r <= start).is_some() {
+                count = 0;
+            }
+            let (mut min, mut max) = (count, count);
+            let (mut entrances, mut exits) = (0, 0);
+            for s in now.iter().filter(|s| s.start >= start) {
+                // A reset up to the summary's last crossing came before that crossing (the
+                // raw path brings the count to 0 at it and then goes on from the crossings).
+                while pending_resets.next_if(|r| **r <= s.last_ts).is_some() {
+                    min = 0;
+                }
+                count = s.last;
+                min = min.min(s.min);
+                max = max.max(s.max);
+                entrances += s.entrances;
+                exits += s.exits;
+            }
+            while pending_resets.next_if(|r| **r < end).is_some() {
+                count = 0;
+                min = 0;
+            }
+            Bucket {
+                start,
+                end,
+                count,
+                min,
+                max,
+                entrances,
+                exits,
+                utilization: capacity.map(|c| count as f64 / f64::from(c)),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;
