@@ -7,6 +7,20 @@
 -- preloaded. Chunk intervals, refresh windows, compression age and retention are settings
 -- (see the README), applied by roomer after this migration, not fixed here.
 
+-- Series order is (ts, rank, dpu_id) everywhere: in SQL, in Rust (byte order of the id) and
+-- in the rollups' "last count". Byte order in SQL too, whatever the database's collation.
+ALTER TABLE space_counts ALTER COLUMN dpu_id TYPE TEXT COLLATE "C";
+
+-- The series order as one sortable value, for the rollups' last(count, ...): the instant in
+-- microseconds (sign bit flipped so that bytes sort like numbers), the rank, the DPU's bytes.
+-- Immutable: the server encoding (textsend) never changes for a database.
+CREATE FUNCTION roomer_series_key(ts TIMESTAMPTZ, rank SMALLINT, dpu_id TEXT) RETURNS BYTEA
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT int8send((extract(epoch FROM ts - TIMESTAMPTZ '1970-01-01 00:00:00+00') * 1000000)::bigint
+                    # (-9223372036854775808)::bigint)
+           || int2send(rank) || textsend(dpu_id)
+$$;
+
 -- Per space, the earliest instant whose rollups may be out of date: written in the same
 -- transaction as a change to the count series below the rollups' materialized edge (a late
 -- crossing, a re-attribution, a new reset rule), removed once the rollups were refreshed. The
@@ -67,7 +81,7 @@ BEGIN
                count(*) FILTER (WHERE rank = 1) AS exits,
                min(count) AS min_count,
                max(count) AS max_count,
-               last(count, ROW(ts, rank, dpu_id)) AS last_count,
+               last(count, roomer_series_key(ts, rank, dpu_id)) AS last_count,
                max(ts) AS last_ts
         FROM space_counts
         GROUP BY space_id, bucket
