@@ -66,9 +66,11 @@ pub async fn post_crossing(
     let field = |name: &'static str| fields.get(name).map(String::as_str);
     let parsed = match (field("timestamp"), field("direction")) {
         (Some(ts), Some(direction)) => {
+            let now = chrono::Utc::now();
             let validation = Validation {
-                now: chrono::Utc::now(),
+                now,
                 max_future: TimeDelta::from_std(state.max_future).unwrap_or(TimeDelta::MAX),
+                oldest: state.store.oldest_kept(now).await?,
             };
             parse_form(&dpu, ts, direction, &validation)
         }

@@ -149,6 +149,12 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
+/// Installs the process-wide Prometheus recorder. A process that records metrics before its
+/// API is up (the ingest worker in `roomer serve`) calls this first, or those are lost.
+pub fn install_metrics() {
+    observe::recorder();
+}
+
 pub fn router(state: AppState) -> Router {
     // Installed before the first request, so nothing recorded before a scrape is lost.
     observe::recorder();

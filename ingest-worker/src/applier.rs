@@ -110,9 +110,12 @@ impl Applier {
         batch: &[Message],
         stop: &mut watch::Receiver<bool>,
     ) -> Option<Vec<SpaceId>> {
+        let now = chrono::Utc::now();
+        let oldest = self.retry(stop, || self.store.oldest_kept(now)).await?;
         let validation = Validation {
-            now: chrono::Utc::now(),
+            now,
             max_future: TimeDelta::from_std(self.config.max_future).unwrap_or(TimeDelta::MAX),
+            oldest,
         };
         let mut crossings: Vec<Crossing> = Vec::new();
         let mut origins: Vec<usize> = Vec::new();

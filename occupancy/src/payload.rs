@@ -32,6 +32,11 @@ pub enum Rejection {
         now: Timestamp,
         tolerance_s: i64,
     },
+    #[error(
+        "ts {ts} is older than the raw-event retention (events before {oldest} are dropped, so \
+         a repeat could no longer be recognized)"
+    )]
+    BeyondRetention { ts: Timestamp, oldest: Timestamp },
     #[error("id must be an integer from 0 to 2^63-1, got {0}")]
     BadId(String),
     #[error(
@@ -56,6 +61,7 @@ impl Rejection {
             Self::BadDirection(_) => "bad_direction",
             Self::BadTimestamp(_) => "bad_timestamp",
             Self::FutureTimestamp { .. } => "future_timestamp",
+            Self::BeyondRetention { .. } => "beyond_retention",
             Self::BadId(_) => "bad_id",
             Self::IdConflict { .. } => "id_conflict",
         }
@@ -67,6 +73,9 @@ impl Rejection {
 pub struct Validation {
     pub now: Timestamp,
     pub max_future: TimeDelta,
+    /// With raw-event retention (TimescaleDB): the oldest instant still kept. Older crossings
+    /// are refused, since their repeats could no longer be told apart from new ones.
+    pub oldest: Option<Timestamp>,
 }
 
 impl Validation {
@@ -77,6 +86,8 @@ impl Validation {
                 now: self.now,
                 tolerance_s: self.max_future.num_seconds(),
             })
+        } else if let Some(oldest) = self.oldest.filter(|oldest| ts < *oldest) {
+            Err(Rejection::BeyondRetention { ts, oldest })
         } else {
             Ok(())
         }

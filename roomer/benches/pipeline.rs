@@ -275,6 +275,7 @@ impl App {
                 ..IngestConfig::default()
             },
             public_read: true,
+            rollup_refresh_every: std::time::Duration::from_secs(60),
         };
         let shutdown = CancellationToken::new();
         let running = roomer::serve(config, http, shutdown.clone())

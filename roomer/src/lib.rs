@@ -33,6 +33,8 @@ pub struct ServeConfig {
     pub ingest: IngestConfig,
     /// Let API reads through without a token.
     pub public_read: bool,
+    /// How often to refresh rollups made stale by late crossings (TimescaleDB only).
+    pub rollup_refresh_every: Duration,
 }
 
 /// A running all-in-one server.
@@ -76,6 +78,8 @@ pub async fn serve(
     let max_future = ingest.max_future;
     let live_client_id = format!("{}-live", ingest.client_id);
     let stats = Arc::new(IngestStats::default());
+    // Before the worker records anything (the API task may start after its first batch).
+    roomer_api::install_metrics();
     let worker = tokio::spawn(roomer_ingest::run(
         store.clone(),
         ingest,
@@ -99,13 +103,18 @@ pub async fn serve(
             access: roomer_api::auth::Access {
                 public_read: config.public_read,
             },
-            ..AppState::new(store, max_future)
+            ..AppState::new(store.clone(), max_future)
         },
         shutdown.clone().cancelled_owned(),
     ));
     tokio::spawn(log_meters(
         meters_of(Some(stats.clone()), true),
         METERS_LOG_INTERVAL,
+        shutdown.clone(),
+    ));
+    tokio::spawn(refresh_rollups(
+        store.clone(),
+        config.rollup_refresh_every,
         shutdown.clone(),
     ));
     let task = tokio::spawn(async move {
@@ -152,6 +161,29 @@ pub async fn log_meters(meters: roomer_api::Meters, every: Duration, shutdown: C
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = ticks.tick() => tracing::info!(meters = %meters(), "meters"),
+        }
+    }
+}
+
+/// Every `every` until `shutdown`, re-materializes the rollups that late crossings or layout
+/// changes made stale (see `roomer_storage::Store::refresh_rollups`; nothing to do without
+/// TimescaleDB). History is exact either way; this only lets it come from the rollups again.
+/// Several processes may run it: one refreshes at a time, the others skip.
+pub async fn refresh_rollups(
+    store: Arc<dyn roomer_storage::Store>,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticks.tick() => match store.refresh_rollups().await {
+                Ok(0) => {}
+                Ok(marks) => tracing::debug!(marks, "rollups refreshed"),
+                Err(error) => tracing::warn!(%error, "refreshing rollups failed; will retry"),
+            },
         }
     }
 }

@@ -54,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
                     publish_counts: args.batching.publish_counts,
                     ..IngestConfig::default()
                 },
+                rollup_refresh_every: args.batching.rollup_refresh_every,
             };
             let running = roomer::serve(config, http, token).await?;
             tracing::info!(http = %running.http_addr, mqtt = %running.mqtt_addr, "roomer is running; Ctrl-C stops it");
@@ -160,9 +161,24 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(revoked > 0, "no token matched");
             Ok(())
         }
-        Command::Migrate => {
-            roomer_storage::connect(&database_url).await?;
+        Command::Migrate(args) => {
+            let store = roomer_storage::connect(&database_url).await?;
             println!("{database_url} is up to date");
+            let settings = args.settings();
+            let status = if settings.is_empty() {
+                store.timescale().await?
+            } else {
+                let status = store.configure_timescale(&settings).await?;
+                anyhow::ensure!(
+                    status.is_some(),
+                    "TimescaleDB settings given, but {database_url} does not use TimescaleDB"
+                );
+                status
+            };
+            match status {
+                Some(status) => println!("{status}"),
+                None => println!("no TimescaleDB: history is made from the raw count series"),
+            }
             Ok(())
         }
     }
@@ -204,6 +220,11 @@ async fn run_ingest(database_url: String, args: IngestArgs) -> anyhow::Result<()
     };
     let token = shutdown::on_signal();
     let stats = Arc::new(IngestStats::default());
+    tokio::spawn(roomer::refresh_rollups(
+        store.clone(),
+        args.batching.rollup_refresh_every,
+        token.clone(),
+    ));
     tokio::spawn(roomer::log_meters(
         roomer::meters_of(Some(stats.clone()), false),
         roomer::METERS_LOG_INTERVAL,

@@ -174,6 +174,22 @@ fn migrate_prepares_a_fresh_database() {
 }
 
 #[test]
+fn timescaledb_settings_on_a_database_without_it_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("roomer.db").display());
+    let output = Command::new(ROOMER)
+        .args(["migrate", "--compress-after", "30d"])
+        .env("DATABASE_URL", &database_url)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does not use TimescaleDB"), "{stderr}");
+    let plain = roomer(&database_url, &["migrate"]);
+    assert!(String::from_utf8_lossy(&plain.stdout).contains("no TimescaleDB"));
+}
+
+#[test]
 fn a_bad_layout_file_is_refused_with_its_reason() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.toml");

@@ -51,6 +51,7 @@ mod tests {
         let validation = Validation {
             now: chrono::Utc::now(),
             max_future: chrono::TimeDelta::seconds(60),
+            oldest: None,
         };
         let parsed = parse_message(&DpuId::new("283").unwrap(), bytes, &validation);
         assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);

@@ -296,6 +296,13 @@ pub trait Store: Send + Sync + 'static {
         Ok(0)
     }
 
+    /// With raw-event retention (TimescaleDB), the oldest instant whose crossings are still
+    /// kept at `now`: older ones must be refused, as a repeat of a dropped crossing could no
+    /// longer be recognized. `None`: everything is kept. May lag a settings change by a minute.
+    async fn oldest_kept(&self, _now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        Ok(None)
+    }
+
     /// What TimescaleDB runs with; `None` without TimescaleDB.
     async fn timescale(&self) -> Result<Option<TimescaleStatus>, StoreError> {
         Ok(None)

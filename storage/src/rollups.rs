@@ -68,18 +68,13 @@ pub struct TimescaleStatus {
 
 impl std::fmt::Display for TimescaleStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let show = |d: Option<Duration>| {
-            d.map_or_else(
-                || "off".to_owned(),
-                |d| humantime::format_duration(d).to_string(),
-            )
-        };
+        let show = |d: Option<Duration>| d.map_or_else(|| "off".to_owned(), short);
         write!(
             f,
             "TimescaleDB {}: chunk interval {}, refresh window {}, compress after {}, \
              raw retention {}, rollup retention {}; {} chunks, {} compressed",
             self.version,
-            humantime::format_duration(self.chunk_interval),
+            short(self.chunk_interval),
             show(self.refresh_window),
             show(self.compress_after),
             show(self.raw_retention),
@@ -87,5 +82,16 @@ impl std::fmt::Display for TimescaleStatus {
             self.chunks,
             self.compressed_chunks
         )
+    }
+}
+
+/// `7d`, `36h`, `90m` or `45s`: the largest unit that divides the duration. (humantime would
+/// print 90 days as "2months 29days 2h 52m 48s".)
+fn short(d: Duration) -> String {
+    match d.as_secs() {
+        s if s > 0 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s > 0 && s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }

@@ -282,3 +282,87 @@ async fn settings_are_kept_by_timescaledb_and_read_back() {
     assert_ne!(first.chunk_interval, status.chunk_interval);
     assert_eq!(status.chunk_interval, Duration::from_secs(6 * 3600));
 }
+
+#[tokio::test]
+#[cfg_attr(
+    not(roomer_timescale_tests),
+    ignore = "set TEST_TIMESCALE_URL to run against TimescaleDB"
+)]
+async fn raw_retention_drops_old_crossings_and_keeps_counts_and_history() {
+    let (store, url) = fresh().await;
+    let store = store.as_ref();
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let layout =
+        std::fs::read_to_string(manifest.join("../examples/reference-building.toml")).unwrap();
+    store
+        .apply_layout(&Layout::from_toml(&layout).unwrap())
+        .await
+        .unwrap();
+    let rows =
+        roomer_simulator::read_csv(&manifest.join("../../shared/data/dpu_data.csv")).unwrap();
+    for batch in rows.chunks(50) {
+        store.ingest(batch).await.unwrap();
+    }
+    store.refresh_rollups().await.unwrap();
+    let (from, to) = (
+        rows[0].ts - TimeDelta::days(1),
+        rows[rows.len() - 1].ts + TimeDelta::days(1),
+    );
+    let spaces: Vec<Space> = store
+        .spaces(&Page::all())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.space)
+        .collect();
+    let snapshot = || async {
+        let mut seen = Vec::new();
+        for space in spaces.iter().map(|s| s.id) {
+            for interval in [Interval::Minutes(60), Interval::Day] {
+                let bounds = boundaries(from, to, interval, chrono_tz::Europe::Paris, 10_000);
+                let answer = history(store, space, &spaces, &bounds, Source::Rollups)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(answer.from_rollups, bounds.len());
+                seen.push(format!("{:?}", answer.buckets));
+            }
+            for row in &rows {
+                seen.push(format!(
+                    "{:?}",
+                    store.count_at(space, Some(row.ts)).await.unwrap()
+                ));
+            }
+        }
+        seen
+    };
+    let before = snapshot().await;
+    assert!(store.totals().await.unwrap().crossings > 500);
+
+    let thirty_days = TimescaleSettings {
+        raw_retention: Some(Some(Duration::from_secs(30 * DAY))),
+        ..TimescaleSettings::default()
+    };
+    store.configure_timescale(&thirty_days).await.unwrap();
+    // What the retention policy does on its schedule, now.
+    let mut conn = PgConnection::connect(&url).await.unwrap();
+    let job: i32 = sqlx::query_scalar(
+        "SELECT job_id FROM timescaledb_information.jobs \
+         WHERE proc_name = 'policy_retention' AND hypertable_name = 'crossings'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    sql(&url, &format!("CALL run_job({job})")).await;
+
+    assert_eq!(
+        store.totals().await.unwrap().crossings,
+        0,
+        "2018 is long gone"
+    );
+    assert_eq!(
+        snapshot().await,
+        before,
+        "counts and rollups outlive raw crossings"
+    );
+}

@@ -8,6 +8,7 @@ fn validation() -> Validation {
     Validation {
         now: "2018-03-01T00:00:00Z".parse().unwrap(),
         max_future: TimeDelta::minutes(5),
+        oldest: None,
     }
 }
 
@@ -93,6 +94,25 @@ fn timestamps_too_far_in_the_future_are_rejected() {
     assert_eq!(ok.crossings.len(), 1);
     let late = parse(r#"{"ts": "2018-03-01T00:05:01Z", "direction": 1}"#);
     assert_eq!(reasons(&late), vec!["future_timestamp"]);
+}
+
+#[test]
+fn timestamps_older_than_the_raw_retention_are_rejected() {
+    let dpu = DpuId::new("283").unwrap();
+    let kept_since = Validation {
+        oldest: Some("2018-02-01T00:00:00Z".parse().unwrap()),
+        ..validation()
+    };
+    let body = br#"[{"ts": "2018-01-31T23:59:59Z", "direction": 1},
+                    {"ts": "2018-02-01T00:00:00Z", "direction": 1}]"#;
+    let parsed = parse_message(&dpu, body, &kept_since);
+    assert_eq!(
+        parsed.crossings.len(),
+        1,
+        "the instant itself is still kept"
+    );
+    assert_eq!(reasons(&parsed), vec!["beyond_retention"]);
+    assert_eq!(parsed.rejected[0].0, Some(0));
 }
 
 #[test]

@@ -64,6 +64,7 @@ pub async fn spawn_app(backend: Backend) -> App {
             ..IngestConfig::default()
         },
         public_read: true,
+        rollup_refresh_every: std::time::Duration::from_secs(60),
     };
     let shutdown = CancellationToken::new();
     let running = roomer::serve(config, http, shutdown.clone()).await.unwrap();
@@ -99,6 +100,23 @@ impl App {
             response.status()
         );
         response.json().await.unwrap()
+    }
+
+    /// A GET answered with 200, as its headers and body text.
+    pub async fn get_text(&self, path: &str) -> (reqwest::header::HeaderMap, String) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.http))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "GET {path}: {}",
+            response.status()
+        );
+        let headers = response.headers().clone();
+        (headers, response.text().await.unwrap())
     }
 
     /// Waits until the API reports `crossings` distinct crossings stored.

@@ -43,6 +43,7 @@ impl Received {
         let validation = Validation {
             now: chrono::Utc::now(),
             max_future: chrono::TimeDelta::days(1),
+            oldest: None,
         };
         let parsed = parse_message(&dpu, &self.payload, &validation);
         assert!(

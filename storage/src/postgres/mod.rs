@@ -24,7 +24,8 @@ use occupancy::{
 };
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use write::PgTx;
 
 /// How often a batch is retried after losing a race with another writer.
@@ -36,7 +37,14 @@ pub struct PostgresStore {
     pool: PgPool,
     /// The TimescaleDB version, when the database uses it.
     timescale: Option<String>,
+    /// The raw retention as last read, and when (re-read after a minute).
+    retention: RetentionCache,
 }
+
+type RetentionCache = Arc<Mutex<Option<(Instant, Option<Duration>)>>>;
+
+/// How long a read of the raw retention is trusted.
+const RETENTION_TTL: Duration = Duration::from_secs(60);
 
 impl PostgresStore {
     /// Connects to a `postgres://…` URL and migrates the database.
@@ -58,7 +66,11 @@ impl PostgresStore {
             ),
             None => tracing::info!("PostgreSQL without TimescaleDB: history from the raw series"),
         }
-        Ok(Self { pool, timescale })
+        Ok(Self {
+            pool,
+            timescale,
+            retention: Arc::default(),
+        })
     }
 
     async fn begin(&self) -> Result<PgTx, StoreError> {
@@ -211,6 +223,23 @@ impl Store for PostgresStore {
         timescale::refresh(&self.pool).await
     }
 
+    async fn oldest_kept(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        let Some(version) = &self.timescale else {
+            return Ok(None);
+        };
+        let cached = *self.retention.lock().expect("retention cache");
+        let retention = match cached {
+            Some((read, retention)) if read.elapsed() < RETENTION_TTL => retention,
+            _ => {
+                let retention = timescale::status(&self.pool, version).await?.raw_retention;
+                *self.retention.lock().expect("retention cache") =
+                    Some((Instant::now(), retention));
+                retention
+            }
+        };
+        Ok(retention.and_then(|r| chrono::TimeDelta::from_std(r).ok().map(|r| now - r)))
+    }
+
     async fn timescale(&self) -> Result<Option<TimescaleStatus>, StoreError> {
         match &self.timescale {
             Some(version) => Ok(Some(timescale::status(&self.pool, version).await?)),
@@ -226,7 +255,10 @@ impl Store for PostgresStore {
             return Ok(None);
         };
         timescale::configure(&self.pool, settings).await?;
-        Ok(Some(timescale::status(&self.pool, version).await?))
+        let status = timescale::status(&self.pool, version).await?;
+        *self.retention.lock().expect("retention cache") =
+            Some((Instant::now(), status.raw_retention));
+        Ok(Some(status))
     }
 
     async fn spaces(&self, page: &Page<SpaceId>) -> Result<Vec<SpaceCount>, StoreError> {
