@@ -7,6 +7,7 @@
 //! lasts 23, 24 or 25 hours. A bucket is `[start, end)`.
 
 use crate::model::Timestamp;
+use crate::rollup::Summary;
 use chrono::{
     Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Offset as _, TimeZone, Timelike,
 };
@@ -157,51 +158,10 @@ pub fn buckets(
     capacity: Option<u32>,
     resets: &[Timestamp],
 ) -> Vec<Bucket> {
-    let mut count = carried_in;
-    let mut rest = points;
-    let mut pending_resets = resets.iter().peekable();
-    bounds
-        .iter()
-        .map(|&(start, end)| {
-            let inside = rest.partition_point(|p| p.ts < end);
-            let (now, later) = rest.split_at(inside);
-            rest = later;
-            // A reset at the bucket's first instant: the bucket starts empty.
-            while pending_resets.next_if(|r| **r <= start).is_some() {
-                count = 0;
-            }
-            let (mut min, mut max) = (count, count);
-            let (mut entrances, mut exits) = (0, 0);
-            for p in now.iter().filter(|p| p.ts >= start) {
-                while pending_resets.next_if(|r| **r <= p.ts).is_some() {
-                    count = 0;
-                    min = 0;
-                }
-                count = p.count;
-                min = min.min(count);
-                max = max.max(count);
-                if p.arrival {
-                    entrances += 1;
-                } else {
-                    exits += 1;
-                }
-            }
-            while pending_resets.next_if(|r| **r < end).is_some() {
-                count = 0;
-                min = 0;
-            }
-            Bucket {
-                start,
-                end,
-                count,
-                min,
-                max,
-                entrances,
-                exits,
-                utilization: capacity.map(|c| count as f64 / f64::from(c)),
-            }
-        })
-        .collect()
+    // A point is a summary of itself; the rollup path then does the rest, so the two paths
+    // share one walk over buckets and resets.
+    let summaries: Vec<Summary> = points.iter().map(|&p| Summary::of(p)).collect();
+    crate::rollup::buckets(bounds, carried_in, &summaries, capacity, resets)
 }
 
 #[cfg(test)]

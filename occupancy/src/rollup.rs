@@ -61,6 +61,21 @@ pub struct Summary {
     pub last_ts: Timestamp,
 }
 
+impl Summary {
+    /// One series point as a summary of its own.
+    pub fn of(p: SeriesPoint) -> Self {
+        Self {
+            start: p.ts,
+            entrances: u64::from(p.arrival),
+            exits: u64::from(!p.arrival),
+            min: p.count,
+            max: p.count,
+            last: p.count,
+            last_ts: p.ts,
+        }
+    }
+}
+
 /// Summarizes series points, in series order, per `grain`: what the continuous aggregates
 /// store, computed in memory (for tests and as the definition the SQL must match).
 pub fn summarize(points: &[SeriesPoint], grain: Grain) -> Vec<Summary> {
@@ -81,12 +96,7 @@ pub fn summarize(points: &[SeriesPoint], grain: Grain) -> Vec<Summary> {
             }
             _ => out.push(Summary {
                 start,
-                entrances: u64::from(p.arrival),
-                exits: u64::from(!p.arrival),
-                min: p.count,
-                max: p.count,
-                last: p.count,
-                last_ts: p.ts,
+                ..Summary::of(*p)
             }),
         }
     }
@@ -94,7 +104,8 @@ pub fn summarize(points: &[SeriesPoint], grain: Grain) -> Vec<Summary> {
 }
 
 /// Buckets from summaries: equal to [`history::buckets`](crate::history::buckets) over the
-/// points the summaries were made from, when every bound lies on a summary boundary.
+/// points the summaries were made from, when every bound lies on a summary boundary (the
+/// raw path is this walk over one summary per point).
 /// `carried_in` and `resets` mean what they mean there; `summaries` are in order and start at
 /// or after the first bucket's start.
 pub fn buckets(

@@ -12,16 +12,9 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use roomer_simulator::{MqttTarget, ReplayOptions};
-use roomer_storage::testing::{eventually, fresh_postgres_database, timescale_url};
+use roomer_storage::testing::{eventually, fresh_timescale_database};
 use sqlx::{Connection, PgConnection};
 use std::collections::BTreeSet;
-
-async fn fresh_timescale() -> String {
-    let admin = timescale_url().expect("TEST_TIMESCALE_URL must be set for TimescaleDB tests");
-    fresh_postgres_database(&admin)
-        .await
-        .expect("TEST_TIMESCALE_URL is set but its server cannot be reached")
-}
 
 async fn deliver(app: &App, events: &[Crossing]) {
     let mut options = ReplayOptions::new(MqttTarget::from(app.mqtt));
@@ -85,7 +78,7 @@ async fn history_from_rollups_answers_like_sqlite_after_late_and_repeated_crossi
     shuffled.shuffle(&mut StdRng::seed_from_u64(5));
     let (early, late) = shuffled.split_at(rows.len() * 4 / 5);
 
-    let timescale = spawn_app(Backend::Url(fresh_timescale().await)).await;
+    let timescale = spawn_app(Backend::Url(fresh_timescale_database().await)).await;
     let sqlite = spawn_app(Backend::Sqlite).await;
     let store = roomer_storage::connect(&timescale.database_url)
         .await
@@ -148,7 +141,7 @@ async fn history_from_rollups_answers_like_sqlite_after_late_and_repeated_crossi
 )]
 fn migrate_changes_timescaledb_settings_and_prints_them() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let url = runtime.block_on(fresh_timescale());
+    let url = runtime.block_on(fresh_timescale_database());
     let roomer = |args: &[&str]| {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_roomer"))
             .arg("migrate")
@@ -189,7 +182,7 @@ fn migrate_changes_timescaledb_settings_and_prints_them() {
     ignore = "set TEST_TIMESCALE_URL to run against TimescaleDB"
 )]
 async fn crossings_older_than_the_raw_retention_are_refused_and_kept_for_inspection() {
-    let url = fresh_timescale().await;
+    let url = fresh_timescale_database().await;
     let store = roomer_storage::connect(&url).await.unwrap();
     let settings = roomer_storage::TimescaleSettings {
         raw_retention: Some(Some(std::time::Duration::from_secs(30 * 86_400))),

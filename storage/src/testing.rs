@@ -39,6 +39,15 @@ pub fn timescale_url() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
+/// A fresh database on the `TEST_TIMESCALE_URL` server. Panics (fails the test, never skips
+/// it) when the variable is unset or the server cannot be reached.
+pub async fn fresh_timescale_database() -> String {
+    let admin = timescale_url().expect("TEST_TIMESCALE_URL must be set for TimescaleDB tests");
+    fresh_postgres_database(&admin)
+        .await
+        .expect("TEST_TIMESCALE_URL is set but its server cannot be reached")
+}
+
 /// Creates an empty database on the server `admin_url` points at and returns its URL.
 /// Fails (never skips) when the server cannot be reached.
 pub async fn fresh_postgres_database(admin_url: &str) -> Result<String, StoreError> {

@@ -11,7 +11,7 @@ use occupancy::testkit::{base_time, scenario_with_resets, Scenario};
 use occupancy::{Crossing, Layout, Space, SpaceId, Timestamp};
 use proptest::prelude::*;
 use roomer_storage::history::{history, Source};
-use roomer_storage::testing::{fresh_postgres_database, timescale_url};
+use roomer_storage::testing::fresh_timescale_database;
 use roomer_storage::{Page, Store, TimescaleSettings};
 use sqlx::{Connection, PgConnection};
 use std::sync::Arc;
@@ -19,11 +19,18 @@ use std::time::Duration;
 
 const DAY: u64 = 86_400;
 
-async fn fresh() -> (Arc<dyn Store>, String) {
-    let admin = timescale_url().expect("TEST_TIMESCALE_URL must be set for TimescaleDB tests");
-    let url = fresh_postgres_database(&admin)
+async fn all_spaces(store: &dyn Store) -> Vec<Space> {
+    store
+        .spaces(&Page::all())
         .await
-        .expect("TEST_TIMESCALE_URL is set but its server cannot be reached");
+        .unwrap()
+        .into_iter()
+        .map(|s| s.space)
+        .collect()
+}
+
+async fn fresh() -> (Arc<dyn Store>, String) {
+    let url = fresh_timescale_database().await;
     let store = roomer_storage::connect(&url)
         .await
         .expect("open TimescaleDB");
@@ -90,13 +97,7 @@ async fn rollups_equal_raw(
     from: Timestamp,
     to: Timestamp,
 ) -> Result<(usize, usize), TestCaseError> {
-    let spaces: Vec<Space> = store
-        .spaces(&Page::all())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.space)
-        .collect();
+    let spaces = all_spaces(store).await;
     let (mut rolled, mut hourly) = (0, 0);
     for space in spaces.iter().map(|s| s.id) {
         for interval in [Interval::Minutes(60), Interval::Day, Interval::Week] {
@@ -308,13 +309,7 @@ async fn raw_retention_drops_old_crossings_and_keeps_counts_and_history() {
         rows[0].ts - TimeDelta::days(1),
         rows[rows.len() - 1].ts + TimeDelta::days(1),
     );
-    let spaces: Vec<Space> = store
-        .spaces(&Page::all())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.space)
-        .collect();
+    let spaces = all_spaces(store).await;
     let snapshot = || async {
         let mut seen = Vec::new();
         for space in spaces.iter().map(|s| s.id) {

@@ -1,6 +1,6 @@
 //! A fresh, empty store per test.
 
-use roomer_storage::testing::{fresh_postgres_database, postgres_url, timescale_url};
+use roomer_storage::testing::{fresh_postgres_database, fresh_timescale_database, postgres_url};
 use roomer_storage::Store;
 use std::sync::Arc;
 
@@ -32,10 +32,7 @@ pub async fn postgres() -> Fixture {
 
 /// A fresh database on the TimescaleDB server; fails unless it really uses TimescaleDB.
 pub async fn timescale() -> Fixture {
-    let admin = timescale_url().expect("TEST_TIMESCALE_URL must be set for TimescaleDB tests");
-    let url = fresh_postgres_database(&admin)
-        .await
-        .expect("TEST_TIMESCALE_URL is set but its server cannot be reached");
+    let url = fresh_timescale_database().await;
     let store = roomer_storage::connect(&url)
         .await
         .expect("open TimescaleDB");
