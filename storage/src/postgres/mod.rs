@@ -5,6 +5,7 @@
 //! in space order, so per-space recounts are serialized and never deadlock. A batch that
 //! races another writer for the same crossing is rolled back and retried.
 
+mod crossings_sql;
 mod layout_sql;
 mod series_sql;
 mod timescale;
