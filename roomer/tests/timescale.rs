@@ -12,8 +12,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use roomer_simulator::{MqttTarget, ReplayOptions};
-use roomer_storage::testing::{eventually, fresh_timescale_database};
-use sqlx::{Connection, PgConnection};
+use roomer_storage::testing::{compress_all_chunks, eventually, fresh_timescale_database};
 use std::collections::BTreeSet;
 
 async fn deliver(app: &App, events: &[Crossing]) {
@@ -97,16 +96,7 @@ async fn history_from_rollups_answers_like_sqlite_after_late_and_repeated_crossi
     timescale.wait_for_crossings(early_distinct.len()).await;
     sqlite.wait_for_crossings(early_distinct.len()).await;
     store.refresh_rollups().await.unwrap();
-    let mut sql = PgConnection::connect(&timescale.database_url)
-        .await
-        .unwrap();
-    sqlx::raw_sql(
-        "SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('space_counts') c; \
-         SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('crossings') c;",
-    )
-    .execute(&mut sql)
-    .await
-    .unwrap();
+    compress_all_chunks(&timescale.database_url).await.unwrap();
     let status = store.timescale().await.unwrap().unwrap();
     assert!(status.compressed_chunks > 0, "{status}");
 

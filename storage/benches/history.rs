@@ -29,9 +29,10 @@ use occupancy::{
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use roomer_storage::history::{history, Source};
-use roomer_storage::testing::{fresh_postgres_database, postgres_url, timescale_url};
+use roomer_storage::testing::{
+    compress_all_chunks, fresh_postgres_database, postgres_url, timescale_url,
+};
 use roomer_storage::{Page, Store};
-use sqlx::Connection;
 use std::time::Instant;
 
 const DAYS: i64 = 90;
@@ -174,14 +175,7 @@ fn main() {
         let refresh = Instant::now();
         timescale.refresh_rollups().await.expect("refresh");
         println!("rollup refresh after loading: {:.2?}", refresh.elapsed());
-        let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
-        sqlx::raw_sql(
-            "SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('space_counts') c; \
-             SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('crossings') c;",
-        )
-        .execute(&mut conn)
-        .await
-        .expect("compress");
+        compress_all_chunks(&url).await.expect("compress");
         if let Some(status) = timescale.timescale().await.expect("status") {
             println!("{status}");
         }

@@ -48,6 +48,20 @@ pub async fn fresh_timescale_database() -> String {
         .expect("TEST_TIMESCALE_URL is set but its server cannot be reached")
 }
 
+/// Compresses every chunk of both hypertables, as the compression policy does to old ones
+/// (TimescaleDB only). For tests and benchmarks that need late data to land in compressed
+/// chunks.
+pub async fn compress_all_chunks(url: &str) -> Result<(), StoreError> {
+    let mut conn = PgConnection::connect(url).await?;
+    sqlx::raw_sql(
+        "SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('space_counts') c; \
+         SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('crossings') c;",
+    )
+    .execute(&mut conn)
+    .await?;
+    Ok(())
+}
+
 /// Creates an empty database on the server `admin_url` points at and returns its URL.
 /// Fails (never skips) when the server cannot be reached.
 pub async fn fresh_postgres_database(admin_url: &str) -> Result<String, StoreError> {

@@ -11,7 +11,7 @@ use occupancy::testkit::{base_time, scenario_with_resets, Scenario};
 use occupancy::{Crossing, Layout, Space, SpaceId, Timestamp};
 use proptest::prelude::*;
 use roomer_storage::history::{history, Source};
-use roomer_storage::testing::fresh_timescale_database;
+use roomer_storage::testing::{compress_all_chunks, fresh_timescale_database};
 use roomer_storage::{Page, Store, TimescaleSettings};
 use sqlx::{Connection, PgConnection};
 use std::sync::Arc;
@@ -45,16 +45,6 @@ async fn fresh() -> (Arc<dyn Store>, String) {
 async fn sql(url: &str, statement: &str) {
     let mut conn = PgConnection::connect(url).await.unwrap();
     sqlx::raw_sql(statement).execute(&mut conn).await.unwrap();
-}
-
-/// Compresses every chunk of both hypertables, as the compression policy does to old ones.
-async fn compress_everything(url: &str) {
-    sql(
-        url,
-        "SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('space_counts') c; \
-         SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('crossings') c;",
-    )
-    .await;
 }
 
 /// The scenario's hour stretched to `factor` hours: events, installations and resets then
@@ -170,7 +160,7 @@ async fn deliver_and_compare(scenario: Scenario) -> Result<(), TestCaseError> {
             store.apply_layout(&scenario.layout).await.unwrap();
         }
         if i == half {
-            compress_everything(&url).await;
+            compress_all_chunks(&url).await.unwrap();
         }
         store.ingest(batch).await.unwrap();
         if i % 4 == 3 {

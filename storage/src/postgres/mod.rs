@@ -225,14 +225,14 @@ impl Store for PostgresStore {
     }
 
     async fn oldest_kept(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
-        let Some(version) = &self.timescale else {
+        if self.timescale.is_none() {
             return Ok(None);
-        };
+        }
         let cached = *self.retention.lock().expect("retention cache");
         let retention = match cached {
             Some((read, retention)) if read.elapsed() < RETENTION_TTL => retention,
             _ => {
-                let retention = timescale::status(&self.pool, version).await?.raw_retention;
+                let retention = timescale::raw_retention(&self.pool).await?;
                 *self.retention.lock().expect("retention cache") =
                     Some((Instant::now(), retention));
                 retention

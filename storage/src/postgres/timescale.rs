@@ -192,6 +192,20 @@ pub(super) async fn status(pool: &PgPool, version: &str) -> Result<TimescaleStat
     })
 }
 
+/// The raw-crossing retention in force (`None`: off): one catalog row, read once a minute by
+/// every writer, so cheaper than the whole [`status`].
+pub(super) async fn raw_retention(pool: &PgPool) -> Result<Option<Duration>> {
+    let seconds: Option<f64> = sqlx::query_scalar(
+        "SELECT extract(epoch FROM (config->>'drop_after')::interval)::float8 \
+         FROM timescaledb_information.jobs \
+         WHERE proc_name = 'policy_retention' AND hypertable_name = 'crossings'",
+    )
+    .fetch_optional(pool)
+    .await?
+    .flatten();
+    Ok(seconds.map(|s| Duration::from_secs_f64(s.max(0.0))))
+}
+
 /// A space's summaries in `[from, to)`, up to its earliest stale mark.
 pub(super) async fn rollups(
     pool: &PgPool,
