@@ -351,3 +351,55 @@ async fn raw_retention_drops_old_crossings_and_keeps_counts_and_history() {
         "counts and rollups outlive raw crossings"
     );
 }
+
+#[tokio::test]
+#[cfg_attr(
+    not(roomer_timescale_tests),
+    ignore = "set TEST_TIMESCALE_URL to run against TimescaleDB"
+)]
+async fn a_refresh_waits_for_a_policy_refresh_in_progress() {
+    let (store, url) = fresh().await;
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let layout =
+        std::fs::read_to_string(manifest.join("../examples/reference-building.toml")).unwrap();
+    store
+        .apply_layout(&Layout::from_toml(&layout).unwrap())
+        .await
+        .unwrap();
+    let rows =
+        roomer_simulator::read_csv(&manifest.join("../../shared/data/dpu_data.csv")).unwrap();
+    store.ingest(&rows).await.unwrap();
+
+    // A policy job refreshing every bucket, as TimescaleDB records it while it runs: a range
+    // registered under a live backend (this connection's).
+    let mut policy = PgConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO _timescaledb_catalog.continuous_aggs_jobs_refresh_ranges \
+         SELECT mat_hypertable_id, -100000000000000000, 100000000000000000, \
+                pg_backend_pid(), 1000, now() \
+         FROM _timescaledb_catalog.continuous_agg WHERE user_view_name = 'space_counts_hourly'",
+    )
+    .execute(&mut policy)
+    .await
+    .unwrap();
+
+    let refresh = tokio::spawn({
+        let store = store.clone();
+        async move { store.refresh_rollups().await }
+    });
+    // TimescaleDB refuses an overlapping refresh at once; ours must wait instead.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!refresh.is_finished(), "{:?}", refresh.await);
+
+    sqlx::raw_sql("DELETE FROM _timescaledb_catalog.continuous_aggs_jobs_refresh_ranges")
+        .execute(&mut policy)
+        .await
+        .unwrap();
+    let forgotten = refresh.await.unwrap().expect("the refresh goes on after the policy's");
+    assert!(forgotten > 0, "the refresh consumed the stale marks");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM rollup_stale")
+        .fetch_one(&mut policy)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}

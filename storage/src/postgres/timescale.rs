@@ -7,8 +7,9 @@
 //! answer never depends on whether a refresh has run. [`refresh`] re-materializes from the
 //! earliest mark to the materialized edge and then forgets the marks it saw. TimescaleDB
 //! never materializes past `now() - 1 hour` (policies end there, and so does [`refresh`]),
-//! and a refresh of a continuous aggregate waits for any other refresh of it, so after ours
-//! every materialized bucket includes every write whose mark we saw.
+//! and [`refresh`] waits out any overlapping refresh (TimescaleDB 2.28 refuses one with
+//! SQLSTATE 55P03 instead of queueing it), so after ours every materialized bucket includes
+//! every write whose mark we saw.
 
 use crate::engine::Result;
 use crate::{Rollups, TimescaleSettings, TimescaleStatus};
@@ -270,6 +271,35 @@ pub(super) async fn refresh(pool: &PgPool) -> Result<usize> {
     outcome
 }
 
+/// How long [`refresh`] waits for an overlapping refresh (a policy job, most likely) to end.
+const CONCURRENT_REFRESH_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Runs a `refresh_continuous_aggregate` call, retrying while TimescaleDB reports an
+/// overlapping refresh in progress. Our own refreshes exclude each other through the advisory
+/// lock; the policy jobs do not take it.
+async fn call_waiting_out_other_refreshes(
+    conn: &mut PoolConnection<Postgres>,
+    call: &str,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + CONCURRENT_REFRESH_PATIENCE;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        // A plain string is sent with the simple protocol.
+        match (&mut **conn).execute(call).await {
+            Ok(_) => return Ok(()),
+            Err(sqlx::Error::Database(e))
+                if e.code().as_deref() == Some("55P03")
+                    && tokio::time::Instant::now() + pause < deadline =>
+            {
+                tracing::debug!(error = %e, "a concurrent refresh is running; waiting");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 async fn refresh_locked(conn: &mut PoolConnection<Postgres>) -> Result<usize> {
     let marks: Vec<(i64, Timestamp)> = sqlx::query_as("SELECT id, since FROM rollup_stale")
         .fetch_all(&mut **conn)
@@ -297,8 +327,7 @@ async fn refresh_locked(conn: &mut PoolConnection<Postgres>) -> Result<usize> {
                 from.to_rfc3339(),
                 to.to_rfc3339()
             );
-            // A plain string is sent with the simple protocol.
-            (&mut **conn).execute(call.as_str()).await?;
+            call_waiting_out_other_refreshes(conn, &call).await?;
         }
     }
     let ids: Vec<i64> = marks.iter().map(|(id, _)| *id).collect();
