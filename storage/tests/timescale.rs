@@ -395,7 +395,10 @@ async fn a_refresh_waits_for_a_policy_refresh_in_progress() {
         .execute(&mut policy)
         .await
         .unwrap();
-    let forgotten = refresh.await.unwrap().expect("the refresh goes on after the policy's");
+    let forgotten = refresh
+        .await
+        .unwrap()
+        .expect("the refresh goes on after the policy's");
     assert!(forgotten > 0, "the refresh consumed the stale marks");
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM rollup_stale")
         .fetch_one(&mut policy)
