@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! - [`router`] and [`serve`] (this file): the routes, and serving them on a bound listener
-//!   until a shutdown signal.
+//!   until a shutdown signal; [`health_router`] and [`serve_health`]: only the operator's
+//!   probes and metrics, for processes that do not serve the API.
 //! - [`auth`]: bearer tokens (stored hashed): writes need `admin`, reads `read` unless reads
 //!   are public.
 //! - `counts`: count routes, both the proof of concept's (`/space/{id}/count/`) and `/api/v1`.
@@ -171,6 +172,32 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(observe::track_http))
         .with_state(state)
+}
+
+/// Only the operator's routes, `/healthz`, `/readyz` and `/metrics`: what a process without
+/// the API (a `roomer ingest` worker) serves so that it can be scraped and probed.
+pub fn health_router(state: AppState) -> Router {
+    observe::recorder();
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(observe::readyz))
+        .route("/metrics", get(observe::metrics))
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(axum::middleware::map_response(error::problems_everywhere))
+        .layer(axum::middleware::from_fn(observe::track_http))
+        .with_state(state)
+}
+
+/// Serves [`health_router`] on an already-bound listener until `shutdown` completes.
+pub async fn serve_health(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    tracing::info!(addr = %listener.local_addr()?, "health and metrics listening");
+    axum::serve(listener, health_router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Serves the API on an already-bound listener until `shutdown` completes, then finishes the

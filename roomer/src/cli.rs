@@ -236,6 +236,10 @@ pub struct IngestArgs {
     /// Share the stream with other workers through `$share/GROUP/dpus/+/crossings`.
     #[arg(long, env = "ROOMER_SHARED_GROUP")]
     pub shared_group: Option<String>,
+    /// Serve `/metrics`, `/healthz` and `/readyz` on this address (e.g. `0.0.0.0:9100`), so
+    /// that each worker can be scraped and probed; off unless given.
+    #[arg(long, env = "ROOMER_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub batching: BatchArgs,
 }

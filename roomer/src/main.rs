@@ -220,6 +220,24 @@ async fn run_ingest(database_url: String, args: IngestArgs) -> anyhow::Result<()
     };
     let token = shutdown::on_signal();
     let stats = Arc::new(IngestStats::default());
+    if let Some(addr) = args.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics listener to {addr}"))?;
+        // Before the worker starts, so that its first batch is recorded.
+        roomer_api::install_metrics();
+        let connected = stats.clone();
+        let state = roomer_api::AppState {
+            meters: Some(roomer::meters_of(Some(stats.clone()), false)),
+            broker_ready: Some(Arc::new(move || connected.snapshot().connected)),
+            ..roomer_api::AppState::new(store.clone(), args.batching.max_future)
+        };
+        tokio::spawn(roomer_api::serve_health(
+            listener,
+            state,
+            token.clone().cancelled_owned(),
+        ));
+    }
     tokio::spawn(roomer::refresh_rollups(
         store.clone(),
         args.batching.rollup_refresh_every,

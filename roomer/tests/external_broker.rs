@@ -75,7 +75,8 @@ async fn a_worker_killed_mid_stream_loses_and_doubles_nothing() {
     let log = dir.path().join("worker.log");
 
     // The worker subscribes first, so its persistent session exists before the stream starts.
-    let worker = RoomerProcess::ingest(&mosquitto.url(), "worker-1", None, &database_url, &log);
+    let worker =
+        RoomerProcess::ingest(&mosquitto.url(), "worker-1", None, &database_url, &log, &[]);
     wait_until_subscribed(&log, 1).await;
 
     // 20 DPUs × 150 crossings, one per message, as fast as Mosquitto takes them.
@@ -118,7 +119,8 @@ async fn a_worker_killed_mid_stream_loses_and_doubles_nothing() {
     worker.kill();
     release_sqlite(lock).await;
     // …and a new worker with the same client id takes that session over.
-    let worker = RoomerProcess::ingest(&mosquitto.url(), "worker-1", None, &database_url, &log);
+    let worker =
+        RoomerProcess::ingest(&mosquitto.url(), "worker-1", None, &database_url, &log, &[]);
     let distinct: BTreeSet<_> = events.iter().map(Crossing::key).collect();
     wait_until_stored(&store, distinct.len() as i64, Duration::from_secs(120)).await;
     drop(worker);

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::processes::{Mosquitto, RoomerProcess};
+use common::processes::{free_port, Mosquitto, RoomerProcess};
 use common::{reference_csv, workspace_file};
 use occupancy::layout::DpuLayout;
 use occupancy::{reference, Crossing, Installation, Layout, Timestamp};
@@ -38,6 +38,16 @@ fn building_with_fleet(extra: usize) -> Layout {
     layout
 }
 
+/// The value of an unlabelled metric in Prometheus text.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     not(all(roomer_postgres_tests, roomer_mosquitto_tests)),
@@ -52,11 +62,21 @@ async fn three_workers_on_one_postgres_count_exactly() {
     store.apply_layout(&layout).await.unwrap();
     let mosquitto = Mosquitto::start(dir.path()).await;
 
+    // Each worker serves its own /metrics and /readyz, as an operator would scrape them.
+    let metrics_ports: Vec<u16> = (1..=3).map(|_| free_port()).collect();
     let workers: Vec<RoomerProcess> = (1..=3)
         .map(|n| {
             let log = dir.path().join(format!("worker-{n}.log"));
             let id = format!("worker-{n}");
-            RoomerProcess::ingest(&mosquitto.url(), &id, Some("roomer"), &database_url, &log)
+            let metrics_addr = format!("127.0.0.1:{}", metrics_ports[n - 1]);
+            RoomerProcess::ingest(
+                &mosquitto.url(),
+                &id,
+                Some("roomer"),
+                &database_url,
+                &log,
+                &["--metrics-addr", &metrics_addr],
+            )
         })
         .collect();
     eventually(
@@ -114,6 +134,35 @@ async fn three_workers_on_one_postgres_count_exactly() {
     assert!(
         offered.iter().sum::<usize>() < 2 * published,
         "offered per worker {offered:?} for {published} messages"
+    );
+    // Each worker reports itself ready and its own share; the shares add up to the stream.
+    let http = reqwest::Client::new();
+    let mut applied = Vec::new();
+    for port in &metrics_ports {
+        let ready = http
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ready.status(), 200);
+        let metrics = http
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        applied.push(metric(&metrics, "roomer_crossings_applied_total"));
+    }
+    assert!(
+        applied.iter().all(|&a| a > 0.0),
+        "applied per worker: {applied:?}"
+    );
+    assert_eq!(
+        applied.iter().sum::<f64>(),
+        distinct.len() as f64,
+        "applied per worker: {applied:?}"
     );
     drop(workers);
 

@@ -120,13 +120,14 @@ impl RoomerProcess {
     }
 
     /// `roomer ingest` against an external broker, with small batches so that a kill lands
-    /// between many commits.
+    /// between many commits, and any `extra` flags.
     pub fn ingest(
         mqtt_url: &str,
         client_id: &str,
         shared_group: Option<&str>,
         database_url: &str,
         log: &Path,
+        extra: &[&str],
     ) -> Self {
         let mut args = vec![
             "ingest",
@@ -142,6 +143,7 @@ impl RoomerProcess {
         if let Some(group) = shared_group {
             args.extend(["--shared-group", group]);
         }
+        args.extend(extra);
         Self::spawn(&args, database_url, log)
     }
 
