@@ -105,7 +105,14 @@ pub struct HttpArgs {
     pub http_addr: SocketAddr,
     /// Let reads through without a token (writes always need an admin token). Default: true
     /// when the API listens on loopback only, false otherwise.
-    #[arg(long, env = "ROOMER_PUBLIC_READ", action = clap::ArgAction::Set)]
+    /// `--public-read` alone means true; `--public-read false` turns it off on loopback.
+    #[arg(
+        long,
+        env = "ROOMER_PUBLIC_READ",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
     pub public_read: Option<bool>,
 }
 
@@ -303,4 +310,46 @@ pub struct PublishArgs {
 pub enum LayoutCommand {
     /// Create or update spaces, doorways and installations from a TOML file (idempotent).
     Apply { file: PathBuf },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn public_read(args: &[&str]) -> bool {
+        let cli = Cli::try_parse_from([&["roomer", "api"], args].concat()).unwrap();
+        match cli.command {
+            Some(Command::Api(api)) => api.http.public_read(),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_are_public_on_loopback_unless_turned_off() {
+        assert!(public_read(&[]));
+        assert!(public_read(&["--http-addr", "[::1]:8000"]));
+        assert!(!public_read(&["--public-read", "false"]));
+        assert!(!public_read(&["--public-read=false"]));
+    }
+
+    #[test]
+    fn reads_need_a_token_elsewhere_unless_made_public() {
+        assert!(!public_read(&["--http-addr", "0.0.0.0:8000"]));
+        assert!(public_read(&[
+            "--http-addr",
+            "0.0.0.0:8000",
+            "--public-read"
+        ]));
+        assert!(public_read(&[
+            "--public-read",
+            "--http-addr",
+            "0.0.0.0:8000"
+        ]));
+        assert!(public_read(&[
+            "--http-addr",
+            "0.0.0.0:8000",
+            "--public-read",
+            "true"
+        ]));
+    }
 }
