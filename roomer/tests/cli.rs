@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::processes::RoomerProcess;
 use common::{reference_csv, workspace_file};
 use roomer_storage::testing::eventually;
 use std::process::{Command, Output, Stdio};
@@ -245,4 +246,53 @@ async fn logs_can_be_json_lines_for_a_collector() {
         assert!(line["fields"]["message"].is_string(), "{raw}");
         assert!(line["timestamp"].is_string(), "{raw}");
     }
+}
+
+#[tokio::test]
+async fn an_api_is_not_ready_while_its_broker_is_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("roomer.db").display());
+    let (http_port, mqtt_port) = (free_port(), free_port());
+    let log = dir.path().join("roomer.log");
+    let mqtt_url = format!("mqtt://127.0.0.1:{mqtt_port}");
+    let _api = RoomerProcess::spawn(
+        &[
+            "api",
+            "--http-addr",
+            &format!("127.0.0.1:{http_port}"),
+            "--mqtt-url",
+            &mqtt_url,
+        ],
+        &database_url,
+        &log,
+    );
+    let readyz = format!("http://127.0.0.1:{http_port}/readyz");
+    let away = eventually("the API to answer", Duration::from_secs(30), || async {
+        reqwest::get(&readyz).await.ok()
+    })
+    .await;
+    assert_eq!(away.status(), 503);
+    let problem: serde_json::Value = away.json().await.unwrap();
+    assert_eq!(problem["code"], "unavailable", "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("MQTT broker"),
+        "{problem}"
+    );
+
+    let _broker = RoomerProcess::spawn(
+        &["broker", "--mqtt-addr", &format!("127.0.0.1:{mqtt_port}")],
+        &database_url,
+        &log,
+    );
+    let ready = eventually(
+        "the API to reach the broker",
+        Duration::from_secs(30),
+        || async {
+            let response = reqwest::get(&readyz).await.ok()?;
+            (response.status() == 200).then_some(response)
+        },
+    )
+    .await;
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"database": "ok", "broker": "ok"}));
 }

@@ -78,7 +78,24 @@ async fn postgres_restarting_under_load_loses_and_doubles_nothing() {
     })
     .await;
     let stored_before = app.stats().crossings_new;
+    // An orchestrator probing the process sees it not ready, and why.
+    let readyz = format!("{}/readyz", app.http);
+    let down = reqwest::get(&readyz).await.unwrap();
+    assert_eq!(down.status(), 503);
+    let problem: serde_json::Value = down.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("database")),
+        "{problem}"
+    );
     pg_ctlcluster("start");
+    eventually(
+        "the process to be ready again",
+        Duration::from_secs(60),
+        || async { (reqwest::get(&readyz).await.ok()?.status() == 200).then_some(()) },
+    )
+    .await;
 
     tokio::time::timeout(Duration::from_secs(120), replay)
         .await
