@@ -1,8 +1,8 @@
 //! Live counts as Server-Sent Events. The source is the count topics the ingest workers
-//! publish after every commit (`spaces/{id}/count`): the API subscribes to them on the
-//! broker, so a live stream works the same with one `roomer serve` or with many workers and
-//! API processes behind an external broker. A client first gets the current counts, then
-//! every change.
+//! publish (`spaces/{id}/count`: after every commit, at daily resets, and when reconciling
+//! after layout edits): the API subscribes to them on the broker, so a live stream works the
+//! same with one `roomer serve` or with many workers and API processes behind an external
+//! broker. A client first gets the current counts, then every change.
 
 use crate::error::Problem;
 use crate::{ApiError, AppState};
@@ -12,6 +12,7 @@ use occupancy::{SpaceId, Timestamp};
 use roomer_storage::Page;
 use rumqttc::{AsyncClient, MqttOptions, Packet, QoS};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -160,14 +161,23 @@ async fn stream(
     if let (Some(id), true) = (only, current.is_empty()) {
         return Err(ApiError::NotFound(format!("space {id} does not exist")));
     }
+    // Workers publish a count again to settle it and when reconciling; a client hears of a
+    // space only when its count differs from the last one this client was sent.
+    let mut sent: HashMap<SpaceId, i64> = current.iter().map(|u| (u.space_id, u.count)).collect();
     let first = tokio_stream::iter(current.into_iter().map(|u| Ok(count_event(&u))));
     let rest = changes.filter_map(move |change| match change {
-        Ok(update) if only.is_none_or(|id| update.space_id == id) => Some(Ok(count_event(&update))),
+        Ok(update) if only.is_none_or(|id| update.space_id == id) => {
+            let changed = sent.insert(update.space_id, update.count) != Some(update.count);
+            changed.then(|| Ok(count_event(&update)))
+        }
         Ok(_) => None,
         // Too slow to keep up: say so; the client re-reads the counts it needs.
-        Err(BroadcastStreamRecvError::Lagged(missed)) => Some(Ok(Event::default()
-            .event("lagged")
-            .data(missed.to_string()))),
+        Err(BroadcastStreamRecvError::Lagged(missed)) => {
+            sent.clear();
+            Some(Ok(Event::default()
+                .event("lagged")
+                .data(missed.to_string())))
+        }
     });
     let ends = live.shutdown.clone().cancelled_owned();
     let events = futures_util::StreamExt::take_until(first.chain(rest), ends);

@@ -1,7 +1,7 @@
 //! Batches in, counts out: parse, store in one transaction, keep what is refused, then ack.
 
 use crate::acks::AckQueue;
-use crate::counts::CountPublisher;
+use crate::counts::CountAnnouncer;
 use crate::subscriber::Message;
 use crate::{IngestConfig, IngestStats};
 use chrono::TimeDelta;
@@ -29,7 +29,7 @@ pub(crate) struct Applier {
     pub acks: AckQueue,
     pub config: IngestConfig,
     pub stats: Arc<IngestStats>,
-    pub counts: Option<CountPublisher>,
+    pub counts: Option<CountAnnouncer>,
 }
 
 impl Applier {
@@ -92,7 +92,9 @@ impl Applier {
             }
             if let Some(touched) = self.apply(&batch, &mut stop).await {
                 self.acks.push(&batch);
-                self.publish_counts(&touched).await;
+                if let Some(counts) = &self.counts {
+                    counts.touched(&touched);
+                }
             } else {
                 tracing::info!(
                     messages = batch.len(),
@@ -199,21 +201,6 @@ impl Applier {
             "batch applied"
         );
         Some(outcome.touched)
-    }
-
-    /// Publishes the current count of each touched space (when count topics are on).
-    async fn publish_counts(&self, touched: &[SpaceId]) {
-        let Some(publisher) = &self.counts else {
-            return;
-        };
-        let now = chrono::Utc::now();
-        for &space in touched {
-            match self.store.count_at(space, None).await {
-                Ok(Some(count)) => publisher.publish(space, count, now).await,
-                Ok(None) => {}
-                Err(e) => tracing::warn!(space, error = %e, "could not read a count to publish"),
-            }
-        }
     }
 
     /// Retries a storage call with exponential backoff until it succeeds or `stop` is raised.

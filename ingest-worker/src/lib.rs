@@ -55,8 +55,13 @@ pub struct IngestConfig {
     pub max_future: Duration,
     /// Largest MQTT packet accepted (bulk uploads can be large).
     pub max_packet_bytes: usize,
-    /// After each commit, publish the touched spaces' counts to `spaces/{id}/count`.
+    /// Publish counts to `spaces/{id}/count`: after each commit, at daily resets, and
+    /// whenever a reconciliation finds one changed otherwise.
     pub publish_counts: bool,
+    /// How often every space's count is compared with what was last published (see
+    /// `counts`): the longest a count changed by something other than this worker's commits
+    /// or a daily reset (a layout edit, another worker) waits to be published.
+    pub reconcile_counts_every: Duration,
 }
 
 impl Default for IngestConfig {
@@ -71,6 +76,7 @@ impl Default for IngestConfig {
             max_future: Duration::from_secs(10 * 60),
             max_packet_bytes: 1024 * 1024 + 1024,
             publish_counts: true,
+            reconcile_counts_every: Duration::from_secs(30),
         }
     }
 }
@@ -118,10 +124,12 @@ pub async fn run(
         connection.clone(),
     ));
     let counts = config.publish_counts.then(|| {
-        counts::CountPublisher::connect(
+        counts::CountAnnouncer::start(
+            store.clone(),
             &config.mqtt_host,
             config.mqtt_port,
             format!("{}-counts", config.client_id),
+            config.reconcile_counts_every,
         )
     });
     let applier = applier::Applier {

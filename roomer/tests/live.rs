@@ -133,6 +133,18 @@ async fn a_published_crossing_reaches_a_connected_dashboard() {
     changed.sort();
     assert_eq!(changed, [(0, -1), (1, 1)]);
 
+    // An operator finds Doorway X mounted the wrong way round and corrects the layout: the
+    // arrival was a departure. No crossing arrives, yet the dashboard sees the correction.
+    let store = roomer_storage::connect(&app.database_url).await.unwrap();
+    let mut doorway = store.doorways(&roomer_storage::Page::all()).await.unwrap()[0].clone();
+    (doorway.exiting_to, doorway.entering_to) = (doorway.entering_to, doorway.exiting_to);
+    store.put_doorway(&doorway).await.unwrap();
+    let (_, corrected) = room.next().await;
+    assert_eq!(
+        (&corrected["space_id"], &corrected["count"]),
+        (&1.into(), &0.into())
+    );
+
     assert_eq!(
         reqwest::get(format!("{}/api/v1/spaces/42/live", app.http))
             .await

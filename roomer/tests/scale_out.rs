@@ -38,6 +38,31 @@ fn building_with_fleet(extra: usize) -> Layout {
     layout
 }
 
+/// The count retained on `spaces/{space}/count`, as a client subscribing now gets it.
+async fn retained_count(mosquitto: &Mosquitto, space: i64) -> Option<i64> {
+    let options = rumqttc::MqttOptions::new("retained-reader", "127.0.0.1", mosquitto.port);
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 10);
+    client
+        .subscribe(format!("spaces/{space}/count"), rumqttc::QoS::AtMostOnce)
+        .await
+        .ok()?;
+    let read = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) =
+                eventloop.poll().await.ok()?
+            {
+                let body: serde_json::Value = serde_json::from_slice(&p.payload).ok()?;
+                return body["count"].as_i64();
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten();
+    let _ = client.disconnect().await;
+    read
+}
+
 /// The value of an unlabelled metric in Prometheus text.
 fn metric(text: &str, name: &str) -> f64 {
     text.lines()
@@ -165,6 +190,18 @@ async fn three_workers_on_one_postgres_count_exactly() {
         "applied per worker: {applied:?}"
     );
     drop(workers);
+
+    // The retained count of every space settles on the stored count, whichever worker
+    // published last.
+    for space in [0, 1, 2] {
+        let stored = store.count_at(space, None).await.unwrap().unwrap();
+        eventually(
+            "the retained count to settle",
+            Duration::from_secs(15),
+            || async { (retained_count(&mosquitto, space).await == Some(stored)).then_some(()) },
+        )
+        .await;
+    }
 
     let mut times: Vec<Timestamp> = all.iter().map(|c| c.ts).collect();
     times.sort();

@@ -61,6 +61,7 @@ pub async fn spawn_app(backend: Backend) -> App {
         ingest: IngestConfig {
             client_id: "e2e-ingest".into(),
             batch_wait: Duration::from_millis(10),
+            reconcile_counts_every: Duration::from_millis(500),
             ..IngestConfig::default()
         },
         public_read: true,
