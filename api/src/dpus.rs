@@ -105,7 +105,22 @@ pub async fn get_installations(
     Path(raw_id): Path<String>,
 ) -> Result<Json<Vec<Installation>>, ApiError> {
     let id = dpu_id(&raw_id)?;
-    Ok(Json(state.store.installations(&id).await?))
+    let history = state.store.installations(&id).await?;
+    if history.is_empty() {
+        // No history: a DPU heard from but not (or no longer) declared has an empty one;
+        // one never heard of does not exist.
+        let now = Utc::now();
+        let heard = state
+            .store
+            .dpus(Some(&id), &Page::all(), now, day_start(now))
+            .await?;
+        if heard.is_empty() {
+            return Err(ApiError::NotFound(format!(
+                "DPU {raw_id:?} is neither declared nor heard from"
+            )));
+        }
+    }
+    Ok(Json(history))
 }
 
 /// `DELETE /api/v1/dpus/{id}`: forgets the DPU's declaration and history; its crossings are

@@ -90,6 +90,9 @@ pub async fn post_crossing(
         }
     };
     let outcome = state.store.ingest(std::slice::from_ref(&crossing)).await?;
+    // The same meters as the MQTT worker's, so a rate covers every way crossings arrive.
+    metrics::counter!("roomer_crossings_applied_total").increment(outcome.report.inserted as u64);
+    metrics::counter!("roomer_duplicates_total").increment(outcome.report.duplicates as u64);
     if outcome.report.inserted == 0 {
         return Err(ApiError::Conflict(format!(
             "DPU {} already reported direction {} at {}",

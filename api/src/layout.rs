@@ -66,7 +66,8 @@ pub struct SpaceBody {
     pub time_zone: Option<chrono_tz::Tz>,
     #[serde(default)]
     pub capacity: Option<u32>,
-    /// Refused for now: the counting rules do not apply daily resets yet.
+    /// Local time of day (`HH:MM` or `HH:MM:SS`, in the space's time zone) at which the
+    /// count returns to 0; absent: never.
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "04:00")]
     pub daily_reset: Option<chrono::NaiveTime>,

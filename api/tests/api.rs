@@ -345,3 +345,34 @@ async fn readiness_says_what_this_process_depends_on() {
         (200, json!({"database": "ok", "broker": "not used"}))
     );
 }
+
+/// A counter's value in `/metrics` (0 when absent).
+async fn counter(app: &common::App, name: &str) -> f64 {
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn crossings_posted_over_http_are_metered_like_mqtt_ones() {
+    let app = spawn_app().await;
+    // Other tests in this process post too: only growth is ours to check.
+    let (applied, duplicates) = (
+        counter(&app, "roomer_crossings_applied_total").await,
+        counter(&app, "roomer_duplicates_total").await,
+    );
+    let crossing = [("timestamp", "2018-02-26T16:06:02Z"), ("direction", "1")];
+    assert_eq!(app.post_crossing("283", &crossing).await.0, 201);
+    assert_eq!(app.post_crossing("283", &crossing).await.0, 409);
+    assert!(counter(&app, "roomer_crossings_applied_total").await >= applied + 1.0);
+    assert!(counter(&app, "roomer_duplicates_total").await >= duplicates + 1.0);
+}

@@ -250,6 +250,11 @@ async fn a_daily_reset_empties_the_room_in_counts_and_history_and_can_be_moved()
         3,
         "no reset yet"
     );
+    assert_eq!(
+        current_counts(&app).await,
+        [3, 3, 3],
+        "now, without a reset"
+    );
 
     // 04:00 in Paris on the spring-forward day is 02:00 UTC.
     let (status, _, _) = app
@@ -281,6 +286,8 @@ async fn a_daily_reset_empties_the_room_in_counts_and_history_and_can_be_moved()
         )
         .await;
     assert_eq!(summary_of(&days), [(2, 0, 2), (1, 0, 2)]);
+    // Months later, every reset since the last crossing has emptied the room.
+    assert_eq!(current_counts(&app).await, [0, 0, 0], "now, after resets");
 
     // Moving the reset to 05:00 changes history consistently; removing it undoes it.
     app.send("PUT", "/api/v1/spaces/1", Some(set_reset(Some("05:00"))))
@@ -288,9 +295,78 @@ async fn a_daily_reset_empties_the_room_in_counts_and_history_and_can_be_moved()
     assert_eq!(count_at(&app, "2026-03-29T02:30:00Z").await, 2);
     assert_eq!(count_at(&app, "2026-03-29T03:00:00Z").await, 0);
     assert_eq!(count_at(&app, "2026-03-29T10:00:00Z").await, 1);
+    let hours = history(
+        &app,
+        "2026-03-29T03:00:00%2B02:00",
+        "2026-03-29T06:00:00%2B02:00",
+        "1h",
+    )
+    .await;
+    assert_eq!(
+        summary_of(&hours),
+        [(2, 2, 2), (2, 2, 2), (0, 0, 0)],
+        "{hours}"
+    );
+    let days = history(&app, "2026-03-28", "2026-03-30", "1d").await;
+    assert_eq!(summary_of(&days), [(2, 0, 2), (1, 0, 2)]);
+
     app.send("PUT", "/api/v1/spaces/1", Some(set_reset(None)))
         .await;
     assert_eq!(count_at(&app, "2026-03-29T10:00:00Z").await, 3);
+    let hours = history(
+        &app,
+        "2026-03-29T03:00:00%2B02:00",
+        "2026-03-29T06:00:00%2B02:00",
+        "1h",
+    )
+    .await;
+    assert_eq!(
+        summary_of(&hours),
+        [(2, 2, 2), (2, 2, 2), (2, 2, 2)],
+        "{hours}"
+    );
+    let days = history(&app, "2026-03-28", "2026-03-30", "1d").await;
+    assert_eq!(summary_of(&days), [(2, 0, 2), (3, 2, 3)]);
+    assert_eq!(
+        current_counts(&app).await,
+        [3, 3, 3],
+        "now, without a reset again"
+    );
+}
+
+/// Space A's history from `start` to `end` in `interval` buckets.
+async fn history(app: &App, start: &str, end: &str, interval: &str) -> Value {
+    let (status, _, body) = app
+        .send(
+            "GET",
+            &format!(
+                "/api/v1/spaces/1/counts?start_time={start}&end_time={end}&interval={interval}"
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Space A's current count as each route that gives it says: the space, the list of spaces,
+/// and the proof of concept's count route.
+async fn current_counts(app: &App) -> [i64; 3] {
+    let (_, _, space) = app.send("GET", "/api/v1/spaces/1", None).await;
+    let (_, _, list) = app.send("GET", "/api/v1/spaces", None).await;
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == 1)
+        .unwrap()["count"]
+        .clone();
+    let (_, _, legacy) = app.send("GET", "/space/1/count/", None).await;
+    [
+        space["count"].as_i64().unwrap(),
+        listed.as_i64().unwrap(),
+        legacy["count"].as_i64().unwrap(),
+    ]
 }
 
 fn summary_of(history: &Value) -> Vec<(i64, i64, i64)> {
@@ -306,4 +382,51 @@ fn summary_of(history: &Value) -> Vec<(i64, i64, i64)> {
             )
         })
         .collect()
+}
+
+#[tokio::test]
+async fn minute_and_week_buckets_follow_the_local_clock() {
+    let app = spawn_app().await;
+    paris_room_with_crossings(
+        &app,
+        &[
+            ("2026-03-28T20:00:00Z", "1"),
+            ("2026-03-28T21:00:30Z", "1"),
+            ("2026-03-28T21:06:00Z", "-1"),
+        ],
+    )
+    .await;
+    let starts_and_moves = |history: &Value| -> Vec<(String, i64, u64, u64)> {
+        summary(history)
+            .into_iter()
+            .map(|(start, _, count, _, _, entrances, exits)| (start, count, entrances, exits))
+            .collect()
+    };
+
+    let minutes = history(&app, "2026-03-28T20:59:00Z", "2026-03-28T21:01:00Z", "1m").await;
+    assert_eq!(
+        starts_and_moves(&minutes),
+        [
+            ("2026-03-28T21:59:00+01:00".to_owned(), 1, 0, 0),
+            ("2026-03-28T22:00:00+01:00".to_owned(), 2, 1, 0),
+        ]
+    );
+    let five = history(&app, "2026-03-28T21:00:00Z", "2026-03-28T21:15:00Z", "5m").await;
+    assert_eq!(
+        starts_and_moves(&five),
+        [
+            ("2026-03-28T22:00:00+01:00".to_owned(), 2, 1, 0),
+            ("2026-03-28T22:05:00+01:00".to_owned(), 1, 0, 1),
+            ("2026-03-28T22:10:00+01:00".to_owned(), 1, 0, 0),
+        ]
+    );
+    // Weeks start on Monday at local midnight; the second one starts in summer time.
+    let weeks = history(&app, "2026-03-23", "2026-04-06", "1w").await;
+    assert_eq!(
+        starts_and_moves(&weeks),
+        [
+            ("2026-03-23T00:00:00+01:00".to_owned(), 1, 2, 1),
+            ("2026-03-30T00:00:00+02:00".to_owned(), 1, 0, 0),
+        ]
+    );
 }

@@ -139,11 +139,21 @@ async fn doorways_validate_their_sides_and_move_their_crossings() {
     // Forget DPU 423 (its crossing waits as pending), then its doorway can go.
     assert_eq!(app.send("DELETE", "/api/v1/dpus/423", None).await.0, 204);
     assert_eq!(app.get("/api/v1/totals").await.1["pending"], 1);
+    // Forgotten: like a DPU never heard of (its crossing came over HTTP, with no status).
+    assert_eq!(app.send("GET", "/api/v1/dpus/423", None).await.0, 404);
     assert_eq!(
         app.send("GET", "/api/v1/dpus/423/installations", None)
             .await
-            .2,
-        json!([])
+            .0,
+        404
+    );
+    assert_eq!(app.send("DELETE", "/api/v1/dpus/423", None).await.0, 404);
+    assert_eq!(app.send("DELETE", "/api/v1/dpus/999", None).await.0, 404);
+    assert_eq!(
+        app.send("GET", "/api/v1/dpus/999/installations", None)
+            .await
+            .0,
+        404
     );
     assert_eq!(app.send("DELETE", "/api/v1/doorways/2", None).await.0, 204);
     assert_eq!(app.send("GET", "/api/v1/doorways/2", None).await.0, 404);

@@ -91,11 +91,35 @@ async fn serve_counts_a_replayed_csv_and_stops_on_sigterm() {
         },
     )
     .await;
+    // The README's tour, figure for figure, and the reference model's.
+    let spaces = get_json(&format!("{base}/api/v1/spaces")).await.unwrap();
+    let now: Vec<(i64, i64)> = spaces
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].as_i64().unwrap(), s["count"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(now, [(0, -6), (1, 4), (2, 9)]);
     let legacy = get_json(&format!("{base}/space/1/count/?timestamp=2018-02-27"))
         .await
         .unwrap();
-    assert_eq!(legacy["space_id"], 1);
-    assert!(legacy["count"].as_i64().unwrap() >= 0);
+    assert_eq!(legacy, serde_json::json!({"space_id": 1, "count": 11}));
+    let totals = get_json(&format!("{base}/api/v1/totals")).await.unwrap();
+    assert_eq!(
+        totals,
+        serde_json::json!({"crossings": 530, "pending": 0, "rejected": 0})
+    );
+    let building = occupancy::Layout::from_toml(&std::fs::read_to_string(layout).unwrap()).unwrap();
+    let rows = roomer_simulator::read_csv(&csv).unwrap();
+    let day = "2018-02-27T00:00:00Z".parse().unwrap();
+    let far = "2100-01-01T00:00:00Z".parse().unwrap();
+    assert_eq!(occupancy::reference::count_at(&building, &rows, 1, day), 11);
+    for (space, count) in now {
+        assert_eq!(
+            occupancy::reference::count_at(&building, &rows, space, far),
+            count
+        );
+    }
 
     // On loopback reads are public; writes need an admin token, made with `roomer token`.
     let made = roomer(
@@ -115,6 +139,13 @@ async fn serve_counts_a_replayed_csv_and_stops_on_sigterm() {
     };
     assert_eq!(put(None).await.unwrap().status(), 401);
     assert_eq!(put(Some(token.clone())).await.unwrap().status(), 200);
+    // A read token is a token, but not one that writes.
+    let reader = roomer(
+        &database_url,
+        &["token", "create", "--role", "read", "--name", "dashboard"],
+    );
+    let reader = String::from_utf8(reader.stdout).unwrap().trim().to_owned();
+    assert_eq!(put(Some(reader)).await.unwrap().status(), 403);
     // Listed by a hash prefix (never the token), then revoked: it no longer opens anything.
     let listed = String::from_utf8(roomer(&database_url, &["token", "list"]).stdout).unwrap();
     let line = listed.lines().find(|l| l.ends_with("ops")).expect("listed");
