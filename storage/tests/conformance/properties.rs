@@ -7,19 +7,62 @@ use occupancy::testkit::{scenario, scenario_with_resets, Scenario};
 use proptest::prelude::*;
 use std::future::Future;
 
+/// How the final layout reaches the store.
+#[derive(Clone, Copy, Debug)]
+enum Correction {
+    /// `roomer layout apply` of the whole file.
+    Layout,
+    /// Spaces and doorways from the file, then each DPU's history on its own, as
+    /// `PUT /api/v1/dpus/{id}/installations` sends it.
+    Installations,
+}
+
+async fn correct(store: &dyn roomer_storage::Store, scenario: &Scenario, how: Correction) {
+    match how {
+        Correction::Layout => {
+            store.apply_layout(&scenario.layout).await.unwrap();
+        }
+        Correction::Installations => {
+            let frame = occupancy::Layout {
+                dpus: Vec::new(),
+                ..scenario.layout.clone()
+            };
+            store.apply_layout(&frame).await.unwrap();
+            let interim = scenario.interim.iter().flat_map(|l| &l.dpus);
+            for dpu in interim.chain(&scenario.layout.dpus) {
+                let history = scenario
+                    .layout
+                    .dpus
+                    .iter()
+                    .find(|d| d.id == dpu.id)
+                    .map_or(&[][..], |d| &d.installations[..]);
+                store.set_installations(&dpu.id, history).await.unwrap();
+            }
+        }
+    }
+}
+
 async fn replay(scenario: &Scenario, fixture: Fixture) -> Result<(), TestCaseError> {
+    replay_corrected(scenario, fixture, Correction::Layout).await
+}
+
+async fn replay_corrected(
+    scenario: &Scenario,
+    fixture: Fixture,
+    how: Correction,
+) -> Result<(), TestCaseError> {
     let store = fixture.store.as_ref();
     if let Some(interim) = &scenario.interim {
         store.apply_layout(interim).await.unwrap();
     }
     for (i, batch) in scenario.batches.iter().enumerate() {
         if i == scenario.layout_before_batch {
-            store.apply_layout(&scenario.layout).await.unwrap();
+            correct(store, scenario, how).await;
         }
         store.ingest(batch).await.unwrap();
     }
     if scenario.layout_before_batch == scenario.batches.len() {
-        store.apply_layout(&scenario.layout).await.unwrap();
+        correct(store, scenario, how).await;
     }
     let totals = store.totals().await.unwrap();
     prop_assert_eq!(totals.crossings as usize, scenario.events.len());
@@ -59,6 +102,33 @@ fn check_resets<F: Future<Output = Fixture>>(cases: u32, fixture: fn() -> F) {
     proptest!(ProptestConfig::with_cases(cases), |(scenario in scenario_with_resets())| {
         runtime.block_on(async { replay(&scenario, fixture().await).await })?;
     });
+}
+
+/// The same, with the layout corrected one DPU history at a time.
+fn check_installations<F: Future<Output = Fixture>>(cases: u32, fixture: fn() -> F) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    proptest!(ProptestConfig::with_cases(cases), |(scenario in scenario())| {
+        runtime.block_on(async {
+            replay_corrected(&scenario, fixture().await, Correction::Installations).await
+        })?;
+    });
+}
+
+#[test]
+fn sqlite_histories_put_one_by_one_match_the_reference_model() {
+    check_installations(64, fixtures::sqlite);
+}
+
+#[test]
+#[cfg_attr(
+    not(roomer_postgres_tests),
+    ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
+)]
+fn postgres_histories_put_one_by_one_match_the_reference_model() {
+    check_installations(32, fixtures::postgres);
 }
 
 #[test]
