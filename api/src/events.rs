@@ -2,10 +2,11 @@
 
 use crate::error::Problem;
 use crate::{ApiError, AppState};
-use axum::extract::rejection::FormRejection;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::{Form, Json};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use base64::prelude::{Engine as _, BASE64_STANDARD};
 use chrono::TimeDelta;
 use occupancy::payload::{parse_form, Rejection, Validation};
 use occupancy::{DpuId, Timestamp};
@@ -39,11 +40,12 @@ pub struct CrossingForm {
 pub async fn post_crossing(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
-    form: Result<Form<HashMap<String, String>>, FormRejection>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let Form(fields) = form.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let source = format!("http POST /dpu/{raw_id}/");
-    let payload = serde_json::to_vec(&fields).unwrap_or_default();
+    // The body as it came, so that whatever is refused can be inspected as sent.
+    let payload = body.to_vec();
     let keep = |reason: Rejection, dpu: Option<&str>| {
         metrics::counter!("roomer_rejected_total", "reason" => reason.code()).increment(1);
         Rejected {
@@ -53,6 +55,19 @@ pub async fn post_crossing(
             reason: reason.code().to_owned(),
             detail: reason.to_string(),
             payload: payload.clone(),
+        }
+    };
+    let fields = match form_fields(&headers, &body) {
+        Ok(fields) => fields,
+        Err(reason) => {
+            let message = reason.to_string();
+            tracing::warn!(%source, reason = reason.code(), %message, "crossing rejected");
+            let dpu = DpuId::new(raw_id.clone()).ok();
+            state
+                .store
+                .reject(&[keep(reason, dpu.as_ref().map(DpuId::as_str))])
+                .await?;
+            return Err(ApiError::BadRequest(message));
         }
     };
     let dpu = match DpuId::new(raw_id.clone()) {
@@ -112,6 +127,19 @@ pub async fn post_crossing(
     ))
 }
 
+/// The form's fields, if the body is a URL-encoded form (as the content type must say, when
+/// there is one).
+fn form_fields(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, Rejection> {
+    if let Some(kind) = headers.get(header::CONTENT_TYPE) {
+        let kind = kind.to_str().unwrap_or_default();
+        let essence = kind.split(';').next().unwrap_or_default().trim();
+        if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Err(Rejection::NotAForm(format!("content type {kind:?}")));
+        }
+    }
+    serde_urlencoded::from_bytes(body).map_err(|e| Rejection::NotAForm(e.to_string()))
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct RejectedQuery {
     limit: Option<u32>,
@@ -123,12 +151,16 @@ pub struct RejectedQuery {
 pub struct RejectedView {
     #[schema(value_type = String, format = DateTime)]
     received_at: Timestamp,
+    /// The MQTT topic it came on, or `http POST /dpu/{id}/`.
     source: String,
     dpu_id: Option<String>,
     reason: String,
     detail: String,
-    /// The raw payload, as text where it is UTF-8 (invalid bytes replaced).
+    /// The raw payload as text (bytes that are not UTF-8 replaced by U+FFFD)…
     payload: String,
+    /// …and, when it is not UTF-8, exactly as received, in base64.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_base64: Option<String>,
 }
 
 /// `GET /api/v1/rejected?limit=N&dpu_id=D&reason=R`: refused messages, newest first.
@@ -151,6 +183,9 @@ pub async fn list_rejected(
                 dpu_id: r.dpu_id,
                 reason: r.reason,
                 detail: r.detail,
+                payload_base64: std::str::from_utf8(&r.payload)
+                    .is_err()
+                    .then(|| BASE64_STANDARD.encode(&r.payload)),
                 payload: String::from_utf8_lossy(&r.payload).into_owned(),
             })
             .collect(),
@@ -179,7 +214,8 @@ pub async fn meters(State(state): State<AppState>) -> Json<serde_json::Value> {
 pub async fn post_crossing_no_slash(
     state: State<AppState>,
     id: Path<String>,
-    form: Result<Form<HashMap<String, String>>, FormRejection>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    post_crossing(state, id, form).await
+    post_crossing(state, id, headers, body).await
 }

@@ -376,3 +376,111 @@ async fn crossings_posted_over_http_are_metered_like_mqtt_ones() {
     assert!(counter(&app, "roomer_crossings_applied_total").await >= applied + 1.0);
     assert!(counter(&app, "roomer_duplicates_total").await >= duplicates + 1.0);
 }
+
+#[tokio::test]
+async fn refused_crossings_are_listed_newest_first_and_filtered_with_their_raw_body() {
+    let app = spawn_app().await;
+    let post_raw = |dpu: &str, content_type: &str, body: &'static str| {
+        app.http
+            .post(format!("{}/dpu/{dpu}/", app.base))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let form = "application/x-www-form-urlencoded";
+    for (dpu, content_type, body) in [
+        ("283", form, "timestamp=2018-02-26T16:06:02Z&direction=2"),
+        ("284", form, "timestamp=2018-02-26T16:06:02Z&direction=0"),
+        ("283", form, "timestamp=noon&direction=1"),
+        (
+            "283",
+            "application/json",
+            r#"{"timestamp": "2018-02-26T16:06:02Z"}"#,
+        ),
+    ] {
+        let response = post_raw(dpu, content_type, body).await.unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+    }
+    // Refused but kept even though it never parsed: its bytes are not even UTF-8.
+    app.store
+        .reject(&[roomer_storage::Rejected {
+            received_at: chrono::Utc::now(),
+            source: "dpus/285/crossings".into(),
+            dpu_id: Some("285".into()),
+            reason: "not_json".into(),
+            detail: "payload is not JSON".into(),
+            payload: vec![0xff, 0x00, 0x7b],
+        }])
+        .await
+        .unwrap();
+
+    let app = &app;
+    let listed = |query: &'static str| async move {
+        let (status, body) = app.get(&format!("/api/v1/rejected{query}")).await;
+        assert_eq!(status, 200, "{body}");
+        body.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["dpu_id"].as_str().unwrap().to_owned(),
+                    r["reason"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let pair = |d: &str, r: &str| (d.to_owned(), r.to_owned());
+    assert_eq!(
+        listed("").await,
+        [
+            pair("285", "not_json"),
+            pair("283", "not_a_form"),
+            pair("283", "bad_timestamp"),
+            pair("284", "bad_direction"),
+            pair("283", "bad_direction"),
+        ],
+        "newest first"
+    );
+    assert_eq!(
+        listed("?dpu_id=283").await,
+        [
+            pair("283", "not_a_form"),
+            pair("283", "bad_timestamp"),
+            pair("283", "bad_direction")
+        ]
+    );
+    assert_eq!(
+        listed("?reason=bad_direction").await,
+        [pair("284", "bad_direction"), pair("283", "bad_direction")]
+    );
+    assert_eq!(
+        listed("?dpu_id=284&reason=bad_direction").await,
+        [pair("284", "bad_direction")]
+    );
+    assert_eq!(listed("?limit=2").await.len(), 2);
+
+    let (_, all) = app.get("/api/v1/rejected").await;
+    let by_reason = |reason: &str| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["reason"] == reason)
+            .unwrap()
+            .clone()
+    };
+    let not_a_form = by_reason("not_a_form");
+    assert_eq!(not_a_form["source"], "http POST /dpu/283/");
+    assert_eq!(
+        not_a_form["payload"],
+        r#"{"timestamp": "2018-02-26T16:06:02Z"}"#
+    );
+    assert!(not_a_form.get("payload_base64").is_none());
+    assert_eq!(
+        by_reason("bad_timestamp")["payload"],
+        "timestamp=noon&direction=1",
+        "the body as sent"
+    );
+    let binary = by_reason("not_json");
+    assert_eq!(binary["payload_base64"], "/wB7");
+    assert_eq!(binary["source"], "dpus/285/crossings");
+}

@@ -39,6 +39,8 @@ pub enum Rejection {
     BeyondRetention { ts: Timestamp, oldest: Timestamp },
     #[error("id must be an integer from 0 to 2^63-1, got {0}")]
     BadId(String),
+    #[error("body is not an HTML form (application/x-www-form-urlencoded): {0}")]
+    NotAForm(String),
     #[error(
         "id {id} is already used by the crossing at {existing_ts} direction {existing_direction}"
     )]
@@ -63,6 +65,7 @@ impl Rejection {
             Self::FutureTimestamp { .. } => "future_timestamp",
             Self::BeyondRetention { .. } => "beyond_retention",
             Self::BadId(_) => "bad_id",
+            Self::NotAForm(_) => "not_a_form",
             Self::IdConflict { .. } => "id_conflict",
         }
     }
@@ -191,6 +194,7 @@ fn parse_element(
         None | Some(Value::Null) => None,
         Some(id) => Some(
             id.as_u64()
+                .filter(|&id| i64::try_from(id).is_ok())
                 .ok_or_else(|| Rejection::BadId(id.to_string()))?,
         ),
     };

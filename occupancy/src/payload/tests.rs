@@ -156,3 +156,17 @@ fn the_http_form_is_validated_like_mqtt() {
         "bad_timestamp"
     );
 }
+
+#[test]
+fn an_id_is_an_integer_from_0_to_2_pow_63_minus_1() {
+    let parsed = parse(
+        r#"[{"ts": "2018-02-26T16:06:02Z", "direction": 1, "id": 0},
+            {"ts": "2018-02-26T16:07:02Z", "direction": 1, "id": 9223372036854775807},
+            {"ts": "2018-02-26T16:08:02Z", "direction": 1, "id": 9223372036854775808},
+            {"ts": "2018-02-26T16:09:02Z", "direction": 1, "id": 1.5},
+            {"ts": "2018-02-26T16:10:02Z", "direction": 1, "id": "7"}]"#,
+    );
+    let ids: Vec<_> = parsed.crossings.iter().map(|c| c.event_id).collect();
+    assert_eq!(ids, [Some(0), Some(i64::MAX as u64)]);
+    assert_eq!(reasons(&parsed), vec!["bad_id", "bad_id", "bad_id"]);
+}
