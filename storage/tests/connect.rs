@@ -1,0 +1,83 @@
+//! What the database URL selects, and the properties of each backend's schema that
+//! operators and later migrations rely on.
+
+use roomer_storage::StoreError;
+use sqlx::{Connection, Row};
+
+#[tokio::test]
+async fn a_url_of_another_kind_is_refused_with_the_kinds_that_work() {
+    for url in ["mysql://localhost/roomer", "roomer.db", ""] {
+        match roomer_storage::connect(url).await {
+            Err(e @ StoreError::UnsupportedUrl(_)) => {
+                assert!(e.to_string().contains("sqlite://PATH or postgres://"), "{e}");
+            }
+            Err(other) => panic!("{url}: {other}"),
+            Ok(_) => panic!("{url} was accepted"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn sqlite_is_created_if_missing_and_runs_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = roomer_storage::connect(&url).await.unwrap();
+    assert!(path.exists());
+    assert_eq!(store.totals().await.unwrap().crossings, 0);
+    // WAL lets the API read while the worker writes, and is a property of the file.
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+/// The time-series tables, each with its time column.
+const TIME_SERIES: [(&str, &str); 3] = [
+    ("crossings", "ts"),
+    ("space_counts", "ts"),
+    ("rejected", "received_at"),
+];
+
+#[tokio::test]
+#[cfg_attr(
+    not(roomer_postgres_tests),
+    ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
+)]
+async fn postgres_time_series_keys_include_their_time_column() {
+    let admin = roomer_storage::testing::postgres_url().expect("TEST_DATABASE_URL");
+    let url = roomer_storage::testing::fresh_postgres_database(&admin)
+        .await
+        .expect("TEST_DATABASE_URL is set but PostgreSQL cannot be reached");
+    // `postgresql://` is the same as `postgres://`.
+    let long_form = url.replacen("postgres://", "postgresql://", 1);
+    roomer_storage::connect(&long_form).await.unwrap();
+
+    // What TimescaleDB needs to make a hypertable: every unique index (primary keys
+    // included) contains the partitioning column.
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    for (table, time) in TIME_SERIES {
+        let indexes = sqlx::query(
+            "SELECT i.indexrelid::regclass::text, \
+                    array_agg(a.attname::text ORDER BY a.attnum) \
+             FROM pg_index i \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+             WHERE i.indrelid = $1::regclass AND i.indisunique \
+             GROUP BY i.indexrelid",
+        )
+        .bind(table)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        assert!(!indexes.is_empty(), "{table} has a primary key");
+        for index in indexes {
+            let (name, columns): (String, Vec<String>) = (index.get(0), index.get(1));
+            assert!(
+                columns.iter().any(|c| c == time),
+                "unique index {name} on {table} lacks {time}: {columns:?}"
+            );
+        }
+    }
+}
