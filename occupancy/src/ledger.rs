@@ -77,26 +77,30 @@ impl Ledger {
                 .collect(),
         };
         let plan = plan_batch(batch, &known, &self.attribution);
-        let report = IngestReport::from(&plan);
+        let mut report = IngestReport::from(&plan);
         for (crossing, doorway) in plan.new {
             if let Some(id) = crossing.event_id {
                 self.ids.insert((crossing.dpu.clone(), id), crossing.key());
             }
             self.crossings.insert(crossing.key(), (crossing, doorway));
         }
-        self.apply_changes(plan.changes);
+        report.recounted = self.apply_changes(plan.changes);
         report
     }
 
-    fn apply_changes(&mut self, changes: BTreeMap<SpaceId, SpaceChange>) {
+    /// Applies the changes; answers how many entries the recounts visited.
+    fn apply_changes(&mut self, changes: BTreeMap<SpaceId, SpaceChange>) -> usize {
         let rules = self.rules();
+        let mut visited = 0;
         for (space, change) in changes {
             let rule = rules.get(&space);
-            self.series
+            visited += self
+                .series
                 .entry(space)
                 .or_default()
                 .apply(space, &change, rule);
         }
+        visited
     }
 
     pub fn count_at(&self, space: SpaceId, t: Timestamp) -> i64 {

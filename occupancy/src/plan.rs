@@ -62,6 +62,10 @@ pub struct IngestReport {
     pub duplicates: usize,
     pub pending: usize,
     pub conflicts: usize,
+    /// Series entries the recount visited, over every space: the cost of the batch's late
+    /// corrections (rule 5: it grows with the entries after a late crossing, not with the
+    /// history before it). Filled in once the changes are applied.
+    pub recounted: usize,
 }
 
 impl From<&BatchPlan> for IngestReport {
@@ -71,6 +75,7 @@ impl From<&BatchPlan> for IngestReport {
             duplicates: plan.duplicates,
             pending: plan.pending(),
             conflicts: plan.conflicts.len(),
+            recounted: 0,
         }
     }
 }

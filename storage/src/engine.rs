@@ -102,9 +102,9 @@ pub(crate) async fn ingest(
     if inserted != plan.new.len() {
         return Ok(None);
     }
-    let report = IngestReport::from(&plan);
+    let mut report = IngestReport::from(&plan);
     let touched = plan.changes.keys().copied().collect();
-    apply_changes(tx, plan.changes).await?;
+    report.recounted = apply_changes(tx, plan.changes).await?;
     Ok(Some(IngestOutcome {
         report,
         conflicts: plan.conflicts,
@@ -226,20 +226,22 @@ async fn reattribute(
     Ok(affected.len())
 }
 
+/// Applies the changes; answers how many series entries the recounts visited.
 async fn apply_changes(
     tx: &mut dyn WriteTx,
     changes: BTreeMap<SpaceId, SpaceChange>,
-) -> Result<()> {
+) -> Result<usize> {
     if changes.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let spaces: Vec<SpaceId> = changes.keys().copied().collect();
     tx.lock_spaces(&spaces).await?;
     let rules = reset_rules(&tx.spaces().await?);
+    let mut visited = 0;
     for (space, change) in changes {
-        apply_change(tx, space, &change, rules.get(&space).copied()).await?;
+        visited += apply_change(tx, space, &change, rules.get(&space).copied()).await?;
     }
-    Ok(())
+    Ok(visited)
 }
 
 /// Each space's daily reset.
@@ -287,7 +289,7 @@ async fn recount_all(tx: &mut dyn WriteTx, space: SpaceId, rule: Option<DailyRes
         dpu: DpuId::new("0").expect("a valid id"),
     };
     let mut recount = Recount::new(space, 0, end).with_reset(rule, None);
-    walk(tx, space, start, &mut recount).await
+    walk(tx, space, start, &mut recount).await.map(drop)
 }
 
 /// Inserts and removes one space's entries, then recounts forward until the new history
@@ -297,9 +299,9 @@ async fn apply_change(
     space: SpaceId,
     change: &SpaceChange,
     rule: Option<DailyReset>,
-) -> Result<()> {
+) -> Result<usize> {
     let Some((first, last)) = change.span() else {
-        return Ok(());
+        return Ok(0);
     };
     let (previous, count_before) = tx.count_before(space, first).await?;
     tx.remove_entries(space, &change.removes).await?;
@@ -308,20 +310,23 @@ async fn apply_change(
     walk(tx, space, first.clone(), &mut recount).await
 }
 
-/// Visits entries from `first` on, storing what the recount changes, until it converges.
+/// Visits entries from `first` on, storing what the recount changes, until it converges;
+/// answers how many it visited.
 async fn walk(
     tx: &mut dyn WriteTx,
     space: SpaceId,
     first: EntryKey,
     recount: &mut Recount,
-) -> Result<()> {
+) -> Result<usize> {
     let mut cursor = first;
     let mut inclusive = true;
+    let mut visited = 0;
     loop {
         let page = tx.entries_from(space, &cursor, inclusive, PAGE).await?;
         let mut done = page.len() < PAGE;
         let mut updates = Vec::new();
         for (key, stored) in &page {
+            visited += 1;
             match recount.visit(key, *stored) {
                 Visit::Keep => {}
                 Visit::Update(count) => updates.push((key.clone(), count)),
@@ -337,7 +342,7 @@ async fn walk(
                 cursor = key.clone();
                 inclusive = false;
             }
-            _ => return Ok(()),
+            _ => return Ok(visited),
         }
     }
 }

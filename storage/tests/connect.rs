@@ -9,7 +9,10 @@ async fn a_url_of_another_kind_is_refused_with_the_kinds_that_work() {
     for url in ["mysql://localhost/roomer", "roomer.db", ""] {
         match roomer_storage::connect(url).await {
             Err(e @ StoreError::UnsupportedUrl(_)) => {
-                assert!(e.to_string().contains("sqlite://PATH or postgres://"), "{e}");
+                assert!(
+                    e.to_string().contains("sqlite://PATH or postgres://"),
+                    "{e}"
+                );
             }
             Err(other) => panic!("{url}: {other}"),
             Ok(_) => panic!("{url} was accepted"),

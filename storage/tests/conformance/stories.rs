@@ -7,10 +7,10 @@ use occupancy::{
 };
 use roomer_storage::{Page, Rejected, RejectedFilter, Store};
 
-const ROOM_A: i64 = 1;
+pub(crate) const ROOM_A: i64 = 1;
 const ROOM_B: i64 = 2;
 
-fn t(minute: i64) -> Timestamp {
+pub(crate) fn t(minute: i64) -> Timestamp {
     "2018-02-26T08:00:00Z".parse::<Timestamp>().unwrap() + TimeDelta::minutes(minute)
 }
 
@@ -18,7 +18,7 @@ fn dpu(id: &str) -> DpuId {
     DpuId::new(id).unwrap()
 }
 
-fn crossing(dpu_id: &str, minute: i64, direction: i64) -> Crossing {
+pub(crate) fn crossing(dpu_id: &str, minute: i64, direction: i64) -> Crossing {
     Crossing::new(
         dpu(dpu_id),
         t(minute),
@@ -28,7 +28,7 @@ fn crossing(dpu_id: &str, minute: i64, direction: i64) -> Crossing {
 }
 
 /// The reference building: DPU 283 over Outside → A, DPU 423 over B → A.
-fn building() -> Layout {
+pub(crate) fn building() -> Layout {
     Layout {
         spaces: vec![Space::new(ROOM_A, "Space A"), Space::new(ROOM_B, "Space B")],
         doorways: vec![
@@ -63,7 +63,7 @@ fn installed(id: &str, doorway: i64, from: Timestamp) -> DpuLayout {
     }
 }
 
-async fn count(store: &dyn Store, space: i64, minute: Option<i64>) -> i64 {
+pub(crate) async fn count(store: &dyn Store, space: i64, minute: Option<i64>) -> i64 {
     store
         .count_at(space, minute.map(t))
         .await
