@@ -1,4 +1,5 @@
-//! Batches in, counts out: parse, store in one transaction, keep what is refused, then ack.
+//! Batches in, counts out: parse, store everything the batch said (crossings, refusals,
+//! statuses, sightings) in one transaction, then ack.
 
 use crate::acks::AckQueue;
 use crate::counts::CountAnnouncer;
@@ -6,8 +7,9 @@ use crate::subscriber::Message;
 use crate::{IngestConfig, IngestStats};
 use chrono::TimeDelta;
 use occupancy::payload::{parse_message, parse_status, parse_topic, Rejection, Topic, Validation};
+use occupancy::plan::IdConflict;
 use occupancy::{Crossing, DpuId, SpaceId, Timestamp};
-use roomer_storage::{Rejected, Store};
+use roomer_storage::{Batch, Rejected, Store};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -150,32 +152,31 @@ impl Applier {
             }
         }
 
-        let started = Instant::now();
-        let outcome = self.retry(stop, || self.store.ingest(&crossings)).await?;
-        for conflict in &outcome.conflicts {
+        // An id conflict is found only while storing: kept as a refusal of the message that
+        // carried the crossing, in the same transaction.
+        let conflict = |conflict: &IdConflict| {
             let position = crossings.iter().position(|c| *c == conflict.crossing);
             let message = &batch[position.map_or(0, |p| origins[p])];
-            let reason = Rejection::IdConflict {
-                id: conflict.crossing.event_id.unwrap_or_default(),
-                existing_ts: conflict.existing.ts,
-                existing_direction: conflict.existing.direction.as_i64(),
-            };
-            rejected.push(record(
+            rejection(
                 message,
                 Some(conflict.crossing.dpu.as_str()),
                 None,
-                &reason,
-            ));
-        }
-        if !rejected.is_empty() {
-            self.retry(stop, || self.store.reject(&rejected)).await?;
-        }
-        for (dpu, online, at) in &statuses {
-            self.retry(stop, || self.store.record_status(dpu, *online, *at))
-                .await?;
-        }
-        if !seen.is_empty() {
-            self.retry(stop, || self.store.record_seen(&seen)).await?;
+                &id_conflict(conflict),
+            )
+        };
+        let stored = Batch {
+            crossings: &crossings,
+            rejected: &rejected,
+            statuses: &statuses,
+            seen: &seen,
+            conflict: Some(&conflict),
+        };
+        let started = Instant::now();
+        let outcome = self.retry(stop, || self.store.apply_batch(&stored)).await?;
+        for found in &outcome.conflicts {
+            let kept = conflict(found);
+            tracing::warn!(topic = %kept.source, reason = "id_conflict", detail = %kept.detail, "message rejected");
+            metrics::counter!("roomer_rejected_total", "reason" => "id_conflict").increment(1);
         }
         let report = outcome.report;
         let committed = chrono::Utc::now();
@@ -191,13 +192,16 @@ impl Applier {
         IngestStats::add(&self.stats.crossings_new, report.inserted);
         IngestStats::add(&self.stats.duplicates, report.duplicates);
         IngestStats::add(&self.stats.pending, report.pending);
-        IngestStats::add(&self.stats.rejected, rejected.len());
+        IngestStats::add(
+            &self.stats.rejected,
+            rejected.len() + outcome.conflicts.len(),
+        );
         tracing::debug!(
             messages = batch.len(),
             new = report.inserted,
             duplicates = report.duplicates,
             pending = report.pending,
-            rejected = rejected.len(),
+            rejected = rejected.len() + outcome.conflicts.len(),
             "batch applied"
         );
         Some(outcome.touched)
@@ -227,7 +231,29 @@ impl Applier {
     }
 }
 
+/// The refusal kept for `message`, logged and counted.
 fn record(
+    message: &Message,
+    dpu: Option<&str>,
+    element: Option<usize>,
+    reason: &Rejection,
+) -> Rejected {
+    let kept = rejection(message, dpu, element, reason);
+    tracing::warn!(topic = %message.publish.topic, reason = reason.code(), detail = %kept.detail, "message rejected");
+    metrics::counter!("roomer_rejected_total", "reason" => reason.code()).increment(1);
+    kept
+}
+
+fn id_conflict(conflict: &IdConflict) -> Rejection {
+    Rejection::IdConflict {
+        id: conflict.crossing.event_id.unwrap_or_default(),
+        existing_ts: conflict.existing.ts,
+        existing_direction: conflict.existing.direction.as_i64(),
+    }
+}
+
+/// The refusal kept for `message` (or one element of it).
+fn rejection(
     message: &Message,
     dpu: Option<&str>,
     element: Option<usize>,
@@ -237,8 +263,6 @@ fn record(
         Some(i) => format!("element {i}: {reason}"),
         None => reason.to_string(),
     };
-    tracing::warn!(topic = %message.publish.topic, reason = reason.code(), %detail, "message rejected");
-    metrics::counter!("roomer_rejected_total", "reason" => reason.code()).increment(1);
     Rejected {
         received_at: message.received_at,
         source: message.publish.topic.clone(),

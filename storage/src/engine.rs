@@ -83,6 +83,13 @@ pub(crate) trait WriteTx: Send {
         doorways: &[DoorwayId],
     ) -> Result<Vec<(Crossing, Option<DoorwayId>)>>;
     async fn set_doorways(&mut self, moved: &[(CrossingKey, Option<DoorwayId>)]) -> Result<()>;
+
+    /// Keeps refused messages.
+    async fn insert_rejected(&mut self, rows: &[crate::Rejected]) -> Result<()>;
+    /// Records statuses; per DPU the one with the latest time wins, whatever their order.
+    async fn record_statuses(&mut self, statuses: &[(DpuId, bool, Timestamp)]) -> Result<()>;
+    /// Records that DPUs were heard from (the latest time per DPU wins).
+    async fn record_seen(&mut self, seen: &[(DpuId, Timestamp)]) -> Result<()>;
 }
 
 /// Stores a batch. `Ok(None)` means another writer stored some of the same crossings while

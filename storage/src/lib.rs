@@ -4,6 +4,7 @@
 //! - [`Store`] (this file): what the ingest worker, the API and the CLI may ask of storage.
 //! - [`history`]: a space's buckets from the rollups where they can answer, else the raw
 //!   series.
+//! - [`batch`]: what one ingest batch stores, in one transaction.
 //! - `engine`: the write paths (ingest a batch, apply a layout) written once, over the small
 //!   [`engine::WriteTx`] port each backend implements; the counting rules themselves come from
 //!   the domain crate (`occupancy`).
@@ -17,6 +18,7 @@
 //! SQL appears only inside the two backend modules.
 #![forbid(unsafe_code)]
 
+pub mod batch;
 mod engine;
 pub mod history;
 mod postgres;
@@ -33,6 +35,7 @@ use occupancy::{
 use serde::Serialize;
 use std::sync::Arc;
 
+pub use batch::Batch;
 pub use postgres::PostgresStore;
 pub use rollups::{Rollups, TimescaleSettings, TimescaleStatus};
 pub use sqlite::SqliteStore;
@@ -253,9 +256,15 @@ pub trait Store: Send + Sync + 'static {
         history: &[Installation],
     ) -> Result<LayoutReport, StoreError>;
 
-    /// Stores a batch of crossings in one transaction and corrects every affected count.
-    /// Repeats of stored crossings are counted as duplicates and change nothing.
-    async fn ingest(&self, batch: &[Crossing]) -> Result<IngestOutcome, StoreError>;
+    /// Stores a batch in one transaction: its crossings, correcting every affected count
+    /// (repeats of stored crossings are counted as duplicates and change nothing), its
+    /// refused messages, statuses and sightings.
+    async fn apply_batch(&self, batch: &Batch<'_>) -> Result<IngestOutcome, StoreError>;
+
+    /// [`Store::apply_batch`] of crossings alone.
+    async fn ingest(&self, crossings: &[Crossing]) -> Result<IngestOutcome, StoreError> {
+        self.apply_batch(&Batch::of(crossings)).await
+    }
 
     /// Keeps refused messages for inspection.
     async fn reject(&self, rejected: &[Rejected]) -> Result<(), StoreError>;

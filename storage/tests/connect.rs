@@ -84,3 +84,89 @@ async fn postgres_time_series_keys_include_their_time_column() {
         }
     }
 }
+
+#[tokio::test]
+#[cfg_attr(
+    not(roomer_postgres_tests),
+    ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
+)]
+async fn a_batch_that_fails_anywhere_stores_nothing() {
+    use occupancy::{Crossing, Direction, DpuId, Layout};
+    let admin = roomer_storage::testing::postgres_url().expect("TEST_DATABASE_URL");
+    let url = roomer_storage::testing::fresh_postgres_database(&admin)
+        .await
+        .expect("TEST_DATABASE_URL is set but PostgreSQL cannot be reached");
+    let store = roomer_storage::connect(&url).await.unwrap();
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let layout =
+        std::fs::read_to_string(manifest.join("../examples/reference-building.toml")).unwrap();
+    store
+        .apply_layout(&Layout::from_toml(&layout).unwrap())
+        .await
+        .unwrap();
+    let crossings = [Crossing::new(
+        DpuId::new("283").unwrap(),
+        "2018-02-26T16:06:02Z".parse().unwrap(),
+        Direction::In,
+        None,
+    )];
+    // A sighting before PostgreSQL's first representable instant (4713 BC) is written last,
+    // after the crossings and their recount, and fails.
+    let impossible = [(
+        DpuId::new("283").unwrap(),
+        chrono::DateTime::<chrono::Utc>::MIN_UTC,
+    )];
+    let batch = roomer_storage::Batch {
+        seen: &impossible,
+        ..roomer_storage::Batch::of(&crossings)
+    };
+    assert!(store.apply_batch(&batch).await.is_err());
+    let totals = store.totals().await.unwrap();
+    assert_eq!(
+        (totals.crossings, totals.rejected),
+        (0, 0),
+        "all or nothing"
+    );
+    assert_eq!(store.count_at(1, None).await.unwrap(), Some(0));
+    // The same crossings alone go in.
+    store
+        .apply_batch(&roomer_storage::Batch::of(&crossings))
+        .await
+        .unwrap();
+    assert_eq!(store.count_at(1, None).await.unwrap(), Some(1));
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(roomer_postgres_tests),
+    ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
+)]
+async fn a_refusal_with_nul_characters_is_kept() {
+    let admin = roomer_storage::testing::postgres_url().expect("TEST_DATABASE_URL");
+    let url = roomer_storage::testing::fresh_postgres_database(&admin)
+        .await
+        .expect("TEST_DATABASE_URL is set but PostgreSQL cannot be reached");
+    let store = roomer_storage::connect(&url).await.unwrap();
+    // PostgreSQL text cannot hold U+0000; a message carrying one must still be kept.
+    let refused = roomer_storage::Rejected {
+        received_at: chrono::Utc::now(),
+        source: "dpus/283/crossings".into(),
+        dpu_id: Some("283".into()),
+        reason: "bad_timestamp".into(),
+        detail: "ts \"\0\" is not an RFC 3339 timestamp".into(),
+        payload: b"{\"ts\": \"\0\"}".to_vec(),
+    };
+    store.reject(std::slice::from_ref(&refused)).await.unwrap();
+    let kept = store
+        .rejected(&roomer_storage::RejectedFilter::newest(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        kept[0].detail,
+        "ts \"\u{fffd}\" is not an RFC 3339 timestamp"
+    );
+    assert_eq!(
+        kept[0].payload, refused.payload,
+        "the payload keeps its bytes"
+    );
+}

@@ -7,22 +7,21 @@
 
 mod crossings_sql;
 mod layout_sql;
+mod ops_sql;
 mod series_sql;
 mod timescale;
 mod write;
 
 use crate::engine;
 use crate::{
-    DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Role, Rollups, Series,
-    SpaceCount, Store, StoreError, TimescaleSettings, TimescaleStatus, TokenInfo, TokenSelector,
-    Totals,
+    Batch, DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Role, Rollups,
+    Series, SpaceCount, Store, StoreError, TimescaleSettings, TimescaleStatus, TokenInfo,
+    TokenSelector, Totals,
 };
 use async_trait::async_trait;
 use occupancy::reset::DailyReset;
 use occupancy::rollup::Grain;
-use occupancy::{
-    Crossing, Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp,
-};
+use occupancy::{Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 use std::sync::{Arc, Mutex};
@@ -112,12 +111,12 @@ impl Store for PostgresStore {
         Ok(report)
     }
 
-    async fn ingest(&self, batch: &[Crossing]) -> Result<IngestOutcome, StoreError> {
+    async fn apply_batch(&self, batch: &Batch<'_>) -> Result<IngestOutcome, StoreError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut tx = self.begin().await?;
-            let result = engine::ingest(&mut tx, batch, chrono::Utc::now()).await;
+            let result = crate::batch::apply(&mut tx, batch, chrono::Utc::now()).await;
             match result {
                 Ok(Some(outcome)) => {
                     tx.commit().await?;
@@ -145,20 +144,7 @@ impl Store for PostgresStore {
 
     async fn reject(&self, rejected: &[Rejected]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for r in rejected {
-            sqlx::query(
-                "INSERT INTO rejected (received_at, source, dpu_id, reason, detail, payload) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(r.received_at)
-            .bind(&r.source)
-            .bind(&r.dpu_id)
-            .bind(&r.reason)
-            .bind(&r.detail)
-            .bind(&r.payload)
-            .execute(&mut *tx)
-            .await?;
-        }
+        ops_sql::insert_rejected(&mut tx, rejected).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -423,39 +409,13 @@ impl Store for PostgresStore {
         online: bool,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO dpu_status (dpu_id, online, status_at, last_seen) VALUES ($1, $2, $3, $3) \
-             ON CONFLICT (dpu_id) DO UPDATE SET \
-                 online = CASE WHEN dpu_status.status_at IS NULL \
-                     OR EXCLUDED.status_at >= dpu_status.status_at \
-                     THEN EXCLUDED.online ELSE dpu_status.online END, \
-                 status_at = GREATEST(dpu_status.status_at, EXCLUDED.status_at), \
-                 last_seen = GREATEST(dpu_status.last_seen, EXCLUDED.last_seen)",
-        )
-        .bind(dpu.as_str())
-        .bind(online)
-        .bind(at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        ops_sql::record_statuses(&mut conn, &[(dpu.clone(), online, at)]).await
     }
 
     async fn record_seen(&self, seen: &[(DpuId, Timestamp)]) -> Result<(), StoreError> {
-        let latest = crate::latest_per_dpu(seen);
-        if latest.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO dpu_status (dpu_id, last_seen) \
-             SELECT * FROM UNNEST($1::text[], $2::timestamptz[]) \
-             ON CONFLICT (dpu_id) DO UPDATE SET \
-                 last_seen = GREATEST(dpu_status.last_seen, EXCLUDED.last_seen)",
-        )
-        .bind(latest.iter().map(|(d, _)| d.as_str()).collect::<Vec<_>>())
-        .bind(latest.iter().map(|(_, t)| *t).collect::<Vec<_>>())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        ops_sql::record_seen(&mut conn, seen).await
     }
 
     async fn dpus(

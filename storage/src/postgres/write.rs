@@ -1,7 +1,7 @@
 //! The PostgreSQL write transaction: set-based statements (`UNNEST` of arrays), so a batch
 //! costs a few round trips rather than one per row.
 
-use super::{crossings_sql, layout_sql};
+use super::{crossings_sql, layout_sql, ops_sql};
 use crate::engine::{Result, WriteTx};
 use crate::StoreError;
 use async_trait::async_trait;
@@ -417,5 +417,17 @@ impl WriteTx for PgTx {
 
     async fn set_doorways(&mut self, moved: &[(CrossingKey, Option<DoorwayId>)]) -> Result<()> {
         crossings_sql::set_doorways(&mut self.tx, moved).await
+    }
+
+    async fn insert_rejected(&mut self, rows: &[crate::Rejected]) -> Result<()> {
+        ops_sql::insert_rejected(&mut self.tx, rows).await
+    }
+
+    async fn record_statuses(&mut self, statuses: &[(DpuId, bool, Timestamp)]) -> Result<()> {
+        ops_sql::record_statuses(&mut self.tx, statuses).await
+    }
+
+    async fn record_seen(&mut self, seen: &[(DpuId, Timestamp)]) -> Result<()> {
+        ops_sql::record_seen(&mut self.tx, seen).await
     }
 }

@@ -5,24 +5,23 @@
 //! never wait for the writer. Timestamps are stored as microseconds since the epoch.
 
 mod layout_sql;
+mod ops_sql;
 mod series_sql;
 mod write;
 
 use crate::engine;
 use crate::{
-    DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Role, Series, SpaceCount,
-    Store, StoreError, TokenInfo, TokenSelector, Totals,
+    Batch, DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Role, Series,
+    SpaceCount, Store, StoreError, TokenInfo, TokenSelector, Totals,
 };
 use async_trait::async_trait;
 use chrono::DateTime;
 use occupancy::reset::DailyReset;
-use occupancy::{
-    Crossing, Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp,
-};
+use occupancy::{Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Row;
 use std::str::FromStr;
 use std::time::Duration;
 use write::SqliteTx;
@@ -96,9 +95,9 @@ impl Store for SqliteStore {
         Ok(report)
     }
 
-    async fn ingest(&self, batch: &[Crossing]) -> Result<IngestOutcome, StoreError> {
+    async fn apply_batch(&self, batch: &Batch<'_>) -> Result<IngestOutcome, StoreError> {
         let mut tx = self.begin().await?;
-        match engine::ingest(&mut tx, batch, chrono::Utc::now()).await? {
+        match crate::batch::apply(&mut tx, batch, chrono::Utc::now()).await? {
             Some(outcome) => {
                 tx.commit().await?;
                 Ok(outcome)
@@ -112,20 +111,7 @@ impl Store for SqliteStore {
 
     async fn reject(&self, rejected: &[Rejected]) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        for r in rejected {
-            sqlx::query(
-                "INSERT INTO rejected (received_at, source, dpu_id, reason, detail, payload) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(micros(r.received_at))
-            .bind(&r.source)
-            .bind(&r.dpu_id)
-            .bind(&r.reason)
-            .bind(&r.detail)
-            .bind(&r.payload)
-            .execute(&mut *tx)
-            .await?;
-        }
+        ops_sql::insert_rejected(&mut tx, rejected).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -330,37 +316,16 @@ impl Store for SqliteStore {
         online: bool,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO dpu_status (dpu_id, online, status_at, last_seen) VALUES (?1, ?2, ?3, ?3) \
-             ON CONFLICT (dpu_id) DO UPDATE SET \
-                 online = CASE WHEN dpu_status.status_at IS NULL \
-                     OR excluded.status_at >= dpu_status.status_at \
-                     THEN excluded.online ELSE dpu_status.online END, \
-                 status_at = MAX(COALESCE(dpu_status.status_at, excluded.status_at), excluded.status_at), \
-                 last_seen = MAX(dpu_status.last_seen, excluded.last_seen)",
-        )
-        .bind(dpu.as_str())
-        .bind(online)
-        .bind(micros(at))
-        .execute(&self.writer)
-        .await?;
+        let mut tx = self.begin_write().await?;
+        ops_sql::record_statuses(&mut tx, &[(dpu.clone(), online, at)]).await?;
+        tx.commit().await?;
         Ok(())
     }
 
     async fn record_seen(&self, seen: &[(DpuId, Timestamp)]) -> Result<(), StoreError> {
-        let latest = crate::latest_per_dpu(seen);
-        if latest.is_empty() {
-            return Ok(());
-        }
-        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO dpu_status (dpu_id, last_seen) ");
-        query.push_values(&latest, |mut row, (dpu, at)| {
-            row.push_bind(dpu.as_str()).push_bind(micros(*at));
-        });
-        query.push(
-            " ON CONFLICT (dpu_id) DO UPDATE SET \
-              last_seen = MAX(dpu_status.last_seen, excluded.last_seen)",
-        );
-        query.build().execute(&self.writer).await?;
+        let mut tx = self.begin_write().await?;
+        ops_sql::record_seen(&mut tx, seen).await?;
+        tx.commit().await?;
         Ok(())
     }
 

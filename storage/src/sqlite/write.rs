@@ -1,7 +1,7 @@
 //! The SQLite write transaction: the primitives the shared write paths need. Rows go in
 //! multi-row statements, because every statement is a round trip to sqlx's SQLite thread.
 
-use super::{from_micros, layout_sql, micros};
+use super::{from_micros, layout_sql, micros, ops_sql};
 use crate::engine::{Result, WriteTx};
 use crate::StoreError;
 use async_trait::async_trait;
@@ -429,5 +429,17 @@ impl WriteTx for SqliteTx {
             .await?;
         }
         Ok(())
+    }
+
+    async fn insert_rejected(&mut self, rows: &[crate::Rejected]) -> Result<()> {
+        ops_sql::insert_rejected(&mut self.tx, rows).await
+    }
+
+    async fn record_statuses(&mut self, statuses: &[(DpuId, bool, Timestamp)]) -> Result<()> {
+        ops_sql::record_statuses(&mut self.tx, statuses).await
+    }
+
+    async fn record_seen(&mut self, seen: &[(DpuId, Timestamp)]) -> Result<()> {
+        ops_sql::record_seen(&mut self.tx, seen).await
     }
 }

@@ -2,6 +2,7 @@
 //! `TEST_DATABASE_URL` is set, TimescaleDB when `TEST_TIMESCALE_URL` is set (otherwise their
 //! copies of the suite are reported as ignored).
 
+mod batches;
 mod costs;
 mod fixtures;
 mod properties;
@@ -30,9 +31,8 @@ macro_rules! conformance {
                 changing_a_daily_reset_recounts_history,
                 tokens_are_kept_by_hash_listed_and_revoked,
             );
-            conformance!(@costs $fixture, [$(#[$attr])*],
-                a_late_crossing_costs_the_entries_after_it,
-            );
+            conformance!(@in costs, $fixture, [$(#[$attr])*], a_late_crossing_costs_the_entries_after_it);
+            conformance!(@in batches, $fixture, [$(#[$attr])*], a_batch_stores_everything_its_messages_said);
         }
     };
     (@tests $fixture:path, $attrs:tt, $name:ident, $($rest:ident,)*) => {
@@ -40,12 +40,12 @@ macro_rules! conformance {
         conformance!(@tests $fixture, $attrs, $($rest,)*);
     };
     (@tests $fixture:path, $attrs:tt,) => {};
-    (@costs $fixture:path, [$(#[$attr:meta])*], $name:ident,) => {
+    (@in $module:ident, $fixture:path, [$(#[$attr:meta])*], $name:ident) => {
         #[tokio::test]
         $(#[$attr])*
         async fn $name() {
             let fixture = $fixture().await;
-            crate::costs::$name(fixture.store.as_ref()).await;
+            crate::$module::$name(fixture.store.as_ref()).await;
         }
     };
     (@one $fixture:path, [$(#[$attr:meta])*], $name:ident) => {

@@ -14,7 +14,7 @@ pub(crate) fn t(minute: i64) -> Timestamp {
     "2018-02-26T08:00:00Z".parse::<Timestamp>().unwrap() + TimeDelta::minutes(minute)
 }
 
-fn dpu(id: &str) -> DpuId {
+pub(crate) fn dpu(id: &str) -> DpuId {
     DpuId::new(id).unwrap()
 }
 
