@@ -225,3 +225,27 @@ async fn status_messages_and_last_seen_are_recorded() {
     assert_eq!(rejected[0].reason, "bad_status");
     let _dir = worker.stop().await;
 }
+
+#[tokio::test]
+async fn batches_are_cut_by_size_and_by_waiting_time() {
+    let worker = common::spawn_worker_with(|config| {
+        config.batch_size = 10;
+        config.batch_wait = Duration::from_secs(2);
+    })
+    .await;
+    let payloads: Vec<String> = (0..25)
+        .map(|s| format!(r#"{{"ts": "2018-02-26T16:06:{s:02}Z", "direction": 1}}"#))
+        .collect();
+    let messages: Vec<(&str, &str)> = payloads
+        .iter()
+        .map(|p| ("dpus/283/crossings", p.as_str()))
+        .collect();
+    publish(worker.broker.local_addr(), &messages).await;
+    // Two full batches, then the last five once the first of them has waited long enough:
+    // without the time limit they would wait for a tenth message for ever.
+    wait_for_totals(&worker.store, 25, 0).await;
+    let stats = worker.stats.snapshot();
+    assert_eq!(stats.messages, 25);
+    assert_eq!(stats.batches, 3, "10 + 10 + 5");
+    let _dir = worker.stop().await;
+}
