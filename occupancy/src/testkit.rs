@@ -124,11 +124,13 @@ fn events() -> impl Strategy<Value = Vec<Crossing>> {
         0i64..60,
         prop::bool::weighted(0.2),
         any::<bool>(),
+        any::<bool>(),
     );
     prop::collection::vec(event, 0..40).prop_map(|raw| {
+        let with_id: Vec<bool> = raw.iter().map(|e| e.4).collect();
         let mut events: Vec<Crossing> = raw
             .into_iter()
-            .map(|(dpu, m, half, inward)| {
+            .map(|(dpu, m, half, inward, _)| {
                 let ts = minute(m) + TimeDelta::milliseconds(if half { 500 } else { 0 });
                 let direction = if inward {
                     Direction::In
@@ -145,6 +147,12 @@ fn events() -> impl Strategy<Value = Vec<Crossing>> {
             .collect();
         events.sort_by_key(Crossing::key);
         events.dedup_by_key(|c| c.key());
+        // Some DPUs number their events: ids unique per event, as the MQTT contract says.
+        for (i, event) in events.iter_mut().enumerate() {
+            if with_id[i] {
+                event.event_id = Some(1_000 + i as u64);
+            }
+        }
         events
     })
 }
@@ -177,7 +185,9 @@ pub fn scenario() -> impl Strategy<Value = Scenario> {
                 Just(layout),
                 Just(interim),
                 Just(events),
-                prop::collection::vec(0..n.max(1), 0..=n),
+                // A repeat of event i is `i`, or `n + i` for the same crossing sent without its
+                // id (firmware that numbers only some messages).
+                prop::collection::vec(0..(2 * n).max(1), 0..=n),
                 Just(messages),
                 prop::collection::vec(1usize..8, 1..20),
                 0..=n,
@@ -206,7 +216,15 @@ pub fn scenario() -> impl Strategy<Value = Scenario> {
                     break;
                 }
                 let (batch, tail) = rest.split_at((*cut).min(rest.len()));
-                batches.push(batch.iter().map(|&i| events[i].clone()).collect::<Vec<_>>());
+                let n = events.len();
+                let message = |i: usize| {
+                    let mut crossing = events[i % n].clone();
+                    if i >= n {
+                        crossing.event_id = None;
+                    }
+                    crossing
+                };
+                batches.push(batch.iter().map(|&i| message(i)).collect::<Vec<_>>());
                 rest = tail;
             }
             let layout_before_batch = layout_at.min(batches.len());
