@@ -327,3 +327,43 @@ async fn an_api_is_not_ready_while_its_broker_is_away() {
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body, serde_json::json!({"database": "ok", "broker": "ok"}));
 }
+
+#[tokio::test]
+async fn roomer_serve_stops_cleanly_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("roomer.db").display());
+    let (http_port, mqtt_port) = (free_port(), free_port());
+    let log_path = dir.path().join("serve.log");
+    let mut server = Command::new(ROOMER)
+        .arg("serve")
+        .args(["--http-addr", &format!("127.0.0.1:{http_port}")])
+        .args(["--mqtt-addr", &format!("127.0.0.1:{mqtt_port}")])
+        .env("DATABASE_URL", &database_url)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let readyz = format!("http://127.0.0.1:{http_port}/readyz");
+    eventually("roomer serve to be ready", Duration::from_secs(30), || async {
+        (reqwest::get(&readyz).await.ok()?.status() == 200).then_some(())
+    })
+    .await;
+    // What a terminal sends on Ctrl-C.
+    let status = Command::new("kill")
+        .args(["-INT", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = eventually(
+        "roomer serve to exit after SIGINT",
+        Duration::from_secs(15),
+        || {
+            let exited = server.try_wait().unwrap();
+            async move { exited }
+        },
+    )
+    .await;
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(exit.success(), "exit status {exit:?}; log:\n{log}");
+    assert!(log.contains("stopped"), "log:\n{log}");
+}
