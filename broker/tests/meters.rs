@@ -9,10 +9,42 @@ use roomer_broker::{meters, BrokerConfig, EmbeddedBroker};
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// ERROR events Roomer's broker code logs (not rumqttd's), as an operator's log would show.
+static ERRORS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+struct ErrorsLogged;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ErrorsLogged {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let meta = event.metadata();
+        if *meta.level() == tracing::Level::ERROR && meta.target() == "roomer_broker" {
+            struct Message(String);
+            impl tracing::field::Visit for Message {
+                fn record_debug(
+                    &mut self,
+                    field: &tracing::field::Field,
+                    value: &dyn std::fmt::Debug,
+                ) {
+                    if field.name() == "message" {
+                        self.0 = format!("{value:?}");
+                    }
+                }
+            }
+            let mut message = Message(String::new());
+            event.record(&mut message);
+            ERRORS.lock().unwrap().push(message.0);
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_lags_past_the_log_is_counted_as_losing_messages() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let subscriber = tracing_subscriber::registry()
+        .with(meters::layer())
+        .with(ErrorsLogged);
     assert!(
-        meters::install_alone(),
+        tracing::subscriber::set_global_default(subscriber).is_ok(),
         "the first subscriber of this process"
     );
     // A tiny log: two segments of 1 KiB keep a couple of dozen messages.
@@ -70,6 +102,13 @@ async fn a_subscriber_that_lags_past_the_log_is_counted_as_losing_messages() {
         "every message is either delivered or counted"
     );
     assert!(after.cursor_jumps > before.cursor_jumps);
+    let logged = ERRORS.lock().unwrap().clone();
+    assert!(
+        logged
+            .iter()
+            .any(|line| line.contains("dropped messages a lagging subscriber had not read")),
+        "the loss is logged as an error: {logged:?}"
+    );
     assert!(after.publishes - before.publishes >= published);
     assert!(after.connections_opened - before.connections_opened >= 3);
     assert!(

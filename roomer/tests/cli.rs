@@ -344,9 +344,11 @@ async fn roomer_serve_stops_cleanly_on_ctrl_c() {
         .spawn()
         .unwrap();
     let readyz = format!("http://127.0.0.1:{http_port}/readyz");
-    eventually("roomer serve to be ready", Duration::from_secs(30), || async {
-        (reqwest::get(&readyz).await.ok()?.status() == 200).then_some(())
-    })
+    eventually(
+        "roomer serve to be ready",
+        Duration::from_secs(30),
+        || async { (reqwest::get(&readyz).await.ok()?.status() == 200).then_some(()) },
+    )
     .await;
     // What a terminal sends on Ctrl-C.
     let status = Command::new("kill")
