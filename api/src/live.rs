@@ -124,10 +124,26 @@ async fn follow(
     }
 }
 
-fn count_event(update: &CountUpdate) -> Event {
+/// What a live client is sent: the update, with `utilization` when the space has a capacity
+/// (as it was when the stream opened).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LiveCount {
+    #[serde(flatten)]
+    update: CountUpdate,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    utilization: Option<f64>,
+}
+
+fn count_event(update: &CountUpdate, capacities: &HashMap<SpaceId, u32>) -> Event {
+    let live = LiveCount {
+        update: update.clone(),
+        utilization: capacities
+            .get(&update.space_id)
+            .map(|&c| update.count as f64 / f64::from(c)),
+    };
     Event::default()
         .event("count")
-        .json_data(update)
+        .json_data(&live)
         .unwrap_or_else(|_| Event::default().event("count"))
 }
 
@@ -146,10 +162,12 @@ async fn stream(
     // Subscribe before reading the current counts, so nothing falls in between.
     let changes = BroadcastStream::new(live.subscribe());
     let now = chrono::Utc::now();
-    let current: Vec<CountUpdate> = state
-        .store
-        .spaces(&Page::all())
-        .await?
+    let spaces = state.store.spaces(&Page::all()).await?;
+    let capacities: HashMap<SpaceId, u32> = spaces
+        .iter()
+        .filter_map(|s| Some((s.space.id, s.space.capacity?)))
+        .collect();
+    let current: Vec<CountUpdate> = spaces
         .into_iter()
         .filter(|s| only.is_none_or(|id| s.space.id == id))
         .map(|s| CountUpdate {
@@ -164,11 +182,15 @@ async fn stream(
     // Workers publish a count again to settle it and when reconciling; a client hears of a
     // space only when its count differs from the last one this client was sent.
     let mut sent: HashMap<SpaceId, i64> = current.iter().map(|u| (u.space_id, u.count)).collect();
-    let first = tokio_stream::iter(current.into_iter().map(|u| Ok(count_event(&u))));
+    let first: Vec<_> = current
+        .iter()
+        .map(|u| Ok(count_event(u, &capacities)))
+        .collect();
+    let first = tokio_stream::iter(first);
     let rest = changes.filter_map(move |change| match change {
         Ok(update) if only.is_none_or(|id| update.space_id == id) => {
             let changed = sent.insert(update.space_id, update.count) != Some(update.count);
-            changed.then(|| Ok(count_event(&update)))
+            changed.then(|| Ok(count_event(&update, &capacities)))
         }
         Ok(_) => None,
         // Too slow to keep up: say so; the client re-reads the counts it needs.
@@ -185,7 +207,7 @@ async fn stream(
 }
 
 /// `GET /api/v1/spaces/{id}/live`
-#[utoipa::path(get, path = "/api/v1/spaces/{id}/live", tag = "live", params(("id" = i64, Path, description = "space id")), responses((status = 200, content_type = "text/event-stream", body = CountUpdate, description = "`event: count` per change, the current count first"), (status = 404, description = "unknown id", body = Problem), (status = 503, description = "no broker to follow", body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/live", tag = "live", params(("id" = i64, Path, description = "space id")), responses((status = 200, content_type = "text/event-stream", body = LiveCount, description = "`event: count` per change, the current count first"), (status = 404, description = "unknown id", body = Problem), (status = 503, description = "no broker to follow", body = Problem)))]
 pub async fn space_live(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -197,7 +219,7 @@ pub async fn space_live(
 }
 
 /// `GET /api/v1/live`: every space.
-#[utoipa::path(get, path = "/api/v1/live", tag = "live", responses((status = 200, content_type = "text/event-stream", body = CountUpdate, description = "`event: count` per change, every current count first"), (status = 503, description = "no broker to follow", body = Problem)))]
+#[utoipa::path(get, path = "/api/v1/live", tag = "live", responses((status = 200, content_type = "text/event-stream", body = LiveCount, description = "`event: count` per change, every current count first"), (status = 503, description = "no broker to follow", body = Problem)))]
 pub async fn all_live(
     State(state): State<AppState>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {

@@ -99,12 +99,24 @@ async fn publish_arrival(app: &App, ts: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_crossing_reaches_a_connected_dashboard() {
     let app = app_with_example_building().await;
+    // Space A holds 10 people: its events carry the utilization.
+    let store = roomer_storage::connect(&app.database_url).await.unwrap();
+    let mut space_a = store.spaces(&roomer_storage::Page::all()).await.unwrap()[1]
+        .space
+        .clone();
+    space_a.capacity = Some(10);
+    store.put_space(&space_a).await.unwrap();
 
     let mut room = Events::open(&app, "/api/v1/spaces/1/live").await;
     let (event, first) = room.next().await;
     assert_eq!(
-        (event.as_str(), &first["space_id"], &first["count"]),
-        ("count", &1.into(), &0.into())
+        (
+            event.as_str(),
+            &first["space_id"],
+            &first["count"],
+            &first["utilization"]
+        ),
+        ("count", &1.into(), &0.into(), &0.0.into())
     );
     let mut everything = Events::open(&app, "/api/v1/live").await;
     let mut current = Vec::new();
@@ -118,8 +130,12 @@ async fn a_published_crossing_reaches_a_connected_dashboard() {
     let (event, change) = room.next().await;
     assert_eq!(event, "count");
     assert_eq!(
-        (&change["space_id"], &change["count"]),
-        (&1.into(), &1.into())
+        (
+            &change["space_id"],
+            &change["count"],
+            &change["utilization"]
+        ),
+        (&1.into(), &1.into(), &0.1.into())
     );
     // The all-spaces stream sees both sides of the doorway change.
     let mut changed = Vec::new();
@@ -135,7 +151,6 @@ async fn a_published_crossing_reaches_a_connected_dashboard() {
 
     // An operator finds Doorway X mounted the wrong way round and corrects the layout: the
     // arrival was a departure. No crossing arrives, yet the dashboard sees the correction.
-    let store = roomer_storage::connect(&app.database_url).await.unwrap();
     let mut doorway = store.doorways(&roomer_storage::Page::all()).await.unwrap()[0].clone();
     (doorway.exiting_to, doorway.entering_to) = (doorway.entering_to, doorway.exiting_to);
     store.put_doorway(&doorway).await.unwrap();
