@@ -79,11 +79,14 @@ async fn a_worker_killed_mid_stream_loses_and_doubles_nothing() {
         RoomerProcess::ingest(&mosquitto.url(), "worker-1", None, &database_url, &log, &[]);
     wait_until_subscribed(&log, 1).await;
 
-    // 20 DPUs × 150 crossings, one per message, as fast as Mosquitto takes them.
+    // 20 DPUs × 150 crossings, one per message: the fleet's 2½ hours in about 5 s, so the
+    // stall below lands mid-stream however fast the worker is.
     let events = fleet_events(20, 150, start(), 7);
     let target = MqttTarget::parse(&mosquitto.url()).unwrap();
     let replay = tokio::spawn({
-        let (events, options) = (events.clone(), ReplayOptions::new(target));
+        let mut options = ReplayOptions::new(target);
+        options.speed = Some(1_800.0);
+        let events = events.clone();
         async move { roomer_simulator::replay(events, &options).await.unwrap() }
     });
     wait_until_stored(&store, 500, Duration::from_secs(60)).await;
