@@ -156,13 +156,15 @@ impl Applier {
         // carried the crossing, in the same transaction.
         let conflict = |conflict: &IdConflict| {
             let position = crossings.iter().position(|c| *c == conflict.crossing);
-            let message = &batch[position.map_or(0, |p| origins[p])];
-            rejection(
-                message,
-                Some(conflict.crossing.dpu.as_str()),
-                None,
-                &id_conflict(conflict),
-            )
+            match position {
+                Some(p) if !conflict.displaced => rejection(
+                    &batch[origins[p]],
+                    Some(conflict.crossing.dpu.as_str()),
+                    None,
+                    &id_conflict(conflict),
+                ),
+                _ => displaced(conflict),
+            }
         };
         let stored = Batch {
             crossings: &crossings,
@@ -249,6 +251,28 @@ fn id_conflict(conflict: &IdConflict) -> Rejection {
         id: conflict.crossing.event_id.unwrap_or_default(),
         existing_ts: conflict.existing.ts,
         existing_direction: conflict.existing.direction.as_i64(),
+    }
+}
+
+/// The refusal kept for a stored crossing that an earlier one, sent later under the same
+/// id, took the id from: it stops counting. Its original message is long gone; the crossing
+/// is kept as the payload a DPU would have sent.
+fn displaced(conflict: &IdConflict) -> Rejected {
+    let c = &conflict.crossing;
+    let reason = id_conflict(conflict);
+    Rejected {
+        received_at: chrono::Utc::now(),
+        source: format!("dpus/{}/crossings", c.dpu),
+        dpu_id: Some(c.dpu.as_str().to_owned()),
+        reason: reason.code().to_owned(),
+        detail: format!("stored crossing no longer counted: {reason}"),
+        payload: serde_json::json!({
+            "ts": c.ts,
+            "direction": c.direction.as_i64(),
+            "id": c.event_id,
+        })
+        .to_string()
+        .into_bytes(),
     }
 }
 

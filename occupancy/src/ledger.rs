@@ -5,7 +5,7 @@
 
 use crate::layout::{Attribution, Layout};
 use crate::model::{Crossing, CrossingKey, DoorwayId, DpuId, SpaceId, Timestamp};
-use crate::plan::{plan_batch, plan_reattribution, Attributed, IngestReport, Known};
+use crate::plan::{plan_batch, plan_reattribution, Attributed, IngestReport, Known, Support};
 use crate::reset::DailyReset;
 use crate::series::{SpaceChange, SpaceSeries};
 use std::collections::{BTreeMap, HashMap};
@@ -15,8 +15,10 @@ pub struct Ledger {
     layout: Layout,
     attribution: Attribution,
     crossings: BTreeMap<CrossingKey, (Crossing, Option<DoorwayId>)>,
-    /// `(DPU, event id)` of stored crossings, kept alongside so a batch need not scan them.
+    /// The crossing each `(DPU, event id)` names (the earliest sent under it).
     ids: HashMap<(DpuId, u64), CrossingKey>,
+    /// How many ids name each crossing.
+    named: HashMap<CrossingKey, usize>,
     series: HashMap<SpaceId, SpaceSeries>,
 }
 
@@ -62,26 +64,46 @@ impl Ledger {
     }
 
     pub fn ingest(&mut self, batch: &[Crossing]) -> IngestReport {
-        let known = Known {
-            keys: batch
-                .iter()
-                .map(Crossing::key)
-                .filter(|k| self.crossings.contains_key(k))
-                .collect(),
-            ids: batch
-                .iter()
-                .filter_map(|c| {
-                    let id = (c.dpu.clone(), c.event_id?);
-                    self.ids.get(&id).map(|key| (id, key.clone()))
-                })
-                .collect(),
-        };
-        let plan = plan_batch(batch, &known, &self.attribution);
+        let ids: HashMap<(DpuId, u64), CrossingKey> = batch
+            .iter()
+            .filter_map(|c| {
+                let id = (c.dpu.clone(), c.event_id?);
+                self.ids.get(&id).map(|key| (id, key.clone()))
+            })
+            .collect();
+        let keys = batch
+            .iter()
+            .map(Crossing::key)
+            .chain(ids.values().cloned())
+            .filter_map(|key| {
+                let (crossing, _) = self.crossings.get(&key)?;
+                let support = Support {
+                    plain: crossing.event_id.is_none(),
+                    ids: self.named.get(&key).copied().unwrap_or(0),
+                };
+                Some((key, support))
+            })
+            .collect();
+        let plan = plan_batch(batch, &Known { keys, ids }, &self.attribution);
         let mut report = IngestReport::from(&plan);
-        for (crossing, doorway) in plan.new {
-            if let Some(id) = crossing.event_id {
-                self.ids.insert((crossing.dpu.clone(), id), crossing.key());
+        for key in &plan.displaced {
+            self.crossings.remove(key);
+        }
+        for key in &plan.made_plain {
+            if let Some((crossing, _)) = self.crossings.get_mut(key) {
+                crossing.event_id = None;
             }
+        }
+        for naming in plan.namings {
+            if let Some(previous) = &naming.previous {
+                if let Some(n) = self.named.get_mut(previous) {
+                    *n -= 1;
+                }
+            }
+            *self.named.entry(naming.now.clone()).or_default() += 1;
+            self.ids.insert(naming.id, naming.now);
+        }
+        for (crossing, doorway) in plan.new {
             self.crossings.insert(crossing.key(), (crossing, doorway));
         }
         report.recounted = self.apply_changes(plan.changes);

@@ -10,42 +10,69 @@ use crate::model::{Crossing, CrossingKey, Doorway, DoorwayId, DpuId, SpaceId};
 use crate::series::{EntryKey, SpaceChange};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-/// What storage already holds about the crossings of a batch.
-#[derive(Clone, Debug, Default)]
-pub struct Known {
-    /// Keys of stored crossings.
-    pub keys: HashSet<CrossingKey>,
-    /// Stored `(DPU, event id)` pairs and the crossing that carries each.
-    pub ids: HashMap<(DpuId, u64), CrossingKey>,
+/// How a stored crossing came to be counted (rule 3): sent at least once without an id
+/// (`plain`), and/or named by event ids, each naming the earliest crossing sent under it.
+/// A crossing is counted while it has any support.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Support {
+    pub plain: bool,
+    pub ids: usize,
 }
 
-impl Known {
-    fn remember(&mut self, crossing: &Crossing) {
-        self.keys.insert(crossing.key());
-        if let Some(id) = crossing.event_id {
-            self.ids.insert((crossing.dpu.clone(), id), crossing.key());
-        }
+impl Support {
+    pub fn counted(&self) -> bool {
+        self.plain || self.ids > 0
     }
 }
 
-/// A crossing whose event id is already used by a different crossing of the same DPU.
+/// What storage already holds about the crossings of a batch.
+#[derive(Clone, Debug, Default)]
+pub struct Known {
+    /// Stored crossings among the batch's keys and the crossings named by its ids, with
+    /// their support.
+    pub keys: HashMap<CrossingKey, Support>,
+    /// The stored crossing each of the batch's `(DPU, event id)` pairs names, if any.
+    pub ids: HashMap<(DpuId, u64), CrossingKey>,
+}
+
+/// A crossing sent under an event id that names another crossing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IdConflict {
+    /// The crossing refused (`displaced` false: a message of this batch), or the stored one
+    /// an earlier crossing under the same id took the id from and that nothing else supports
+    /// (`displaced` true: it stops counting).
     pub crossing: Crossing,
+    /// The crossing the id names.
     pub existing: CrossingKey,
+    pub displaced: bool,
+}
+
+/// An event id now naming another crossing: `previous` as stored (`None`: new), `now`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Naming {
+    pub id: (DpuId, u64),
+    pub previous: Option<CrossingKey>,
+    pub now: CrossingKey,
 }
 
 /// The changes a batch makes.
 #[derive(Clone, Debug, Default)]
 pub struct BatchPlan {
     /// Crossings to store, each with the doorway it is attributed to (`None`: pending, because
-    /// no installation covers it yet).
+    /// no installation covers it yet). A stored crossing's `event_id` is `None` when it was
+    /// sent without one, else an id that names it.
     pub new: Vec<(Crossing, Option<DoorwayId>)>,
+    /// Stored crossings that no longer count (see [`IdConflict::displaced`]).
+    pub displaced: Vec<CrossingKey>,
+    /// Stored crossings now also sent without an id (their `event_id` becomes `None`).
+    pub made_plain: Vec<CrossingKey>,
+    /// Event ids that name another crossing, or are new.
+    pub namings: Vec<Naming>,
     /// Messages that repeat a stored (or earlier in the batch) crossing.
     pub duplicates: usize,
-    /// Crossings refused because their id names another crossing.
+    /// Crossings refused (or displaced) because their id names another crossing.
     pub conflicts: Vec<IdConflict>,
-    /// Entries to insert into each space's series.
+    /// Entries to insert into, and remove from, each space's series.
     pub changes: BTreeMap<SpaceId, SpaceChange>,
 }
 
@@ -80,34 +107,127 @@ impl From<&BatchPlan> for IngestReport {
     }
 }
 
-/// Plans a batch. The outcome does not depend on the order of `batch`'s elements except for
-/// crossings that reuse one event id for different events, which is a device fault: the first
-/// one seen wins and the others are reported as conflicts.
+/// Plans a batch (rule 3). The crossings counted are those sent at least once without an id,
+/// and, for each event id, the earliest crossing (by key) sent under it: a function of the
+/// set of messages received, so neither their order nor their batching matters. A later
+/// crossing sent under an id is refused as a conflict; an earlier one takes the id over,
+/// and the crossing that had it stops counting unless something else supports it.
 pub fn plan_batch(batch: &[Crossing], known: &Known, attribution: &Attribution) -> BatchPlan {
-    let mut known = known.clone();
     let mut plan = BatchPlan::default();
+    // Each id's crossing after this batch: the earliest of the stored one and the batch's.
+    let mut named: BTreeMap<(DpuId, u64), CrossingKey> = BTreeMap::new();
     for crossing in batch {
-        if known.keys.contains(&crossing.key()) {
-            plan.duplicates += 1;
+        if let Some(id) = crossing.event_id {
+            let id = (crossing.dpu.clone(), id);
+            let stored = known.ids.get(&id);
+            let earliest = named
+                .entry(id)
+                .or_insert_with(|| stored.cloned().unwrap_or_else(|| crossing.key()));
+            if crossing.key() < *earliest {
+                *earliest = crossing.key();
+            }
+        }
+    }
+    // Every crossing's support after this batch.
+    let mut support: BTreeMap<CrossingKey, Support> = known
+        .keys
+        .iter()
+        .map(|(key, s)| (key.clone(), *s))
+        .collect();
+    let mut sent: HashMap<CrossingKey, &Crossing> = HashMap::new();
+    for crossing in batch {
+        sent.entry(crossing.key()).or_insert(crossing);
+        if crossing.event_id.is_none() {
+            support.entry(crossing.key()).or_default().plain = true;
+        }
+    }
+    for (id, now) in &named {
+        let previous = known.ids.get(id);
+        if previous == Some(now) {
             continue;
         }
+        if let Some(previous) = previous {
+            if let Some(s) = support.get_mut(previous) {
+                s.ids = s.ids.saturating_sub(1);
+            }
+        }
+        support.entry(now.clone()).or_default().ids += 1;
+        plan.namings.push(Naming {
+            id: id.clone(),
+            previous: previous.cloned(),
+            now: now.clone(),
+        });
+    }
+    // Refused messages: sent under an id that names another crossing.
+    let mut seen: HashSet<CrossingKey> = HashSet::new();
+    for crossing in batch {
+        let key = crossing.key();
+        let first_time = seen.insert(key.clone());
         if let Some(id) = crossing.event_id {
-            if let Some(existing) = known.ids.get(&(crossing.dpu.clone(), id)) {
+            let now = &named[&(crossing.dpu.clone(), id)];
+            if *now != key {
                 plan.conflicts.push(IdConflict {
                     crossing: crossing.clone(),
-                    existing: existing.clone(),
+                    existing: now.clone(),
+                    displaced: false,
                 });
                 continue;
             }
         }
-        known.remember(crossing);
-        let doorway = attribution.doorway_at(&crossing.dpu, crossing.ts);
-        if let Some(doorway) = doorway {
-            for (space, key) in entries(crossing, doorway) {
-                plan.changes.entry(space).or_default().inserts.push(key);
-            }
+        if !first_time || known.keys.get(&key).is_some_and(Support::counted) {
+            plan.duplicates += 1;
         }
-        plan.new.push((crossing.clone(), doorway.map(|d| d.id)));
+    }
+    // What starts and stops counting.
+    let id_of = |key: &CrossingKey| {
+        named
+            .iter()
+            .find(|(_, now)| *now == key)
+            .map(|((_, id), _)| *id)
+    };
+    for (key, after) in &support {
+        let before = known.keys.get(key).copied().unwrap_or_default();
+        match (before.counted(), after.counted()) {
+            (false, true) => {
+                let template = sent
+                    .get(key)
+                    .expect("only the batch's keys can start counting");
+                let event_id = if after.plain { None } else { id_of(key) };
+                let crossing = Crossing::new(key.dpu.clone(), key.ts, key.direction, event_id);
+                let doorway = attribution.doorway_at(&template.dpu, template.ts);
+                if let Some(doorway) = doorway {
+                    for (space, entry) in entries(&crossing, doorway) {
+                        plan.changes.entry(space).or_default().inserts.push(entry);
+                    }
+                }
+                plan.new.push((crossing, doorway.map(|d| d.id)));
+            }
+            (true, false) => {
+                let (id, existing) = named
+                    .iter()
+                    .find(|(id, now)| known.ids.get(*id) == Some(key) && *now != key)
+                    .map(|((_, id), now)| (*id, now.clone()))
+                    .expect("only losing an id stops a crossing counting");
+                let crossing = Crossing::new(key.dpu.clone(), key.ts, key.direction, Some(id));
+                if let Some(doorway) = attribution.doorway_at(&key.dpu, key.ts) {
+                    for (space, entry) in entries(&crossing, doorway) {
+                        plan.changes.entry(space).or_default().removes.push(entry);
+                    }
+                }
+                plan.displaced.push(key.clone());
+                plan.conflicts.push(IdConflict {
+                    crossing,
+                    existing,
+                    displaced: true,
+                });
+            }
+            (true, true) if after.plain && !before.plain => plan.made_plain.push(key.clone()),
+            _ => {}
+        }
+    }
+    for change in plan.changes.values_mut() {
+        change.inserts.sort();
+        change.removes.sort();
     }
     plan
 }

@@ -5,16 +5,12 @@
 use crate::layout::Layout;
 use crate::model::{is_clamped, Crossing, SpaceId, Timestamp};
 use crate::reset::DailyReset;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The count of `space` at `t` given a layout and every message received (in any order, with
 /// any repeats).
 pub fn count_at(layout: &Layout, messages: &[Crossing], space: SpaceId, t: Timestamp) -> i64 {
-    // Rule 3: one event per (DPU, timestamp, direction).
-    let events: BTreeSet<(Timestamp, String, i64)> = messages
-        .iter()
-        .map(|c| (c.ts, c.dpu.as_str().to_owned(), c.direction.as_i64()))
-        .collect();
+    let events = events(messages);
 
     // Rules 1 and 6: each event counts in the spaces of the doorway its DPU hung over at the
     // event's own time; events no installation covers count nowhere.
@@ -72,4 +68,33 @@ pub fn count_at(layout: &Layout, messages: &[Crossing], space: SpaceId, t: Times
         count = 0;
     }
     count
+}
+
+/// How many distinct crossings count, by rule 3, among every message received.
+pub fn counted(messages: &[Crossing]) -> usize {
+    events(messages).len()
+}
+
+/// Rule 3: one event per (DPU, timestamp, direction) sent without an id, and per (DPU, id)
+/// the earliest crossing sent under that id.
+fn events(messages: &[Crossing]) -> BTreeSet<(Timestamp, String, i64)> {
+    let mut earliest: BTreeMap<(String, u64), &Crossing> = BTreeMap::new();
+    let mut events: BTreeSet<(Timestamp, String, i64)> = BTreeSet::new();
+    for c in messages {
+        match c.event_id {
+            None => {
+                events.insert((c.ts, c.dpu.as_str().to_owned(), c.direction.as_i64()));
+            }
+            Some(id) => {
+                let first = earliest.entry((c.dpu.as_str().to_owned(), id)).or_insert(c);
+                if c.key() < first.key() {
+                    *first = c;
+                }
+            }
+        }
+    }
+    for c in earliest.values() {
+        events.insert((c.ts, c.dpu.as_str().to_owned(), c.direction.as_i64()));
+    }
+    events
 }

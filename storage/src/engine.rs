@@ -7,7 +7,7 @@
 use crate::{IngestOutcome, LayoutReport, StoreError};
 use async_trait::async_trait;
 use occupancy::layout::Attribution;
-use occupancy::plan::{plan_batch, plan_reattribution, Attributed, IngestReport, Known};
+use occupancy::plan::{plan_batch, plan_reattribution, Attributed, IngestReport, Known, Naming};
 use occupancy::reset::DailyReset;
 use occupancy::series::{EntryKey, Recount, SpaceChange, Visit};
 use occupancy::{
@@ -29,8 +29,20 @@ pub(crate) trait WriteTx: Send {
     async fn lock_layout(&mut self, exclusive: bool) -> Result<()>;
     /// Serializes writers of these spaces (given sorted, so locks never deadlock).
     async fn lock_spaces(&mut self, spaces: &[SpaceId]) -> Result<()>;
+    /// Serializes ingest of these DPUs' crossings, so that what a batch learned about their
+    /// stored crossings and event ids holds until it commits. Taken before any space lock.
+    async fn lock_dpus(&mut self, dpus: &[DpuId]) -> Result<()>;
 
+    /// The stored crossings a batch repeats or its ids name, with their support, and the
+    /// crossing each of its ids names.
     async fn known(&mut self, batch: &[Crossing]) -> Result<Known>;
+    /// Points event ids at their crossings; `false` if one was not as planned because
+    /// another writer changed it meanwhile.
+    async fn rename(&mut self, namings: &[Naming]) -> Result<bool>;
+    /// Deletes stored crossings; answers how many existed.
+    async fn delete_crossings(&mut self, keys: &[CrossingKey]) -> Result<usize>;
+    /// Marks stored crossings as sent (also) without an id.
+    async fn make_plain(&mut self, keys: &[CrossingKey]) -> Result<()>;
     /// All doorways, and the installation histories of these DPUs.
     async fn attribution(&mut self, dpus: &[DpuId]) -> Result<Attribution>;
     /// Returns how many rows were new; fewer than given means another writer got there first.
@@ -100,15 +112,20 @@ pub(crate) async fn ingest(
     now: Timestamp,
 ) -> Result<Option<IngestOutcome>> {
     tx.lock_layout(false).await?;
-    let known = tx.known(batch).await?;
     let dpus: BTreeSet<DpuId> = batch.iter().map(|c| c.dpu.clone()).collect();
     let dpus: Vec<DpuId> = dpus.into_iter().collect();
+    tx.lock_dpus(&dpus).await?;
+    let known = tx.known(batch).await?;
     let attribution = tx.attribution(&dpus).await?;
     let plan = plan_batch(batch, &known, &attribution);
     let inserted = tx.insert_crossings(&plan.new, now).await?;
-    if inserted != plan.new.len() {
+    if inserted != plan.new.len()
+        || !tx.rename(&plan.namings).await?
+        || tx.delete_crossings(&plan.displaced).await? != plan.displaced.len()
+    {
         return Ok(None);
     }
+    tx.make_plain(&plan.made_plain).await?;
     let mut report = IngestReport::from(&plan);
     let touched = plan.changes.keys().copied().collect();
     report.recounted = apply_changes(tx, plan.changes).await?;

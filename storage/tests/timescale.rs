@@ -137,7 +137,7 @@ fn counts_match_reference(
     counts: &[(SpaceId, Timestamp, i64)],
 ) -> Result<(), TestCaseError> {
     for &(space, t, actual) in counts {
-        let expected = reference::count_at(&scenario.layout, &scenario.events, space, t);
+        let expected = reference::count_at(&scenario.layout, &scenario.messages(), space, t);
         prop_assert_eq!(actual, expected, "space {} at {}", space, t);
     }
     Ok(())

@@ -3,56 +3,25 @@
 
 use super::write::{direction, dpu};
 use crate::engine::Result;
-use occupancy::plan::Known;
+use occupancy::plan::{Known, Naming, Support};
 use occupancy::{Crossing, CrossingKey, DoorwayId, DpuId, Timestamp};
 use sqlx::{PgConnection, Row};
+use std::collections::BTreeSet;
 
 pub(super) async fn known(conn: &mut PgConnection, batch: &[Crossing]) -> Result<Known> {
     let mut known = Known::default();
-    let rows = sqlx::query(
-        // LATERAL … LIMIT 1: one primary-key probe per element, whatever the planner
-        // believes about the table's size (a hash join would scan every crossing). The
-        // batch's time range lets TimescaleDB leave out every other chunk up front.
-        "SELECT b.dpu_id, b.ts, b.direction \
-         FROM UNNEST($1::text[], $2::timestamptz[], $3::smallint[]) AS b(dpu_id, ts, direction) \
-         CROSS JOIN LATERAL (SELECT 1 FROM crossings c WHERE c.dpu_id = b.dpu_id \
-             AND c.ts = b.ts AND c.direction = b.direction \
-             AND c.ts >= $4 AND c.ts <= $5 LIMIT 1) AS found",
-    )
-    .bind(batch.iter().map(|c| c.dpu.as_str()).collect::<Vec<_>>())
-    .bind(batch.iter().map(|c| c.ts).collect::<Vec<_>>())
-    .bind(
-        batch
-            .iter()
-            .map(|c| c.direction.as_i64() as i16)
-            .collect::<Vec<_>>(),
-    )
-    .bind(batch.iter().map(|c| c.ts).min())
-    .bind(batch.iter().map(|c| c.ts).max())
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in rows {
-        known.keys.insert(CrossingKey {
-            dpu: dpu(row.get(0))?,
-            ts: row.get(1),
-            direction: direction(row.get(2))?,
-        });
-    }
-    let with_ids: Vec<&Crossing> = batch.iter().filter(|c| c.event_id.is_some()).collect();
-    if !with_ids.is_empty() {
+    let ids: BTreeSet<(&str, i64)> = batch
+        .iter()
+        .filter_map(|c| Some((c.dpu.as_str(), c.event_id? as i64)))
+        .collect();
+    if !ids.is_empty() {
         let rows = sqlx::query(
-            "SELECT c.dpu_id, c.event_id, c.ts, c.direction \
+            "SELECT e.dpu_id, e.event_id, e.ts, e.direction \
              FROM UNNEST($1::text[], $2::bigint[]) AS b(dpu_id, event_id) \
-             CROSS JOIN LATERAL (SELECT * FROM crossings c WHERE c.dpu_id = b.dpu_id \
-                 AND c.event_id = b.event_id LIMIT 1) AS c",
+             JOIN event_ids e ON e.dpu_id = b.dpu_id AND e.event_id = b.event_id",
         )
-        .bind(with_ids.iter().map(|c| c.dpu.as_str()).collect::<Vec<_>>())
-        .bind(
-            with_ids
-                .iter()
-                .map(|c| c.event_id.map(|id| id as i64))
-                .collect::<Vec<_>>(),
-        )
+        .bind(ids.iter().map(|(d, _)| *d).collect::<Vec<_>>())
+        .bind(ids.iter().map(|(_, id)| *id).collect::<Vec<_>>())
         .fetch_all(&mut *conn)
         .await?;
         for row in rows {
@@ -65,7 +34,113 @@ pub(super) async fn known(conn: &mut PgConnection, batch: &[Crossing]) -> Result
             known.ids.insert((key.dpu.clone(), id as u64), key);
         }
     }
+    // The batch's crossings and those its ids name.
+    let keys: BTreeSet<CrossingKey> = batch
+        .iter()
+        .map(Crossing::key)
+        .chain(known.ids.values().cloned())
+        .collect();
+    let rows = sqlx::query(
+        // LATERAL … LIMIT 1: one primary-key probe per element, whatever the planner
+        // believes about the table's size (a hash join would scan every crossing). The
+        // keys' time range lets TimescaleDB leave out every other chunk up front.
+        "SELECT b.dpu_id, b.ts, b.direction, found.plain, \
+                (SELECT count(*) FROM event_ids e WHERE e.dpu_id = b.dpu_id \
+                 AND e.ts = b.ts AND e.direction = b.direction) \
+         FROM UNNEST($1::text[], $2::timestamptz[], $3::smallint[]) AS b(dpu_id, ts, direction) \
+         CROSS JOIN LATERAL (SELECT c.event_id IS NULL AS plain FROM crossings c \
+             WHERE c.dpu_id = b.dpu_id AND c.ts = b.ts AND c.direction = b.direction \
+             AND c.ts >= $4 AND c.ts <= $5 LIMIT 1) AS found",
+    )
+    .bind(keys.iter().map(|k| k.dpu.as_str()).collect::<Vec<_>>())
+    .bind(keys.iter().map(|k| k.ts).collect::<Vec<_>>())
+    .bind(
+        keys.iter()
+            .map(|k| k.direction.as_i64() as i16)
+            .collect::<Vec<_>>(),
+    )
+    .bind(keys.iter().map(|k| k.ts).min())
+    .bind(keys.iter().map(|k| k.ts).max())
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in rows {
+        let key = CrossingKey {
+            dpu: dpu(row.get(0))?,
+            ts: row.get(1),
+            direction: direction(row.get(2))?,
+        };
+        let support = Support {
+            plain: row.get(3),
+            ids: row.get::<i64, _>(4) as usize,
+        };
+        known.keys.insert(key, support);
+    }
     Ok(known)
+}
+
+/// Points ids at their crossings; `false` if one was not as planned (another writer).
+pub(super) async fn rename(conn: &mut PgConnection, namings: &[Naming]) -> Result<bool> {
+    for naming in namings {
+        let ((dpu, id), now) = (&naming.id, &naming.now);
+        let done = match &naming.previous {
+            None => sqlx::query(
+                "INSERT INTO event_ids (dpu_id, event_id, ts, direction) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(dpu.as_str())
+            .bind(*id as i64)
+            .bind(now.ts)
+            .bind(now.direction.as_i64() as i16),
+            Some(previous) => sqlx::query(
+                "UPDATE event_ids SET ts = $3, direction = $4 \
+                 WHERE dpu_id = $1 AND event_id = $2 AND ts = $5 AND direction = $6",
+            )
+            .bind(dpu.as_str())
+            .bind(*id as i64)
+            .bind(now.ts)
+            .bind(now.direction.as_i64() as i16)
+            .bind(previous.ts)
+            .bind(previous.direction.as_i64() as i16),
+        }
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Deletes crossings that no longer count; answers how many there were.
+pub(super) async fn delete(conn: &mut PgConnection, keys: &[CrossingKey]) -> Result<usize> {
+    let mut deleted = 0;
+    for k in keys {
+        deleted +=
+            sqlx::query("DELETE FROM crossings WHERE dpu_id = $1 AND ts = $2 AND direction = $3")
+                .bind(k.dpu.as_str())
+                .bind(k.ts)
+                .bind(k.direction.as_i64() as i16)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected() as usize;
+    }
+    Ok(deleted)
+}
+
+/// Marks crossings as sent without an id.
+pub(super) async fn make_plain(conn: &mut PgConnection, keys: &[CrossingKey]) -> Result<()> {
+    for k in keys {
+        sqlx::query(
+            "UPDATE crossings SET event_id = NULL \
+             WHERE dpu_id = $1 AND ts = $2 AND direction = $3",
+        )
+        .bind(k.dpu.as_str())
+        .bind(k.ts)
+        .bind(k.direction.as_i64() as i16)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 pub(super) async fn insert(

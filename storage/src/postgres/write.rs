@@ -6,7 +6,7 @@ use crate::engine::{Result, WriteTx};
 use crate::StoreError;
 use async_trait::async_trait;
 use occupancy::layout::Attribution;
-use occupancy::plan::Known;
+use occupancy::plan::{Known, Naming};
 use occupancy::series::{EntryKey, Rank};
 use occupancy::{
     Crossing, CrossingKey, Direction, Doorway, DoorwayId, DpuId, Installation, Space, SpaceId,
@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 /// Advisory lock classes (first key of `pg_advisory_xact_lock(int, int)`).
 const LOCK_LAYOUT: i32 = 0x526f_0001;
 const LOCK_SPACE: i32 = 0x526f_0002;
+const LOCK_DPU: i32 = 0x526f_0005;
 
 pub(crate) struct PgTx {
     tx: Transaction<'static, Postgres>,
@@ -143,8 +144,36 @@ impl WriteTx for PgTx {
         Ok(())
     }
 
+    async fn lock_dpus(&mut self, dpus: &[DpuId]) -> Result<()> {
+        // In hash order (the subquery's, kept by OFFSET 0), so two writers never wait on each
+        // other in a circle; DPUs whose hashes collide share a lock: more waiting, never less
+        // safety.
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock($1, h) FROM \
+             (SELECT DISTINCT hashtext(d) AS h FROM UNNEST($2::text[]) AS d ORDER BY h OFFSET 0) \
+             AS sorted",
+        )
+        .bind(LOCK_DPU)
+        .bind(dpus.iter().map(DpuId::as_str).collect::<Vec<_>>())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     async fn known(&mut self, batch: &[Crossing]) -> Result<Known> {
         crossings_sql::known(&mut self.tx, batch).await
+    }
+
+    async fn rename(&mut self, namings: &[Naming]) -> Result<bool> {
+        crossings_sql::rename(&mut self.tx, namings).await
+    }
+
+    async fn delete_crossings(&mut self, keys: &[CrossingKey]) -> Result<usize> {
+        crossings_sql::delete(&mut self.tx, keys).await
+    }
+
+    async fn make_plain(&mut self, keys: &[CrossingKey]) -> Result<()> {
+        crossings_sql::make_plain(&mut self.tx, keys).await
     }
 
     async fn attribution(&mut self, dpus: &[DpuId]) -> Result<Attribution> {

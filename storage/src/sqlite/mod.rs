@@ -4,6 +4,7 @@
 //! lock-upgrade failures between deferred transactions), several readers, WAL so readers
 //! never wait for the writer. Timestamps are stored as microseconds since the epoch.
 
+mod ids_sql;
 mod layout_sql;
 mod ops_sql;
 mod series_sql;

@@ -1,12 +1,12 @@
 //! The SQLite write transaction: the primitives the shared write paths need. Rows go in
 //! multi-row statements, because every statement is a round trip to sqlx's SQLite thread.
 
-use super::{from_micros, layout_sql, micros, ops_sql};
+use super::{from_micros, ids_sql, layout_sql, micros, ops_sql};
 use crate::engine::{Result, WriteTx};
 use crate::StoreError;
 use async_trait::async_trait;
 use occupancy::layout::Attribution;
-use occupancy::plan::Known;
+use occupancy::plan::{Known, Naming};
 use occupancy::series::{EntryKey, Rank};
 use occupancy::{
     Crossing, CrossingKey, Direction, Doorway, DoorwayId, DpuId, Installation, Space, SpaceId,
@@ -82,54 +82,24 @@ impl WriteTx for SqliteTx {
         Ok(())
     }
 
+    async fn lock_dpus(&mut self, _dpus: &[DpuId]) -> Result<()> {
+        Ok(())
+    }
+
     async fn known(&mut self, batch: &[Crossing]) -> Result<Known> {
-        let mut known = Known::default();
-        for chunk in batch.chunks(CHUNK) {
-            let mut query =
-                QueryBuilder::<Sqlite>::new("SELECT c.dpu_id, c.ts, c.direction FROM (");
-            query.push_values(chunk, |mut row, c| {
-                row.push_bind(c.dpu.as_str())
-                    .push_bind(micros(c.ts))
-                    .push_bind(c.direction.as_i64());
-            });
-            query.push(
-                ") AS b JOIN crossings c \
-                 ON c.dpu_id = b.column1 AND c.ts = b.column2 AND c.direction = b.column3",
-            );
-            for row in query.build().fetch_all(&mut *self.tx).await? {
-                known.keys.insert(CrossingKey {
-                    dpu: dpu(row.get(0))?,
-                    ts: from_micros(row.get(1))?,
-                    direction: direction(row.get(2))?,
-                });
-            }
-        }
-        let with_ids: Vec<(&Crossing, u64)> = batch
-            .iter()
-            .filter_map(|c| c.event_id.map(|id| (c, id)))
-            .collect();
-        for chunk in with_ids.chunks(CHUNK) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "SELECT c.dpu_id, c.event_id, c.ts, c.direction FROM (",
-            );
-            query.push_values(chunk, |mut row, (c, id)| {
-                row.push_bind(c.dpu.as_str()).push_bind(*id as i64);
-            });
-            query.push(
-                ") AS b JOIN crossings c \
-                 ON c.dpu_id = b.column1 AND c.event_id = b.column2 AND c.event_id IS NOT NULL",
-            );
-            for row in query.build().fetch_all(&mut *self.tx).await? {
-                let id: i64 = row.get(1);
-                let key = CrossingKey {
-                    dpu: dpu(row.get(0))?,
-                    ts: from_micros(row.get(2))?,
-                    direction: direction(row.get(3))?,
-                };
-                known.ids.insert((key.dpu.clone(), id as u64), key);
-            }
-        }
-        Ok(known)
+        ids_sql::known(&mut self.tx, batch).await
+    }
+
+    async fn rename(&mut self, namings: &[Naming]) -> Result<bool> {
+        ids_sql::rename(&mut self.tx, namings).await
+    }
+
+    async fn delete_crossings(&mut self, keys: &[CrossingKey]) -> Result<usize> {
+        ids_sql::delete(&mut self.tx, keys).await
+    }
+
+    async fn make_plain(&mut self, keys: &[CrossingKey]) -> Result<()> {
+        ids_sql::make_plain(&mut self.tx, keys).await
     }
 
     async fn attribution(&mut self, dpus: &[DpuId]) -> Result<Attribution> {

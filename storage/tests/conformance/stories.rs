@@ -266,6 +266,33 @@ pub async fn an_event_id_reused_for_another_crossing_is_a_conflict(store: &dyn S
     assert_eq!(outcome.conflicts[0].crossing, other);
     assert_eq!(outcome.conflicts[0].existing.ts, t(1));
     assert_eq!(count(store, ROOM_A, None).await, 1);
+
+    // The other way round: id 8 arrives first on a later crossing, then on an earlier one.
+    // The earlier takes the id over whatever the order; the later stops counting.
+    let mut later = crossing("283", 20, 1);
+    later.event_id = Some(8);
+    let mut earlier = crossing("283", 10, 1);
+    earlier.event_id = Some(8);
+    store.ingest(&[later.clone()]).await.unwrap();
+    assert_eq!(count(store, ROOM_A, Some(20)).await, 2);
+    let outcome = store.ingest(&[earlier.clone()]).await.unwrap();
+    assert_eq!(outcome.report.inserted, 1);
+    assert_eq!(outcome.conflicts.len(), 1);
+    assert!(outcome.conflicts[0].displaced);
+    assert_eq!(outcome.conflicts[0].crossing, later);
+    assert_eq!(outcome.conflicts[0].existing, earlier.key());
+    assert_eq!(count(store, ROOM_A, Some(15)).await, 2);
+    assert_eq!(
+        count(store, ROOM_A, Some(20)).await,
+        2,
+        "the later one no longer counts"
+    );
+    assert_eq!(store.totals().await.unwrap().crossings, 2);
+    // The later crossing sent again without an id is a crossing of its own again.
+    let mut plain = later.clone();
+    plain.event_id = None;
+    store.ingest(&[plain]).await.unwrap();
+    assert_eq!(count(store, ROOM_A, Some(20)).await, 3);
 }
 
 pub async fn rejected_messages_are_kept_newest_first(store: &dyn Store) {
