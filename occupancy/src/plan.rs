@@ -179,12 +179,7 @@ pub fn plan_batch(batch: &[Crossing], known: &Known, attribution: &Attribution) 
         }
     }
     // What starts and stops counting.
-    let id_of = |key: &CrossingKey| {
-        named
-            .iter()
-            .find(|(_, now)| *now == key)
-            .map(|((_, id), _)| *id)
-    };
+    let id_of: HashMap<&CrossingKey, u64> = named.iter().map(|((_, id), now)| (now, *id)).collect();
     for (key, after) in &support {
         let before = known.keys.get(key).copied().unwrap_or_default();
         match (before.counted(), after.counted()) {
@@ -192,7 +187,11 @@ pub fn plan_batch(batch: &[Crossing], known: &Known, attribution: &Attribution) 
                 let template = sent
                     .get(key)
                     .expect("only the batch's keys can start counting");
-                let event_id = if after.plain { None } else { id_of(key) };
+                let event_id = if after.plain {
+                    None
+                } else {
+                    id_of.get(key).copied()
+                };
                 let crossing = Crossing::new(key.dpu.clone(), key.ts, key.direction, event_id);
                 let doorway = attribution.doorway_at(&template.dpu, template.ts);
                 if let Some(doorway) = doorway {

@@ -80,28 +80,42 @@ pub(super) async fn known(conn: &mut PgConnection, batch: &[Crossing]) -> Result
 
 /// Points ids at their crossings; `false` if one was not as planned (another writer).
 pub(super) async fn rename(conn: &mut PgConnection, namings: &[Naming]) -> Result<bool> {
-    for naming in namings {
-        let ((dpu, id), now) = (&naming.id, &naming.now);
-        let done = match &naming.previous {
-            None => sqlx::query(
-                "INSERT INTO event_ids (dpu_id, event_id, ts, direction) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(dpu.as_str())
-            .bind(*id as i64)
-            .bind(now.ts)
-            .bind(now.direction.as_i64() as i16),
-            Some(previous) => sqlx::query(
-                "UPDATE event_ids SET ts = $3, direction = $4 \
-                 WHERE dpu_id = $1 AND event_id = $2 AND ts = $5 AND direction = $6",
-            )
-            .bind(dpu.as_str())
-            .bind(*id as i64)
-            .bind(now.ts)
-            .bind(now.direction.as_i64() as i16)
-            .bind(previous.ts)
-            .bind(previous.direction.as_i64() as i16),
+    let (new, moved): (Vec<&Naming>, Vec<&Naming>) =
+        namings.iter().partition(|n| n.previous.is_none());
+    if !new.is_empty() {
+        let inserted = sqlx::query(
+            "INSERT INTO event_ids (dpu_id, event_id, ts, direction) \
+             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::timestamptz[], $4::smallint[]) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(new.iter().map(|n| n.id.0.as_str()).collect::<Vec<_>>())
+        .bind(new.iter().map(|n| n.id.1 as i64).collect::<Vec<_>>())
+        .bind(new.iter().map(|n| n.now.ts).collect::<Vec<_>>())
+        .bind(
+            new.iter()
+                .map(|n| n.now.direction.as_i64() as i16)
+                .collect::<Vec<_>>(),
+        )
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if inserted != new.len() as u64 {
+            return Ok(false);
         }
+    }
+    for naming in moved {
+        let ((dpu, id), now) = (&naming.id, &naming.now);
+        let previous = naming.previous.as_ref().expect("partitioned");
+        let done = sqlx::query(
+            "UPDATE event_ids SET ts = $3, direction = $4 \
+             WHERE dpu_id = $1 AND event_id = $2 AND ts = $5 AND direction = $6",
+        )
+        .bind(dpu.as_str())
+        .bind(*id as i64)
+        .bind(now.ts)
+        .bind(now.direction.as_i64() as i16)
+        .bind(previous.ts)
+        .bind(previous.direction.as_i64() as i16)
         .execute(&mut *conn)
         .await?;
         if done.rows_affected() != 1 {

@@ -77,28 +77,35 @@ pub(super) async fn known(conn: &mut SqliteConnection, batch: &[Crossing]) -> Re
 
 /// Points ids at their crossings; `false` if one was not as planned (another writer).
 pub(super) async fn rename(conn: &mut SqliteConnection, namings: &[Naming]) -> Result<bool> {
-    for naming in namings {
-        let ((dpu, id), now) = (&naming.id, &naming.now);
-        let done = match &naming.previous {
-            None => sqlx::query(
-                "INSERT INTO event_ids (dpu_id, event_id, ts, direction) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(dpu.as_str())
-            .bind(*id as i64)
-            .bind(micros(now.ts))
-            .bind(now.direction.as_i64()),
-            Some(previous) => sqlx::query(
-                "UPDATE event_ids SET ts = ?3, direction = ?4 \
-                 WHERE dpu_id = ?1 AND event_id = ?2 AND ts = ?5 AND direction = ?6",
-            )
-            .bind(dpu.as_str())
-            .bind(*id as i64)
-            .bind(micros(now.ts))
-            .bind(now.direction.as_i64())
-            .bind(micros(previous.ts))
-            .bind(previous.direction.as_i64()),
+    let (new, moved): (Vec<&Naming>, Vec<&Naming>) =
+        namings.iter().partition(|n| n.previous.is_none());
+    for chunk in new.chunks(CHUNK) {
+        let mut query =
+            QueryBuilder::<Sqlite>::new("INSERT INTO event_ids (dpu_id, event_id, ts, direction) ");
+        query.push_values(chunk, |mut row, n| {
+            row.push_bind(n.id.0.as_str().to_owned())
+                .push_bind(n.id.1 as i64)
+                .push_bind(micros(n.now.ts))
+                .push_bind(n.now.direction.as_i64());
+        });
+        query.push(" ON CONFLICT DO NOTHING");
+        if query.build().execute(&mut *conn).await?.rows_affected() != chunk.len() as u64 {
+            return Ok(false);
         }
+    }
+    for naming in moved {
+        let ((dpu, id), now) = (&naming.id, &naming.now);
+        let previous = naming.previous.as_ref().expect("partitioned");
+        let done = sqlx::query(
+            "UPDATE event_ids SET ts = ?3, direction = ?4 \
+             WHERE dpu_id = ?1 AND event_id = ?2 AND ts = ?5 AND direction = ?6",
+        )
+        .bind(dpu.as_str())
+        .bind(*id as i64)
+        .bind(micros(now.ts))
+        .bind(now.direction.as_i64())
+        .bind(micros(previous.ts))
+        .bind(previous.direction.as_i64())
         .execute(&mut *conn)
         .await?;
         if done.rows_affected() != 1 {
