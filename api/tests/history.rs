@@ -295,43 +295,43 @@ async fn a_daily_reset_empties_the_room_in_counts_and_history_and_can_be_moved()
     assert_eq!(count_at(&app, "2026-03-29T02:30:00Z").await, 2);
     assert_eq!(count_at(&app, "2026-03-29T03:00:00Z").await, 0);
     assert_eq!(count_at(&app, "2026-03-29T10:00:00Z").await, 1);
-    let hours = history(
-        &app,
-        "2026-03-29T03:00:00%2B02:00",
-        "2026-03-29T06:00:00%2B02:00",
-        "1h",
-    )
-    .await;
     assert_eq!(
-        summary_of(&hours),
-        [(2, 2, 2), (2, 2, 2), (0, 0, 0)],
-        "{hours}"
+        hours_and_days(&app).await,
+        (
+            vec![(2, 2, 2), (2, 2, 2), (0, 0, 0)],
+            vec![(2, 0, 2), (1, 0, 2)]
+        )
     );
-    let days = history(&app, "2026-03-28", "2026-03-30", "1d").await;
-    assert_eq!(summary_of(&days), [(2, 0, 2), (1, 0, 2)]);
 
     app.send("PUT", "/api/v1/spaces/1", Some(set_reset(None)))
         .await;
     assert_eq!(count_at(&app, "2026-03-29T10:00:00Z").await, 3);
-    let hours = history(
-        &app,
-        "2026-03-29T03:00:00%2B02:00",
-        "2026-03-29T06:00:00%2B02:00",
-        "1h",
-    )
-    .await;
     assert_eq!(
-        summary_of(&hours),
-        [(2, 2, 2), (2, 2, 2), (2, 2, 2)],
-        "{hours}"
+        hours_and_days(&app).await,
+        (
+            vec![(2, 2, 2), (2, 2, 2), (2, 2, 2)],
+            vec![(2, 0, 2), (3, 2, 3)]
+        )
     );
-    let days = history(&app, "2026-03-28", "2026-03-30", "1d").await;
-    assert_eq!(summary_of(&days), [(2, 0, 2), (3, 2, 3)]);
     assert_eq!(
         current_counts(&app).await,
         [3, 3, 3],
         "now, without a reset again"
     );
+}
+
+/// Space A's (count, min, max) in the hours from 03:00 to 06:00 in Paris on the
+/// spring-forward day, and in the days of 28 and 29 March.
+async fn hours_and_days(app: &App) -> (Vec<(i64, i64, i64)>, Vec<(i64, i64, i64)>) {
+    let hours = history(
+        app,
+        "2026-03-29T03:00:00%2B02:00",
+        "2026-03-29T06:00:00%2B02:00",
+        "1h",
+    )
+    .await;
+    let days = history(app, "2026-03-28", "2026-03-30", "1d").await;
+    (summary_of(&hours), summary_of(&days))
 }
 
 /// Space A's history from `start` to `end` in `interval` buckets.

@@ -9,20 +9,13 @@
 mod common;
 
 use common::processes::{Mosquitto, RoomerProcess};
-use common::{reference_csv, spawn_app, workspace_file, Backend};
-use occupancy::Layout;
+use common::{app_with_example_building, reference_csv};
 use roomer_storage::testing::eventually;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dpu_that_dies_is_shown_offline_through_its_last_will() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let text = std::fs::read_to_string(workspace_file("examples/reference-building.toml")).unwrap();
-    let store = roomer_storage::connect(&app.database_url).await.unwrap();
-    store
-        .apply_layout(&Layout::from_toml(&text).unwrap())
-        .await
-        .unwrap();
+    let app = app_with_example_building().await;
 
     // At real-time speed the recording lasts days: the DPUs stay connected.
     let dir = tempfile::tempdir().unwrap();

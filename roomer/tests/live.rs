@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{spawn_app, workspace_file, App, Backend};
-use occupancy::{Crossing, Direction, DpuId, Layout};
+use common::{app_with_example_building, App};
+use occupancy::{Crossing, Direction, DpuId};
 use roomer_simulator::{MqttTarget, ReplayOptions};
 use serde_json::Value;
 use std::time::Duration;
@@ -50,18 +50,6 @@ impl Events {
         .await
         .expect("an event within 10 s")
     }
-}
-
-/// A whole Roomer in this process, with the reference building applied.
-async fn app_with_example_building() -> App {
-    let app = spawn_app(Backend::Sqlite).await;
-    let text = std::fs::read_to_string(workspace_file("examples/reference-building.toml")).unwrap();
-    let store = roomer_storage::connect(&app.database_url).await.unwrap();
-    store
-        .apply_layout(&Layout::from_toml(&text).unwrap())
-        .await
-        .unwrap();
-    app
 }
 
 /// Publishes any payload at QoS 1 and returns once the broker has acknowledged it.

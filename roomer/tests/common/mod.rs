@@ -42,6 +42,18 @@ pub fn reference_csv() -> PathBuf {
     workspace_file("../shared/data/dpu_data.csv")
 }
 
+/// A whole Roomer in this process on SQLite, with the reference building applied.
+pub async fn app_with_example_building() -> App {
+    let app = spawn_app(Backend::Sqlite).await;
+    let text = std::fs::read_to_string(workspace_file("examples/reference-building.toml")).unwrap();
+    let store = roomer_storage::connect(&app.database_url).await.unwrap();
+    store
+        .apply_layout(&occupancy::Layout::from_toml(&text).unwrap())
+        .await
+        .unwrap();
+    app
+}
+
 pub async fn spawn_app(backend: Backend) -> App {
     let dir = tempfile::tempdir().unwrap();
     let database_url = match backend {
