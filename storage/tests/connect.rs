@@ -1,6 +1,8 @@
 //! What the database URL selects, and the properties of each backend's schema that
 //! operators and later migrations rely on.
 
+mod reference_building;
+
 use roomer_storage::StoreError;
 use sqlx::{Connection, Row};
 
@@ -91,19 +93,13 @@ async fn postgres_time_series_keys_include_their_time_column() {
     ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
 )]
 async fn a_batch_that_fails_anywhere_stores_nothing() {
-    use occupancy::{Crossing, Direction, DpuId, Layout};
+    use occupancy::{Crossing, Direction, DpuId};
     let admin = roomer_storage::testing::postgres_url().expect("TEST_DATABASE_URL");
     let url = roomer_storage::testing::fresh_postgres_database(&admin)
         .await
         .expect("TEST_DATABASE_URL is set but PostgreSQL cannot be reached");
     let store = roomer_storage::connect(&url).await.unwrap();
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let layout =
-        std::fs::read_to_string(manifest.join("../examples/reference-building.toml")).unwrap();
-    store
-        .apply_layout(&Layout::from_toml(&layout).unwrap())
-        .await
-        .unwrap();
+    reference_building::apply(store.as_ref()).await;
     let crossings = [Crossing::new(
         DpuId::new("283").unwrap(),
         "2018-02-26T16:06:02Z".parse().unwrap(),

@@ -4,6 +4,8 @@
 //! into compressed chunks included; settings reach TimescaleDB; raw retention keeps counts
 //! and rollups.
 
+mod reference_building;
+
 use chrono::TimeDelta;
 use occupancy::history::{boundaries, Interval};
 use occupancy::reference;
@@ -282,15 +284,8 @@ async fn settings_are_kept_by_timescaledb_and_read_back() {
 async fn raw_retention_drops_old_crossings_and_keeps_counts_and_history() {
     let (store, url) = fresh().await;
     let store = store.as_ref();
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let layout =
-        std::fs::read_to_string(manifest.join("../examples/reference-building.toml")).unwrap();
-    store
-        .apply_layout(&Layout::from_toml(&layout).unwrap())
-        .await
-        .unwrap();
-    let rows =
-        roomer_simulator::read_csv(&manifest.join("../../shared/data/dpu_data.csv")).unwrap();
+    reference_building::apply(store).await;
+    let rows = reference_building::crossings();
     for batch in rows.chunks(50) {
         store.ingest(batch).await.unwrap();
     }
@@ -359,15 +354,8 @@ async fn raw_retention_drops_old_crossings_and_keeps_counts_and_history() {
 )]
 async fn a_refresh_waits_for_a_policy_refresh_in_progress() {
     let (store, url) = fresh().await;
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let layout =
-        std::fs::read_to_string(manifest.join("../examples/reference-building.toml")).unwrap();
-    store
-        .apply_layout(&Layout::from_toml(&layout).unwrap())
-        .await
-        .unwrap();
-    let rows =
-        roomer_simulator::read_csv(&manifest.join("../../shared/data/dpu_data.csv")).unwrap();
+    reference_building::apply(store.as_ref()).await;
+    let rows = reference_building::crossings();
     store.ingest(&rows).await.unwrap();
 
     // A policy job refreshing every bucket, as TimescaleDB records it while it runs: a range
