@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::filter::{Filtered, Targets};
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
+use tracing_subscriber::layer::{Context, Layer};
 
 static CONNECTIONS_OPENED: AtomicU64 = AtomicU64::new(0);
 static CONNECTIONS_CLOSED: AtomicU64 = AtomicU64::new(0);
@@ -69,13 +69,6 @@ where
     S: Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
     MetersLayer.with_filter(Targets::new().with_target("rumqttd", Level::DEBUG))
-}
-
-/// Installs a subscriber that only keeps the meters, for programs and tests that have no
-/// tracing output of their own. Returns false if a global subscriber was already set.
-pub fn install_alone() -> bool {
-    let subscriber = tracing_subscriber::registry().with(layer());
-    tracing::subscriber::set_global_default(subscriber).is_ok()
 }
 
 pub struct MetersLayer;

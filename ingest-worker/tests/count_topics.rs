@@ -31,21 +31,47 @@ impl Watcher {
         }
     }
 
-    /// Waits for an update saying `space` holds `count`.
-    async fn until(&mut self, space: i64, count: i64, within: Duration) {
+    /// Waits for an update saying `space` holds `count`; answers whether it came retained,
+    /// and its payload.
+    async fn until(
+        &mut self,
+        space: i64,
+        count: i64,
+        within: Duration,
+    ) -> (bool, serde_json::Value) {
         tokio::time::timeout(within, async {
             loop {
                 if let Event::Incoming(Packet::Publish(p)) = self.eventloop.poll().await.unwrap() {
                     let body: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();
                     if body["space_id"] == space && body["count"] == count {
-                        return;
+                        return (p.retain, body);
                     }
                 }
             }
         })
         .await
-        .unwrap_or_else(|_| panic!("no update saying space {space} holds {count}"));
+        .unwrap_or_else(|_| panic!("no update saying space {space} holds {count}"))
     }
+}
+
+#[tokio::test]
+async fn counts_are_published_retained_after_each_commit() {
+    let worker = spawn_worker_with(|_| {}).await;
+    publish(
+        worker.broker.local_addr(),
+        &[(
+            "dpus/283/crossings",
+            r#"[{"ts": "2018-02-26T16:06:02Z", "direction": 1}, {"ts": "2018-02-26T16:07:02Z", "direction": 1}]"#,
+        )],
+    )
+    .await;
+    wait_for_totals(&worker.store, 2, 0).await;
+    // A watcher that subscribes afterwards still gets the latest count: it is retained.
+    let mut watcher = Watcher::start(worker.broker.local_addr()).await;
+    let (retained, body) = watcher.until(1, 2, Duration::from_secs(10)).await;
+    assert!(retained, "{body}");
+    assert!(body["ts"].is_string(), "{body}");
+    let _dir = worker.stop().await;
 }
 
 #[tokio::test]

@@ -6,7 +6,6 @@ use common::{publish, spawn_worker, wait_for_totals};
 use occupancy::OUTSIDE;
 use roomer_storage::testing::eventually;
 use roomer_storage::RejectedFilter;
-use rumqttc::{AsyncClient, Event, MqttOptions, QoS};
 use std::time::Duration;
 
 #[tokio::test]
@@ -136,46 +135,6 @@ async fn a_clean_stop_applies_everything_the_broker_already_accepted() {
     let _dir = worker.stop().await;
     assert_eq!(store.totals().await.unwrap().crossings, 300);
     assert_eq!(store.count_at(1, None).await.unwrap(), Some(300));
-}
-
-#[tokio::test]
-async fn counts_are_published_retained_after_each_commit() {
-    let worker = spawn_worker().await;
-    publish(
-        worker.broker.local_addr(),
-        &[(
-            "dpus/283/crossings",
-            r#"[{"ts": "2018-02-26T16:06:02Z", "direction": 1}, {"ts": "2018-02-26T16:07:02Z", "direction": 1}]"#,
-        )],
-    )
-    .await;
-    wait_for_totals(&worker.store, 2, 0).await;
-    // A watcher that subscribes afterwards still gets the latest count: it is retained.
-    let addr = worker.broker.local_addr();
-    let (client, mut eventloop) = AsyncClient::new(
-        MqttOptions::new("watcher", addr.ip().to_string(), addr.port()),
-        10,
-    );
-    client
-        .subscribe("spaces/1/count", QoS::AtLeastOnce)
-        .await
-        .unwrap();
-    let payload = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Event::Incoming(rumqttc::Packet::Publish(p)) = eventloop.poll().await.unwrap() {
-                let body: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();
-                if body["count"] == 2 {
-                    return (p.retain, body);
-                }
-            }
-        }
-    })
-    .await
-    .expect("a count update on spaces/1/count");
-    assert!(payload.0, "retained");
-    assert_eq!(payload.1["space_id"], 1);
-    assert!(payload.1["ts"].is_string());
-    let _dir = worker.stop().await;
 }
 
 #[tokio::test]
