@@ -4,7 +4,8 @@
 //! makes the router thread panic at the first subscription, and zero connections rejects every
 //! client without a CONNACK. So every rumqttd field is filled in here explicitly.
 
-use rumqttd::{ConnectionSettings, RouterConfig, ServerSettings, Strategy};
+use crate::front::LinkSettings;
+use rumqttd::{RouterConfig, Strategy};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -14,14 +15,15 @@ use std::time::Duration;
 pub const HEADER_SLACK_BYTES: usize = 1024;
 
 /// How long a client has, after opening TCP, to send its CONNECT. Also bounds how long idle
-/// sockets (port scanners, half-open clients) hold a connection slot.
-const CONNECT_TIMEOUT_MS: u16 = 10_000;
+/// sockets (port scanners, half-open clients) hold a socket.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How many QoS 0 messages the router reads per scheduling pass and per connection.
 const MAX_OUTGOING_PACKET_COUNT: u64 = 200;
 
-/// How many incoming packets a connection reads per batch (not a protocol in-flight window).
-const MAX_INFLIGHT_COUNT: usize = 100;
+/// How many incoming packets a connection hands the router at once (not a protocol in-flight
+/// window).
+const MAX_BATCH: usize = 100;
 
 /// What Roomer lets one configure about its embedded broker.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,7 +36,7 @@ pub struct BrokerConfig {
     pub listen_v5: Option<SocketAddr>,
     /// The largest PUBLISH payload accepted. A bigger one disconnects its sender.
     pub max_payload_bytes: usize,
-    /// Connections beyond this get no CONNACK (rumqttd drops them and logs an error).
+    /// Connections beyond this get CONNACK "server unavailable" (and are counted as refused).
     pub max_connections: usize,
     /// Size of one in-memory log segment. rumqttd keeps one log per subscribed filter, of up to
     /// `segment_count` segments: memory per filter is bounded by `segment_bytes * segment_count`,
@@ -92,21 +94,13 @@ impl BrokerConfig {
         }
     }
 
-    /// One listener's settings: plain TCP, no authentication.
-    pub(crate) fn server(&self, name: &str, listen: SocketAddr) -> ServerSettings {
-        ServerSettings {
-            name: name.to_owned(),
-            listen,
-            tls: None,
-            next_connection_delay_ms: 1,
-            connections: ConnectionSettings {
-                connection_timeout_ms: CONNECT_TIMEOUT_MS,
-                max_payload_size: self.max_payload_bytes.saturating_add(HEADER_SLACK_BYTES),
-                max_inflight_count: MAX_INFLIGHT_COUNT,
-                auth: None,
-                external_auth: None,
-                dynamic_filters: true,
-            },
+    /// What every connection of a listener is held to.
+    pub(crate) fn link_settings(&self) -> LinkSettings {
+        LinkSettings {
+            connect_timeout: CONNECT_TIMEOUT,
+            max_packet_bytes: self.max_payload_bytes.saturating_add(HEADER_SLACK_BYTES),
+            max_connections: self.max_connections.max(1),
+            max_batch: MAX_BATCH,
         }
     }
 }
@@ -124,11 +118,9 @@ mod tests {
         assert_eq!(router.max_segment_count, 4);
         assert_eq!(router.max_connections, 10_000);
         assert_eq!(config.health_interval, Some(Duration::from_secs(2)));
-        let server = config.server("v4", config.listen);
-        assert_eq!(
-            server.connections.max_payload_size,
-            1024 * 1024 + HEADER_SLACK_BYTES
-        );
+        let link = config.link_settings();
+        assert_eq!(link.max_packet_bytes, 1024 * 1024 + HEADER_SLACK_BYTES);
+        assert_eq!(link.max_connections, 10_000);
     }
 
     #[test]

@@ -16,9 +16,6 @@ pub enum BrokerError {
     /// The broker's own tokio runtime could not be built.
     #[error("cannot build the broker runtime: {0}")]
     Runtime(#[source] std::io::Error),
-    /// rumqttd's server task stopped before it was ready (it only stops on a bind error).
-    #[error("the MQTT server on {addr} stopped: {message}")]
-    Server { addr: SocketAddr, message: String },
     /// Nothing answered an MQTT CONNECT on the port before the deadline.
     #[error("the MQTT server on {addr} did not accept a connection within {waited:?}")]
     NotReady { addr: SocketAddr, waited: Duration },

@@ -28,6 +28,8 @@
 pub mod config;
 pub mod embedded;
 pub mod error;
+mod front;
+mod instance;
 pub mod meters;
 pub mod ready;
 pub mod supervisor;

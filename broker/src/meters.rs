@@ -28,6 +28,38 @@ static PUBLISHES: AtomicU64 = AtomicU64::new(0);
 static FAILURES: AtomicU64 = AtomicU64::new(0);
 static CURSOR_JUMPS: AtomicU64 = AtomicU64::new(0);
 static LOST_MESSAGES: AtomicU64 = AtomicU64::new(0);
+static ACCEPTED: AtomicU64 = AtomicU64::new(0);
+static REFUSED: AtomicU64 = AtomicU64::new(0);
+static NO_CONNECT: AtomicU64 = AtomicU64::new(0);
+
+static LISTENERS_REPLACED: AtomicU64 = AtomicU64::new(0);
+static RESTARTS: AtomicU64 = AtomicU64::new(0);
+
+/// The supervisor replaced a listener that stopped answering (nothing is lost).
+pub(crate) fn listener_replaced() {
+    LISTENERS_REPLACED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The supervisor replaced a dead router: `lost` acknowledged DPU messages went with it.
+pub(crate) fn lost_in_restart(lost: u64) {
+    RESTARTS.fetch_add(1, Ordering::Relaxed);
+    LOST_MESSAGES.fetch_add(lost, Ordering::Relaxed);
+}
+
+/// A TCP connection was accepted (it may still fail to send a CONNECT).
+pub(crate) fn accepted() {
+    ACCEPTED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A CONNECT was refused with a CONNACK that says why.
+pub(crate) fn refused(_why: crate::front::Refusal) {
+    REFUSED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A socket closed, timed out or sent something else before a whole CONNECT.
+pub(crate) fn connect_failed() {
+    NO_CONNECT.fetch_add(1, Ordering::Relaxed);
+}
 
 /// What the embedded broker did since this process started (all brokers in it, restarts
 /// included).
@@ -39,11 +71,24 @@ pub struct BrokerMeters {
     pub connections: u64,
     /// Publishes appended to a subscribed filter's log (once per matching filter).
     pub publishes: u64,
+    /// TCP connections accepted by the listeners.
+    pub accepted: u64,
+    /// CONNECTs refused with a CONNACK saying why (a client id the broker cannot take, no
+    /// room for another connection).
+    pub refused: u64,
+    /// Sockets that closed, timed out or sent garbage before a whole CONNECT.
+    pub no_connect: u64,
     /// Errors rumqttd reported, other than clients disconnecting.
     pub failures: u64,
+    /// Listeners replaced because they stopped answering; connections and queues were kept.
+    pub listeners_replaced: u64,
+    /// Whole broker restarts because rumqttd's router died; what it held was lost (counted
+    /// in `lost_messages`).
+    pub restarts: u64,
     /// Times a lagging subscriber was moved past messages the log had dropped…
     pub cursor_jumps: u64,
-    /// …and how many messages it lost that way.
+    /// DPU messages the broker acknowledged and then lost: those a lagging subscriber was
+    /// moved past, and those a dead router held (see `restarts`).
     pub lost_messages: u64,
 }
 
@@ -56,8 +101,13 @@ pub fn snapshot() -> BrokerMeters {
         connections_closed: closed,
         connections: opened.saturating_sub(closed),
         publishes: PUBLISHES.load(Ordering::Relaxed),
+        accepted: ACCEPTED.load(Ordering::Relaxed),
+        refused: REFUSED.load(Ordering::Relaxed),
+        no_connect: NO_CONNECT.load(Ordering::Relaxed),
         failures: FAILURES.load(Ordering::Relaxed),
         cursor_jumps: CURSOR_JUMPS.load(Ordering::Relaxed),
+        listeners_replaced: LISTENERS_REPLACED.load(Ordering::Relaxed),
+        restarts: RESTARTS.load(Ordering::Relaxed),
         lost_messages: LOST_MESSAGES.load(Ordering::Relaxed),
     }
 }

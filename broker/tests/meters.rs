@@ -17,7 +17,7 @@ struct ErrorsLogged;
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ErrorsLogged {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
         let meta = event.metadata();
-        if *meta.level() == tracing::Level::ERROR && meta.target() == "roomer_broker" {
+        if *meta.level() == tracing::Level::ERROR && meta.target().starts_with("roomer_broker") {
             struct Message(String);
             impl tracing::field::Visit for Message {
                 fn record_debug(
@@ -37,16 +37,25 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ErrorsLogged {
     }
 }
 
+/// The meters are process-wide: the stories of this binary take turns, each with the meters
+/// and the error log installed.
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        let subscriber = tracing_subscriber::registry()
+            .with(meters::layer())
+            .with(ErrorsLogged);
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("the first subscriber of this process");
+    });
+    TURN.lock().await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_lags_past_the_log_is_counted_as_losing_messages() {
-    use tracing_subscriber::layer::SubscriberExt as _;
-    let subscriber = tracing_subscriber::registry()
-        .with(meters::layer())
-        .with(ErrorsLogged);
-    assert!(
-        tracing::subscriber::set_global_default(subscriber).is_ok(),
-        "the first subscriber of this process"
-    );
+    let _turn = one_at_a_time().await;
     // A tiny log: two segments of 1 KiB keep a couple of dozen messages.
     let broker = EmbeddedBroker::start(BrokerConfig {
         segment_bytes: 1024,
@@ -115,5 +124,67 @@ async fn a_subscriber_that_lags_past_the_log_is_counted_as_losing_messages() {
         after.connections >= 2,
         "the DPU and the worker are connected"
     );
+    broker.shutdown();
+}
+
+/// No client can kill rumqttd's router any more, but should it die (a panic inside rumqttd),
+/// the supervisor replaces the whole broker, and what the dead router held is gone: the DPU
+/// messages it had acknowledged that the worker had not acknowledged in turn. That number is
+/// counted in `lost_messages` and logged as an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_router_that_dies_is_replaced_and_what_it_held_is_counted_as_lost() {
+    let _turn = one_at_a_time().await;
+    let broker = EmbeddedBroker::start(BrokerConfig {
+        health_interval: Some(Duration::from_millis(50)),
+        ..BrokerConfig::on(free_addr())
+    })
+    .unwrap();
+    let addr = broker.local_addr();
+    let before = meters::snapshot();
+
+    // The worker takes (and acknowledges) three crossings, then goes away; seven more wait
+    // for it in its persistent session.
+    let mut worker = connect_persistent(addr, "ingest-worker");
+    worker.subscribe("dpus/+/crossings").await;
+    let mut dpu = connect(addr, "dpu-283", None);
+    for i in 0..3 {
+        dpu.publish_acked("dpus/283/crossings", false, format!("taken {i}").into())
+            .await;
+        assert!(worker.next_publish().await.is_some());
+    }
+    // Its PUBACKs are on their way; the ledger counts them when the broker reads them.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    worker.client.disconnect().await.unwrap();
+    drop(worker);
+    for i in 0..7 {
+        dpu.publish_acked("dpus/283/crossings", false, format!("held {i}").into())
+            .await;
+    }
+
+    broker.kill_router();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while broker.restarts() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the dead router was never replaced"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = meters::snapshot();
+    assert_eq!(after.restarts - before.restarts, 1);
+    assert_eq!(after.lost_messages - before.lost_messages, 7);
+    let logged = ERRORS.lock().unwrap().clone();
+    assert!(
+        logged.iter().any(|line| line.contains("router died")),
+        "the loss is logged as an error: {logged:?}"
+    );
+
+    // Served again on the same port.
+    let mut reader = connect(addr, "reader", None);
+    reader.subscribe("dpus/+/crossings").await;
+    let mut dpu = connect(addr, "dpu-284", None);
+    dpu.publish_acked("dpus/284/crossings", false, b"after".to_vec())
+        .await;
+    assert_eq!(&reader.next_publish().await.unwrap().payload[..], b"after");
     broker.shutdown();
 }

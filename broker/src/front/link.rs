@@ -1,0 +1,183 @@
+//! One connection's packet pump: packets from the socket go to the router in batches, the
+//! router's notifications (forwarded publishes, acknowledgements) go to the socket.
+//!
+//! Every way a connection ends tells the router once, so that it never keeps a connection
+//! whose socket is gone: a client's DISCONNECT is forwarded as it came; any other end (the
+//! socket closed or failed, a malformed packet, the keep-alive ran out) publishes the client's
+//! last will, if it left one, and then disconnects it; when the router itself ended the
+//! connection (the same client id connected again), there is nothing to tell.
+
+use super::ledger::{Ledger, Reader};
+use super::{will_publish, Connection, LinkEnd};
+use rumqttd::local::{LinkRx, LinkTx};
+use rumqttd::protocol::{Disconnect, DisconnectReasonCode, LastWill, Packet, Protocol};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::debug;
+
+/// What a registered connection carries from its CONNECT.
+pub(crate) struct Session {
+    pub client_id: String,
+    /// Zero: the client asked for no keep-alive.
+    pub keep_alive: Duration,
+    pub will: Option<LastWill>,
+    pub max_batch: usize,
+    pub ledger: Arc<Ledger>,
+}
+
+/// How a registered connection ended.
+enum Ended {
+    /// The client sent DISCONNECT (already forwarded to the router).
+    ByClient,
+    /// The router dropped the connection.
+    ByRouter,
+    /// The socket or the protocol failed.
+    Link(LinkEnd),
+}
+
+/// Serves a registered connection until it ends, then tells the router.
+pub(super) async fn run<P: Protocol>(
+    mut conn: Connection<P>,
+    connack: Option<Packet>,
+    mut tx: LinkTx,
+    mut rx: LinkRx,
+    session: Session,
+) {
+    let ended = match conn.write(connack).await {
+        Ok(()) => pump(&mut conn, &mut tx, &mut rx, &session).await,
+        Err(e) => Ended::Link(e),
+    };
+    let Ended::Link(reason) = ended else {
+        return;
+    };
+    debug!(client_id = session.client_id, %reason, "MQTT connection ended without DISCONNECT");
+    let mut goodbye = VecDeque::new();
+    if let Some(will) = session.will {
+        goodbye.push_back(will_publish(will));
+    }
+    goodbye.push_back(Packet::Disconnect(
+        Disconnect {
+            reason_code: DisconnectReasonCode::NormalDisconnection,
+        },
+        None,
+    ));
+    // An error here means the router already let the connection go.
+    let _ = forward(&mut tx, &mut goodbye).await;
+}
+
+async fn pump<P: Protocol>(
+    conn: &mut Connection<P>,
+    tx: &mut LinkTx,
+    rx: &mut LinkRx,
+    session: &Session,
+) -> Ended {
+    // MQTT: a server closes a connection that stays silent for 1.5 × its keep-alive.
+    let allowance = (!session.keep_alive.is_zero()).then(|| session.keep_alive.mul_f32(1.5));
+    let mut last_heard = Instant::now();
+    let mut incoming = VecDeque::new();
+    let mut reader = Reader::default();
+    loop {
+        // Hand the router every whole packet already read, a batch at a time.
+        loop {
+            match conn.next_buffered() {
+                Ok(Some(packet)) => {
+                    reader.observe(&packet, &session.ledger);
+                    incoming.push_back(packet);
+                }
+                Ok(None) => break,
+                Err(e) => return Ended::Link(e),
+            }
+            if incoming.len() >= session.max_batch {
+                break;
+            }
+        }
+        if !incoming.is_empty() {
+            let goodbye = incoming
+                .iter()
+                .any(|packet| matches!(packet, Packet::Disconnect(..)));
+            if forward(tx, &mut incoming).await.is_err() {
+                return Ended::ByRouter;
+            }
+            if goodbye {
+                return Ended::ByClient;
+            }
+            continue;
+        }
+        let silence_ends = allowance.map(|a| tokio::time::Instant::from_std(last_heard + a));
+        tokio::select! {
+            filled = conn.fill() => match filled {
+                Ok(()) => last_heard = Instant::now(),
+                Err(e) => return Ended::Link(e),
+            },
+            () = sleep_until(silence_ends) => return Ended::Link(LinkEnd::KeepAlive),
+            notified = rx.next() => {
+                let Ok(first) = notified else {
+                    return Ended::ByRouter;
+                };
+                match deliver(conn, rx, first).await {
+                    Ok(true) => {}
+                    Ok(false) => return Ended::ByRouter,
+                    Err(e) => return Ended::Link(e),
+                }
+            }
+        }
+    }
+}
+
+/// Writes `first` and every notification already waiting to the client, then, if the router
+/// paused this connection's outgoing data meanwhile, asks it to go on. `Ok(false)`: the router
+/// disconnected the client.
+async fn deliver<P: Protocol>(
+    conn: &mut Connection<P>,
+    rx: &mut LinkRx,
+    first: Option<rumqttd::Notification>,
+) -> Result<bool, LinkEnd> {
+    let mut packets = Vec::new();
+    let mut paused = false;
+    let mut next = first;
+    loop {
+        if let Some(notification) = next {
+            match Option::<Packet>::from(notification) {
+                Some(packet) => packets.push(packet),
+                None => paused = true,
+            }
+        }
+        // A deadline already past: takes what is there without waiting.
+        next = match rx.recv_deadline(Instant::now()) {
+            Ok(Some(notification)) => Some(notification),
+            Ok(None) => None,
+            Err(_) => break,
+        };
+        if next.is_none() {
+            break;
+        }
+    }
+    let router_ended = packets
+        .iter()
+        .any(|packet| matches!(packet, Packet::Disconnect(..)));
+    conn.write(packets).await?;
+    if router_ended {
+        return Ok(false);
+    }
+    if paused && rx.wake().await.is_err() {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Hands `packets` (not empty) to the router and wakes it once for all of them.
+async fn forward(tx: &mut LinkTx, packets: &mut VecDeque<Packet>) -> Result<(), ()> {
+    let Some(last) = packets.pop_back() else {
+        return Ok(());
+    };
+    tx.buffer().extend(packets.drain(..));
+    tx.send(last).await.map(drop).map_err(drop)
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
