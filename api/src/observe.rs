@@ -94,10 +94,16 @@ pub struct Readiness {
     database: &'static str,
     /// `ok`, or `not used` by a process that does not talk to a broker.
     broker: &'static str,
+    /// Present when the embedded broker in this process has lost messages it acknowledged
+    /// since the process started (a dead router, a subscriber that lagged past the log): how
+    /// many. Still ready: restarting would not bring them back. Details in `/api/v1/meters`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    broker_lost_messages: Option<u64>,
 }
 
 /// `GET /readyz`: 200 when the database answers and the broker this process needs is
-/// connected; 503 otherwise, saying which.
+/// connected (saying how many acknowledged messages the embedded broker lost, if any); 503
+/// otherwise, saying which.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses((status = 200, body = Readiness), (status = 503, body = Problem)))]
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     let database = tokio::time::timeout(Duration::from_secs(2), state.store.totals()).await;
@@ -113,10 +119,16 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, Ap
             "down"
         }
     };
+    let broker_lost_messages = state
+        .meters
+        .as_ref()
+        .and_then(|meters| meters()["broker"]["lost_messages"].as_u64())
+        .filter(|&lost| lost > 0);
     if failing.is_empty() {
         Ok(Json(Readiness {
             database: "ok",
             broker,
+            broker_lost_messages,
         }))
     } else {
         Err(ApiError::Unavailable(failing.join("; ")))

@@ -346,6 +346,25 @@ async fn readiness_says_what_this_process_depends_on() {
     );
 }
 
+#[tokio::test]
+async fn readiness_says_when_the_embedded_broker_lost_acknowledged_messages() {
+    let app = common::spawn_app_with(|mut state| {
+        state.broker_ready = Some(std::sync::Arc::new(|| true));
+        state.meters = Some(std::sync::Arc::new(
+            || json!({"broker": {"lost_messages": 7, "restarts": 1}}),
+        ));
+        state
+    })
+    .await;
+    assert_eq!(
+        app.get("/readyz").await,
+        (
+            200,
+            json!({"database": "ok", "broker": "ok", "broker_lost_messages": 7})
+        )
+    );
+}
+
 /// A counter's value in `/metrics` (0 when absent).
 async fn counter(app: &common::App, name: &str) -> f64 {
     let text = app

@@ -56,6 +56,12 @@ impl App {
 }
 
 pub async fn spawn_app() -> App {
+    spawn_app_with(|state| state).await
+}
+
+/// [`spawn_app`], with the state changed by `configure` first (the parts that would run
+/// beside the API in `roomer serve`).
+pub async fn spawn_app_with(configure: impl FnOnce(AppState) -> AppState) -> App {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("roomer.db").display());
     let store = roomer_storage::connect(&url).await.unwrap();
@@ -63,7 +69,7 @@ pub async fn spawn_app() -> App {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let admin = token(store.as_ref(), roomer_storage::Role::Admin).await;
-    let state = AppState::new(store.clone(), Duration::from_secs(300));
+    let state = configure(AppState::new(store.clone(), Duration::from_secs(300)));
     tokio::spawn(roomer_api::serve(listener, state, std::future::pending()));
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
