@@ -56,6 +56,11 @@ pub struct BrokerConfig {
     /// serves; after a few failed checks in a row it restarts the broker in place (see
     /// [`supervisor`](crate::supervisor)). `None` disables the supervisor.
     pub health_interval: Option<Duration>,
+    /// Acknowledge a DPU's QoS 1 message only once an ingest worker, a client whose id
+    /// starts with this, has acknowledged it (which it does after storing it). Then a crash
+    /// loses nothing a DPU was told is safe. `None`: rumqttd acknowledges on receipt.
+    /// `roomer serve` sets its worker's client id.
+    pub ack_after_store_by: Option<String>,
 }
 
 impl Default for BrokerConfig {
@@ -68,6 +73,7 @@ impl Default for BrokerConfig {
             segment_bytes: 64 * 1024 * 1024,
             segment_count: 4,
             health_interval: Some(Duration::from_secs(2)),
+            ack_after_store_by: None,
         }
     }
 }
@@ -101,6 +107,7 @@ impl BrokerConfig {
             max_packet_bytes: self.max_payload_bytes.saturating_add(HEADER_SLACK_BYTES),
             max_connections: self.max_connections.max(1),
             max_batch: MAX_BATCH,
+            store_readers: self.ack_after_store_by.clone(),
         }
     }
 }

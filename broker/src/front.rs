@@ -20,6 +20,7 @@
 //!
 //! The per-connection packet pump is in [`link`].
 
+mod gate;
 mod ledger;
 mod link;
 
@@ -58,6 +59,9 @@ pub(crate) struct LinkSettings {
     pub max_connections: usize,
     /// Packets handed to the router in one go.
     pub max_batch: usize,
+    /// Acknowledge DPU messages only once a client whose id starts with this (an ingest
+    /// worker) has acknowledged them: see [`gate`].
+    pub store_readers: Option<String>,
 }
 
 /// Registers a connection with the router. rumqttd's router channel type is not nameable
@@ -72,6 +76,10 @@ pub(crate) struct Router {
     killed: Arc<std::sync::atomic::AtomicBool>,
     /// What the router holds unconfirmed, should it die.
     pub(crate) ledger: Arc<Ledger>,
+    /// DPU messages whose PUBACK waits for the store (when acknowledging after store).
+    pub(crate) gate: Arc<gate::Gate>,
+    /// Serial numbers of connections, for the gate.
+    serials: Arc<AtomicU64>,
     /// Connections registered and not yet ended, on every listener of this router.
     open: Arc<AtomicUsize>,
     /// For client ids the front end assigns to clients that sent none.
@@ -93,6 +101,8 @@ impl Router {
             alive: Arc::new(move || !watched.is_disconnected() && !dead.load(Ordering::Acquire)),
             killed,
             ledger: Arc::default(),
+            gate: Arc::default(),
+            serials: Arc::default(),
             register: Arc::new(move |client_id, clean_session| {
                 let built = LinkBuilder::new(client_id, router_tx.clone())
                     .clean_session(clean_session)
@@ -254,12 +264,22 @@ async fn serve_connection<P: Protocol>(
             .get_or_insert_with(Default::default)
             .assigned_client_identifier = Some(client_id.clone());
     }
+    let gate = settings.store_readers.as_deref().map(|prefix| {
+        let role = if client_id.starts_with(prefix) {
+            link::GateRole::StoreReader(Default::default())
+        } else {
+            let serial = router.serials.fetch_add(1, Ordering::Relaxed);
+            link::GateRole::Publisher(gate::Release::new(serial))
+        };
+        (router.gate.clone(), role)
+    });
     let session = link::Session {
         client_id,
         keep_alive: Duration::from_secs(connect.keep_alive.into()),
         will,
         max_batch: settings.max_batch,
         ledger: router.ledger.clone(),
+        gate,
     };
     link::run(conn, connack, link_tx, link_rx, session).await;
     drop(open);
@@ -337,20 +357,22 @@ impl<P: Protocol> Connection<P> {
     /// Reads until one whole packet is buffered and returns it.
     async fn read_packet(&mut self) -> Result<Packet, LinkEnd> {
         loop {
-            if let Some(packet) = self.next_buffered()? {
+            if let Some((packet, _)) = self.next_buffered()? {
                 return Ok(packet);
             }
             self.fill().await?;
         }
     }
 
-    /// The next packet already in the read buffer, if a whole one is there.
-    fn next_buffered(&mut self) -> Result<Option<Packet>, LinkEnd> {
+    /// The next packet already in the read buffer, if a whole one is there, with its packet
+    /// id when it is a QoS 1 or 2 PUBLISH (rumqttd keeps that private).
+    fn next_buffered(&mut self) -> Result<Option<(Packet, Option<u16>)>, LinkEnd> {
+        let pkid = publish_pkid(&self.read);
         match self
             .protocol
             .read_mut(&mut self.read, self.max_packet_bytes)
         {
-            Ok(packet) => Ok(Some(packet)),
+            Ok(packet) => Ok(Some((packet, pkid))),
             Err(rumqttd::protocol::Error::InsufficientBytes(more)) => {
                 self.read.reserve(more);
                 Ok(None)
@@ -374,10 +396,23 @@ impl<P: Protocol> Connection<P> {
     /// Encodes and writes `packets` in one go.
     async fn write(&mut self, packets: impl IntoIterator<Item = Packet>) -> Result<(), LinkEnd> {
         for packet in packets {
-            self.protocol
-                .write(packet, &mut self.write)
-                .map_err(LinkEnd::Protocol)?;
+            self.encode(packet)?;
         }
+        self.flush().await
+    }
+
+    /// Appends `packet` to what [`flush`](Self::flush) writes next; returns the packet id it
+    /// was encoded with when it is a QoS 1 or 2 PUBLISH.
+    fn encode(&mut self, packet: Packet) -> Result<Option<u16>, LinkEnd> {
+        let start = self.write.len();
+        self.protocol
+            .write(packet, &mut self.write)
+            .map_err(LinkEnd::Protocol)?;
+        Ok(publish_pkid(&self.write[start..]))
+    }
+
+    /// Writes what was encoded.
+    async fn flush(&mut self) -> Result<(), LinkEnd> {
         let written = tokio::time::timeout(WRITE_TIMEOUT, self.socket.write_all(&self.write)).await;
         if self.write.capacity() > 64 * 1024 {
             self.write = BytesMut::new();
@@ -391,8 +426,53 @@ impl<P: Protocol> Connection<P> {
     }
 }
 
+/// The packet id of the QoS 1 or 2 PUBLISH that `frame` starts with, if it does and enough of
+/// it is there: fixed header, remaining length (1 to 4 bytes), topic (length-prefixed), then
+/// the packet id, in MQTT 3.1.1 and 5 alike.
+fn publish_pkid(frame: &[u8]) -> Option<u16> {
+    let first = *frame.first()?;
+    if first >> 4 != 3 || (first >> 1) & 0b11 == 0 {
+        return None;
+    }
+    let mut at = 1;
+    loop {
+        let byte = *frame.get(at)?;
+        at += 1;
+        if byte & 0x80 == 0 {
+            break;
+        }
+        if at > 4 {
+            return None;
+        }
+    }
+    let topic_len = u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]) as usize;
+    at += 2 + topic_len;
+    Some(u16::from_be_bytes([*frame.get(at)?, *frame.get(at + 1)?]))
+}
+
 /// The will of a connection, as the publish that announces it.
 fn will_publish(will: LastWill) -> Packet {
     let publish = rumqttd::protocol::Publish::new(will.topic, will.message, will.retain);
     Packet::Publish(publish, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::publish_pkid;
+
+    #[test]
+    fn packet_ids_are_read_from_qos1_publishes_only() {
+        // QoS 1 PUBLISH, topic "a/b", packet id 0x0102, payload "x".
+        let qos1 = [0x32, 8, 0, 3, b'a', b'/', b'b', 1, 2, b'x'];
+        assert_eq!(publish_pkid(&qos1), Some(0x0102));
+        // QoS 0 has no packet id; a PUBACK is not a PUBLISH; a cut frame is not enough.
+        assert_eq!(publish_pkid(&[0x30, 6, 0, 3, b'a', b'/', b'b', b'x']), None);
+        assert_eq!(publish_pkid(&[0x40, 2, 0, 1]), None);
+        assert_eq!(publish_pkid(&qos1[..7]), None);
+        assert_eq!(publish_pkid(&[]), None);
+        // A two-byte remaining length.
+        let mut long = vec![0x32, 0x80, 0x01, 0, 1, b't', 0, 9];
+        long.extend(std::iter::repeat_n(b'p', 123));
+        assert_eq!(publish_pkid(&long), Some(9));
+    }
 }

@@ -4,7 +4,10 @@ mod common;
 
 use common::{broker, connect, free_addr, Seen, PATIENCE};
 use roomer_broker::{BrokerConfig, BrokerError, EmbeddedBroker};
-use rumqttc::{AsyncClient, ConnectReturnCode, ConnectionError, LastWill, MqttOptions, QoS};
+use rumqttc::Event::Incoming;
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, ConnectionError, LastWill, MqttOptions, Packet, QoS,
+};
 use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -350,4 +353,101 @@ async fn a_client_id_the_router_cannot_take_is_refused_and_wedges_nothing() {
         started.elapsed()
     );
     drop(TcpListener::bind(addr).expect("the port is free after shutdown"));
+}
+
+/// Acknowledging after store: with `ack_after_store_by`, a DPU's QoS 1 message gets its
+/// PUBACK only when an ingest worker (a client whose id has that prefix) has acknowledged it,
+/// which a worker does after committing. Another QoS 1 reader's PUBACK (an operator watching
+/// the topics) does not count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_ack_after_store_a_dpu_hears_puback_only_once_the_worker_acknowledged() {
+    let broker = EmbeddedBroker::start(BrokerConfig {
+        ack_after_store_by: Some("ingest".into()),
+        ..BrokerConfig::on(free_addr())
+    })
+    .unwrap();
+    let addr = broker.local_addr();
+    let (worker, mut worker_events) = manual_acks_client(addr, "ingest-1");
+    worker
+        .subscribe("dpus/+/crossings", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let mut watcher = connect(addr, "operator", None);
+    watcher.subscribe("dpus/+/crossings").await;
+    wait_for(&mut worker_events, |e| {
+        matches!(e, Incoming(Packet::SubAck(_)))
+    })
+    .await;
+    let mut dpu = connect(addr, "dpu-283", None);
+    dpu.client
+        .publish(
+            "dpus/283/crossings",
+            QoS::AtLeastOnce,
+            false,
+            b"c1".to_vec(),
+        )
+        .await
+        .unwrap();
+
+    // The worker and the operator both get it; the operator acknowledges at once.
+    let delivered = wait_for(&mut worker_events, |e| {
+        matches!(e, Incoming(Packet::Publish(_)))
+    })
+    .await;
+    let Incoming(Packet::Publish(publish)) = delivered else {
+        unreachable!()
+    };
+    assert!(watcher.next_publish().await.is_some());
+    let early = dpu
+        .wait_for_within(Duration::from_millis(300), |s| {
+            matches!(s, Seen::PubAck).then_some(())
+        })
+        .await;
+    assert!(early.is_none(), "no PUBACK before the worker stored it");
+
+    worker.ack(&publish).await.unwrap();
+    assert!(
+        dpu.wait_for(|s| matches!(s, Seen::PubAck).then_some(()))
+            .await
+            .is_some(),
+        "the PUBACK follows the worker's"
+    );
+    broker.shutdown();
+}
+
+/// A client that acknowledges only when told to, and its events.
+fn manual_acks_client(
+    addr: std::net::SocketAddr,
+    id: &str,
+) -> (
+    AsyncClient,
+    tokio::sync::mpsc::UnboundedReceiver<rumqttc::Event>,
+) {
+    let mut options = MqttOptions::new(id, addr.ip().to_string(), addr.port());
+    options.set_manual_acks(true).set_clean_session(false);
+    let (client, mut eventloop) = AsyncClient::new(options, 16);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(event) = eventloop.poll().await {
+            if tx.send(event).is_err() {
+                return;
+            }
+        }
+    });
+    (client, rx)
+}
+
+async fn wait_for(
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<rumqttc::Event>,
+    pick: impl Fn(&rumqttc::Event) -> bool,
+) -> rumqttc::Event {
+    loop {
+        let event = tokio::time::timeout(PATIENCE, events.recv())
+            .await
+            .expect("in time")
+            .expect("client running");
+        if pick(&event) {
+            return event;
+        }
+    }
 }

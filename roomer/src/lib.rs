@@ -35,6 +35,9 @@ pub struct ServeConfig {
     pub public_read: bool,
     /// How often to refresh rollups made stale by late crossings (TimescaleDB only).
     pub rollup_refresh_every: Duration,
+    /// Acknowledge DPU messages only once the worker has stored them (see
+    /// `BrokerConfig::ack_after_store_by`); otherwise on receipt.
+    pub ack_after_store: bool,
 }
 
 /// A running all-in-one server.
@@ -63,7 +66,12 @@ pub async fn serve(
     let store = roomer_storage::connect(&config.database_url)
         .await
         .with_context(|| format!("opening the database {}", config.database_url))?;
-    let broker_config = config.broker;
+    let broker_config = BrokerConfig {
+        ack_after_store_by: config
+            .ack_after_store
+            .then(|| config.ingest.client_id.clone()),
+        ..config.broker
+    };
     let broker = tokio::task::spawn_blocking(move || EmbeddedBroker::start(broker_config))
         .await?
         .context("starting the embedded MQTT broker")?;

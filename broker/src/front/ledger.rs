@@ -17,7 +17,7 @@ use rumqttd::protocol::Packet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The topics whose messages are data: what DPUs publish.
-const DATA_PREFIX: &str = "dpus/";
+pub(crate) const DATA_PREFIX: &str = "dpus/";
 
 #[derive(Debug, Default)]
 pub(crate) struct Ledger {

@@ -7,11 +7,13 @@
 //! last will, if it left one, and then disconnects it; when the router itself ended the
 //! connection (the same client id connected again), there is nothing to tell.
 
-use super::ledger::{Ledger, Reader};
+use super::gate::{Content, Gate, Release};
+use super::ledger::{Ledger, Reader, DATA_PREFIX};
 use super::{will_publish, Connection, LinkEnd};
 use rumqttd::local::{LinkRx, LinkTx};
 use rumqttd::protocol::{Disconnect, DisconnectReasonCode, LastWill, Packet, Protocol};
-use std::collections::VecDeque;
+use rumqttd::protocol::{PubAck, PubAckReason};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::debug;
@@ -24,6 +26,17 @@ pub(crate) struct Session {
     pub will: Option<LastWill>,
     pub max_batch: usize,
     pub ledger: Arc<Ledger>,
+    /// When acknowledging after store: the gate, and this connection's part in it.
+    pub gate: Option<(Arc<Gate>, GateRole)>,
+}
+
+/// A connection's part in acknowledging after store (see [`super::gate`]).
+pub(crate) enum GateRole {
+    /// Its data messages are acknowledged once stored.
+    Publisher(Release),
+    /// An ingest worker: its PUBACKs say a message is stored. The content of each data
+    /// message delivered to it, by the packet id it was delivered with.
+    StoreReader(HashMap<u16, Content>),
 }
 
 /// How a registered connection ended.
@@ -42,12 +55,15 @@ pub(super) async fn run<P: Protocol>(
     connack: Option<Packet>,
     mut tx: LinkTx,
     mut rx: LinkRx,
-    session: Session,
+    mut session: Session,
 ) {
     let ended = match conn.write(connack).await {
-        Ok(()) => pump(&mut conn, &mut tx, &mut rx, &session).await,
+        Ok(()) => pump(&mut conn, &mut tx, &mut rx, &mut session).await,
         Err(e) => Ended::Link(e),
     };
+    if let Some((gate, GateRole::Publisher(release))) = session.gate.take() {
+        release.close(&gate);
+    }
     let Ended::Link(reason) = ended else {
         return;
     };
@@ -70,7 +86,7 @@ async fn pump<P: Protocol>(
     conn: &mut Connection<P>,
     tx: &mut LinkTx,
     rx: &mut LinkRx,
-    session: &Session,
+    session: &mut Session,
 ) -> Ended {
     // MQTT: a server closes a connection that stays silent for 1.5 × its keep-alive.
     let allowance = (!session.keep_alive.is_zero()).then(|| session.keep_alive.mul_f32(1.5));
@@ -81,8 +97,9 @@ async fn pump<P: Protocol>(
         // Hand the router every whole packet already read, a batch at a time.
         loop {
             match conn.next_buffered() {
-                Ok(Some(packet)) => {
+                Ok(Some((packet, pkid))) => {
                     reader.observe(&packet, &session.ledger);
+                    gate_incoming(&mut session.gate, &packet, pkid);
                     incoming.push_back(packet);
                 }
                 Ok(None) => break,
@@ -111,11 +128,20 @@ async fn pump<P: Protocol>(
                 Err(e) => return Ended::Link(e),
             },
             () = sleep_until(silence_ends) => return Ended::Link(LinkEnd::KeepAlive),
+            due = released(&mut session.gate) => {
+                let acks = due.into_iter().map(|pkid| {
+                    let ack = PubAck { pkid, reason: PubAckReason::Success };
+                    Packet::PubAck(ack, None)
+                });
+                if let Err(e) = conn.write(acks).await {
+                    return Ended::Link(e);
+                }
+            }
             notified = rx.next() => {
                 let Ok(first) = notified else {
                     return Ended::ByRouter;
                 };
-                match deliver(conn, rx, first).await {
+                match deliver(conn, rx, first, &mut session.gate).await {
                     Ok(true) => {}
                     Ok(false) => return Ended::ByRouter,
                     Err(e) => return Ended::Link(e),
@@ -132,6 +158,7 @@ async fn deliver<P: Protocol>(
     conn: &mut Connection<P>,
     rx: &mut LinkRx,
     first: Option<rumqttd::Notification>,
+    gate: &mut Option<(Arc<Gate>, GateRole)>,
 ) -> Result<bool, LinkEnd> {
     let mut packets = Vec::new();
     let mut paused = false;
@@ -156,7 +183,28 @@ async fn deliver<P: Protocol>(
     let router_ended = packets
         .iter()
         .any(|packet| matches!(packet, Packet::Disconnect(..)));
-    conn.write(packets).await?;
+    for packet in packets {
+        match (&packet, gate.as_mut()) {
+            // Held back: the DPU hears once the message is stored.
+            (Packet::PubAck(ack, _), Some((_, GateRole::Publisher(release)))) => {
+                if !release.swallows(ack.pkid) {
+                    conn.encode(packet)?;
+                }
+            }
+            (Packet::Publish(publish, _), Some((_, GateRole::StoreReader(delivered))))
+                if publish.topic.starts_with(DATA_PREFIX.as_bytes()) =>
+            {
+                let content = (publish.topic.clone(), publish.payload.clone());
+                if let Some(pkid) = conn.encode(packet)? {
+                    delivered.insert(pkid, content);
+                }
+            }
+            _ => {
+                conn.encode(packet)?;
+            }
+        }
+    }
+    conn.flush().await?;
     if router_ended {
         return Ok(false);
     }
@@ -164,6 +212,33 @@ async fn deliver<P: Protocol>(
         return Ok(false);
     }
     Ok(true)
+}
+
+/// What an incoming packet means for acknowledging after store: a DPU's QoS 1 data message
+/// is held; a store reader's PUBACK releases whoever waits on what it acknowledged.
+fn gate_incoming(gate: &mut Option<(Arc<Gate>, GateRole)>, packet: &Packet, pkid: Option<u16>) {
+    match (packet, gate.as_mut()) {
+        (Packet::Publish(publish, _), Some((gate, GateRole::Publisher(release)))) => {
+            if let (Some(pkid), true) = (pkid, publish.topic.starts_with(DATA_PREFIX.as_bytes())) {
+                let content = (publish.topic.clone(), publish.payload.clone());
+                release.hold(gate, content, pkid);
+            }
+        }
+        (Packet::PubAck(ack, _), Some((gate, GateRole::StoreReader(delivered)))) => {
+            if let Some(content) = delivered.remove(&ack.pkid) {
+                gate.stored(&content);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The next acknowledgements the gate lets through; never, for a connection it holds none of.
+async fn released(gate: &mut Option<(Arc<Gate>, GateRole)>) -> Vec<u16> {
+    match gate {
+        Some((_, GateRole::Publisher(release))) => release.due().await,
+        _ => std::future::pending().await,
+    }
 }
 
 /// Hands `packets` (not empty) to the router and wakes it once for all of them.

@@ -85,8 +85,17 @@ fn start(options: MqttOptions) -> TestClient {
 
 impl TestClient {
     /// The next thing seen that `pick` accepts, or `None` after `PATIENCE`.
-    pub async fn wait_for<T>(&mut self, mut pick: impl FnMut(Seen) -> Option<T>) -> Option<T> {
-        let deadline = Instant::now() + PATIENCE;
+    pub async fn wait_for<T>(&mut self, pick: impl FnMut(Seen) -> Option<T>) -> Option<T> {
+        self.wait_for_within(PATIENCE, pick).await
+    }
+
+    /// The next thing seen that `pick` accepts, or `None` after `patience`.
+    pub async fn wait_for_within<T>(
+        &mut self,
+        patience: Duration,
+        mut pick: impl FnMut(Seen) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = Instant::now() + patience;
         loop {
             match timeout_at(deadline, self.seen.recv()).await {
                 Ok(Some(seen)) => {

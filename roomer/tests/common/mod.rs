@@ -78,6 +78,7 @@ pub async fn spawn_app(backend: Backend) -> App {
         },
         public_read: true,
         rollup_refresh_every: std::time::Duration::from_secs(60),
+        ack_after_store: true,
     };
     let shutdown = CancellationToken::new();
     let running = roomer::serve(config, http, shutdown.clone()).await.unwrap();
