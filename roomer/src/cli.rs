@@ -96,6 +96,18 @@ pub struct ServeArgs {
     pub mqtt: MqttListenArgs,
     #[command(flatten)]
     pub batching: BatchArgs,
+    /// When the broker acknowledges a DPU's message: `store` (once the worker has stored it,
+    /// so that a crash loses nothing a DPU was told is safe) or `receipt` (at once, as a
+    /// plain broker does; a crash loses what was acknowledged and not yet stored).
+    #[arg(long, env = "ROOMER_ACK", value_enum, default_value_t = AckWhen::Store)]
+    pub ack: AckWhen,
+}
+
+/// See [`ServeArgs::ack`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AckWhen {
+    Store,
+    Receipt,
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +179,11 @@ impl MqttListenArgs {
 pub struct BrokerArgs {
     #[command(flatten)]
     pub mqtt: MqttListenArgs,
+    /// Acknowledge a DPU's message only once an ingest worker whose client id starts with
+    /// this has acknowledged it (workers acknowledge after storing). Without it the broker
+    /// acknowledges on receipt.
+    #[arg(long, env = "ROOMER_ACK_AFTER_STORE_BY")]
+    pub ack_after_store_by: Option<String>,
 }
 
 #[derive(Debug, Args)]

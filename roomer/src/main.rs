@@ -55,13 +55,17 @@ async fn main() -> anyhow::Result<()> {
                     ..IngestConfig::default()
                 },
                 rollup_refresh_every: args.batching.rollup_refresh_every,
+                ack_after_store: args.ack == cli::AckWhen::Store,
             };
             let running = roomer::serve(config, http, token).await?;
             tracing::info!(http = %running.http_addr, mqtt = %running.mqtt_addr, "roomer is running; Ctrl-C stops it");
             running.finished().await
         }
         Command::Broker(args) => {
-            let config = args.mqtt.broker_config();
+            let config = roomer_broker::BrokerConfig {
+                ack_after_store_by: args.ack_after_store_by,
+                ..args.mqtt.broker_config()
+            };
             let token = shutdown::on_signal();
             tokio::spawn(roomer::log_meters(
                 roomer::meters_of(None, true),
