@@ -61,6 +61,10 @@ pub struct BrokerConfig {
     /// loses nothing a DPU was told is safe. `None`: rumqttd acknowledges on receipt.
     /// `roomer serve` sets its worker's client id.
     pub ack_after_store_by: Option<String>,
+    /// With `ack_after_store_by`: how long a DPU's message may wait to be stored before the
+    /// broker closes that DPU's connection, so that the DPU, which still holds the message,
+    /// sends it again (after a log the worker lagged past dropped it, say). Default 5 min.
+    pub store_timeout: Duration,
 }
 
 impl Default for BrokerConfig {
@@ -74,6 +78,7 @@ impl Default for BrokerConfig {
             segment_count: 4,
             health_interval: Some(Duration::from_secs(2)),
             ack_after_store_by: None,
+            store_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -108,6 +113,7 @@ impl BrokerConfig {
             max_connections: self.max_connections.max(1),
             max_batch: MAX_BATCH,
             store_readers: self.ack_after_store_by.clone(),
+            store_timeout: self.store_timeout,
         }
     }
 }

@@ -62,6 +62,9 @@ pub(crate) struct LinkSettings {
     /// Acknowledge DPU messages only once a client whose id starts with this (an ingest
     /// worker) has acknowledged them: see [`gate`].
     pub store_readers: Option<String>,
+    /// How long a DPU's message may wait to be stored before its connection is closed so
+    /// that it sends the message again.
+    pub store_timeout: Duration,
 }
 
 /// Registers a connection with the router. rumqttd's router channel type is not nameable
@@ -280,6 +283,7 @@ async fn serve_connection<P: Protocol>(
         max_batch: settings.max_batch,
         ledger: router.ledger.clone(),
         gate,
+        store_timeout: settings.store_timeout,
     };
     link::run(conn, connack, link_tx, link_rx, session).await;
     drop(open);
@@ -341,6 +345,8 @@ pub(crate) enum LinkEnd {
     KeepAlive,
     #[error("writing to the client timed out")]
     WriteTimeout,
+    #[error("a message waited too long to be stored; the client will send it again")]
+    NotStored,
 }
 
 impl<P: Protocol> Connection<P> {

@@ -415,6 +415,42 @@ async fn with_ack_after_store_a_dpu_hears_puback_only_once_the_worker_acknowledg
     broker.shutdown();
 }
 
+/// A message that is never stored (no worker is there to take it) is not acknowledged, and
+/// after `store_timeout` its DPU is disconnected, so that it sends the message again on a
+/// new connection rather than wait for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_ack_after_store_a_dpu_waiting_too_long_is_sent_to_try_again() {
+    let broker = EmbeddedBroker::start(BrokerConfig {
+        ack_after_store_by: Some("ingest".into()),
+        store_timeout: Duration::from_millis(300),
+        ..BrokerConfig::on(free_addr())
+    })
+    .unwrap();
+    let mut dpu = connect(broker.local_addr(), "dpu-283", None);
+    assert!(dpu
+        .wait_for(|s| matches!(s, Seen::ConnAck).then_some(()))
+        .await
+        .is_some());
+    dpu.client
+        .publish(
+            "dpus/283/crossings",
+            QoS::AtLeastOnce,
+            false,
+            b"c1".to_vec(),
+        )
+        .await
+        .unwrap();
+    let again = dpu
+        .wait_for(|s| match s {
+            Seen::PubAck => Some(false),
+            Seen::ConnAck => Some(true),
+            _ => None,
+        })
+        .await;
+    assert_eq!(again, Some(true), "reconnected, never acknowledged");
+    broker.shutdown();
+}
+
 /// A client that acknowledges only when told to, and its events.
 fn manual_acks_client(
     addr: std::net::SocketAddr,

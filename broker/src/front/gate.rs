@@ -23,6 +23,7 @@ use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// A message's content: topic and payload.
 pub(crate) type Content = (Bytes, Bytes);
@@ -94,6 +95,8 @@ pub(crate) struct Release {
     rx: mpsc::UnboundedReceiver<u16>,
     /// Parked packet ids in the order their PUBLISHes came, with whether they are released.
     order: VecDeque<(u16, Content, bool)>,
+    /// When the oldest parked message came (the front of `order`).
+    oldest: Option<Instant>,
     /// Router PUBACKs still to come for parked publishes, by packet id: not for the client.
     swallow: HashMap<u16, u32>,
 }
@@ -106,13 +109,22 @@ impl Release {
             tx,
             rx,
             order: VecDeque::new(),
+            oldest: None,
             swallow: HashMap::new(),
         }
+    }
+
+    /// Since when the oldest message still unacknowledged has waited, if one has.
+    pub(crate) fn waiting_since(&self) -> Option<Instant> {
+        self.oldest
     }
 
     /// A data PUBLISH at QoS 1 came with `pkid`: hold its acknowledgement.
     pub(crate) fn hold(&mut self, gate: &Gate, content: Content, pkid: u16) {
         gate.park(content.clone(), self.connection, pkid, self);
+        if self.order.is_empty() {
+            self.oldest = Some(Instant::now());
+        }
         self.order.push_back((pkid, content, false));
         *self.swallow.entry(pkid).or_default() += 1;
     }
@@ -144,6 +156,10 @@ impl Release {
         while self.order.front().is_some_and(|(_, _, released)| *released) {
             let (pkid, _, _) = self.order.pop_front().expect("checked");
             due.push(pkid);
+        }
+        if !due.is_empty() {
+            // Not exact for what came after, but never older than the truth.
+            self.oldest = (!self.order.is_empty()).then(Instant::now);
         }
         due
     }

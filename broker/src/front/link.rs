@@ -28,6 +28,8 @@ pub(crate) struct Session {
     pub ledger: Arc<Ledger>,
     /// When acknowledging after store: the gate, and this connection's part in it.
     pub gate: Option<(Arc<Gate>, GateRole)>,
+    /// How long a message may wait to be stored before the connection is closed.
+    pub store_timeout: Duration,
 }
 
 /// A connection's part in acknowledging after store (see [`super::gate`]).
@@ -128,6 +130,9 @@ async fn pump<P: Protocol>(
                 Err(e) => return Ended::Link(e),
             },
             () = sleep_until(silence_ends) => return Ended::Link(LinkEnd::KeepAlive),
+            () = sleep_until(ack_deadline(session)) => {
+                return Ended::Link(LinkEnd::NotStored);
+            }
             due = released(&mut session.gate) => {
                 let acks = due.into_iter().map(|pkid| {
                     let ack = PubAck { pkid, reason: PubAckReason::Success };
@@ -230,6 +235,18 @@ fn gate_incoming(gate: &mut Option<(Arc<Gate>, GateRole)>, packet: &Packet, pkid
             }
         }
         _ => {}
+    }
+}
+
+/// When a DPU has waited too long for a message to be stored (it may have been dropped from a
+/// log the worker lagged past): the connection is closed, so that the DPU, which still holds
+/// the message, sends it again after reconnecting.
+fn ack_deadline(session: &Session) -> Option<tokio::time::Instant> {
+    match &session.gate {
+        Some((_, GateRole::Publisher(release))) => release
+            .waiting_since()
+            .map(|since| since + session.store_timeout),
+        _ => None,
     }
 }
 
