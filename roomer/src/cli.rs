@@ -296,15 +296,28 @@ pub enum SimulateCommand {
         speed: Option<f64>,
     },
     /// A synthetic fleet: DPUs over doorways from Outside into rooms, with random traffic.
+    ///
+    /// By default each DPU publishes a backlog of --events-per-dpu crossings as fast as the
+    /// broker acknowledges them. With --rate and --duration it is live instead: the fleet makes
+    /// --rate crossings a second in real time (each DPU one every dpus/rate seconds, their
+    /// phases staggered), stamped with the time they happen, for --duration; then every DPU
+    /// finishes once the broker has acknowledged everything.
     Fleet {
         #[arg(long, default_value_t = 100)]
         dpus: usize,
         #[arg(long, default_value_t = 10)]
         rooms: usize,
-        #[arg(long, default_value_t = 100)]
+        /// Backlog mode: crossings per DPU, timestamped over the past day.
+        #[arg(long, default_value_t = 100, conflicts_with = "rate")]
         events_per_dpu: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Live mode: crossings per second across the whole fleet, steady. Needs --duration.
+        #[arg(long, requires = "duration")]
+        rate: Option<f64>,
+        /// Live mode: how long crossings keep coming (e.g. 30s, 2m). Needs --rate.
+        #[arg(long, requires = "rate", value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
         /// Print the fleet's layout (TOML, for `roomer layout apply`) instead of publishing.
         #[arg(long)]
         print_layout: bool,
@@ -321,6 +334,16 @@ pub struct PublishArgs {
     /// Events per message: 1 sends single objects, more sends JSON arrays (bulk uploads).
     #[arg(long, env = "ROOMER_SIM_BATCH", default_value_t = 1)]
     pub batch: usize,
+    /// New connections per second across all DPUs: DPU i starts connecting i/N seconds after
+    /// the start (default: all at once).
+    #[arg(long, env = "ROOMER_SIM_CONNECT_RATE")]
+    pub connect_rate: Option<f64>,
+    /// Print a progress line on stderr every second (the default when stderr is a terminal).
+    #[arg(long)]
+    pub progress: bool,
+    /// Print the report as one JSON object on stdout instead of the summary lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -368,5 +391,51 @@ mod tests {
             "--public-read",
             "true"
         ]));
+    }
+
+    fn fleet(args: &[&str]) -> Result<SimulateCommand, clap::Error> {
+        let cli = Cli::try_parse_from([&["roomer", "simulate", "fleet"], args].concat())?;
+        match cli.command {
+            Some(Command::Simulate(command)) => Ok(command),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn live_fleet_flags_come_as_a_pair_and_exclude_a_backlog() {
+        let live = fleet(&[
+            "--rate",
+            "400",
+            "--duration",
+            "5s",
+            "--connect-rate",
+            "1000",
+        ]);
+        match live.unwrap() {
+            SimulateCommand::Fleet {
+                rate,
+                duration,
+                publish,
+                ..
+            } => {
+                assert_eq!(rate, Some(400.0));
+                assert_eq!(duration, Some(Duration::from_secs(5)));
+                assert_eq!(publish.connect_rate, Some(1000.0));
+                assert!(!publish.progress && !publish.json);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        for alone in [&["--rate", "10"][..], &["--duration", "1m"]] {
+            let error = fleet(alone).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::MissingRequiredArgument
+            );
+        }
+        let both = fleet(&["--rate", "1", "--duration", "1s", "--events-per-dpu", "5"]);
+        assert_eq!(
+            both.unwrap_err().kind(),
+            clap::error::ErrorKind::ArgumentConflict
+        );
     }
 }

@@ -12,17 +12,30 @@
 //! `Outgoing::Publish(pkid)` in the order requests were handed to it. When the connection
 //! drops, the pump waits until the controller has taken back every unacknowledged message,
 //! then discards rumqttc's own copies, so that nothing stale goes out after the reconnect.
+//!
+//! The controller pulls messages from a [`Source`] only when it can send them, and keeps only
+//! the unacknowledged ones, so a DPU's memory does not grow with the length of a run. It
+//! reports to a shared [`FleetProgress`]: connections, sends, acknowledgements, and each
+//! message's PUBACK latency (timed by the pump, right after rumqttc wrote the publish to the
+//! socket and right after it read the PUBACK).
 
 use crate::error::SimError;
+use crate::progress::FleetProgress;
+use crate::source::Source;
 use crate::target::MqttTarget;
+use controller::Controller;
 use occupancy::DpuId;
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions};
 use rumqttc::{Outgoing, Packet, QoS};
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::debug;
+
+mod controller;
+
+pub use crate::source::Message;
 
 /// Messages a DPU has handed to the broker and not yet seen acknowledged.
 pub const IN_FLIGHT: usize = 10;
@@ -35,14 +48,6 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// How long a finished DPU waits for its DISCONNECT to be written.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// One message a DPU will publish, and when (`None`: as soon as possible).
-#[derive(Clone, Debug)]
-pub struct Message {
-    pub due: Option<Instant>,
-    pub payload: Vec<u8>,
-    pub events: usize,
-}
 
 /// What one DPU did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,22 +68,26 @@ pub fn status_topic(dpu: &DpuId) -> String {
 
 /// Fails before connecting if a message could never be sent.
 pub fn check_sizes(dpu: &DpuId, messages: &[Message]) -> Result<(), SimError> {
-    match messages
+    messages
         .iter()
-        .find(|m| m.payload.len() > MAX_PAYLOAD_BYTES)
-    {
-        Some(m) => Err(SimError::MessageTooLarge {
-            dpu: dpu.clone(),
-            bytes: m.payload.len(),
-            max: MAX_PAYLOAD_BYTES,
-        }),
-        None => Ok(()),
-    }
+        .try_for_each(|m| check_size(dpu, m.payload.len()))
 }
 
-/// Connects as `client_id`, publishes `messages` in order at QoS 1 on
-/// `dpus/{dpu}/crossings`, and returns once the broker has acknowledged every one of them
-/// (and the final `offline` status). Network failures are retried for ever.
+fn check_size(dpu: &DpuId, bytes: usize) -> Result<(), SimError> {
+    if bytes > MAX_PAYLOAD_BYTES {
+        return Err(SimError::MessageTooLarge {
+            dpu: dpu.clone(),
+            bytes,
+            max: MAX_PAYLOAD_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// Connects as `client_id`, publishes the messages of `source` in order at QoS 1 on
+/// `dpus/{dpu}/crossings`, and returns once the source is done and the broker has
+/// acknowledged every message (and the final `offline` status). Network failures are
+/// retried for ever.
 ///
 /// Status: the last will is `offline` (retained) on `dpus/{dpu}/status`; every connection
 /// starts by publishing `online` (retained); a DPU that finishes publishes `offline` itself
@@ -87,7 +96,8 @@ pub async fn run(
     dpu: DpuId,
     client_id: String,
     target: &MqttTarget,
-    messages: Vec<Message>,
+    source: impl Source,
+    progress: Arc<FleetProgress>,
 ) -> Result<DpuReport, SimError> {
     let status = status_topic(&dpu);
     let mut options = MqttOptions::new(client_id, target.connect_host(), target.port);
@@ -103,7 +113,7 @@ pub async fn run(
     let (client, eventloop) = AsyncClient::new(options, IN_FLIGHT + 4);
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let pump = tokio::spawn(pump(eventloop, events_tx, dpu.clone()));
-    let mut controller = Controller::new(dpu, client, status, messages);
+    let mut controller = Controller::new(dpu, client, status, source, progress);
     let result = controller.run(events_rx).await;
     pump.abort();
     result
@@ -112,8 +122,10 @@ pub async fn run(
 /// What the pump tells the controller.
 enum Report {
     Connected,
-    Sent(u16),
-    Acked(u16),
+    /// Written to the socket then.
+    Sent(u16, Instant),
+    /// Read from the socket then.
+    Acked(u16, Instant),
     /// The connection is gone; reply once every unacknowledged message is taken back.
     Lost {
         reason: String,
@@ -130,8 +142,8 @@ async fn pump(mut eventloop: EventLoop, reports: mpsc::UnboundedSender<Report>, 
                 backoff = FIRST_BACKOFF;
                 Report::Connected
             }
-            Ok(Event::Outgoing(Outgoing::Publish(pkid))) => Report::Sent(pkid),
-            Ok(Event::Incoming(Packet::PubAck(ack))) => Report::Acked(ack.pkid),
+            Ok(Event::Outgoing(Outgoing::Publish(pkid))) => Report::Sent(pkid, Instant::now()),
+            Ok(Event::Incoming(Packet::PubAck(ack))) => Report::Acked(ack.pkid, Instant::now()),
             Ok(Event::Outgoing(Outgoing::Disconnect)) => Report::Disconnected,
             Ok(_) => continue,
             Err(ConnectionError::RequestsDone) => return,
@@ -158,200 +170,6 @@ async fn pump(mut eventloop: EventLoop, reports: mpsc::UnboundedSender<Report>, 
         };
         if reports.send(report).is_err() {
             return;
-        }
-    }
-}
-
-/// Something handed to rumqttc, waiting for its packet id and then its PUBACK.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Tag {
-    Online,
-    Offline,
-    Data(usize),
-}
-
-struct Controller {
-    dpu: DpuId,
-    client: AsyncClient,
-    crossings: String,
-    status: String,
-    messages: Vec<Message>,
-    acked: Vec<bool>,
-    acked_count: usize,
-    /// The next message never published yet.
-    next_fresh: usize,
-    /// Published on an earlier connection, never acknowledged: goes out first, oldest first.
-    resend: BTreeSet<usize>,
-    /// Handed to rumqttc, packet id not yet known (in hand-over order).
-    handed: VecDeque<Tag>,
-    in_flight: HashMap<u16, Tag>,
-    connected: bool,
-    offline_pending: bool,
-    offline_acked: bool,
-    resent: usize,
-}
-
-impl Controller {
-    fn new(dpu: DpuId, client: AsyncClient, status: String, messages: Vec<Message>) -> Self {
-        Self {
-            crossings: crossings_topic(&dpu),
-            acked: vec![false; messages.len()],
-            dpu,
-            client,
-            status,
-            messages,
-            acked_count: 0,
-            next_fresh: 0,
-            resend: BTreeSet::new(),
-            handed: VecDeque::new(),
-            in_flight: HashMap::new(),
-            connected: false,
-            offline_pending: false,
-            offline_acked: false,
-            resent: 0,
-        }
-    }
-
-    async fn run(
-        &mut self,
-        mut reports: mpsc::UnboundedReceiver<Report>,
-    ) -> Result<DpuReport, SimError> {
-        while !self.offline_acked {
-            let wake = self.fill()?;
-            let report = match wake {
-                Some(at) => tokio::select! {
-                    report = reports.recv() => report,
-                    () = tokio::time::sleep_until(at) => continue,
-                },
-                None => reports.recv().await,
-            };
-            let report = report.ok_or_else(|| self.failed("the MQTT event loop stopped"))?;
-            self.handle(report);
-        }
-        // Say goodbye cleanly (no last will) and give the DISCONNECT a moment to go out.
-        if self.client.try_disconnect().is_ok() {
-            let _ = tokio::time::timeout(GOODBYE_TIMEOUT, async {
-                while let Some(report) = reports.recv().await {
-                    if matches!(report, Report::Disconnected | Report::Lost { .. }) {
-                        return;
-                    }
-                }
-            })
-            .await;
-        }
-        let events = self.messages.iter().map(|m| m.events).sum();
-        Ok(DpuReport {
-            messages: self.messages.len(),
-            events,
-            resent: self.resent,
-        })
-    }
-
-    fn handle(&mut self, report: Report) {
-        match report {
-            Report::Connected => {
-                debug!(dpu = %self.dpu, "connected");
-                self.connected = true;
-                // First thing on every connection, so the status is right after a broker restart.
-                self.hand_over(Tag::Online);
-            }
-            Report::Sent(pkid) => match self.handed.pop_front() {
-                Some(tag) => {
-                    self.in_flight.insert(pkid, tag);
-                }
-                None => warn!(dpu = %self.dpu, pkid, "a publish went out that was not ours"),
-            },
-            Report::Acked(pkid) => match self.in_flight.remove(&pkid) {
-                Some(Tag::Data(index)) if !self.acked[index] => {
-                    self.acked[index] = true;
-                    self.acked_count += 1;
-                }
-                Some(Tag::Offline) => self.offline_acked = true,
-                Some(_) => {}
-                None => debug!(dpu = %self.dpu, pkid, "acknowledgement of an unknown packet"),
-            },
-            Report::Lost { reason, resume } => {
-                if self.connected {
-                    warn!(dpu = %self.dpu, %reason, "connection lost; will resend what was not acknowledged");
-                } else {
-                    debug!(dpu = %self.dpu, %reason, "cannot connect");
-                }
-                self.connected = false;
-                let dropped: Vec<Tag> = self
-                    .handed
-                    .drain(..)
-                    .chain(self.in_flight.drain().map(|(_, tag)| tag))
-                    .collect();
-                for tag in dropped {
-                    match tag {
-                        Tag::Data(index) if !self.acked[index] => {
-                            self.resend.insert(index);
-                        }
-                        Tag::Offline => self.offline_pending = false,
-                        _ => {}
-                    }
-                }
-                let _ = resume.send(());
-            }
-            Report::Disconnected => {}
-        }
-    }
-
-    /// Hands messages to rumqttc while connected and the window has room. Returns when to look
-    /// again if the next message is not due yet.
-    fn fill(&mut self) -> Result<Option<Instant>, SimError> {
-        while self.connected && self.handed.len() + self.in_flight.len() < IN_FLIGHT {
-            if let Some(index) = self.resend.pop_first() {
-                self.resent += 1;
-                self.publish(index)?;
-            } else if let Some(message) = self.messages.get(self.next_fresh) {
-                if let Some(due) = message.due.filter(|due| *due > Instant::now()) {
-                    return Ok(Some(due));
-                }
-                self.next_fresh += 1;
-                self.publish(self.next_fresh - 1)?;
-            } else if self.acked_count == self.messages.len() && !self.offline_pending {
-                self.offline_pending = true;
-                self.hand_over(Tag::Offline);
-                if self.connected {
-                    info!(dpu = %self.dpu, messages = self.messages.len(), "every message acknowledged");
-                }
-            } else {
-                break;
-            }
-        }
-        Ok(None)
-    }
-
-    fn publish(&mut self, index: usize) -> Result<(), SimError> {
-        let payload = self.messages[index].payload.clone();
-        self.client
-            .try_publish(&self.crossings, QoS::AtLeastOnce, false, payload)
-            .map_err(|e| self.failed(&e.to_string()))?;
-        self.handed.push_back(Tag::Data(index));
-        Ok(())
-    }
-
-    fn hand_over(&mut self, tag: Tag) {
-        let payload = match tag {
-            Tag::Offline => "offline",
-            _ => "online",
-        };
-        // The channel holds IN_FLIGHT + 4 requests and at most IN_FLIGHT + 1 are queued, so a
-        // failure here means the event loop is gone; the next report will say so.
-        if self
-            .client
-            .try_publish(&self.status, QoS::AtLeastOnce, true, payload)
-            .is_ok()
-        {
-            self.handed.push_back(tag);
-        }
-    }
-
-    fn failed(&self, reason: &str) -> SimError {
-        SimError::Client {
-            dpu: self.dpu.clone(),
-            reason: reason.to_owned(),
         }
     }
 }

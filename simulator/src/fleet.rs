@@ -69,16 +69,10 @@ pub fn fleet_events(
     for i in 0..dpus {
         let dpu = fleet_dpu_id(i + 1);
         let mut ts = start;
-        let mut inside: u64 = 0;
+        let mut doorway = Footfall::default();
         for k in 0..events_per_dpu {
             ts += chrono::TimeDelta::milliseconds(rng.random_range(1_000..=120_000));
-            let direction = if inside == 0 || rng.random_bool(0.5) {
-                inside += 1;
-                Direction::In
-            } else {
-                inside -= 1;
-                Direction::Out
-            };
+            let direction = doorway.next(&mut rng);
             events.push(Crossing::new(
                 dpu.clone(),
                 ts,
@@ -88,4 +82,25 @@ pub fn fleet_events(
         }
     }
     events
+}
+
+/// The directions through one doorway: a fair coin, except that nobody leaves more often
+/// than people came in, so rooms fill and empty without their counts needing a clamp. Shared
+/// by [`fleet_events`] and the live fleet so that both make the same kind of traffic.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Footfall {
+    inside: u64,
+}
+
+impl Footfall {
+    pub(crate) fn next(&mut self, rng: &mut impl Rng) -> Direction {
+        // No coin when the room is empty: fleet_events' sequence depends on it.
+        if self.inside == 0 || rng.random_bool(0.5) {
+            self.inside += 1;
+            Direction::In
+        } else {
+            self.inside -= 1;
+            Direction::Out
+        }
+    }
 }

@@ -6,9 +6,16 @@
 //! - [`wire`]: [`payload`] and [`batch_payload`], what a DPU publishes (the format
 //!   `occupancy::payload` parses).
 //! - [`target`]: [`MqttTarget`], where to publish (`mqtt://host:port`).
-//! - [`replay`](mod@replay): [`replay()`], its options and report: one MQTT client per DPU, in parallel.
+//! - [`replay`](mod@replay): [`replay()`] and [`replay_watched`], their options (batching,
+//!   speed, connection rate) and report: one MQTT client per DPU, in parallel.
+//! - [`live`](mod@live): [`live()`], a fleet making crossings in real time at a steady rate
+//!   for a duration, generated lazily so that tens of thousands of DPUs fit in one process.
 //! - [`dpu`]: one simulated DPU's connection: at-least-once delivery across reconnects with
 //!   its own outbox, online/offline status, backoff.
+//! - [`source`]: where a DPU's messages come from: planned up front, or made when due.
+//! - [`progress`]: [`FleetProgress`], counters every DPU updates while a fleet runs (for a
+//!   progress line), and [`FleetReport`], what a run did (JSON for benchmarks).
+//! - [`latency`]: a lock-free histogram of PUBACK latencies, and its percentiles.
 //! - [`fleet`]: [`fleet_layout`] and [`fleet_events`], a deterministic synthetic building for
 //!   load tests.
 //! - [`error`]: what can fail, [`SimError`].
@@ -18,13 +25,20 @@ pub mod csv_file;
 pub mod dpu;
 pub mod error;
 pub mod fleet;
+pub mod latency;
+pub mod live;
+pub mod progress;
 pub mod replay;
+pub mod source;
 pub mod target;
 pub mod wire;
 
 pub use csv_file::read_csv;
 pub use error::SimError;
 pub use fleet::{fleet_dpu_id, fleet_events, fleet_layout};
-pub use replay::{replay, ReplayOptions, ReplayReport};
+pub use latency::LatencySummary;
+pub use live::{live, LiveOptions, LiveSchedule};
+pub use progress::{FleetProgress, FleetReport, ProgressSnapshot};
+pub use replay::{connect_delay, replay, replay_watched, ReplayOptions, ReplayReport};
 pub use target::MqttTarget;
 pub use wire::{batch_payload, payload};

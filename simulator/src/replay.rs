@@ -1,15 +1,19 @@
-//! Replaying crossings over MQTT: one client per DPU, all DPUs at once.
+//! Replaying crossings over MQTT: one client per DPU, all DPUs at once or at a connection rate.
 
 use crate::dpu::{self, DpuReport, Message};
 use crate::error::SimError;
+use crate::progress::{FleetProgress, FleetReport};
+use crate::source::{Planned, Source};
 use crate::target::MqttTarget;
 use crate::wire::{batch_payload, payload};
 use occupancy::{Crossing, DpuId, Timestamp};
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tracing::info;
+use tracing::{info, warn};
 
 /// How to replay.
 #[derive(Clone, Debug)]
@@ -24,6 +28,11 @@ pub struct ReplayOptions {
     /// 1: one JSON object per message. More: bulk uploads, JSON arrays of up to `batch`
     /// consecutive events of one DPU.
     pub batch: usize,
+    /// `None`: every DPU connects at once. `Some(n)`: `n` new connections a second across the
+    /// fleet, DPU `i` (from 0) starting to connect `i / n` seconds after the start (see
+    /// [`connect_delay`]). Thousands of simultaneous CONNECTs measure the broker's accept
+    /// backlog more than anything else, and real fleets come online gradually.
+    pub connect_rate: Option<f64>,
 }
 
 impl ReplayOptions {
@@ -34,26 +43,40 @@ impl ReplayOptions {
             speed: None,
             client_prefix: "roomer-sim-".to_owned(),
             batch: 1,
+            connect_rate: None,
         }
     }
 
-    fn check(&self) -> Result<(), SimError> {
+    pub(crate) fn check(&self) -> Result<(), SimError> {
         if self.batch == 0 {
             return Err(SimError::BadOptions("batch must be at least 1".into()));
         }
-        if let Some(speed) = self.speed {
-            if !(speed.is_finite() && speed > 0.0) {
-                return Err(SimError::BadOptions(format!(
-                    "speed must be a positive number, got {speed}"
-                )));
-            }
-        }
-        Ok(())
+        positive("speed", self.speed)?;
+        positive("connect rate", self.connect_rate)
+    }
+}
+
+/// Refuses zero, negative, infinite and NaN values of an optional option.
+pub(crate) fn positive(what: &str, value: Option<f64>) -> Result<(), SimError> {
+    match value {
+        Some(v) if !(v.is_finite() && v > 0.0) => Err(SimError::BadOptions(format!(
+            "{what} must be a positive number, got {v}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// How long after the start DPU `index` (from 0) starts connecting: `index / rate` seconds,
+/// so the fleet opens `rate` connections a second, evenly spaced; at once without a rate.
+pub fn connect_delay(index: usize, rate: Option<f64>) -> Duration {
+    match rate {
+        Some(rate) => Duration::from_secs_f64(index as f64 / rate),
+        None => Duration::ZERO,
     }
 }
 
 /// What a replay sent, once the broker had acknowledged all of it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplayReport {
     /// MQTT messages acknowledged (each counted once, however often it was sent).
     pub messages: usize,
@@ -80,6 +103,17 @@ pub async fn replay(
     events: Vec<Crossing>,
     options: &ReplayOptions,
 ) -> Result<ReplayReport, SimError> {
+    let report = replay_watched(events, options, Arc::default()).await?;
+    Ok(report.published)
+}
+
+/// [`replay()`], counting into `progress` as it goes (for a progress line), and reporting
+/// connection times and PUBACK latencies too.
+pub async fn replay_watched(
+    events: Vec<Crossing>,
+    options: &ReplayOptions,
+    progress: Arc<FleetProgress>,
+) -> Result<FleetReport, SimError> {
     options.check()?;
     let started = Instant::now();
     let plans = plan(events, options, started);
@@ -92,20 +126,62 @@ pub async fn replay(
         messages = plans.iter().map(|(_, m)| m.len()).sum::<usize>(),
         "replay starting"
     );
+    let sources = plans
+        .into_iter()
+        .map(|(dpu, messages)| (dpu, Planned::from(messages)));
+    run_fleet(sources, options, progress).await
+}
 
+/// Runs one DPU per source, each starting to connect at its [`connect_delay`], until all
+/// are done and acknowledged.
+pub(crate) async fn run_fleet<S: Source>(
+    sources: impl ExactSizeIterator<Item = (DpuId, S)>,
+    options: &ReplayOptions,
+    progress: Arc<FleetProgress>,
+) -> Result<FleetReport, SimError> {
+    let started = progress.begin(sources.len());
+    warn_if_short_of_sockets(sources.len());
     let mut tasks = JoinSet::new();
-    for (dpu, messages) in plans {
+    for (index, (dpu, source)) in sources.enumerate() {
         let client_id = format!("{}{dpu}", options.client_prefix);
         let target = options.target.clone();
-        tasks.spawn(async move { dpu::run(dpu, client_id, &target, messages).await });
+        let progress = progress.clone();
+        let delay = connect_delay(index, options.connect_rate);
+        tasks.spawn(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep_until(started + delay).await;
+            }
+            dpu::run(dpu, client_id, &target, source, progress).await
+        });
     }
     let mut report = ReplayReport::default();
     while let Some(joined) = tasks.join_next().await {
-        // An error ends the replay; dropping `tasks` aborts the other DPUs.
+        // An error ends the run; dropping `tasks` aborts the other DPUs.
         report += joined.map_err(|e| SimError::Task(e.to_string()))??;
     }
-    info!(?report, elapsed = ?started.elapsed(), "replay done");
+    let report = progress.report(Some(report));
+    info!(?report, "fleet done");
     Ok(report)
+}
+
+/// Each DPU holds a socket. A DPU that cannot open one only retries (and says so at debug
+/// level), so a fleet beyond the open-files limit would sit half-connected without a word.
+fn warn_if_short_of_sockets(dpus: usize) {
+    // Linux only; elsewhere, nothing to read cheaply without unsafe code.
+    let Ok(limits) = std::fs::read_to_string("/proc/self/limits") else {
+        return;
+    };
+    let soft = limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<usize>().ok());
+    if let Some(soft) = soft.filter(|&soft| soft < dpus + 64) {
+        warn!(
+            dpus,
+            open_files_limit = soft,
+            "each DPU needs a socket: raise the limit (ulimit -n) or some DPUs will never connect"
+        );
+    }
 }
 
 /// Each DPU's messages, DPUs in order of first appearance.
@@ -205,5 +281,26 @@ mod tests {
         assert!(options(1, Some(0.0)).check().is_err());
         assert!(options(1, Some(f64::NAN)).check().is_err());
         assert!(options(1, Some(0.5)).check().is_ok());
+        for rate in [0.0, -1.0, f64::INFINITY, f64::NAN] {
+            let options = ReplayOptions {
+                connect_rate: Some(rate),
+                ..options(1, None)
+            };
+            assert!(options.check().is_err(), "connect rate {rate}");
+        }
+        let options = ReplayOptions {
+            connect_rate: Some(0.5),
+            ..options(1, None)
+        };
+        assert!(options.check().is_ok());
+    }
+
+    #[test]
+    fn dpus_connect_at_the_rate_one_after_the_other() {
+        let delays: Vec<Duration> = (0..5).map(|i| connect_delay(i, Some(1000.0))).collect();
+        let ms = Duration::from_millis;
+        assert_eq!(delays, [ms(0), ms(1), ms(2), ms(3), ms(4)]);
+        assert_eq!(connect_delay(15_000, Some(500.0)), Duration::from_secs(30));
+        assert_eq!(connect_delay(14_999, None), Duration::ZERO);
     }
 }
