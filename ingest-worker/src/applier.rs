@@ -87,7 +87,8 @@ impl Applier {
             let mut batch = vec![first];
             let deadline = Instant::now() + self.config.batch_wait;
             while batch.len() < self.config.batch_size {
-                match tokio::time::timeout_at(deadline, messages.recv()).await {
+                let quiet = Instant::now() + self.config.batch_quiet;
+                match tokio::time::timeout_at(deadline.min(quiet), messages.recv()).await {
                     Ok(Some(m)) => batch.push(m),
                     Ok(None) | Err(_) => break,
                 }

@@ -49,8 +49,12 @@ pub struct IngestConfig {
     pub shared_group: Option<String>,
     /// A batch is applied when it holds this many messages…
     pub batch_size: usize,
-    /// …or when its first message has waited this long.
+    /// …or when its first message has waited this long…
     pub batch_wait: Duration,
+    /// …or when no further message has come for this long: the stream paused, typically
+    /// because the broker's in-flight window is full and waits for this batch's
+    /// acknowledgements, so waiting longer would only add latency.
+    pub batch_quiet: Duration,
     /// How far ahead of this server's clock an event may be before it is refused.
     pub max_future: Duration,
     /// Largest MQTT packet accepted (bulk uploads can be large).
@@ -73,6 +77,7 @@ impl Default for IngestConfig {
             shared_group: None,
             batch_size: 500,
             batch_wait: Duration::from_millis(50),
+            batch_quiet: Duration::from_millis(5),
             max_future: Duration::from_secs(10 * 60),
             max_packet_bytes: 1024 * 1024 + 1024,
             publish_counts: true,

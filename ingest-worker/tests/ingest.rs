@@ -190,6 +190,8 @@ async fn batches_are_cut_by_size_and_by_waiting_time() {
     let worker = common::spawn_worker_with(|config| {
         config.batch_size = 10;
         config.batch_wait = Duration::from_secs(2);
+        // Only size and time cut batches here.
+        config.batch_quiet = Duration::from_secs(2);
     })
     .await;
     let payloads: Vec<String> = (0..25)
@@ -206,5 +208,34 @@ async fn batches_are_cut_by_size_and_by_waiting_time() {
     let stats = worker.stats.snapshot();
     assert_eq!(stats.messages, 25);
     assert_eq!(stats.batches, 3, "10 + 10 + 5");
+    let _dir = worker.stop().await;
+}
+
+/// A stream that pauses ends the batch at once rather than at `batch_wait`: with a broker
+/// whose in-flight window (rumqttd: 100) is below the batch size, the rest of the stream waits
+/// for this batch's acknowledgements, so waiting would only add latency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_in_the_stream_ends_the_batch() {
+    let worker = common::spawn_worker_with(|config| {
+        config.batch_size = 500;
+        config.batch_wait = Duration::from_secs(30);
+        config.batch_quiet = Duration::from_millis(20);
+    })
+    .await;
+    let payloads: Vec<String> = (0..5)
+        .map(|s| format!(r#"{{"ts": "2018-02-26T16:06:{s:02}Z", "direction": 1}}"#))
+        .collect();
+    let messages: Vec<(&str, &str)> = payloads
+        .iter()
+        .map(|p| ("dpus/283/crossings", p.as_str()))
+        .collect();
+    let started = std::time::Instant::now();
+    publish(worker.broker.local_addr(), &messages).await;
+    wait_for_totals(&worker.store, 5, 0).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "stored long before the 30 s batch wait: {:?}",
+        started.elapsed()
+    );
     let _dir = worker.stop().await;
 }

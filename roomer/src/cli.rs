@@ -191,9 +191,13 @@ pub struct BatchArgs {
     /// Apply a batch once it holds this many MQTT messages…
     #[arg(long, env = "ROOMER_BATCH_SIZE", default_value_t = 500)]
     pub batch_size: usize,
-    /// …or once its first message has waited this long.
+    /// …or once its first message has waited this long…
     #[arg(long, env = "ROOMER_BATCH_WAIT", default_value = "50ms", value_parser = humantime::parse_duration)]
     pub batch_wait: Duration,
+    /// …or once no further message has come for this long (the broker's in-flight window is
+    /// full, or the stream paused).
+    #[arg(long, env = "ROOMER_BATCH_QUIET", default_value = "5ms", value_parser = humantime::parse_duration)]
+    pub batch_quiet: Duration,
     /// Refuse events timestamped further than this ahead of the server clock.
     #[arg(long, env = "ROOMER_MAX_FUTURE", default_value = "10m", value_parser = humantime::parse_duration)]
     pub max_future: Duration,

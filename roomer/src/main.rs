@@ -50,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
                 ingest: IngestConfig {
                     batch_size: args.batching.batch_size,
                     batch_wait: args.batching.batch_wait,
+                    batch_quiet: args.batching.batch_quiet,
                     max_future: args.batching.max_future,
                     publish_counts: args.batching.publish_counts,
                     ..IngestConfig::default()
@@ -218,6 +219,7 @@ async fn run_ingest(database_url: String, args: IngestArgs) -> anyhow::Result<()
         shared_group: args.shared_group,
         batch_size: args.batching.batch_size,
         batch_wait: args.batching.batch_wait,
+        batch_quiet: args.batching.batch_quiet,
         max_future: args.batching.max_future,
         publish_counts: args.batching.publish_counts,
         ..IngestConfig::default()

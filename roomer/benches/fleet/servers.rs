@@ -1,0 +1,198 @@
+//! The servers a fleet run measures, as separate processes (the fleet needs the file
+//! descriptors of a process of its own): `roomer serve` with its embedded broker, or
+//! Mosquitto with a `roomer ingest` beside it. Each on free ports, with a fresh SQLite database
+//! holding the fleet's layout.
+
+use roomer_simulator::fleet_layout;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ROOMER: &str = env!("CARGO_BIN_EXE_roomer");
+pub const ROOMS: usize = 100;
+
+/// Which broker the DPUs connect to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Broker {
+    /// `roomer serve`: the embedded broker, acknowledging after store.
+    Embedded,
+    /// Mosquitto, and `roomer ingest` reading from it.
+    Mosquitto,
+}
+
+impl Broker {
+    pub fn name(self) -> &'static str {
+        match self {
+            Broker::Embedded => "embedded",
+            Broker::Mosquitto => "mosquitto",
+        }
+    }
+}
+
+/// A running server: its processes (killed on drop), where DPUs connect, where its metrics are.
+pub struct Server {
+    pub mqtt_port: u16,
+    pub metrics_url: String,
+    pub database_url: String,
+    /// The process that holds the DPUs' connections.
+    pub broker_pid: u32,
+    children: Vec<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub async fn start(broker: Broker, dpus: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = format!("sqlite://{}", dir.path().join("roomer.db").display());
+        let store = roomer_storage::connect(&database_url).await.unwrap();
+        let since = "2000-01-01T00:00:00Z".parse().unwrap();
+        store
+            .apply_layout(&fleet_layout(dpus, ROOMS, since))
+            .await
+            .unwrap();
+        let (mqtt_port, http_port) = (free_port(), free_port());
+        let mqtt = format!("127.0.0.1:{mqtt_port}");
+        let http = format!("127.0.0.1:{http_port}");
+        let log = dir.path().join("server.log");
+        let mut children = Vec::new();
+        let broker_pid = match broker {
+            Broker::Embedded => {
+                let most = (dpus + 1_000).to_string();
+                let args = [
+                    "serve",
+                    "--mqtt-addr",
+                    &mqtt,
+                    "--http-addr",
+                    &http,
+                    "--broker-max-connections",
+                    &most,
+                ];
+                children.push(roomer(&args, &database_url, &log));
+                children[0].id()
+            }
+            Broker::Mosquitto => {
+                children.push(mosquitto(dir.path(), mqtt_port));
+                wait_for_port(mqtt_port).await;
+                let url = format!("mqtt://{mqtt}");
+                let args = [
+                    "ingest",
+                    "--mqtt-url",
+                    &url,
+                    "--metrics-addr",
+                    &http,
+                    "--client-id",
+                    "bench-ingest",
+                ];
+                children.push(roomer(&args, &database_url, &log));
+                children[0].id()
+            }
+        };
+        wait_for_port(mqtt_port).await;
+        wait_for_port(http_port).await;
+        Self {
+            mqtt_port,
+            metrics_url: format!("http://{http}/metrics"),
+            database_url,
+            broker_pid,
+            children,
+            _dir: dir,
+        }
+    }
+
+    pub fn mqtt_url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.mqtt_port)
+    }
+
+    /// Resident memory of every process of this server, in bytes.
+    pub fn rss(&self) -> u64 {
+        self.children.iter().map(|c| rss(c.id())).sum()
+    }
+
+    /// Resident memory of the process holding the connections.
+    pub fn broker_rss(&self) -> u64 {
+        rss(self.broker_pid)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn roomer(args: &[&str], database_url: &str, log: &Path) -> Child {
+    Command::new(ROOMER)
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or("warn,rumqttd=off".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Mosquitto as a site would set it up for a fleet: no connection limit, a large in-flight
+/// window for the worker (it bounds a batch), unlimited queues while the worker is away.
+fn mosquitto(dir: &Path, port: u16) -> Child {
+    let binary = std::env::var("TEST_MOSQUITTO").expect("TEST_MOSQUITTO names mosquitto");
+    let config: PathBuf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\nmax_connections -1\n\
+             max_inflight_messages 1000\nmax_queued_messages 0\nset_tcp_nodelay true\n"
+        ),
+    )
+    .unwrap();
+    Command::new(binary)
+        .arg("-c")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// VmRSS of a process, in bytes (0 once it is gone).
+pub fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Crossings stored so far, and crossings no longer counted plus messages refused: a DPU's
+/// earlier crossing that takes an event id over from a later one un-counts that one and lists
+/// it there (rule 3), which the reconnect storm's reused ids do.
+pub async fn stored(database_url: &str) -> (i64, i64) {
+    let store = roomer_storage::connect(database_url).await.unwrap();
+    let totals = store.totals().await.unwrap();
+    (totals.crossings, totals.rejected)
+}
