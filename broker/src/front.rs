@@ -482,3 +482,4 @@ mod tests {
         assert_eq!(publish_pkid(&long), Some(9));
     }
 }
+

@@ -3,6 +3,14 @@
 
 mod cli;
 
+/// jemalloc rather than the system allocator: every connection to the embedded broker makes
+/// rumqttd allocate about 200 KiB of queues it mostly never touches. jemalloc keeps untouched
+/// pages out of memory and gives freed ones back to the system, so a fleet reconnecting over
+/// and over costs what its connections use, not a high-water mark that grows with each storm
+/// (glibc's allocator: +200 MB of resident memory per 10,000-DPU reconnect, see Benchmarks).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use anyhow::Context;
 use chrono::DurationRound;
 use clap::Parser;
