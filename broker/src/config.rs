@@ -73,7 +73,7 @@ impl Default for BrokerConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 1883)),
             listen_v5: None,
             max_payload_bytes: 1024 * 1024,
-            max_connections: 10_000,
+            max_connections: 100_000,
             segment_bytes: 64 * 1024 * 1024,
             segment_count: 4,
             health_interval: Some(Duration::from_secs(2)),
@@ -129,11 +129,11 @@ mod tests {
         let router = config.router();
         assert_eq!(router.max_segment_size, 64 * 1024 * 1024);
         assert_eq!(router.max_segment_count, 4);
-        assert_eq!(router.max_connections, 10_000);
+        assert_eq!(router.max_connections, 100_000);
         assert_eq!(config.health_interval, Some(Duration::from_secs(2)));
         let link = config.link_settings();
         assert_eq!(link.max_packet_bytes, 1024 * 1024 + HEADER_SLACK_BYTES);
-        assert_eq!(link.max_connections, 10_000);
+        assert_eq!(link.max_connections, 100_000);
     }
 
     #[test]

@@ -158,8 +158,9 @@ pub struct MqttListenArgs {
     pub broker_segment_bytes: usize,
     #[arg(long, env = "ROOMER_BROKER_SEGMENTS", default_value_t = roomer_broker::BrokerConfig::default().segment_count)]
     pub broker_segments: usize,
-    /// Connections the embedded broker accepts (rumqttd reserves room for all of them up
-    /// front). Beyond a building's worth of DPUs, use an external broker.
+    /// Connections the embedded broker accepts; beyond them a client gets CONNACK "server
+    /// unavailable". Reserving room costs no memory until used; each open connection costs
+    /// about 21 KB, and one open file (the broker raises its soft limit to the hard one).
     #[arg(long, env = "ROOMER_BROKER_MAX_CONNECTIONS", default_value_t = roomer_broker::BrokerConfig::default().max_connections)]
     pub broker_max_connections: usize,
 }

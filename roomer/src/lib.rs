@@ -3,10 +3,12 @@
 //! # Layout
 //! - [`serve`] (this file): broker, ingest worker and API in one process on the embedded
 //!   defaults: what `roomer serve` (and a bare `roomer`) runs.
+//! - [`limits`]: the open-files limit raised for a fleet of connections.
 //! - [`shutdown`]: Ctrl-C / SIGTERM as a cancellation token every long-running part watches.
 //! - `main.rs` and `cli.rs`: flags (each also an environment variable) and the subcommands.
 #![forbid(unsafe_code)]
 
+pub mod limits;
 pub mod shutdown;
 
 use anyhow::Context;
@@ -72,6 +74,7 @@ pub async fn serve(
             .then(|| config.ingest.client_id.clone()),
         ..config.broker
     };
+    limits::raise_open_files_for(broker_config.max_connections);
     let broker = tokio::task::spawn_blocking(move || EmbeddedBroker::start(broker_config))
         .await?
         .context("starting the embedded MQTT broker")?;

@@ -75,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
                 ack_after_store_by: args.ack_after_store_by,
                 ..args.mqtt.broker_config()
             };
+            roomer::limits::raise_open_files_for(config.max_connections);
             let token = shutdown::on_signal();
             tokio::spawn(roomer::log_meters(
                 roomer::meters_of(None, true),
