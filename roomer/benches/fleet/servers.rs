@@ -188,11 +188,19 @@ pub fn rss(pid: u32) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// Crossings stored so far, and crossings no longer counted plus messages refused: a DPU's
-/// earlier crossing that takes an event id over from a later one un-counts that one and lists
-/// it there (rule 3), which the reconnect storm's reused ids do.
-pub async fn stored(database_url: &str) -> (i64, i64) {
+/// Crossings stored so far.
+pub async fn stored(database_url: &str) -> i64 {
     let store = roomer_storage::connect(database_url).await.unwrap();
-    let totals = store.totals().await.unwrap();
-    (totals.crossings, totals.rejected)
+    store.totals().await.unwrap().crossings
+}
+
+/// Crossings stored with a timestamp before `cutoff`, counted in the SQLite file itself.
+pub async fn stored_before(database_url: &str, cutoff: chrono::DateTime<chrono::Utc>) -> i64 {
+    use sqlx::Connection as _;
+    let mut db = sqlx::SqliteConnection::connect(database_url).await.unwrap();
+    sqlx::query_scalar("SELECT count(*) FROM crossings WHERE ts < ?")
+        .bind(cutoff.timestamp_micros())
+        .fetch_one(&mut db)
+        .await
+        .unwrap()
 }
