@@ -482,4 +482,3 @@ mod tests {
         assert_eq!(publish_pkid(&long), Some(9));
     }
 }
-

@@ -1,19 +1,16 @@
-//! The broker's watchdog: a thread that probes the broker and restarts it when it stops answering.
+//! The broker's watchdog: a thread that checks the broker and heals it when it stops answering.
 //!
-//! rumqttd 0.20 can wedge for good (bytebeamio/rumqtt#1062, fixed upstream by #1066 but not
-//! released): when a connection fails between registering its will handler and its CONNACK
-//! (the router refused it, e.g. for a client id containing `/`, `+`, `#` or `$`, or a storm of
-//! colliding client ids), the handler stays behind; the next CONNECT with that client id
-//! panics while holding the listener's `will_handlers` mutex, poisoning it, and from then on
-//! every connection on that listener panics before its CONNACK. The listener still accepts TCP,
-//! so nothing short of a new `Server` (and so a new router) heals it.
+//! rumqttd 0.20's own listener could wedge for good (bytebeamio/rumqtt#1062); Roomer's listener
+//! in front of the router (`front`) cannot, so what is left to guard against is the
+//! unforeseen: a listener that stops answering, or rumqttd's router thread dying (a panic).
 //!
 //! The supervisor knows nothing about rumqttd: every `interval` it runs a health `check` (the
-//! broker passes a real MQTT handshake, [`crate::ready::probe_within`]); after
-//! [`FAILURES_BEFORE_RESTART`] consecutive failures it calls `restart`, and keeps calling it on
-//! later failed checks until one succeeds. Stopping it (or dropping it) wakes the thread at
-//! once and joins it; a check or restart under way is finished first, and a restart is told
-//! through its `stopping` argument to give up early.
+//! router lives, and the listener passes a real MQTT handshake, [`crate::ready::probe_within`]);
+//! after [`FAILURES_BEFORE_RESTART`] consecutive failures it calls `restart` (which replaces
+//! the listener alone when the router lives), and keeps calling it on later failed checks until
+//! one succeeds. Stopping it (or dropping it) wakes the thread at once and joins it; a check or
+//! restart under way is finished first, and a restart is told through its `stopping` argument
+//! to give up early.
 
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::thread::JoinHandle;
