@@ -224,7 +224,7 @@ async fn deliver<P: Protocol>(
 fn gate_incoming(gate: &mut Option<(Arc<Gate>, GateRole)>, packet: &Packet, pkid: Option<u16>) {
     match (packet, gate.as_mut()) {
         (Packet::Publish(publish, _), Some((gate, GateRole::Publisher(release)))) => {
-            if let (Some(pkid), true) = (pkid, publish.topic.starts_with(DATA_PREFIX.as_bytes())) {
+            if let (Some(pkid), true) = (pkid, is_stored_topic(&publish.topic)) {
                 let content = (publish.topic.clone(), publish.payload.clone());
                 release.hold(gate, content, pkid);
             }
@@ -250,6 +250,19 @@ fn ack_deadline(session: &Session) -> Option<tokio::time::Instant> {
     }
 }
 
+/// The topics an ingest worker reads and stores: `dpus/{id}/crossings` and `dpus/{id}/status`.
+/// A message on any other topic is nobody's to store, so its PUBACK is not held.
+fn is_stored_topic(topic: &[u8]) -> bool {
+    let Some(rest) = topic.strip_prefix(DATA_PREFIX.as_bytes()) else {
+        return false;
+    };
+    let mut levels = rest.split(|&b| b == b'/');
+    let (id, kind, more) = (levels.next(), levels.next(), levels.next());
+    matches!(id, Some(id) if !id.is_empty())
+        && matches!(kind, Some(b"crossings" | b"status"))
+        && more.is_none()
+}
+
 /// The next acknowledgements the gate lets through; never, for a connection it holds none of.
 async fn released(gate: &mut Option<(Arc<Gate>, GateRole)>) -> Vec<u16> {
     match gate {
@@ -271,5 +284,20 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_stored_topic;
+
+    #[test]
+    fn only_the_topics_a_worker_stores_are_held() {
+        assert!(is_stored_topic(b"dpus/283/crossings"));
+        assert!(is_stored_topic(b"dpus/283/status"));
+        assert!(!is_stored_topic(b"dpus/283/other"));
+        assert!(!is_stored_topic(b"dpus//crossings"));
+        assert!(!is_stored_topic(b"dpus/283/crossings/x"));
+        assert!(!is_stored_topic(b"spaces/1/count"));
     }
 }
