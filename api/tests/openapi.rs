@@ -1,5 +1,5 @@
 //! The OpenAPI document is generated from the code; this checks that it, the router and the
-//! README's route table describe the same routes.
+//! route table of `docs/api.md` describe the same routes.
 
 mod common;
 
@@ -7,17 +7,11 @@ use common::spawn_app;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-/// `METHOD /path` pairs named in the README's HTTP API table (query strings dropped).
+/// `METHOD /path` pairs named in the route table of `docs/api.md` (query strings dropped).
 fn readme_routes() -> BTreeSet<(String, String)> {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let section = readme
-        .split("## HTTP API")
-        .nth(1)
-        .unwrap()
-        .split("\n## ")
-        .next()
-        .unwrap();
+    let reference =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/api.md")).unwrap();
+    let section = reference.split("\n## ").next().unwrap();
     let mut routes = BTreeSet::new();
     for line in section.lines().filter(|l| l.starts_with("| `")) {
         let cell = line.split(" | ").next().unwrap();
@@ -62,7 +56,7 @@ async fn every_route_is_in_the_openapi_document_and_the_readme() {
     in_readme.remove(&("GET".into(), "/docs".into()));
     assert_eq!(
         documented, in_readme,
-        "OpenAPI paths (left) and the README's route table (right) differ"
+        "OpenAPI paths (left) and the route table of docs/api.md (right) differ"
     );
     assert!(documented.len() >= 25, "{documented:?}");
 

@@ -12,7 +12,7 @@
 //!   hourly rollup serves them) and days in UTC (the daily rollup); median of 15 each.
 //! - With `TEST_DATABASE_URL` too: the same data on plain PostgreSQL (ingest rate, raw path).
 //!
-//! Rerun (needs a PostgreSQL with `timescaledb` preloaded; see the README's TimescaleDB
+//! Rerun (needs a PostgreSQL with `timescaledb` preloaded; see docs/operations.md, TimescaleDB
 //! section):
 //!
 //! ```text

@@ -320,7 +320,7 @@ async fn refresh_locked(conn: &mut PoolConnection<Postgres>) -> Result<usize> {
             // CALL refuses to run in a transaction block, which a prepared statement is;
             // these are our own timestamps, so the simple protocol with literals is safe.
             // One unbatched pass: with TimescaleDB 2.28's default batching we saw the bucket
-            // at the exact end of an invalidated range left stale (see the README).
+            // at the exact end of an invalidated range left stale (see docs/operations.md).
             let call = format!(
                 "CALL refresh_continuous_aggregate('{view}', '{}', '{}', \
                  options => '{{\"buckets_per_batch\": 0}}')",
