@@ -296,7 +296,7 @@ async fn refuse<P: Protocol>(
     refusal: Refusal,
 ) {
     info!(%peer, client_id, reason = refusal.as_str(), "MQTT connection refused");
-    meters::refused(refusal);
+    meters::refused();
     let ack = ConnAck {
         session_present: false,
         code: refusal.code(),

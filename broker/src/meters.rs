@@ -52,7 +52,7 @@ pub(crate) fn accepted() {
 }
 
 /// A CONNECT was refused with a CONNACK that says why.
-pub(crate) fn refused(_why: crate::front::Refusal) {
+pub(crate) fn refused() {
     REFUSED.fetch_add(1, Ordering::Relaxed);
 }
 

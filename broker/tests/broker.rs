@@ -379,15 +379,8 @@ async fn with_ack_after_store_a_dpu_hears_puback_only_once_the_worker_acknowledg
     })
     .await;
     let mut dpu = connect(addr, "dpu-283", None);
-    dpu.client
-        .publish(
-            "dpus/283/crossings",
-            QoS::AtLeastOnce,
-            false,
-            b"c1".to_vec(),
-        )
-        .await
-        .unwrap();
+    dpu.publish_qos1("dpus/283/crossings", false, b"c1".to_vec())
+        .await;
 
     // The worker and the operator both get it; the operator acknowledges at once.
     let delivered = wait_for(&mut worker_events, |e| {
@@ -431,15 +424,8 @@ async fn with_ack_after_store_a_dpu_waiting_too_long_is_sent_to_try_again() {
         .wait_for(|s| matches!(s, Seen::ConnAck).then_some(()))
         .await
         .is_some());
-    dpu.client
-        .publish(
-            "dpus/283/crossings",
-            QoS::AtLeastOnce,
-            false,
-            b"c1".to_vec(),
-        )
-        .await
-        .unwrap();
+    dpu.publish_qos1("dpus/283/crossings", false, b"c1".to_vec())
+        .await;
     let again = dpu
         .wait_for(|s| match s {
             Seen::PubAck => Some(false),

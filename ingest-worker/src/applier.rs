@@ -190,9 +190,9 @@ impl Applier {
         }
         // From the crossing itself (the DPU's clock) to stored: for live traffic, what a
         // dashboard waits; for a backlog, how late it came.
+        let delays = metrics::histogram!("roomer_crossing_delay_seconds");
         for crossing in &crossings {
-            let delay = (committed - crossing.ts).as_seconds_f64();
-            metrics::histogram!("roomer_crossing_delay_seconds").record(delay.max(0.0));
+            delays.record((committed - crossing.ts).as_seconds_f64().max(0.0));
         }
         metrics::counter!("roomer_crossings_applied_total").increment(report.inserted as u64);
         metrics::counter!("roomer_duplicates_total").increment(report.duplicates as u64);

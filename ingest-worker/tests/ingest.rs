@@ -194,14 +194,7 @@ async fn batches_are_cut_by_size_and_by_waiting_time() {
         config.batch_quiet = Duration::from_secs(2);
     })
     .await;
-    let payloads: Vec<String> = (0..25)
-        .map(|s| format!(r#"{{"ts": "2018-02-26T16:06:{s:02}Z", "direction": 1}}"#))
-        .collect();
-    let messages: Vec<(&str, &str)> = payloads
-        .iter()
-        .map(|p| ("dpus/283/crossings", p.as_str()))
-        .collect();
-    publish(worker.broker.local_addr(), &messages).await;
+    publish_entrances(worker.broker.local_addr(), 25).await;
     // Two full batches, then the last five once the first of them has waited long enough:
     // without the time limit they would wait for a tenth message for ever.
     wait_for_totals(&worker.store, 25, 0).await;
@@ -222,15 +215,8 @@ async fn a_pause_in_the_stream_ends_the_batch() {
         config.batch_quiet = Duration::from_millis(20);
     })
     .await;
-    let payloads: Vec<String> = (0..5)
-        .map(|s| format!(r#"{{"ts": "2018-02-26T16:06:{s:02}Z", "direction": 1}}"#))
-        .collect();
-    let messages: Vec<(&str, &str)> = payloads
-        .iter()
-        .map(|p| ("dpus/283/crossings", p.as_str()))
-        .collect();
     let started = std::time::Instant::now();
-    publish(worker.broker.local_addr(), &messages).await;
+    publish_entrances(worker.broker.local_addr(), 5).await;
     wait_for_totals(&worker.store, 5, 0).await;
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -238,4 +224,16 @@ async fn a_pause_in_the_stream_ends_the_batch() {
         started.elapsed()
     );
     let _dir = worker.stop().await;
+}
+
+/// DPU 283 publishes `n` entrances, a second apart, one per message.
+async fn publish_entrances(broker: std::net::SocketAddr, n: usize) {
+    let payloads: Vec<String> = (0..n)
+        .map(|s| format!(r#"{{"ts": "2018-02-26T16:06:{s:02}Z", "direction": 1}}"#))
+        .collect();
+    let messages: Vec<(&str, &str)> = payloads
+        .iter()
+        .map(|p| ("dpus/283/crossings", p.as_str()))
+        .collect();
+    publish(broker, &messages).await;
 }

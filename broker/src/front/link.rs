@@ -197,7 +197,7 @@ async fn deliver<P: Protocol>(
                 }
             }
             (Packet::Publish(publish, _), Some((_, GateRole::StoreReader(delivered))))
-                if publish.topic.starts_with(DATA_PREFIX.as_bytes()) =>
+                if is_stored_topic(&publish.topic) =>
             {
                 let content = (publish.topic.clone(), publish.payload.clone());
                 if let Some(pkid) = conn.encode(packet)? {

@@ -142,12 +142,17 @@ impl TestClient {
         .await
     }
 
-    /// Publishes at QoS 1 and waits for the broker's PUBACK.
-    pub async fn publish_acked(&mut self, topic: &str, retain: bool, payload: Vec<u8>) {
+    /// Hands a QoS 1 publish to the client without waiting for its PUBACK.
+    pub async fn publish_qos1(&mut self, topic: &str, retain: bool, payload: Vec<u8>) {
         self.client
             .publish(topic, QoS::AtLeastOnce, retain, payload)
             .await
             .expect("publish request queued");
+    }
+
+    /// Publishes at QoS 1 and waits for the broker's PUBACK.
+    pub async fn publish_acked(&mut self, topic: &str, retain: bool, payload: Vec<u8>) {
+        self.publish_qos1(topic, retain, payload).await;
         self.wait_for(|s| matches!(s, Seen::PubAck).then_some(()))
             .await
             .unwrap_or_else(|| panic!("no PUBACK for {topic}"));

@@ -6,9 +6,14 @@
 use roomer_simulator::fleet_layout;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-pub const ROOMER: &str = env!("CARGO_BIN_EXE_roomer");
+pub use processes::ROOMER;
+use processes::{free_port, wait_for_port};
+
+/// The end-to-end tests' helpers for processes and ports.
+#[allow(dead_code)]
+#[path = "../../tests/common/processes.rs"]
+mod processes;
 pub const ROOMS: usize = 100;
 
 /// Which broker the DPUs connect to.
@@ -72,7 +77,7 @@ impl Server {
             }
             Broker::Mosquitto => {
                 children.push(mosquitto(dir.path(), mqtt_port));
-                wait_for_port(mqtt_port).await;
+                wait_for_port("Mosquitto", mqtt_port).await;
                 let url = format!("mqtt://{mqtt}");
                 let args = [
                     "ingest",
@@ -87,8 +92,8 @@ impl Server {
                 children[0].id()
             }
         };
-        wait_for_port(mqtt_port).await;
-        wait_for_port(http_port).await;
+        wait_for_port("the broker", mqtt_port).await;
+        wait_for_port("the HTTP server", http_port).await;
         Self {
             mqtt_port,
             metrics_url: format!("http://{http}/metrics"),
@@ -157,25 +162,6 @@ fn mosquitto(dir: &Path, port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_for_port(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// VmRSS of a process, in bytes (0 once it is gone).
