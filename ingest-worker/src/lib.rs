@@ -49,7 +49,10 @@ pub struct IngestConfig {
     pub shared_group: Option<String>,
     /// A batch is applied when it holds this many messages…
     pub batch_size: usize,
-    /// …or when its first message has waited this long…
+    /// …or when its first message has waited this long. Keep it short: while a batch
+    /// commits, the next one queues, so batches grow with the load by themselves (group
+    /// commit); every millisecond waited here is added to every crossing's latency, and with
+    /// acknowledge-after-store to the DPUs' PUBACKs, which is what paces their uploads.
     pub batch_wait: Duration,
     /// …or when no further message has come for this long: the stream paused, typically
     /// because the broker's in-flight window is full and waits for this batch's
@@ -76,8 +79,8 @@ impl Default for IngestConfig {
             client_id: "roomer-ingest".into(),
             shared_group: None,
             batch_size: 500,
-            batch_wait: Duration::from_millis(50),
-            batch_quiet: Duration::from_millis(5),
+            batch_wait: Duration::from_millis(2),
+            batch_quiet: Duration::from_millis(1),
             max_future: Duration::from_secs(10 * 60),
             max_packet_bytes: 1024 * 1024 + 1024,
             publish_counts: true,

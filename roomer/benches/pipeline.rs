@@ -1,6 +1,6 @@
 //! End-to-end ingest benchmark: the whole app in this process (embedded MQTT broker, ingest
 //! worker, HTTP API; `roomer::serve` on free 127.0.0.1 ports, ingest settings at the
-//! `roomer serve` defaults: batches of up to 500 messages or 50 ms), a fleet of 200 simulated
+//! `roomer serve` defaults: batches of up to 500 messages or 2 ms), a fleet of 200 simulated
 //! DPUs in 20 rooms (`fleet_layout(200, 20, …)` applied first), and `fleet_events(200, 50, …)`
 //! replayed over MQTT as fast as the broker acknowledges, with one crossing per message
 //! (`batch=1`) and bulk uploads of 50 (`batch=50`).
@@ -98,7 +98,7 @@ fn main() {
         let n = DPUS * EVENTS_PER_DPU;
         println!(
             "roomer pipeline benchmark: {DPUS} DPUs x {EVENTS_PER_DPU} = {n} crossings over MQTT \
-             into {ROOMS} rooms + Outside; ingest batches <= 500 messages / 50 ms{}",
+             into {ROOMS} rooms + Outside; ingest batches <= 500 messages / 2 ms{}",
             if postgres_url().is_none() {
                 " (set TEST_DATABASE_URL for PostgreSQL)"
             } else {

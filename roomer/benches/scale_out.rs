@@ -2,7 +2,7 @@
 //! `max_inflight_messages 1000` so that a worker's batches are not capped at Mosquitto's
 //! default of 20 unacknowledged messages), N separate `roomer ingest` processes sharing one
 //! subscription (`--shared-group roomer`, client ids `worker-1`…`worker-N`, batches at the
-//! defaults of 500 messages / 50 ms), all writing to one fresh PostgreSQL database; N = 1 and 3.
+//! defaults of 500 messages / 2 ms), all writing to one fresh PostgreSQL database; N = 1 and 3.
 //!
 //! Workload: a fleet of 200 simulated DPUs in 20 rooms (`fleet_layout(200, 20, …)` applied
 //! first), then `fleet_events(200, 50, …)` replayed over MQTT as fast as Mosquitto

@@ -193,11 +193,11 @@ pub struct BatchArgs {
     #[arg(long, env = "ROOMER_BATCH_SIZE", default_value_t = 500)]
     pub batch_size: usize,
     /// …or once its first message has waited this long…
-    #[arg(long, env = "ROOMER_BATCH_WAIT", default_value = "50ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "ROOMER_BATCH_WAIT", default_value = "2ms", value_parser = humantime::parse_duration)]
     pub batch_wait: Duration,
     /// …or once no further message has come for this long (the broker's in-flight window is
     /// full, or the stream paused).
-    #[arg(long, env = "ROOMER_BATCH_QUIET", default_value = "5ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "ROOMER_BATCH_QUIET", default_value = "1ms", value_parser = humantime::parse_duration)]
     pub batch_quiet: Duration,
     /// Refuse events timestamped further than this ahead of the server clock.
     #[arg(long, env = "ROOMER_MAX_FUTURE", default_value = "10m", value_parser = humantime::parse_duration)]
@@ -343,6 +343,12 @@ pub struct PublishArgs {
     /// the start (default: all at once).
     #[arg(long, env = "ROOMER_SIM_CONNECT_RATE")]
     pub connect_rate: Option<f64>,
+    /// Spread the DPUs' connections over these addresses of the broker (comma-separated, on
+    /// the port of --mqtt-url, which must listen on all of them, e.g. on 0.0.0.0): DPU i
+    /// connects to address i mod n. Each destination address has its own range of ephemeral
+    /// ports, so a load test on one machine can hold more than about 28,000 DPUs.
+    #[arg(long, env = "ROOMER_SIM_SPREAD_HOSTS", value_delimiter = ',')]
+    pub spread_hosts: Vec<String>,
     /// Print a progress line on stderr every second (the default when stderr is a terminal).
     #[arg(long)]
     pub progress: bool,
@@ -415,6 +421,8 @@ mod tests {
             "5s",
             "--connect-rate",
             "1000",
+            "--spread-hosts",
+            "127.0.0.2,127.0.0.3",
         ]);
         match live.unwrap() {
             SimulateCommand::Fleet {
@@ -426,6 +434,7 @@ mod tests {
                 assert_eq!(rate, Some(400.0));
                 assert_eq!(duration, Some(Duration::from_secs(5)));
                 assert_eq!(publish.connect_rate, Some(1000.0));
+                assert_eq!(publish.spread_hosts, ["127.0.0.2", "127.0.0.3"]);
                 assert!(!publish.progress && !publish.json);
             }
             other => panic!("parsed as {other:?}"),

@@ -329,6 +329,7 @@ async fn simulate(command: SimulateCommand) -> anyhow::Result<()> {
     options.batch = publish.batch;
     options.speed = speed;
     options.connect_rate = publish.connect_rate;
+    options.spread_hosts = publish.spread_hosts;
 
     let progress = Arc::new(FleetProgress::default());
     let ticker = (publish.progress || std::io::stderr().is_terminal()).then(|| {

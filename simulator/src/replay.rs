@@ -33,6 +33,14 @@ pub struct ReplayOptions {
     /// [`connect_delay`]). Thousands of simultaneous CONNECTs measure the broker's accept
     /// backlog more than anything else, and real fleets come online gradually.
     pub connect_rate: Option<f64>,
+    /// Addresses of the broker to spread the fleet's connections over, on the target's port:
+    /// DPU `i` (from 0) connects to address `i mod n`; empty, every DPU connects to the
+    /// target's host. Linux allots ephemeral ports per destination address, so each address
+    /// gives the fleet another range of them (about 28,000 by default) on one machine. This is
+    /// how a load test goes beyond one range: rumqttc 0.25 cannot choose a source address
+    /// (bytebeamio/rumqtt#835), so the addresses vary on the broker's side instead, which
+    /// must listen on all of them (`0.0.0.0`).
+    pub spread_hosts: Vec<String>,
 }
 
 impl ReplayOptions {
@@ -44,10 +52,27 @@ impl ReplayOptions {
             client_prefix: "roomer-sim-".to_owned(),
             batch: 1,
             connect_rate: None,
+            spread_hosts: Vec::new(),
+        }
+    }
+
+    /// Where DPU `index` (from 0) connects.
+    pub(crate) fn target_of(&self, index: usize) -> MqttTarget {
+        match self.spread_hosts.len() {
+            0 => self.target.clone(),
+            n => MqttTarget {
+                host: self.spread_hosts[index % n].clone(),
+                port: self.target.port,
+            },
         }
     }
 
     pub(crate) fn check(&self) -> Result<(), SimError> {
+        if self.spread_hosts.iter().any(|h| h.is_empty()) {
+            return Err(SimError::BadOptions(
+                "an empty address to spread over".into(),
+            ));
+        }
         if self.batch == 0 {
             return Err(SimError::BadOptions("batch must be at least 1".into()));
         }
@@ -141,10 +166,11 @@ pub(crate) async fn run_fleet<S: Source>(
 ) -> Result<FleetReport, SimError> {
     let started = progress.begin(sources.len());
     warn_if_short_of_sockets(sources.len());
+    warn_if_short_of_ports(sources.len(), options.spread_hosts.len().max(1));
     let mut tasks = JoinSet::new();
     for (index, (dpu, source)) in sources.enumerate() {
         let client_id = format!("{}{dpu}", options.client_prefix);
-        let target = options.target.clone();
+        let target = options.target_of(index);
         let progress = progress.clone();
         let delay = connect_delay(index, options.connect_rate);
         tasks.spawn(async move {
@@ -180,6 +206,30 @@ fn warn_if_short_of_sockets(dpus: usize) {
             dpus,
             open_files_limit = soft,
             "each DPU needs a socket: raise the limit (ulimit -n) or some DPUs will never connect"
+        );
+    }
+}
+
+/// Each connection to one broker address takes an ephemeral port; beyond the range, connects
+/// fail with "address not available" and those DPUs only retry. Says so before it happens.
+fn warn_if_short_of_ports(dpus: usize, addresses: usize) {
+    let Ok(range) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") else {
+        return;
+    };
+    let mut bounds = range
+        .split_whitespace()
+        .filter_map(|b| b.parse::<usize>().ok());
+    let (Some(low), Some(high)) = (bounds.next(), bounds.next()) else {
+        return;
+    };
+    let ports = high.saturating_sub(low) + 1;
+    if dpus.div_ceil(addresses) > ports {
+        warn!(
+            dpus,
+            addresses,
+            ephemeral_ports = ports,
+            "more DPUs per broker address than ephemeral ports: spread them over more addresses \
+             (--spread-hosts) or widen net.ipv4.ip_local_port_range"
         );
     }
 }

@@ -3,10 +3,12 @@
 mod common;
 
 use common::{broker, target, Received, Subscriber, PATIENCE};
+use roomer_broker::{BrokerConfig, EmbeddedBroker};
 use roomer_simulator::{
-    fleet_events, live, replay_watched, FleetProgress, LiveOptions, ReplayOptions,
+    fleet_events, live, replay_watched, FleetProgress, LiveOptions, MqttTarget, ReplayOptions,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -109,4 +111,50 @@ async fn with_a_connect_rate_the_dpus_come_online_one_after_the_other() {
         "all connected after {after} s"
     );
     assert!(report.elapsed_s >= 0.45);
+}
+
+/// A fleet spread over two addresses of the broker: DPU i goes to address i mod 2, and
+/// nothing goes to the target's own host. Two brokers, one on each address, tell them apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spread_fleet_connects_to_each_address_in_turn() {
+    let first = EmbeddedBroker::start(BrokerConfig::on("127.0.0.2:0".parse().unwrap()))
+        .expect("a broker on 127.0.0.2");
+    let port = first.local_addr().port();
+    let second = EmbeddedBroker::start(BrokerConfig::on(SocketAddr::from(([127, 0, 0, 3], port))))
+        .expect("a broker on 127.0.0.3, same port");
+    let mut seen_first = Subscriber::start(&target(&first), "ingest", "dpus/+/crossings").await;
+    let mut seen_second = Subscriber::start(&target(&second), "ingest", "dpus/+/crossings").await;
+    let options = ReplayOptions {
+        spread_hosts: vec!["127.0.0.2".into(), "127.0.0.3".into()],
+        // Nothing listens here: a DPU sent to the target itself would never be acknowledged.
+        ..ReplayOptions::new(MqttTarget::from(SocketAddr::from(([127, 0, 0, 4], port))))
+    };
+    let start = "2024-01-01T00:00:00Z".parse().unwrap();
+    let report = tokio::time::timeout(
+        PATIENCE,
+        replay_watched(fleet_events(4, 3, start, 1), &options, Arc::default()),
+    )
+    .await
+    .expect("the replay finishes")
+    .expect("the replay succeeds");
+    assert_eq!(report.published.events, 12);
+
+    for (subscriber, expected) in [
+        (&mut seen_first, ["sim-00001", "sim-00003"]),
+        (&mut seen_second, ["sim-00002", "sim-00004"]),
+    ] {
+        let mut count = 0;
+        let received = subscriber
+            .collect_until(|_| {
+                count += 1;
+                count == 6
+            })
+            .await;
+        let dpus: BTreeSet<String> = received
+            .iter()
+            .flat_map(Received::crossings)
+            .map(|c| c.dpu.to_string())
+            .collect();
+        assert_eq!(dpus, BTreeSet::from(expected.map(String::from)));
+    }
 }

@@ -56,7 +56,9 @@ impl Server {
             .await
             .unwrap();
         let (mqtt_port, http_port) = (free_port(), free_port());
-        let mqtt = format!("127.0.0.1:{mqtt_port}");
+        // On every address, so that the fleet can spread over several loopback addresses
+        // ([`SPREAD`]) and never runs short of ephemeral ports.
+        let mqtt = format!("0.0.0.0:{mqtt_port}");
         let http = format!("127.0.0.1:{http_port}");
         let log = dir.path().join("server.log");
         let mut children = Vec::new();
@@ -150,7 +152,7 @@ fn mosquitto(dir: &Path, port: u16) -> Child {
     std::fs::write(
         &config,
         format!(
-            "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\nmax_connections -1\n\
+            "listener {port}\nallow_anonymous true\nuser root\nmax_connections -1\n\
              max_inflight_messages 1000\nmax_queued_messages 0\nset_tcp_nodelay true\n"
         ),
     )
