@@ -7,7 +7,6 @@ use crate::subscriber::Message;
 use crate::{IngestConfig, IngestStats};
 use chrono::TimeDelta;
 use occupancy::payload::{parse_message, parse_status, parse_topic, Rejection, Topic, Validation};
-use occupancy::plan::IdConflict;
 use occupancy::{Crossing, DpuId, SpaceId, Timestamp};
 use roomer_storage::{Batch, Rejected, Store};
 use std::sync::Arc;
@@ -123,11 +122,10 @@ impl Applier {
             oldest,
         };
         let mut crossings: Vec<Crossing> = Vec::new();
-        let mut origins: Vec<usize> = Vec::new();
         let mut rejected: Vec<Rejected> = Vec::new();
         let mut seen: Vec<(DpuId, Timestamp)> = Vec::new();
         let mut statuses: Vec<(DpuId, bool, Timestamp)> = Vec::new();
-        for (index, message) in batch.iter().enumerate() {
+        for message in batch {
             let dpu = match parse_topic(&message.publish.topic) {
                 Ok(Topic::Crossings(dpu)) => dpu,
                 Ok(Topic::Status(dpu)) => {
@@ -146,41 +144,20 @@ impl Applier {
             };
             seen.push((dpu.clone(), message.received_at));
             let parsed = parse_message(&dpu, &message.publish.payload, &validation);
-            origins.extend(std::iter::repeat_n(index, parsed.crossings.len()));
             crossings.extend(parsed.crossings);
             for (element, reason) in &parsed.rejected {
                 rejected.push(record(message, Some(dpu.as_str()), *element, reason));
             }
         }
 
-        // An id conflict is found only while storing: kept as a refusal of the message that
-        // carried the crossing, in the same transaction.
-        let conflict = |conflict: &IdConflict| {
-            let position = crossings.iter().position(|c| *c == conflict.crossing);
-            match position {
-                Some(p) if !conflict.displaced => rejection(
-                    &batch[origins[p]],
-                    Some(conflict.crossing.dpu.as_str()),
-                    None,
-                    &id_conflict(conflict),
-                ),
-                _ => displaced(conflict),
-            }
-        };
         let stored = Batch {
             crossings: &crossings,
             rejected: &rejected,
             statuses: &statuses,
             seen: &seen,
-            conflict: Some(&conflict),
         };
         let started = Instant::now();
         let outcome = self.retry(stop, || self.store.apply_batch(&stored)).await?;
-        for found in &outcome.conflicts {
-            let kept = conflict(found);
-            tracing::warn!(topic = %kept.source, reason = "id_conflict", detail = %kept.detail, "message rejected");
-            metrics::counter!("roomer_rejected_total", "reason" => "id_conflict").increment(1);
-        }
         let report = outcome.report;
         let committed = chrono::Utc::now();
         metrics::histogram!("roomer_batch_seconds").record(started.elapsed().as_secs_f64());
@@ -201,16 +178,13 @@ impl Applier {
         IngestStats::add(&self.stats.crossings_new, report.inserted);
         IngestStats::add(&self.stats.duplicates, report.duplicates);
         IngestStats::add(&self.stats.pending, report.pending);
-        IngestStats::add(
-            &self.stats.rejected,
-            rejected.len() + outcome.conflicts.len(),
-        );
+        IngestStats::add(&self.stats.rejected, rejected.len());
         tracing::debug!(
             messages = batch.len(),
             new = report.inserted,
             duplicates = report.duplicates,
             pending = report.pending,
-            rejected = rejected.len() + outcome.conflicts.len(),
+            rejected = rejected.len(),
             "batch applied"
         );
         Some(outcome.touched)
@@ -251,36 +225,6 @@ fn record(
     tracing::warn!(topic = %message.publish.topic, reason = reason.code(), detail = %kept.detail, "message rejected");
     metrics::counter!("roomer_rejected_total", "reason" => reason.code()).increment(1);
     kept
-}
-
-fn id_conflict(conflict: &IdConflict) -> Rejection {
-    Rejection::IdConflict {
-        id: conflict.crossing.event_id.unwrap_or_default(),
-        existing_ts: conflict.existing.ts,
-        existing_direction: conflict.existing.direction.as_i64(),
-    }
-}
-
-/// The refusal kept for a stored crossing that an earlier one, sent later under the same
-/// id, took the id from: it stops counting. Its original message is long gone; the crossing
-/// is kept as the payload a DPU would have sent.
-fn displaced(conflict: &IdConflict) -> Rejected {
-    let c = &conflict.crossing;
-    let reason = id_conflict(conflict);
-    Rejected {
-        received_at: chrono::Utc::now(),
-        source: format!("dpus/{}/crossings", c.dpu),
-        dpu_id: Some(c.dpu.as_str().to_owned()),
-        reason: reason.code().to_owned(),
-        detail: format!("stored crossing no longer counted: {reason}"),
-        payload: serde_json::json!({
-            "ts": c.ts,
-            "direction": c.direction.as_i64(),
-            "id": c.event_id,
-        })
-        .to_string()
-        .into_bytes(),
-    }
 }
 
 /// The refusal kept for `message` (or one element of it).

@@ -4,8 +4,8 @@
 //! baseline for the benchmarks; it keeps nothing across restarts.
 
 use crate::layout::{Attribution, Layout};
-use crate::model::{Crossing, CrossingKey, DoorwayId, DpuId, SpaceId, Timestamp};
-use crate::plan::{plan_batch, plan_reattribution, Attributed, IngestReport, Known, Support};
+use crate::model::{Crossing, CrossingKey, DoorwayId, SpaceId, Timestamp};
+use crate::plan::{plan_batch, plan_reattribution, Attributed, IngestReport, Known, Stored};
 use crate::reset::DailyReset;
 use crate::series::{SpaceChange, SpaceSeries};
 use std::collections::{BTreeMap, HashMap};
@@ -14,11 +14,8 @@ use std::collections::{BTreeMap, HashMap};
 pub struct Ledger {
     layout: Layout,
     attribution: Attribution,
-    crossings: BTreeMap<CrossingKey, (Crossing, Option<DoorwayId>)>,
-    /// The crossing each `(DPU, event id)` names (the earliest sent under it).
-    ids: HashMap<(DpuId, u64), CrossingKey>,
-    /// How many ids name each crossing.
-    named: HashMap<CrossingKey, usize>,
+    /// Stored crossings by key and copy (rule 3).
+    crossings: BTreeMap<(CrossingKey, u32), (Crossing, Option<DoorwayId>)>,
     series: HashMap<SpaceId, SpaceSeries>,
 }
 
@@ -31,15 +28,16 @@ impl Ledger {
         let attribution = Attribution::from_layout(&self.layout);
         let stored: Vec<Attributed> = self
             .crossings
-            .values()
-            .map(|(crossing, doorway)| Attributed {
+            .iter()
+            .map(|((_, copy), (crossing, doorway))| Attributed {
                 crossing: crossing.clone(),
+                copy: *copy,
                 doorway: doorway.and_then(|d| self.attribution.doorway(d).cloned()),
             })
             .collect();
         let plan = plan_reattribution(&stored, &attribution);
         for (key, doorway) in plan.moved {
-            if let Some(entry) = self.crossings.get_mut(&key) {
+            for (_, entry) in self.crossings.range_mut(Self::copies_of(&key)) {
                 entry.1 = doorway;
             }
         }
@@ -63,48 +61,37 @@ impl Ledger {
             .collect()
     }
 
+    /// Every copy of one key, as a range of `crossings`.
+    fn copies_of(key: &CrossingKey) -> std::ops::RangeInclusive<(CrossingKey, u32)> {
+        (key.clone(), 0)..=(key.clone(), u32::MAX)
+    }
+
     pub fn ingest(&mut self, batch: &[Crossing]) -> IngestReport {
-        let ids: HashMap<(DpuId, u64), CrossingKey> = batch
-            .iter()
-            .filter_map(|c| {
-                let id = (c.dpu.clone(), c.event_id?);
-                self.ids.get(&id).map(|key| (id, key.clone()))
-            })
-            .collect();
-        let keys = batch
-            .iter()
-            .map(Crossing::key)
-            .chain(ids.values().cloned())
-            .filter_map(|key| {
-                let (crossing, _) = self.crossings.get(&key)?;
-                let support = Support {
-                    plain: crossing.event_id.is_none(),
-                    ids: self.named.get(&key).copied().unwrap_or(0),
-                };
-                Some((key, support))
-            })
-            .collect();
-        let plan = plan_batch(batch, &Known { keys, ids }, &self.attribution);
+        let mut keys: HashMap<CrossingKey, Stored> = HashMap::new();
+        for crossing in batch {
+            let key = crossing.key();
+            if keys.contains_key(&key) {
+                continue;
+            }
+            let mut stored = Stored::default();
+            for (_, (c, _)) in self.crossings.range(Self::copies_of(&key)) {
+                stored.copies += 1;
+                stored.ids.extend(c.event_id);
+            }
+            if stored.copies > 0 {
+                keys.insert(key, stored);
+            }
+        }
+        let plan = plan_batch(batch, &Known { keys }, &self.attribution);
         let mut report = IngestReport::from(&plan);
-        for key in &plan.displaced {
-            self.crossings.remove(key);
-        }
-        for key in &plan.made_plain {
-            if let Some((crossing, _)) = self.crossings.get_mut(key) {
-                crossing.event_id = None;
+        for (key, id) in plan.named {
+            if let Some((crossing, _)) = self.crossings.get_mut(&(key, 0)) {
+                crossing.event_id = Some(id);
             }
         }
-        for naming in plan.namings {
-            if let Some(previous) = &naming.previous {
-                if let Some(n) = self.named.get_mut(previous) {
-                    *n -= 1;
-                }
-            }
-            *self.named.entry(naming.now.clone()).or_default() += 1;
-            self.ids.insert(naming.id, naming.now);
-        }
-        for (crossing, doorway) in plan.new {
-            self.crossings.insert(crossing.key(), (crossing, doorway));
+        for new in plan.new {
+            let key = (new.crossing.key(), new.copy);
+            self.crossings.insert(key, (new.crossing, new.doorway));
         }
         report.recounted = self.apply_changes(plan.changes);
         report
@@ -158,14 +145,13 @@ mod tests {
     }
 
     #[test]
-    fn an_event_id_names_one_crossing_across_batches() {
+    fn ids_tell_apart_crossings_of_one_instant_and_never_refuse_others() {
         let mut ledger = Ledger::default();
         assert_eq!(ledger.ingest(&[crossing(1, 7)]).inserted, 1);
-        let report = ledger.ingest(&[crossing(1, 7), crossing(2, 7), crossing(3, 8)]);
-        assert_eq!(
-            (report.inserted, report.duplicates, report.conflicts),
-            (1, 1, 1)
-        );
-        assert_eq!(ledger.len(), 2);
+        // Id 7 again at another time is another crossing; id 8 at second 1 is a second
+        // person seen in that instant; the repeat of (1, 7) is a duplicate.
+        let report = ledger.ingest(&[crossing(1, 7), crossing(2, 7), crossing(1, 8)]);
+        assert_eq!((report.inserted, report.duplicates), (2, 1));
+        assert_eq!(ledger.len(), 3);
     }
 }

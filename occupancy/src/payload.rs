@@ -41,14 +41,6 @@ pub enum Rejection {
     BadId(String),
     #[error("body is not an HTML form (application/x-www-form-urlencoded): {0}")]
     NotAForm(String),
-    #[error(
-        "id {id} is already used by the crossing at {existing_ts} direction {existing_direction}"
-    )]
-    IdConflict {
-        id: u64,
-        existing_ts: Timestamp,
-        existing_direction: i64,
-    },
 }
 
 impl Rejection {
@@ -66,7 +58,6 @@ impl Rejection {
             Self::BeyondRetention { .. } => "beyond_retention",
             Self::BadId(_) => "bad_id",
             Self::NotAForm(_) => "not_a_form",
-            Self::IdConflict { .. } => "id_conflict",
         }
     }
 }

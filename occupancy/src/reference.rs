@@ -15,7 +15,7 @@ pub fn count_at(layout: &Layout, messages: &[Crossing], space: SpaceId, t: Times
     // Rules 1 and 6: each event counts in the spaces of the doorway its DPU hung over at the
     // event's own time; events no installation covers count nowhere.
     let mut deltas: Vec<(Timestamp, i64, String)> = Vec::new();
-    for (ts, dpu, direction) in &events {
+    for ((ts, dpu, direction), copies) in &events {
         if *ts > t {
             continue;
         }
@@ -34,11 +34,13 @@ pub fn count_at(layout: &Layout, messages: &[Crossing], space: SpaceId, t: Times
             .iter()
             .find(|d| d.id == installation.doorway)
             .expect("validated layout");
-        if doorway.entering_to == space {
-            deltas.push((*ts, *direction, dpu.clone()));
-        }
-        if doorway.exiting_to == space {
-            deltas.push((*ts, -*direction, dpu.clone()));
+        for _ in 0..*copies {
+            if doorway.entering_to == space {
+                deltas.push((*ts, *direction, dpu.clone()));
+            }
+            if doorway.exiting_to == space {
+                deltas.push((*ts, -*direction, dpu.clone()));
+            }
         }
     }
 
@@ -72,29 +74,18 @@ pub fn count_at(layout: &Layout, messages: &[Crossing], space: SpaceId, t: Times
 
 /// How many distinct crossings count, by rule 3, among every message received.
 pub fn counted(messages: &[Crossing]) -> usize {
-    events(messages).len()
+    events(messages).values().sum()
 }
 
-/// Rule 3: one event per (DPU, timestamp, direction) sent without an id, and per (DPU, id)
-/// the earliest crossing sent under that id.
-fn events(messages: &[Crossing]) -> BTreeSet<(Timestamp, String, i64)> {
-    let mut earliest: BTreeMap<(String, u64), &Crossing> = BTreeMap::new();
-    let mut events: BTreeSet<(Timestamp, String, i64)> = BTreeSet::new();
+/// Rule 3: a crossing is its (DPU, timestamp, direction); per such key, one crossing per
+/// distinct id it was sent with, or one if it was only ever sent without an id.
+fn events(messages: &[Crossing]) -> BTreeMap<(Timestamp, String, i64), usize> {
+    let mut ids: BTreeMap<(Timestamp, String, i64), BTreeSet<u64>> = BTreeMap::new();
     for c in messages {
-        match c.event_id {
-            None => {
-                events.insert((c.ts, c.dpu.as_str().to_owned(), c.direction.as_i64()));
-            }
-            Some(id) => {
-                let first = earliest.entry((c.dpu.as_str().to_owned(), id)).or_insert(c);
-                if c.key() < first.key() {
-                    *first = c;
-                }
-            }
-        }
+        let key = (c.ts, c.dpu.as_str().to_owned(), c.direction.as_i64());
+        ids.entry(key).or_default().extend(c.event_id);
     }
-    for c in earliest.values() {
-        events.insert((c.ts, c.dpu.as_str().to_owned(), c.direction.as_i64()));
-    }
-    events
+    ids.into_iter()
+        .map(|(key, ids)| (key, ids.len().max(1)))
+        .collect()
 }

@@ -54,12 +54,15 @@ impl Rank {
     }
 }
 
-/// The position of one entry in a space's series (unique within the space).
+/// The position of one entry in a space's series (unique within the space). `copy` tells
+/// apart the crossings of one DPU at one instant in one direction (rule 3: people seen in
+/// the same instant, sent with distinct ids); it is 0 for nearly every entry.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EntryKey {
     pub ts: Timestamp,
     pub rank: Rank,
     pub dpu: DpuId,
+    pub copy: u32,
 }
 
 impl EntryKey {
@@ -68,7 +71,13 @@ impl EntryKey {
             ts,
             rank: Rank::from_delta(delta),
             dpu,
+            copy: 0,
         }
+    }
+
+    /// The same position for another crossing of the same key.
+    pub fn copy(self, copy: u32) -> Self {
+        Self { copy, ..self }
     }
 
     pub fn delta(&self) -> i64 {
@@ -81,6 +90,7 @@ impl EntryKey {
             ts: t + TimeDelta::microseconds(1),
             rank: Rank::Arrival,
             dpu: DpuId(String::new()),
+            copy: 0,
         }
     }
 }

@@ -8,6 +8,7 @@ use crate::layout::{DpuLayout, Layout};
 use crate::model::{Crossing, Direction, Doorway, DpuId, Installation, Space, Timestamp};
 use chrono::TimeDelta;
 use proptest::prelude::*;
+use std::collections::HashMap;
 
 /// DPU ids the scenarios use; the last one is never installed.
 pub const DPUS: [&str; 4] = ["d0", "d1", "d2", "ghost"];
@@ -27,7 +28,8 @@ pub struct Scenario {
     pub layout: Layout,
     /// A wrong layout applied first (before any event), later corrected by `layout`.
     pub interim: Option<Layout>,
-    /// The distinct events that happened.
+    /// The distinct crossings that happened (by key; the messages may add others at the same
+    /// keys under other ids, see [`scenario`]).
     pub events: Vec<Crossing>,
     /// The messages as delivered: shuffled, repeated and cut into batches.
     pub batches: Vec<Vec<Crossing>>,
@@ -133,12 +135,14 @@ fn events() -> impl Strategy<Value = Vec<Crossing>> {
         prop::bool::weighted(0.2),
         any::<bool>(),
         any::<bool>(),
+        prop::bool::weighted(0.15),
     );
     prop::collection::vec(event, 0..40).prop_map(|raw| {
         let with_id: Vec<bool> = raw.iter().map(|e| e.4).collect();
+        let reboots: Vec<bool> = raw.iter().map(|e| e.5).collect();
         let mut events: Vec<Crossing> = raw
             .into_iter()
-            .map(|(dpu, m, half, inward, _)| {
+            .map(|(dpu, m, half, inward, _, _)| {
                 let ts = minute(m) + TimeDelta::milliseconds(if half { 500 } else { 0 });
                 let direction = if inward {
                     Direction::In
@@ -155,10 +159,17 @@ fn events() -> impl Strategy<Value = Vec<Crossing>> {
             .collect();
         events.sort_by_key(Crossing::key);
         events.dedup_by_key(|c| c.key());
-        // Some crossings carry an event id, from a small pool so that a DPU now and then
-        // sends one id with different crossings (a firmware fault rule 3 must survive).
+        // Some crossings carry an event id from the DPU's counter (in key order, that is in
+        // time order per DPU), which restarts when the DPU reboots and wraps around a small
+        // pool: one id often comes with several crossings, as real firmware sends it.
+        let mut counters: HashMap<DpuId, u64> = HashMap::new();
         for (i, event) in events.iter_mut().enumerate() {
-            event.event_id = with_id[i].then_some((i as u64 * 7) % ID_POOL);
+            let counter = counters.entry(event.dpu.clone()).or_default();
+            if reboots[i] {
+                *counter = 0;
+            }
+            *counter = (*counter + 1) % ID_POOL;
+            event.event_id = with_id[i].then_some(*counter);
         }
         events
     })
@@ -193,7 +204,8 @@ pub fn scenario() -> impl Strategy<Value = Scenario> {
                 Just(interim),
                 Just(events),
                 // A repeat of event i is `i`; `n + i` is the same crossing sent without its id
-                // (firmware that numbers only some messages), `2n + i` under another id.
+                // (firmware that numbers only some messages); `2n + i` is the same instant and
+                // direction under another id, that is a second person seen with the first.
                 prop::collection::vec(0..(3 * n).max(1), 0..=n),
                 Just(messages),
                 prop::collection::vec(1usize..8, 1..20),

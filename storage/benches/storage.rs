@@ -276,7 +276,7 @@ fn recount_visits(history: &[Crossing], late: &Crossing) -> (usize, usize) {
     let mut apply = |crossings: &[Crossing]| {
         let mut changes: BTreeMap<SpaceId, occupancy::series::SpaceChange> = BTreeMap::new();
         for crossing in crossings {
-            for (space, key) in occupancy::plan::entries(crossing, &doorway) {
+            for (space, key) in occupancy::plan::entries(crossing, 0, &doorway) {
                 changes.entry(space).or_default().inserts.push(key);
             }
         }

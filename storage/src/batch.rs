@@ -4,12 +4,7 @@
 
 use crate::engine::{self, Result, WriteTx};
 use crate::{IngestOutcome, Rejected};
-use occupancy::plan::IdConflict;
 use occupancy::{Crossing, DpuId, Timestamp};
-
-/// Turns a crossing refused for its event id (found only while storing) into the refused
-/// message kept for it.
-pub type ConflictRecord<'a> = &'a (dyn Fn(&IdConflict) -> Rejected + Send + Sync);
 
 #[derive(Clone, Copy)]
 pub struct Batch<'a> {
@@ -20,8 +15,6 @@ pub struct Batch<'a> {
     pub statuses: &'a [(DpuId, bool, Timestamp)],
     /// DPUs heard from, and when.
     pub seen: &'a [(DpuId, Timestamp)],
-    /// How to keep id conflicts; without it they are only reported in the outcome.
-    pub conflict: Option<ConflictRecord<'a>>,
 }
 
 impl<'a> Batch<'a> {
@@ -32,7 +25,6 @@ impl<'a> Batch<'a> {
             rejected: &[],
             statuses: &[],
             seen: &[],
-            conflict: None,
         }
     }
 }
@@ -47,11 +39,7 @@ pub(crate) async fn apply(
     let Some(outcome) = engine::ingest(tx, batch.crossings, now).await? else {
         return Ok(None);
     };
-    let mut rejected = batch.rejected.to_vec();
-    if let Some(record) = batch.conflict {
-        rejected.extend(outcome.conflicts.iter().map(record));
-    }
-    tx.insert_rejected(&rejected).await?;
+    tx.insert_rejected(batch.rejected).await?;
     tx.record_statuses(batch.statuses).await?;
     tx.record_seen(batch.seen).await?;
     Ok(Some(outcome))

@@ -7,7 +7,9 @@
 use crate::{IngestOutcome, LayoutReport, StoreError};
 use async_trait::async_trait;
 use occupancy::layout::Attribution;
-use occupancy::plan::{plan_batch, plan_reattribution, Attributed, IngestReport, Known, Naming};
+use occupancy::plan::{
+    plan_batch, plan_reattribution, Attributed, IngestReport, Known, NewCrossing,
+};
 use occupancy::reset::DailyReset;
 use occupancy::series::{EntryKey, Recount, SpaceChange, Visit};
 use occupancy::{
@@ -29,26 +31,18 @@ pub(crate) trait WriteTx: Send {
     async fn lock_layout(&mut self, exclusive: bool) -> Result<()>;
     /// Serializes writers of these spaces (given sorted, so locks never deadlock).
     async fn lock_spaces(&mut self, spaces: &[SpaceId]) -> Result<()>;
-    /// Serializes ingest of these DPUs' crossings, so that what a batch learned about their
-    /// stored crossings and event ids holds until it commits. Taken before any space lock.
-    async fn lock_dpus(&mut self, dpus: &[DpuId]) -> Result<()>;
 
-    /// The stored crossings a batch repeats or its ids name, with their support, and the
-    /// crossing each of its ids names.
+    /// Every stored copy of the batch's crossing keys, with the ids they carry.
     async fn known(&mut self, batch: &[Crossing]) -> Result<Known>;
-    /// Points event ids at their crossings; `false` if one was not as planned because
-    /// another writer changed it meanwhile.
-    async fn rename(&mut self, namings: &[Naming]) -> Result<bool>;
-    /// Deletes stored crossings; answers how many existed.
-    async fn delete_crossings(&mut self, keys: &[CrossingKey]) -> Result<usize>;
-    /// Marks stored crossings as sent (also) without an id.
-    async fn make_plain(&mut self, keys: &[CrossingKey]) -> Result<()>;
+    /// Gives stored crossings sent without an id so far (copy 0) their first id; `false` if
+    /// one had changed meanwhile because of another writer.
+    async fn name_crossings(&mut self, named: &[(CrossingKey, u64)]) -> Result<bool>;
     /// All doorways, and the installation histories of these DPUs.
     async fn attribution(&mut self, dpus: &[DpuId]) -> Result<Attribution>;
     /// Returns how many rows were new; fewer than given means another writer got there first.
     async fn insert_crossings(
         &mut self,
-        rows: &[(Crossing, Option<DoorwayId>)],
+        rows: &[NewCrossing],
         received_at: Timestamp,
     ) -> Result<usize>;
 
@@ -88,12 +82,12 @@ pub(crate) trait WriteTx: Send {
     async fn upsert_dpu(&mut self, dpu: &DpuId) -> Result<bool>;
     async fn installations(&mut self, dpu: &DpuId) -> Result<Vec<Installation>>;
     async fn replace_installations(&mut self, dpu: &DpuId, history: &[Installation]) -> Result<()>;
-    /// Stored crossings of these DPUs, or attributed to these doorways.
+    /// Stored crossings of these DPUs, or attributed to these doorways, each with its copy.
     async fn crossings_for(
         &mut self,
         dpus: &[DpuId],
         doorways: &[DoorwayId],
-    ) -> Result<Vec<(Crossing, Option<DoorwayId>)>>;
+    ) -> Result<Vec<(Crossing, u32, Option<DoorwayId>)>>;
     async fn set_doorways(&mut self, moved: &[(CrossingKey, Option<DoorwayId>)]) -> Result<()>;
 
     /// Keeps refused messages.
@@ -105,7 +99,11 @@ pub(crate) trait WriteTx: Send {
 }
 
 /// Stores a batch. `Ok(None)` means another writer stored some of the same crossings while
-/// this one planned: the caller rolls back and tries again (the retry sees them as known).
+/// this one planned (a copy it meant to insert exists, or a crossing it meant to name has an
+/// id already): the caller rolls back and tries again, and the retry sees them as known. No
+/// lock is needed for that: every change a plan makes to the crossings table is an insert of
+/// a new primary key or a conditional update, so a concurrent writer's change shows up as a
+/// conflict rather than as a lost update.
 pub(crate) async fn ingest(
     tx: &mut dyn WriteTx,
     batch: &[Crossing],
@@ -114,26 +112,18 @@ pub(crate) async fn ingest(
     tx.lock_layout(false).await?;
     let dpus: BTreeSet<DpuId> = batch.iter().map(|c| c.dpu.clone()).collect();
     let dpus: Vec<DpuId> = dpus.into_iter().collect();
-    tx.lock_dpus(&dpus).await?;
     let known = tx.known(batch).await?;
     let attribution = tx.attribution(&dpus).await?;
     let plan = plan_batch(batch, &known, &attribution);
-    let inserted = tx.insert_crossings(&plan.new, now).await?;
-    if inserted != plan.new.len()
-        || !tx.rename(&plan.namings).await?
-        || tx.delete_crossings(&plan.displaced).await? != plan.displaced.len()
+    if tx.insert_crossings(&plan.new, now).await? != plan.new.len()
+        || !tx.name_crossings(&plan.named).await?
     {
         return Ok(None);
     }
-    tx.make_plain(&plan.made_plain).await?;
     let mut report = IngestReport::from(&plan);
     let touched = plan.changes.keys().copied().collect();
     report.recounted = apply_changes(tx, plan.changes).await?;
-    Ok(Some(IngestOutcome {
-        report,
-        conflicts: plan.conflicts,
-        touched,
-    }))
+    Ok(Some(IngestOutcome { report, touched }))
 }
 
 /// Applies a layout and re-attributes the stored crossings it affects.
@@ -227,8 +217,9 @@ async fn reattribute(
     let stored = tx.crossings_for(moved_dpus, resided).await?;
     let attributed: Vec<Attributed> = stored
         .into_iter()
-        .map(|(crossing, doorway)| Attributed {
+        .map(|(crossing, copy, doorway)| Attributed {
             crossing,
+            copy,
             doorway: doorway.and_then(|id| old_doorways.get(&id).cloned()),
         })
         .collect();
@@ -304,6 +295,7 @@ async fn recount_all(tx: &mut dyn WriteTx, space: SpaceId, rule: Option<DailyRes
         ts: chrono::DateTime::<chrono::Utc>::MAX_UTC,
         rank: occupancy::series::Rank::Departure,
         dpu: DpuId::new("z").expect("a valid id"),
+        copy: u32::MAX,
     };
     // Earlier than any crossing (year 1), and within every backend's range.
     let start = EntryKey {
@@ -311,6 +303,7 @@ async fn recount_all(tx: &mut dyn WriteTx, space: SpaceId, rule: Option<DailyRes
             .expect("year 1 is representable"),
         rank: occupancy::series::Rank::Arrival,
         dpu: DpuId::new("0").expect("a valid id"),
+        copy: 0,
     };
     let mut recount = Recount::new(space, 0, end).with_reset(rule, None);
     walk(tx, space, start, &mut recount).await.map(drop)

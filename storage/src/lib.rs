@@ -13,7 +13,8 @@
 //!   TimescaleDB (`postgres/timescale.rs`) the series are hypertables and history reads the
 //!   hourly and daily rollups ([`Rollups`], settings in `rollups.rs`).
 //! - Migrations live in the workspace's `migrations/{sqlite,postgres}` and are embedded here;
-//!   they run on every [`connect`].
+//!   they run on every [`connect`], followed by `upgrade` where stored data needs more than
+//!   SQL to reach the current rules (rule 3's event ids).
 //!
 //! SQL appears only inside the two backend modules.
 #![forbid(unsafe_code)]
@@ -25,9 +26,10 @@ mod postgres;
 mod rollups;
 mod sqlite;
 pub mod testing;
+mod upgrade;
 
 use async_trait::async_trait;
-use occupancy::plan::{IdConflict, IngestReport};
+use occupancy::plan::IngestReport;
 use occupancy::rollup::Grain;
 use occupancy::{
     Crossing, Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp,
@@ -155,11 +157,10 @@ impl<K> Page<K> {
     }
 }
 
-/// What a batch did, and the crossings refused because their event id names another one.
+/// What a batch did.
 #[derive(Clone, Debug, Default)]
 pub struct IngestOutcome {
     pub report: IngestReport,
-    pub conflicts: Vec<IdConflict>,
     /// Spaces whose counts the batch changed (at some instant, not necessarily now), by id.
     pub touched: Vec<SpaceId>,
 }

@@ -3,54 +3,27 @@
 
 use super::write::{direction, dpu};
 use crate::engine::Result;
-use occupancy::plan::{Known, Naming, Support};
+use occupancy::plan::{Known, NewCrossing};
 use occupancy::{Crossing, CrossingKey, DoorwayId, DpuId, Timestamp};
 use sqlx::{PgConnection, Row};
 use std::collections::BTreeSet;
 
+/// Every stored copy of the batch's keys, with the ids they carry.
 pub(super) async fn known(conn: &mut PgConnection, batch: &[Crossing]) -> Result<Known> {
     let mut known = Known::default();
-    let ids: BTreeSet<(&str, i64)> = batch
-        .iter()
-        .filter_map(|c| Some((c.dpu.as_str(), c.event_id? as i64)))
-        .collect();
-    if !ids.is_empty() {
-        let rows = sqlx::query(
-            "SELECT e.dpu_id, e.event_id, e.ts, e.direction \
-             FROM UNNEST($1::text[], $2::bigint[]) AS b(dpu_id, event_id) \
-             JOIN event_ids e ON e.dpu_id = b.dpu_id AND e.event_id = b.event_id",
-        )
-        .bind(ids.iter().map(|(d, _)| *d).collect::<Vec<_>>())
-        .bind(ids.iter().map(|(_, id)| *id).collect::<Vec<_>>())
-        .fetch_all(&mut *conn)
-        .await?;
-        for row in rows {
-            let id: i64 = row.get(1);
-            let key = CrossingKey {
-                dpu: dpu(row.get(0))?,
-                ts: row.get(2),
-                direction: direction(row.get(3))?,
-            };
-            known.ids.insert((key.dpu.clone(), id as u64), key);
-        }
+    let keys: BTreeSet<CrossingKey> = batch.iter().map(Crossing::key).collect();
+    if keys.is_empty() {
+        return Ok(known);
     }
-    // The batch's crossings and those its ids name.
-    let keys: BTreeSet<CrossingKey> = batch
-        .iter()
-        .map(Crossing::key)
-        .chain(known.ids.values().cloned())
-        .collect();
     let rows = sqlx::query(
-        // LATERAL … LIMIT 1: one primary-key probe per element, whatever the planner
-        // believes about the table's size (a hash join would scan every crossing). The
-        // keys' time range lets TimescaleDB leave out every other chunk up front.
-        "SELECT b.dpu_id, b.ts, b.direction, found.plain, \
-                (SELECT count(*) FROM event_ids e WHERE e.dpu_id = b.dpu_id \
-                 AND e.ts = b.ts AND e.direction = b.direction) \
+        // LATERAL: one primary-key range probe per key, whatever the planner believes about
+        // the table's size (a hash join would scan every crossing). The keys' time range
+        // lets TimescaleDB leave out every other chunk up front.
+        "SELECT b.dpu_id, b.ts, b.direction, found.event_id \
          FROM UNNEST($1::text[], $2::timestamptz[], $3::smallint[]) AS b(dpu_id, ts, direction) \
-         CROSS JOIN LATERAL (SELECT c.event_id IS NULL AS plain FROM crossings c \
+         CROSS JOIN LATERAL (SELECT c.event_id FROM crossings c \
              WHERE c.dpu_id = b.dpu_id AND c.ts = b.ts AND c.direction = b.direction \
-             AND c.ts >= $4 AND c.ts <= $5 LIMIT 1) AS found",
+             AND c.ts >= $4 AND c.ts <= $5) AS found",
     )
     .bind(keys.iter().map(|k| k.dpu.as_str()).collect::<Vec<_>>())
     .bind(keys.iter().map(|k| k.ts).collect::<Vec<_>>())
@@ -69,53 +42,27 @@ pub(super) async fn known(conn: &mut PgConnection, batch: &[Crossing]) -> Result
             ts: row.get(1),
             direction: direction(row.get(2))?,
         };
-        let support = Support {
-            plain: row.get(3),
-            ids: row.get::<i64, _>(4) as usize,
-        };
-        known.keys.insert(key, support);
+        let stored = known.keys.entry(key).or_default();
+        stored.copies += 1;
+        stored
+            .ids
+            .extend(row.get::<Option<i64>, _>(3).map(|id| id as u64));
     }
     Ok(known)
 }
 
-/// Points ids at their crossings; `false` if one was not as planned (another writer).
-pub(super) async fn rename(conn: &mut PgConnection, namings: &[Naming]) -> Result<bool> {
-    let (new, moved): (Vec<&Naming>, Vec<&Naming>) =
-        namings.iter().partition(|n| n.previous.is_none());
-    if !new.is_empty() {
-        let inserted = sqlx::query(
-            "INSERT INTO event_ids (dpu_id, event_id, ts, direction) \
-             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::timestamptz[], $4::smallint[]) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(new.iter().map(|n| n.id.0.as_str()).collect::<Vec<_>>())
-        .bind(new.iter().map(|n| n.id.1 as i64).collect::<Vec<_>>())
-        .bind(new.iter().map(|n| n.now.ts).collect::<Vec<_>>())
-        .bind(
-            new.iter()
-                .map(|n| n.now.direction.as_i64() as i16)
-                .collect::<Vec<_>>(),
-        )
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        if inserted != new.len() as u64 {
-            return Ok(false);
-        }
-    }
-    for naming in moved {
-        let ((dpu, id), now) = (&naming.id, &naming.now);
-        let previous = naming.previous.as_ref().expect("partitioned");
+/// Gives stored crossings sent without an id so far their first id; `false` if one had
+/// changed meanwhile (another writer).
+pub(super) async fn name(conn: &mut PgConnection, named: &[(CrossingKey, u64)]) -> Result<bool> {
+    for (k, id) in named {
         let done = sqlx::query(
-            "UPDATE event_ids SET ts = $3, direction = $4 \
-             WHERE dpu_id = $1 AND event_id = $2 AND ts = $5 AND direction = $6",
+            "UPDATE crossings SET event_id = $4 \
+             WHERE dpu_id = $1 AND ts = $2 AND direction = $3 AND copy = 0 AND event_id IS NULL",
         )
-        .bind(dpu.as_str())
+        .bind(k.dpu.as_str())
+        .bind(k.ts)
+        .bind(k.direction.as_i64() as i16)
         .bind(*id as i64)
-        .bind(now.ts)
-        .bind(now.direction.as_i64() as i16)
-        .bind(previous.ts)
-        .bind(previous.direction.as_i64() as i16)
         .execute(&mut *conn)
         .await?;
         if done.rows_affected() != 1 {
@@ -125,65 +72,39 @@ pub(super) async fn rename(conn: &mut PgConnection, namings: &[Naming]) -> Resul
     Ok(true)
 }
 
-/// Deletes crossings that no longer count; answers how many there were.
-pub(super) async fn delete(conn: &mut PgConnection, keys: &[CrossingKey]) -> Result<usize> {
-    let mut deleted = 0;
-    for k in keys {
-        deleted +=
-            sqlx::query("DELETE FROM crossings WHERE dpu_id = $1 AND ts = $2 AND direction = $3")
-                .bind(k.dpu.as_str())
-                .bind(k.ts)
-                .bind(k.direction.as_i64() as i16)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected() as usize;
-    }
-    Ok(deleted)
-}
-
-/// Marks crossings as sent without an id.
-pub(super) async fn make_plain(conn: &mut PgConnection, keys: &[CrossingKey]) -> Result<()> {
-    for k in keys {
-        sqlx::query(
-            "UPDATE crossings SET event_id = NULL \
-             WHERE dpu_id = $1 AND ts = $2 AND direction = $3",
-        )
-        .bind(k.dpu.as_str())
-        .bind(k.ts)
-        .bind(k.direction.as_i64() as i16)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
-}
-
+/// Stores new crossings; answers how many were new (fewer: another writer got there first).
 pub(super) async fn insert(
     conn: &mut PgConnection,
-    rows: &[(Crossing, Option<DoorwayId>)],
+    rows: &[NewCrossing],
     received_at: Timestamp,
 ) -> Result<usize> {
     if rows.is_empty() {
         return Ok(0);
     }
     let result = sqlx::query(
-        "INSERT INTO crossings (dpu_id, ts, direction, event_id, doorway_id, received_at) \
-         SELECT u.*, $6 FROM UNNEST($1::text[], $2::timestamptz[], $3::smallint[], \
-                                    $4::bigint[], $5::bigint[]) AS u \
+        "INSERT INTO crossings (dpu_id, ts, direction, copy, event_id, doorway_id, received_at) \
+         SELECT u.*, $7 FROM UNNEST($1::text[], $2::timestamptz[], $3::smallint[], \
+                                    $4::integer[], $5::bigint[], $6::bigint[]) AS u \
          ON CONFLICT DO NOTHING",
     )
-    .bind(rows.iter().map(|(c, _)| c.dpu.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|(c, _)| c.ts).collect::<Vec<_>>())
     .bind(
         rows.iter()
-            .map(|(c, _)| c.direction.as_i64() as i16)
+            .map(|n| n.crossing.dpu.as_str())
             .collect::<Vec<_>>(),
     )
+    .bind(rows.iter().map(|n| n.crossing.ts).collect::<Vec<_>>())
     .bind(
         rows.iter()
-            .map(|(c, _)| c.event_id.map(|id| id as i64))
+            .map(|n| n.crossing.direction.as_i64() as i16)
             .collect::<Vec<_>>(),
     )
-    .bind(rows.iter().map(|(_, d)| *d).collect::<Vec<_>>())
+    .bind(rows.iter().map(|n| n.copy as i32).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|n| n.crossing.event_id.map(|id| id as i64))
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|n| n.doorway).collect::<Vec<_>>())
     .bind(received_at)
     .execute(&mut *conn)
     .await?;
@@ -198,10 +119,10 @@ pub(super) async fn of(
     conn: &mut PgConnection,
     dpus: &[DpuId],
     doorways: &[DoorwayId],
-) -> Result<Vec<(Crossing, Option<DoorwayId>)>> {
+) -> Result<Vec<(Crossing, u32, Option<DoorwayId>)>> {
     let rows = sqlx::query(
-        "SELECT dpu_id, ts, direction, event_id, doorway_id FROM crossings \
-         WHERE dpu_id = ANY($1) OR doorway_id = ANY($2) ORDER BY dpu_id, ts, direction",
+        "SELECT dpu_id, ts, direction, copy, event_id, doorway_id FROM crossings \
+         WHERE dpu_id = ANY($1) OR doorway_id = ANY($2) ORDER BY dpu_id, ts, direction, copy",
     )
     .bind(dpus.iter().map(DpuId::as_str).collect::<Vec<_>>())
     .bind(doorways)
@@ -209,14 +130,14 @@ pub(super) async fn of(
     .await?;
     rows.iter()
         .map(|row| {
-            let event_id: Option<i64> = row.get(3);
+            let event_id: Option<i64> = row.get(4);
             let crossing = Crossing::new(
                 dpu(row.get(0))?,
                 row.get(1),
                 direction(row.get(2))?,
                 event_id.map(|id| id as u64),
             );
-            Ok((crossing, row.get(4)))
+            Ok((crossing, row.get::<i32, _>(3) as u32, row.get(5)))
         })
         .collect()
 }

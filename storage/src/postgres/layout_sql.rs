@@ -123,9 +123,9 @@ pub(super) async fn spaces_page(pool: &PgPool, page: &Page<SpaceId>) -> Result<V
     let rows = sqlx::query(&format!(
         "SELECT {SPACE_COLUMNS}, \
                 (SELECT count FROM space_counts c WHERE c.space_id = s.id \
-                 ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC LIMIT 1), \
+                 ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC, c.copy DESC LIMIT 1), \
                 (SELECT ts FROM space_counts c WHERE c.space_id = s.id \
-                 ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC LIMIT 1) \
+                 ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC, c.copy DESC LIMIT 1) \
          FROM spaces s WHERE $1::bigint IS NULL OR s.id > $1 ORDER BY s.id LIMIT $2"
     ))
     .bind(page.after)

@@ -7,6 +7,7 @@
 
 mod crossings_sql;
 mod layout_sql;
+mod legacy_ids;
 mod ops_sql;
 mod series_sql;
 mod timescale;
@@ -56,6 +57,7 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
+        let policies = timescale::policies_before_upgrade(&pool).await?;
         // sqlx takes an advisory lock while migrating, so workers may start together.
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
         let timescale = timescale::setup(&pool).await?;
@@ -66,11 +68,19 @@ impl PostgresStore {
             ),
             None => tracing::info!("PostgreSQL without TimescaleDB: history from the raw series"),
         }
-        Ok(Self {
+        if let (Some(settings), Some(_)) = (&policies, &timescale) {
+            timescale::configure(&pool, settings).await?;
+        }
+        let store = Self {
             pool,
             timescale,
             retention: Arc::default(),
-        })
+        };
+        let mut tx = store.begin().await?;
+        if crate::upgrade::run(&mut tx).await?.is_some() {
+            tx.commit().await?;
+        }
+        Ok(store)
     }
 
     async fn begin(&self) -> Result<PgTx, StoreError> {
@@ -159,7 +169,7 @@ impl Store for PostgresStore {
             "SELECT s.daily_reset, c.ts, c.count FROM spaces s \
              LEFT JOIN LATERAL (SELECT ts, count FROM space_counts \
                  WHERE space_id = s.id AND ts <= COALESCE($2::timestamptz, 'infinity') \
-                 ORDER BY ts DESC, rank DESC, dpu_id DESC LIMIT 1) c ON true \
+                 ORDER BY ts DESC, rank DESC, dpu_id DESC, copy DESC LIMIT 1) c ON true \
              WHERE s.id = $1",
         )
         .bind(space)

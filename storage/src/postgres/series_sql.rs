@@ -21,7 +21,7 @@ pub(super) async fn series(
     }
     let carried: Option<(Timestamp, Option<i64>)> = sqlx::query_as(
         "SELECT ts, count FROM space_counts WHERE space_id = $1 AND ts < $2 \
-         ORDER BY ts DESC, rank DESC, dpu_id DESC LIMIT 1",
+         ORDER BY ts DESC, rank DESC, dpu_id DESC, copy DESC LIMIT 1",
     )
     .bind(space)
     .bind(from)
@@ -29,7 +29,7 @@ pub(super) async fn series(
     .await?;
     let rows = sqlx::query(
         "SELECT ts, rank, count FROM space_counts WHERE space_id = $1 AND ts >= $2 AND ts < $3 \
-         ORDER BY ts, rank, dpu_id",
+         ORDER BY ts, rank, dpu_id, copy",
     )
     .bind(space)
     .bind(from)

@@ -152,6 +152,29 @@ pub(super) async fn configure(pool: &PgPool, settings: &TimescaleSettings) -> Re
     Ok(())
 }
 
+/// The policies in force when the database still has to be brought to the current rule 3
+/// (its `event_ids` table is there): migration 0007 rebuilds the rollups and compression,
+/// which drops their policies, so roomer reads them first and puts them back afterwards.
+pub(super) async fn policies_before_upgrade(pool: &PgPool) -> Result<Option<TimescaleSettings>> {
+    let hypertables: bool = sqlx::query_scalar(
+        "SELECT to_regclass('event_ids') IS NOT NULL \
+            AND EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')",
+    )
+    .fetch_one(pool)
+    .await?;
+    if !hypertables {
+        return Ok(None);
+    }
+    let status = status(pool, "").await?;
+    Ok(Some(TimescaleSettings {
+        chunk_interval: Some(status.chunk_interval).filter(|d| !d.is_zero()),
+        refresh_window: status.refresh_window,
+        compress_after: status.compress_after,
+        raw_retention: Some(status.raw_retention),
+        rollup_retention: Some(status.rollup_retention),
+    }))
+}
+
 /// The settings in force, read back from TimescaleDB's catalog.
 pub(super) async fn status(pool: &PgPool, version: &str) -> Result<TimescaleStatus> {
     let row = sqlx::query(

@@ -6,7 +6,7 @@ use crate::engine::{Result, WriteTx};
 use crate::StoreError;
 use async_trait::async_trait;
 use occupancy::layout::Attribution;
-use occupancy::plan::{Known, Naming};
+use occupancy::plan::{Known, NewCrossing};
 use occupancy::series::{EntryKey, Rank};
 use occupancy::{
     Crossing, CrossingKey, Direction, Doorway, DoorwayId, DpuId, Installation, Space, SpaceId,
@@ -19,10 +19,9 @@ use std::collections::BTreeMap;
 /// Advisory lock classes (first key of `pg_advisory_xact_lock(int, int)`).
 const LOCK_LAYOUT: i32 = 0x526f_0001;
 const LOCK_SPACE: i32 = 0x526f_0002;
-const LOCK_DPU: i32 = 0x526f_0005;
 
 pub(crate) struct PgTx {
-    tx: Transaction<'static, Postgres>,
+    pub(super) tx: Transaction<'static, Postgres>,
     /// With rollups: per space, the earliest instant of its series this transaction changed.
     changed: Option<BTreeMap<SpaceId, Timestamp>>,
 }
@@ -98,12 +97,14 @@ pub(super) fn direction(value: i16) -> Result<Direction> {
     Direction::from_i64(value.into()).ok_or_else(|| corrupt(format!("direction {value}")))
 }
 
-/// Columns of a list of entry keys, for `UNNEST($n::timestamptz[], $m::smallint[], $k::text[])`.
-fn key_columns(keys: &[EntryKey]) -> (Vec<Timestamp>, Vec<i16>, Vec<String>) {
+/// Columns of a list of entry keys, for
+/// `UNNEST($n::timestamptz[], $m::smallint[], $k::text[], $l::integer[])`.
+fn key_columns(keys: &[EntryKey]) -> (Vec<Timestamp>, Vec<i16>, Vec<String>, Vec<i32>) {
     (
         keys.iter().map(|k| k.ts).collect(),
         keys.iter().map(|k| k.rank.as_i16()).collect(),
         keys.iter().map(|k| k.dpu.as_str().to_owned()).collect(),
+        keys.iter().map(|k| k.copy as i32).collect(),
     )
 }
 
@@ -113,8 +114,9 @@ fn entry(row: &PgRow) -> Result<(EntryKey, Option<i64>)> {
         ts: row.get(0),
         rank: Rank::from_i16(rank).ok_or_else(|| corrupt(format!("rank {rank}")))?,
         dpu: dpu(row.get(2))?,
+        copy: row.get::<i32, _>(3) as u32,
     };
-    Ok((key, row.get(3)))
+    Ok((key, row.get(4)))
 }
 
 #[async_trait]
@@ -144,36 +146,12 @@ impl WriteTx for PgTx {
         Ok(())
     }
 
-    async fn lock_dpus(&mut self, dpus: &[DpuId]) -> Result<()> {
-        // In hash order (the subquery's, kept by OFFSET 0), so two writers never wait on each
-        // other in a circle; DPUs whose hashes collide share a lock: more waiting, never less
-        // safety.
-        sqlx::query(
-            "SELECT pg_advisory_xact_lock($1, h) FROM \
-             (SELECT DISTINCT hashtext(d) AS h FROM UNNEST($2::text[]) AS d ORDER BY h OFFSET 0) \
-             AS sorted",
-        )
-        .bind(LOCK_DPU)
-        .bind(dpus.iter().map(DpuId::as_str).collect::<Vec<_>>())
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
-
     async fn known(&mut self, batch: &[Crossing]) -> Result<Known> {
         crossings_sql::known(&mut self.tx, batch).await
     }
 
-    async fn rename(&mut self, namings: &[Naming]) -> Result<bool> {
-        crossings_sql::rename(&mut self.tx, namings).await
-    }
-
-    async fn delete_crossings(&mut self, keys: &[CrossingKey]) -> Result<usize> {
-        crossings_sql::delete(&mut self.tx, keys).await
-    }
-
-    async fn make_plain(&mut self, keys: &[CrossingKey]) -> Result<()> {
-        crossings_sql::make_plain(&mut self.tx, keys).await
+    async fn name_crossings(&mut self, named: &[(CrossingKey, u64)]) -> Result<bool> {
+        crossings_sql::name(&mut self.tx, named).await
     }
 
     async fn attribution(&mut self, dpus: &[DpuId]) -> Result<Attribution> {
@@ -209,7 +187,7 @@ impl WriteTx for PgTx {
 
     async fn insert_crossings(
         &mut self,
-        rows: &[(Crossing, Option<DoorwayId>)],
+        rows: &[NewCrossing],
         received_at: Timestamp,
     ) -> Result<usize> {
         crossings_sql::insert(&mut self.tx, rows, received_at).await
@@ -222,14 +200,15 @@ impl WriteTx for PgTx {
     ) -> Result<(Option<Timestamp>, i64)> {
         let row: Option<(Timestamp, Option<i64>)> = sqlx::query_as(
             "SELECT ts, count FROM space_counts \
-             WHERE space_id = $1 AND (space_id, ts, rank, dpu_id) < ($1, $2, $3, $4) \
+             WHERE space_id = $1 AND (space_id, ts, rank, dpu_id, copy) < ($1, $2, $3, $4, $5) \
                AND ts <= $2 \
-             ORDER BY ts DESC, rank DESC, dpu_id DESC LIMIT 1",
+             ORDER BY ts DESC, rank DESC, dpu_id DESC, copy DESC LIMIT 1",
         )
         .bind(space)
         .bind(key.ts)
         .bind(key.rank.as_i16())
         .bind(key.dpu.as_str())
+        .bind(key.copy as i32)
         .fetch_optional(&mut *self.tx)
         .await?;
         Ok(row.map_or((None, 0), |(ts, count)| (Some(ts), count.unwrap_or(0))))
@@ -240,18 +219,21 @@ impl WriteTx for PgTx {
             return Ok(());
         }
         self.changed(space, keys.iter().map(|k| k.ts));
-        let (ts, rank, dpus) = key_columns(keys);
+        let (ts, rank, dpus, copies) = key_columns(keys);
         let sql = format!(
             "DELETE FROM space_counts s \
-             USING UNNEST($2::timestamptz[], $3::smallint[], $4::text[]) AS k(ts, rank, dpu_id) \
-             WHERE s.space_id = $1 AND s.ts = k.ts AND s.rank = k.rank AND s.dpu_id = k.dpu_id {}",
-            self.chunk_bounds(5)
+             USING UNNEST($2::timestamptz[], $3::smallint[], $4::text[], $5::integer[]) \
+                   AS k(ts, rank, dpu_id, copy) \
+             WHERE s.space_id = $1 AND s.ts = k.ts AND s.rank = k.rank AND s.dpu_id = k.dpu_id \
+               AND s.copy = k.copy {}",
+            self.chunk_bounds(6)
         );
         let query = sqlx::query(&sql)
             .bind(space)
             .bind(&ts)
             .bind(rank)
-            .bind(dpus);
+            .bind(dpus)
+            .bind(copies);
         self.with_chunk_bounds(query, &ts)
             .execute(&mut *self.tx)
             .await?;
@@ -263,15 +245,17 @@ impl WriteTx for PgTx {
             return Ok(());
         }
         self.changed(space, keys.iter().map(|k| k.ts));
-        let (ts, rank, dpus) = key_columns(keys);
+        let (ts, rank, dpus, copies) = key_columns(keys);
         sqlx::query(
-            "INSERT INTO space_counts (space_id, ts, rank, dpu_id) \
-             SELECT $1, k.* FROM UNNEST($2::timestamptz[], $3::smallint[], $4::text[]) AS k",
+            "INSERT INTO space_counts (space_id, ts, rank, dpu_id, copy) \
+             SELECT $1, k.* \
+             FROM UNNEST($2::timestamptz[], $3::smallint[], $4::text[], $5::integer[]) AS k",
         )
         .bind(space)
         .bind(ts)
         .bind(rank)
         .bind(dpus)
+        .bind(copies)
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -286,16 +270,18 @@ impl WriteTx for PgTx {
     ) -> Result<Vec<(EntryKey, Option<i64>)>> {
         let op = if inclusive { ">=" } else { ">" };
         let sql = format!(
-            "SELECT ts, rank, dpu_id, count FROM space_counts \
-             WHERE space_id = $1 AND (space_id, ts, rank, dpu_id) {op} ($1, $2, $3, $4) \
+            "SELECT ts, rank, dpu_id, copy, count FROM space_counts \
+             WHERE space_id = $1 \
+               AND (space_id, ts, rank, dpu_id, copy) {op} ($1, $2, $3, $4, $5) \
                AND ts >= $2 \
-             ORDER BY ts, rank, dpu_id LIMIT $5"
+             ORDER BY ts, rank, dpu_id, copy LIMIT $6"
         );
         let rows = sqlx::query(&sql)
             .bind(space)
             .bind(from.ts)
             .bind(from.rank.as_i16())
             .bind(from.dpu.as_str())
+            .bind(from.copy as i32)
             .bind(limit as i64)
             .fetch_all(&mut *self.tx)
             .await?;
@@ -308,19 +294,21 @@ impl WriteTx for PgTx {
         }
         self.changed(space, updates.iter().map(|(k, _)| k.ts));
         let keys: Vec<EntryKey> = updates.iter().map(|(k, _)| k.clone()).collect();
-        let (ts, rank, dpus) = key_columns(&keys);
+        let (ts, rank, dpus, copies) = key_columns(&keys);
         let sql = format!(
             "UPDATE space_counts s SET count = k.count \
-             FROM UNNEST($2::timestamptz[], $3::smallint[], $4::text[], $5::bigint[]) \
-                  AS k(ts, rank, dpu_id, count) \
-             WHERE s.space_id = $1 AND s.ts = k.ts AND s.rank = k.rank AND s.dpu_id = k.dpu_id {}",
-            self.chunk_bounds(6)
+             FROM UNNEST($2::timestamptz[], $3::smallint[], $4::text[], $5::integer[], \
+                         $6::bigint[]) AS k(ts, rank, dpu_id, copy, count) \
+             WHERE s.space_id = $1 AND s.ts = k.ts AND s.rank = k.rank AND s.dpu_id = k.dpu_id \
+               AND s.copy = k.copy {}",
+            self.chunk_bounds(7)
         );
         let query = sqlx::query(&sql)
             .bind(space)
             .bind(&ts)
             .bind(rank)
             .bind(dpus)
+            .bind(copies)
             .bind(updates.iter().map(|(_, c)| *c).collect::<Vec<_>>());
         self.with_chunk_bounds(query, &ts)
             .execute(&mut *self.tx)
@@ -440,7 +428,7 @@ impl WriteTx for PgTx {
         &mut self,
         dpus: &[DpuId],
         doorways: &[DoorwayId],
-    ) -> Result<Vec<(Crossing, Option<DoorwayId>)>> {
+    ) -> Result<Vec<(Crossing, u32, Option<DoorwayId>)>> {
         crossings_sql::of(&mut self.tx, dpus, doorways).await
     }
 

@@ -4,8 +4,9 @@
 //! lock-upgrade failures between deferred transactions), several readers, WAL so readers
 //! never wait for the writer. Timestamps are stored as microseconds since the epoch.
 
-mod ids_sql;
+mod crossings_sql;
 mod layout_sql;
+mod legacy_ids;
 mod ops_sql;
 mod series_sql;
 mod write;
@@ -61,7 +62,12 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { writer, readers })
+        let store = Self { writer, readers };
+        let mut tx = store.begin().await?;
+        if crate::upgrade::run(&mut tx).await?.is_some() {
+            tx.commit().await?;
+        }
+        Ok(store)
     }
 
     /// A write transaction that takes SQLite's write lock up front. A deferred `BEGIN` would
@@ -126,9 +132,9 @@ impl Store for SqliteStore {
         let row: Option<(Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
             "SELECT s.daily_reset, \
                     (SELECT ts FROM space_counts c WHERE c.space_id = s.id AND c.ts <= ?1 \
-                     ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC LIMIT 1), \
+                     ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC, c.copy DESC LIMIT 1), \
                     (SELECT count FROM space_counts c WHERE c.space_id = s.id AND c.ts <= ?1 \
-                     ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC LIMIT 1) \
+                     ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC, c.copy DESC LIMIT 1) \
              FROM spaces s WHERE s.id = ?2",
         )
         .bind(bound)

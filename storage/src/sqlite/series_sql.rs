@@ -22,7 +22,7 @@ pub(super) async fn series(
     }
     let carried: Option<(i64, Option<i64>)> = sqlx::query_as(
         "SELECT ts, count FROM space_counts WHERE space_id = ? AND ts < ? \
-         ORDER BY ts DESC, rank DESC, dpu_id DESC LIMIT 1",
+         ORDER BY ts DESC, rank DESC, dpu_id DESC, copy DESC LIMIT 1",
     )
     .bind(space)
     .bind(micros(from))
@@ -30,7 +30,7 @@ pub(super) async fn series(
     .await?;
     let rows = sqlx::query(
         "SELECT ts, rank, count FROM space_counts WHERE space_id = ? AND ts >= ? AND ts < ? \
-         ORDER BY ts, rank, dpu_id",
+         ORDER BY ts, rank, dpu_id, copy",
     )
     .bind(space)
     .bind(micros(from))

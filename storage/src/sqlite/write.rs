@@ -1,12 +1,12 @@
 //! The SQLite write transaction: the primitives the shared write paths need. Rows go in
 //! multi-row statements, because every statement is a round trip to sqlx's SQLite thread.
 
-use super::{from_micros, ids_sql, layout_sql, micros, ops_sql};
+use super::{crossings_sql, from_micros, layout_sql, micros, ops_sql};
 use crate::engine::{Result, WriteTx};
 use crate::StoreError;
 use async_trait::async_trait;
 use occupancy::layout::Attribution;
-use occupancy::plan::{Known, Naming};
+use occupancy::plan::{Known, NewCrossing};
 use occupancy::series::{EntryKey, Rank};
 use occupancy::{
     Crossing, CrossingKey, Direction, Doorway, DoorwayId, DpuId, Installation, Space, SpaceId,
@@ -16,12 +16,12 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use std::collections::BTreeMap;
 
-/// Rows per multi-row statement: at most 6 parameters a row, well under SQLite's limit of
+/// Rows per multi-row statement: at most 5 parameters a row, well under SQLite's limit of
 /// 32,766 parameters a statement.
 const CHUNK: usize = 1000;
 
 pub(crate) struct SqliteTx {
-    tx: Transaction<'static, Sqlite>,
+    pub(super) tx: Transaction<'static, Sqlite>,
 }
 
 impl SqliteTx {
@@ -48,28 +48,30 @@ fn entry(row: &SqliteRow) -> Result<(EntryKey, Option<i64>)> {
         ts: from_micros(row.get(0))?,
         rank: Rank::from_i16(rank).ok_or_else(|| StoreError::Corrupt(format!("rank {rank}")))?,
         dpu: dpu(row.get(2))?,
+        copy: row.get(3),
     };
-    Ok((key, row.get(3)))
+    Ok((key, row.get(4)))
 }
 
-/// Appends `VALUES (ts, rank, dpu_id), …` for a list of entry keys.
+/// Appends `VALUES (ts, rank, dpu_id, copy), …` for a list of entry keys.
 fn push_keys(query: &mut QueryBuilder<'_, Sqlite>, keys: &[EntryKey]) {
     query.push_values(keys, |mut row, key| {
         row.push_bind(micros(key.ts))
             .push_bind(key.rank.as_i16())
-            .push_bind(key.dpu.as_str().to_owned());
+            .push_bind(key.dpu.as_str().to_owned())
+            .push_bind(key.copy);
     });
 }
 
-fn crossing(row: &SqliteRow) -> Result<(Crossing, Option<DoorwayId>)> {
-    let event_id: Option<i64> = row.get(3);
+fn crossing(row: &SqliteRow) -> Result<(Crossing, u32, Option<DoorwayId>)> {
+    let event_id: Option<i64> = row.get(4);
     let crossing = Crossing::new(
         dpu(row.get(0))?,
         from_micros(row.get(1))?,
         direction(row.get(2))?,
         event_id.map(|id| id as u64),
     );
-    Ok((crossing, row.get(4)))
+    Ok((crossing, row.get(3), row.get(5)))
 }
 
 #[async_trait]
@@ -82,24 +84,12 @@ impl WriteTx for SqliteTx {
         Ok(())
     }
 
-    async fn lock_dpus(&mut self, _dpus: &[DpuId]) -> Result<()> {
-        Ok(())
-    }
-
     async fn known(&mut self, batch: &[Crossing]) -> Result<Known> {
-        ids_sql::known(&mut self.tx, batch).await
+        crossings_sql::known(&mut self.tx, batch).await
     }
 
-    async fn rename(&mut self, namings: &[Naming]) -> Result<bool> {
-        ids_sql::rename(&mut self.tx, namings).await
-    }
-
-    async fn delete_crossings(&mut self, keys: &[CrossingKey]) -> Result<usize> {
-        ids_sql::delete(&mut self.tx, keys).await
-    }
-
-    async fn make_plain(&mut self, keys: &[CrossingKey]) -> Result<()> {
-        ids_sql::make_plain(&mut self.tx, keys).await
+    async fn name_crossings(&mut self, named: &[(CrossingKey, u64)]) -> Result<bool> {
+        crossings_sql::name(&mut self.tx, named).await
     }
 
     async fn attribution(&mut self, dpus: &[DpuId]) -> Result<Attribution> {
@@ -136,26 +126,10 @@ impl WriteTx for SqliteTx {
 
     async fn insert_crossings(
         &mut self,
-        rows: &[(Crossing, Option<DoorwayId>)],
+        rows: &[NewCrossing],
         received_at: Timestamp,
     ) -> Result<usize> {
-        let mut inserted = 0;
-        for chunk in rows.chunks(CHUNK) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO crossings (dpu_id, ts, direction, event_id, doorway_id, received_at) ",
-            );
-            query.push_values(chunk, |mut row, (c, doorway)| {
-                row.push_bind(c.dpu.as_str())
-                    .push_bind(micros(c.ts))
-                    .push_bind(c.direction.as_i64())
-                    .push_bind(c.event_id.map(|id| id as i64))
-                    .push_bind(*doorway)
-                    .push_bind(micros(received_at));
-            });
-            query.push(" ON CONFLICT DO NOTHING");
-            inserted += query.build().execute(&mut *self.tx).await?.rows_affected() as usize;
-        }
-        Ok(inserted)
+        crossings_sql::insert(&mut self.tx, rows, received_at).await
     }
 
     async fn count_before(
@@ -164,13 +138,15 @@ impl WriteTx for SqliteTx {
         key: &EntryKey,
     ) -> Result<(Option<Timestamp>, i64)> {
         let row: Option<(i64, Option<i64>)> = sqlx::query_as(
-            "SELECT ts, count FROM space_counts WHERE space_id = ? AND (ts, rank, dpu_id) < (?, ?, ?) \
-             ORDER BY ts DESC, rank DESC, dpu_id DESC LIMIT 1",
+            "SELECT ts, count FROM space_counts \
+             WHERE space_id = ? AND (ts, rank, dpu_id, copy) < (?, ?, ?, ?) \
+             ORDER BY ts DESC, rank DESC, dpu_id DESC, copy DESC LIMIT 1",
         )
         .bind(space)
         .bind(micros(key.ts))
         .bind(key.rank.as_i16())
         .bind(key.dpu.as_str())
+        .bind(key.copy)
         .fetch_optional(&mut *self.tx)
         .await?;
         match row {
@@ -183,7 +159,9 @@ impl WriteTx for SqliteTx {
         for chunk in keys.chunks(CHUNK) {
             let mut query =
                 QueryBuilder::<Sqlite>::new("DELETE FROM space_counts WHERE space_id = ");
-            query.push_bind(space).push(" AND (ts, rank, dpu_id) IN (");
+            query
+                .push_bind(space)
+                .push(" AND (ts, rank, dpu_id, copy) IN (");
             push_keys(&mut query, chunk);
             query.push(")");
             query.build().execute(&mut *self.tx).await?;
@@ -194,13 +172,14 @@ impl WriteTx for SqliteTx {
     async fn insert_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()> {
         for chunk in keys.chunks(CHUNK) {
             let mut query = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO space_counts (space_id, ts, rank, dpu_id) ",
+                "INSERT INTO space_counts (space_id, ts, rank, dpu_id, copy) ",
             );
             query.push_values(chunk, |mut row, key| {
                 row.push_bind(space)
                     .push_bind(micros(key.ts))
                     .push_bind(key.rank.as_i16())
-                    .push_bind(key.dpu.as_str());
+                    .push_bind(key.dpu.as_str())
+                    .push_bind(key.copy);
             });
             query.build().execute(&mut *self.tx).await?;
         }
@@ -216,15 +195,16 @@ impl WriteTx for SqliteTx {
     ) -> Result<Vec<(EntryKey, Option<i64>)>> {
         let op = if inclusive { ">=" } else { ">" };
         let sql = format!(
-            "SELECT ts, rank, dpu_id, count FROM space_counts \
-             WHERE space_id = ? AND (ts, rank, dpu_id) {op} (?, ?, ?) \
-             ORDER BY ts, rank, dpu_id LIMIT ?"
+            "SELECT ts, rank, dpu_id, copy, count FROM space_counts \
+             WHERE space_id = ? AND (ts, rank, dpu_id, copy) {op} (?, ?, ?, ?) \
+             ORDER BY ts, rank, dpu_id, copy LIMIT ?"
         );
         let rows = sqlx::query(&sql)
             .bind(space)
             .bind(micros(from.ts))
             .bind(from.rank.as_i16())
             .bind(from.dpu.as_str())
+            .bind(from.copy)
             .bind(limit as i64)
             .fetch_all(&mut *self.tx)
             .await?;
@@ -234,11 +214,12 @@ impl WriteTx for SqliteTx {
     async fn set_counts(&mut self, space: SpaceId, updates: &[(EntryKey, i64)]) -> Result<()> {
         for chunk in updates.chunks(CHUNK) {
             let mut query =
-                QueryBuilder::<Sqlite>::new("UPDATE space_counts SET count = b.column4 FROM (");
+                QueryBuilder::<Sqlite>::new("UPDATE space_counts SET count = b.column5 FROM (");
             query.push_values(chunk, |mut row, (key, count)| {
                 row.push_bind(micros(key.ts))
                     .push_bind(key.rank.as_i16())
                     .push_bind(key.dpu.as_str())
+                    .push_bind(key.copy)
                     .push_bind(*count);
             });
             query
@@ -246,7 +227,7 @@ impl WriteTx for SqliteTx {
                 .push_bind(space)
                 .push(
                     " AND space_counts.ts = b.column1 AND space_counts.rank = b.column2 \
-                     AND space_counts.dpu_id = b.column3",
+                     AND space_counts.dpu_id = b.column3 AND space_counts.copy = b.column4",
                 );
             query.build().execute(&mut *self.tx).await?;
         }
@@ -360,8 +341,9 @@ impl WriteTx for SqliteTx {
         &mut self,
         dpus: &[DpuId],
         doorways: &[DoorwayId],
-    ) -> Result<Vec<(Crossing, Option<DoorwayId>)>> {
-        const COLUMNS: &str = "SELECT dpu_id, ts, direction, event_id, doorway_id FROM crossings";
+    ) -> Result<Vec<(Crossing, u32, Option<DoorwayId>)>> {
+        const COLUMNS: &str =
+            "SELECT dpu_id, ts, direction, copy, event_id, doorway_id FROM crossings";
         let mut found = BTreeMap::new();
         for id in dpus {
             let rows = sqlx::query(&format!("{COLUMNS} WHERE dpu_id = ?"))
@@ -369,8 +351,8 @@ impl WriteTx for SqliteTx {
                 .fetch_all(&mut *self.tx)
                 .await?;
             for row in &rows {
-                let (c, d) = crossing(row)?;
-                found.insert(c.key(), (c, d));
+                let (c, copy, d) = crossing(row)?;
+                found.insert((c.key(), copy), (c, copy, d));
             }
         }
         for id in doorways {
@@ -379,8 +361,8 @@ impl WriteTx for SqliteTx {
                 .fetch_all(&mut *self.tx)
                 .await?;
             for row in &rows {
-                let (c, d) = crossing(row)?;
-                found.insert(c.key(), (c, d));
+                let (c, copy, d) = crossing(row)?;
+                found.insert((c.key(), copy), (c, copy, d));
             }
         }
         Ok(found.into_values().collect())

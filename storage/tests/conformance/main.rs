@@ -21,7 +21,7 @@ macro_rules! conformance {
                 crossings_of_unknown_dpus_wait_for_their_installation,
                 moving_a_dpu_reattributes_its_crossings,
                 changing_a_doorways_sides_moves_its_crossings,
-                an_event_id_reused_for_another_crossing_is_a_conflict,
+                event_ids_tell_apart_crossings_of_one_instant_only,
                 rejected_messages_are_kept_newest_first,
                 an_invalid_layout_changes_nothing,
                 dpu_status_and_last_seen_are_kept_per_dpu,

@@ -253,46 +253,54 @@ pub async fn changing_a_doorways_sides_moves_its_crossings(store: &dyn Store) {
     assert_eq!(count(store, ROOM_B, None).await, 1);
 }
 
-pub async fn an_event_id_reused_for_another_crossing_is_a_conflict(store: &dyn Store) {
+/// Rule 3: a crossing is its DPU, instant and direction; an id only tells apart crossings
+/// that share all three, and never refuses, merges or un-counts anything.
+pub async fn event_ids_tell_apart_crossings_of_one_instant_only(store: &dyn Store) {
     store.apply_layout(&building()).await.unwrap();
-    let mut first = crossing("283", 1, 1);
-    first.event_id = Some(7);
-    let mut other = crossing("283", 2, 1);
-    other.event_id = Some(7);
-    store.ingest(&[first.clone()]).await.unwrap();
-    let outcome = store.ingest(&[other.clone(), first]).await.unwrap();
-    assert_eq!(outcome.report.duplicates, 1);
-    assert_eq!(outcome.conflicts.len(), 1);
-    assert_eq!(outcome.conflicts[0].crossing, other);
-    assert_eq!(outcome.conflicts[0].existing.ts, t(1));
-    assert_eq!(count(store, ROOM_A, None).await, 1);
+    let with_id = |minute, id| {
+        let mut c = crossing("283", minute, 1);
+        c.event_id = id;
+        c
+    };
+    store.ingest(&[with_id(1, Some(7))]).await.unwrap();
+    // Id 7 again on another crossing (the DPU rebooted and counts from 1 again): counted.
+    let outcome = store
+        .ingest(&[with_id(2, Some(7)), with_id(1, Some(7))])
+        .await
+        .unwrap();
+    assert_eq!((outcome.report.inserted, outcome.report.duplicates), (1, 1));
+    assert_eq!(count(store, ROOM_A, None).await, 2);
 
-    // The other way round: id 8 arrives first on a later crossing, then on an earlier one.
-    // The earlier takes the id over whatever the order; the later stops counting.
-    let mut later = crossing("283", 20, 1);
-    later.event_id = Some(8);
-    let mut earlier = crossing("283", 10, 1);
-    earlier.event_id = Some(8);
-    store.ingest(&[later.clone()]).await.unwrap();
-    assert_eq!(count(store, ROOM_A, Some(20)).await, 2);
-    let outcome = store.ingest(&[earlier.clone()]).await.unwrap();
-    assert_eq!(outcome.report.inserted, 1);
-    assert_eq!(outcome.conflicts.len(), 1);
-    assert!(outcome.conflicts[0].displaced);
-    assert_eq!(outcome.conflicts[0].crossing, later);
-    assert_eq!(outcome.conflicts[0].existing, earlier.key());
-    assert_eq!(count(store, ROOM_A, Some(15)).await, 2);
-    assert_eq!(
-        count(store, ROOM_A, Some(20)).await,
-        2,
-        "the later one no longer counts"
-    );
-    assert_eq!(store.totals().await.unwrap().crossings, 2);
-    // The later crossing sent again without an id is a crossing of its own again.
-    let mut plain = later.clone();
-    plain.event_id = None;
-    store.ingest(&[plain]).await.unwrap();
-    assert_eq!(count(store, ROOM_A, Some(20)).await, 3);
+    // Two people seen in one instant, told apart by their ids; repeats with an id or without.
+    store
+        .ingest(&[with_id(3, Some(8)), with_id(3, Some(9))])
+        .await
+        .unwrap();
+    let outcome = store
+        .ingest(&[with_id(3, None), with_id(3, Some(9))])
+        .await
+        .unwrap();
+    assert_eq!((outcome.report.inserted, outcome.report.duplicates), (0, 2));
+    assert_eq!(count(store, ROOM_A, Some(3)).await, 4);
+
+    // Sent without an id first, then with one: still one crossing; a second id adds one.
+    store.ingest(&[with_id(5, None)]).await.unwrap();
+    let outcome = store.ingest(&[with_id(5, Some(10))]).await.unwrap();
+    assert_eq!((outcome.report.inserted, outcome.report.duplicates), (0, 1));
+    assert_eq!(count(store, ROOM_A, Some(5)).await, 5);
+    store.ingest(&[with_id(5, Some(11))]).await.unwrap();
+    assert_eq!(count(store, ROOM_A, Some(5)).await, 6);
+    assert_eq!(count(store, ROOM_A, Some(4)).await, 4);
+    assert_eq!(store.totals().await.unwrap().crossings, 6);
+
+    // Three people leaving in that same instant: the instant's arrivals come first (rule 1).
+    let out = |id| {
+        let mut c = crossing("283", 5, -1);
+        c.event_id = Some(id);
+        c
+    };
+    store.ingest(&[out(1), out(2), out(3)]).await.unwrap();
+    assert_eq!(count(store, ROOM_A, Some(5)).await, 3);
 }
 
 pub async fn rejected_messages_are_kept_newest_first(store: &dyn Store) {
