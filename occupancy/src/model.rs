@@ -16,10 +16,15 @@ pub const OUTSIDE: SpaceId = 0;
 /// Timestamps are kept at microsecond precision, the finest PostgreSQL stores.
 pub type Timestamp = DateTime<Utc>;
 
-/// Truncates a timestamp to the precision every backend stores, so that two copies of one
-/// event compare equal wherever they were stored.
+/// Truncates a timestamp to the precision every backend stores (microseconds since the
+/// epoch), so that two copies of one event compare equal wherever they were stored.
+///
+/// A leap second (`23:59:60`, which chrono keeps as 23:59:59 plus a second's worth of
+/// nanoseconds) has no instant of its own in that count: it is the first second of the next
+/// minute, so `23:59:60.5Z` and the next day's `00:00:00.5Z` are one crossing, in memory as in
+/// every backend.
 pub fn normalize(ts: Timestamp) -> Timestamp {
-    ts.trunc_subsecs(6)
+    Timestamp::from_timestamp_micros(ts.timestamp_micros()).unwrap_or(ts.trunc_subsecs(6))
 }
 
 /// Is this space's count clamped at zero? Every space but Outside.

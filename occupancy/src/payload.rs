@@ -74,7 +74,8 @@ pub struct Validation {
 
 impl Validation {
     fn check_time(&self, ts: Timestamp) -> Result<(), Rejection> {
-        if ts > self.now + self.max_future {
+        let limit = self.now.checked_add_signed(self.max_future);
+        if limit.is_some_and(|limit| ts > limit) {
             Err(Rejection::FutureTimestamp {
                 ts,
                 now: self.now,

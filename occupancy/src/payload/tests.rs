@@ -1,4 +1,5 @@
 use super::*;
+use crate::model::normalize;
 
 fn dpu() -> DpuId {
     DpuId::new("283").unwrap()
@@ -169,4 +170,105 @@ fn an_id_is_an_integer_from_0_to_2_pow_63_minus_1() {
     let ids: Vec<_> = parsed.crossings.iter().map(|c| c.event_id).collect();
     assert_eq!(ids, [Some(0), Some(i64::MAX as u64)]);
     assert_eq!(reasons(&parsed), vec!["bad_id", "bad_id", "bad_id"]);
+}
+
+/// Every edge of RFC 3339 lands on one instant at stored precision: a leap second is the
+/// first second of the next minute, offsets of ±23:59 and digits beyond the microsecond are
+/// folded into UTC microseconds, years 0001 and 9999 are ordinary instants.
+#[test]
+fn rfc_3339_edges_are_one_instant_at_stored_precision() {
+    let lenient = Validation {
+        now: "9999-12-31T23:59:59Z".parse().unwrap(),
+        max_future: TimeDelta::seconds(1),
+        oldest: None,
+    };
+    let instant = |text: &str| {
+        let payload = format!(r#"{{"ts": "{text}", "direction": 1}}"#);
+        let parsed = parse_message(&dpu(), payload.as_bytes(), &lenient);
+        assert_eq!(parsed.rejected, vec![], "{text}");
+        parsed.crossings[0].ts
+    };
+    let same = [
+        ("2016-12-31T23:59:60Z", "2017-01-01T00:00:00Z"),
+        ("2016-12-31T23:59:60.5Z", "2017-01-01T00:00:00.5Z"),
+        ("2017-01-01T23:59:00+23:59", "2017-01-01T00:00:00Z"),
+        ("2016-12-31T00:01:00-23:59", "2017-01-01T00:00:00Z"),
+        (
+            "2017-01-01T00:00:00.0000019Z",
+            "2017-01-01T00:00:00.000001Z",
+        ),
+    ];
+    for (a, b) in same {
+        assert_eq!(instant(a), instant(b), "{a} and {b}");
+        assert_eq!(instant(a), normalize(instant(a)), "{a} is normalized");
+        assert_eq!(
+            instant(a).timestamp_micros(),
+            instant(b).timestamp_micros(),
+            "{a} and {b} are stored alike"
+        );
+    }
+    assert_eq!(instant("0001-01-01T00:00:00Z").timestamp(), -62_135_596_800);
+    assert!(instant("9999-12-31T23:59:59.999999Z") > instant("9999-12-31T23:59:59Z"));
+}
+
+mod generated {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// RFC 3339 text, well-formed or nearly: leap seconds, any offset, any number of digits.
+    fn timestamp_text() -> impl Strategy<Value = String> {
+        (
+            1i32..=9999,
+            1u32..=12,
+            1u32..=31,
+            0u32..=23,
+            0u32..=59,
+            0u32..=60,
+            "[0-9]{0,12}",
+            prop_oneof![
+                Just("Z".to_owned()),
+                (any::<bool>(), 0u32..=23, 0u32..=59).prop_map(|(east, h, m)| format!(
+                    "{}{h:02}:{m:02}",
+                    if east { '+' } else { '-' }
+                )),
+            ],
+        )
+            .prop_map(|(y, mo, d, h, mi, s, digits, offset)| {
+                let fraction = if digits.is_empty() {
+                    String::new()
+                } else {
+                    format!(".{digits}")
+                };
+                format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{fraction}{offset}")
+            })
+    }
+
+    proptest! {
+        /// Whatever the text, parsing never panics, and every crossing it yields is already at
+        /// stored precision, so equal instants are equal keys in memory and in storage.
+        #[test]
+        fn any_timestamp_is_refused_or_an_instant_at_stored_precision(
+            texts in prop::collection::vec(timestamp_text(), 1..6),
+            ids in prop::collection::vec(any::<i64>(), 6),
+        ) {
+            let lenient = Validation {
+                now: "9999-12-31T23:59:59Z".parse().unwrap(),
+                max_future: TimeDelta::days(1),
+                oldest: None,
+            };
+            let elements: Vec<String> = texts
+                .iter()
+                .zip(&ids)
+                .map(|(ts, id)| format!(r#"{{"ts": "{ts}", "direction": 1, "id": {id}}}"#))
+                .collect();
+            let payload = format!("[{}]", elements.join(","));
+            let parsed = parse_message(&dpu(), payload.as_bytes(), &lenient);
+            prop_assert_eq!(parsed.crossings.len() + parsed.rejected.len(), texts.len());
+            for crossing in &parsed.crossings {
+                prop_assert_eq!(crossing.ts, normalize(crossing.ts));
+                let stored = Timestamp::from_timestamp_micros(crossing.ts.timestamp_micros());
+                prop_assert_eq!(Some(crossing.ts), stored);
+            }
+        }
+    }
 }

@@ -22,6 +22,7 @@ macro_rules! conformance {
                 moving_a_dpu_reattributes_its_crossings,
                 changing_a_doorways_sides_moves_its_crossings,
                 event_ids_tell_apart_crossings_of_one_instant_only,
+                a_leap_second_is_the_next_minute_and_repeats_count_once,
                 rejected_messages_are_kept_newest_first,
                 an_invalid_layout_changes_nothing,
                 dpu_status_and_last_seen_are_kept_per_dpu,

@@ -303,6 +303,28 @@ pub async fn event_ids_tell_apart_crossings_of_one_instant_only(store: &dyn Stor
     assert_eq!(count(store, ROOM_A, Some(5)).await, 3);
 }
 
+/// A leap second is the first second of the next minute: sent twice, or with that next
+/// second in one batch, it is one crossing, and storing it again is an ordinary repeat.
+pub async fn a_leap_second_is_the_next_minute_and_repeats_count_once(store: &dyn Store) {
+    store.apply_layout(&building()).await.unwrap();
+    let at = |text: &str| {
+        let ts: occupancy::Timestamp = chrono::DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        Crossing::new(dpu("283"), ts, occupancy::Direction::In, None)
+    };
+    let leap = at("2016-12-31T23:59:60Z");
+    let next = at("2017-01-01T00:00:00Z");
+    let outcome = store.ingest(&[leap.clone(), next.clone()]).await.unwrap();
+    assert_eq!((outcome.report.inserted, outcome.report.duplicates), (1, 1));
+    let outcome = store.ingest(&[leap.clone(), leap]).await.unwrap();
+    assert_eq!((outcome.report.inserted, outcome.report.duplicates), (0, 2));
+    store.ingest(&[next]).await.unwrap();
+    // Before the DPU's installation: stored as pending, once.
+    let totals = store.totals().await.unwrap();
+    assert_eq!((totals.crossings, totals.pending), (1, 1));
+}
+
 pub async fn rejected_messages_are_kept_newest_first(store: &dyn Store) {
     let rejected = |minute: i64, reason: &str| Rejected {
         received_at: t(minute),
