@@ -106,6 +106,22 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What a handler that panicked answers (tower-http's `CatchPanicLayer`): 500 problem
+/// details, and one ERROR line with the panic's message; never the internals.
+pub fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    tracing::error!(panic = %message, "request handler panicked");
+    problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error".to_owned(),
+    )
+}
+
 fn problem(status: StatusCode, code: &'static str, detail: String) -> Response {
     ProblemDetails::from_status_code(status)
         .with_detail(detail)
@@ -149,4 +165,50 @@ pub async fn problems_everywhere(response: Response) -> Response {
         }
     }
     answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use tower_http::catch_panic::CatchPanicLayer;
+
+    /// A handler that panics answers 500 problem details, the connection is not dropped, and
+    /// the next request is served.
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_problem_details() {
+        let app = axum::Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    if true {
+                        panic!("a bug in a handler");
+                    }
+                    "unreachable"
+                }),
+            )
+            .route("/fine", get(|| async { "fine" }))
+            .layer(CatchPanicLayer::custom(panicked))
+            .layer(axum::middleware::map_response(problems_everywhere));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let client = reqwest::Client::new();
+
+        let boom = client
+            .get(format!("http://{addr}/boom"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(boom.status(), 500);
+        let body: serde_json::Value = boom.json().await.unwrap();
+        assert_eq!(body["code"], "internal");
+        assert_eq!(body["detail"], "internal error", "no internals: {body}");
+        let fine = client
+            .get(format!("http://{addr}/fine"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(fine.text().await.unwrap(), "fine");
+    }
 }

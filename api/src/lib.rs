@@ -46,6 +46,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_scalar::{Scalar, Servable as _};
@@ -165,6 +166,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(move || async move { Json(document) }))
         .merge(Scalar::with_url("/docs", spec))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(CatchPanicLayer::custom(error::panicked))
         .layer(axum::middleware::map_response(error::problems_everywhere))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -183,6 +185,7 @@ pub fn health_router(state: AppState) -> Router {
         .route("/readyz", get(observe::readyz))
         .route("/metrics", get(observe::metrics))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(CatchPanicLayer::custom(error::panicked))
         .layer(axum::middleware::map_response(error::problems_everywhere))
         .layer(axum::middleware::from_fn(observe::track_http))
         .with_state(state)

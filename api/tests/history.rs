@@ -430,3 +430,30 @@ async fn minute_and_week_buckets_follow_the_local_clock() {
         ]
     );
 }
+
+/// Dates far from now are ordinary instants: history before 1677 or after 2262 (beyond
+/// nanosecond timestamps) answers buckets, as any other stretch does.
+#[tokio::test]
+async fn history_far_from_now_is_answered_not_a_panic() {
+    let app = spawn_app().await;
+    paris_room_with_crossings(&app, &[("2026-03-28T22:30:00Z", "1")]).await;
+    for query in [
+        "/api/v1/spaces/1/counts?start_time=1600-01-01&interval=1h&limit=3",
+        "/api/v1/spaces/1/counts?start_time=2300-01-01&end_time=2300-01-03&interval=1d",
+        "/api/v1/spaces/1/counts?start_time=0001-01-01&end_time=0001-01-02&interval=1h",
+        "/api/v1/spaces/1/counts?start_time=9999-12-30&end_time=9999-12-31&interval=1w",
+    ] {
+        let (status, _, body) = app.send("GET", query, None).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert!(!body["buckets"].as_array().unwrap().is_empty(), "{query}");
+    }
+    let (status, _, later) = app
+        .send(
+            "GET",
+            "/api/v1/spaces/1/counts?start_time=2300-01-01&end_time=2300-01-02&interval=1d",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(later["buckets"][0]["count"], 1, "{later}");
+}

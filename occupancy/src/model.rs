@@ -40,7 +40,9 @@ pub struct DpuId(pub(crate) String);
 
 /// Why a string is not a DPU id.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("a DPU id is 1 to 64 characters of A-Z, a-z, 0-9, '-', '_' or '.', got {0:?}")]
+#[error(
+    "a DPU id is 1 to 64 characters of A-Z, a-z, 0-9, '-', '_' or '.', not only dots, got {0:?}"
+)]
 pub struct InvalidDpuId(pub String);
 
 impl DpuId {
@@ -50,7 +52,9 @@ impl DpuId {
             && id.len() <= 64
             && id
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            // "." and ".." would read as path steps in URLs and file names.
+            && !id.bytes().all(|b| b == b'.');
         if valid {
             Ok(Self(id))
         } else {

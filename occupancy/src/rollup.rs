@@ -11,7 +11,7 @@
 
 use crate::history::{Bucket, SeriesPoint};
 use crate::model::Timestamp;
-use chrono::{DurationRound, TimeDelta};
+use chrono::TimeDelta;
 
 /// The length of a rollup's summaries, aligned to UTC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,10 +28,13 @@ impl Grain {
         }
     }
 
-    /// The start of the summary that holds `t`.
+    /// The start of the summary that holds `t`. In whole seconds since the epoch, which
+    /// reach every representable instant (chrono's `duration_trunc` counts in nanoseconds and
+    /// fails before 1677 and after 2262).
     pub fn floor(self, t: Timestamp) -> Timestamp {
-        t.duration_trunc(self.length())
-            .expect("a timestamp rounds to an hour or a day")
+        let seconds = t.timestamp();
+        let floored = seconds - seconds.rem_euclid(self.length().num_seconds());
+        Timestamp::from_timestamp(floored, 0).unwrap_or(t)
     }
 
     /// Whether every bound lies on a summary boundary, so the buckets are unions of summaries.

@@ -44,6 +44,7 @@ async fn main() -> anyhow::Result<()> {
         .with(output.with_filter(output_filter))
         .with(roomer_broker::meters::layer())
         .init();
+    log_panics_on_one_line();
     let database_url = cli.database_url;
     match cli.command.expect("set above") {
         Command::Serve(args) => {
@@ -377,4 +378,18 @@ async fn simulate(command: SimulateCommand) -> anyhow::Result<()> {
         "interrupted before every message was acknowledged"
     );
     Ok(())
+}
+
+/// A panic is one ERROR line in the log (with where it happened), not a backtrace of a few
+/// hundred lines per request; `RUST_BACKTRACE=1` adds the backtrace for a developer.
+fn log_panics_on_one_line() {
+    std::panic::set_hook(Box::new(|info| {
+        let backtrace = std::backtrace::Backtrace::capture();
+        match backtrace.status() {
+            std::backtrace::BacktraceStatus::Captured => {
+                tracing::error!(panic = %info, %backtrace, "panic")
+            }
+            _ => tracing::error!(panic = %info, "panic"),
+        }
+    }));
 }

@@ -137,6 +137,8 @@ fn topics_name_the_dpu() {
         "dpus/28 3/crossings",
         "x/283/crossings",
         "dpus/283/crossings/x",
+        "dpus/../crossings",
+        "dpus/./status",
     ] {
         assert_eq!(parse_topic(bad).unwrap_err().code(), "bad_topic", "{bad}");
     }

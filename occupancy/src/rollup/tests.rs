@@ -180,3 +180,41 @@ proptest! {
         prop_assert_eq!(days, rolled);
     }
 }
+
+#[test]
+fn grains_floor_any_representable_instant() {
+    for (text, hour, day) in [
+        (
+            "1600-01-01T12:34:56.789Z",
+            "1600-01-01T12:00:00Z",
+            "1600-01-01T00:00:00Z",
+        ),
+        (
+            "2263-06-01T23:59:59Z",
+            "2263-06-01T23:00:00Z",
+            "2263-06-01T00:00:00Z",
+        ),
+        (
+            "0001-01-01T00:30:00Z",
+            "0001-01-01T00:00:00Z",
+            "0001-01-01T00:00:00Z",
+        ),
+        (
+            "2024-03-31T01:59:59.999999Z",
+            "2024-03-31T01:00:00Z",
+            "2024-03-31T00:00:00Z",
+        ),
+    ] {
+        let t: Timestamp = text.parse().unwrap();
+        assert_eq!(
+            Grain::Hour.floor(t),
+            hour.parse::<Timestamp>().unwrap(),
+            "{text}"
+        );
+        assert_eq!(
+            Grain::Day.floor(t),
+            day.parse::<Timestamp>().unwrap(),
+            "{text}"
+        );
+    }
+}
