@@ -109,7 +109,7 @@ impl Applier {
 
     /// Stores a batch; returns the spaces it touched, or `None` if asked to stop before the
     /// batch could be stored.
-    async fn apply(
+    pub(crate) async fn apply(
         &self,
         batch: &[Message],
         stop: &mut watch::Receiver<bool>,
@@ -157,7 +157,10 @@ impl Applier {
             seen: &seen,
         };
         let started = Instant::now();
-        let outcome = self.retry(stop, || self.store.apply_batch(&stored)).await?;
+        let outcome = match self.tries(stop, || self.store.apply_batch(&stored)).await? {
+            Ok(outcome) => outcome,
+            Err(error) => return self.apply_apart(batch, &error, stop).await,
+        };
         let report = outcome.report;
         let committed = chrono::Utc::now();
         metrics::histogram!("roomer_batch_seconds").record(started.elapsed().as_secs_f64());
@@ -191,7 +194,11 @@ impl Applier {
     }
 
     /// Retries a storage call with exponential backoff until it succeeds or `stop` is raised.
-    async fn retry<'a, T, F, Fut>(&'a self, stop: &mut watch::Receiver<bool>, call: F) -> Option<T>
+    pub(crate) async fn retry<'a, T, F, Fut>(
+        &'a self,
+        stop: &mut watch::Receiver<bool>,
+        call: F,
+    ) -> Option<T>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, roomer_storage::StoreError>> + 'a,
@@ -228,7 +235,7 @@ fn record(
 }
 
 /// The refusal kept for `message` (or one element of it).
-fn rejection(
+pub(crate) fn rejection(
     message: &Message,
     dpu: Option<&str>,
     element: Option<usize>,
@@ -240,10 +247,10 @@ fn rejection(
     };
     Rejected {
         received_at: message.received_at,
-        source: message.publish.topic.clone(),
+        source: crate::poison::storable(&message.publish.topic),
         dpu_id: dpu.map(str::to_owned),
         reason: reason.code().to_owned(),
-        detail,
+        detail: crate::poison::storable(&detail),
         payload: message.publish.payload.to_vec(),
     }
 }

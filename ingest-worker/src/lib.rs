@@ -11,6 +11,9 @@
 //! - `applier`: cuts the stream into batches (by size and time), parses and validates
 //!   payloads (`occupancy::payload`), keeps what is refused, stores the rest in one
 //!   transaction (retrying with backoff while the database is unavailable), then acks.
+//! - `poison`: a batch storage refuses (not a storage fault, which is retried until it
+//!   heals) is tried a bounded number of times, then message by message; a message that fails
+//!   alone is set aside in the rejected list (`unappliable`) and acknowledged.
 //! - `acks`: acknowledgements in arrival order, handed to rumqttc without ever blocking the
 //!   applier (blocking there could deadlock against the subscriber).
 //! - [`counts`]: after each commit, the touched spaces' current counts on
@@ -21,6 +24,7 @@
 mod acks;
 mod applier;
 pub mod counts;
+mod poison;
 mod stats;
 mod subscriber;
 

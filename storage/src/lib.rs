@@ -64,6 +64,47 @@ pub enum StoreError {
     InUse(String),
 }
 
+impl StoreError {
+    /// Whether this is the storage failing rather than the data it was given: the database
+    /// is unreachable, full, read-only, busy, restarting or refusing the login. Such faults
+    /// heal (the disk is freed, the server comes back) and what failed must simply be tried
+    /// again; every other error would fail the same way however often it is tried.
+    pub fn is_storage_fault(&self) -> bool {
+        let database = match self {
+            Self::Database(e) => e,
+            Self::UnsupportedUrl(_) | Self::Migration(_) => return true,
+            Self::Layout(_) | Self::Corrupt(_) | Self::NotFound(_) | Self::InUse(_) => {
+                return false
+            }
+        };
+        match database {
+            sqlx::Error::Database(e) => match e.code() {
+                // SQLite's result codes are numbers (the primary code in the low byte): busy,
+                // locked, out of memory, read-only, I/O, full, cannot open, not a database.
+                Some(code) => match code.parse::<u32>() {
+                    Ok(sqlite) => matches!(sqlite & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14 | 26),
+                    // PostgreSQL's SQLSTATE classes: connection, invalid transaction state,
+                    // authorization, transaction rollback, insufficient resources, operator
+                    // intervention (shutdown), system error.
+                    Err(_) => matches!(
+                        &code[..code.len().min(2)],
+                        "08" | "25" | "28" | "40" | "53" | "57" | "58"
+                    ),
+                },
+                None => true,
+            },
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Configuration(_) => true,
+            _ => false,
+        }
+    }
+}
+
 /// What a bearer token allows: `admin` reads and writes, `read` only reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
