@@ -1,11 +1,13 @@
-//! Compiles the PostgreSQL (`TEST_DATABASE_URL`) and TimescaleDB (`TEST_TIMESCALE_URL`) tests
-//! in, rather than marking them ignored, when their variable is set: a machine without the
+//! Compiles the PostgreSQL (`TEST_DATABASE_URL`), TimescaleDB (`TEST_TIMESCALE_URL`) and
+//! storage-fault (`TEST_FAULTS`) tests in, rather than marking them ignored, when their variable is set: a machine without the
 //! server reports them as ignored instead of passing them, and a machine with it can never
 //! skip them (an unreachable server fails them).
 fn main() {
     for (variable, cfg) in [
         ("TEST_DATABASE_URL", "roomer_postgres_tests"),
         ("TEST_TIMESCALE_URL", "roomer_timescale_tests"),
+        // Root on Linux: the tests mount small tmpfs file systems to fill them.
+        ("TEST_FAULTS", "roomer_fault_tests"),
     ] {
         println!("cargo:rustc-check-cfg=cfg({cfg})");
         println!("cargo:rerun-if-env-changed={variable}");

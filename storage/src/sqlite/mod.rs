@@ -55,6 +55,14 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(30));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            // A commit that fails on a full disk or a read-only file leaves sqlx's SQLite
+            // connection believing it is still in a transaction (SQLite rolled it back
+            // already), and every later BEGIN fails with "non-zero transaction depth": the
+            // one writer would be stuck for good. Such a connection is closed instead of
+            // reused, and the pool opens a fresh one.
+            .before_acquire(|conn, _| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            })
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("../migrations/sqlite").run(&writer).await?;
