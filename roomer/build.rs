@@ -7,12 +7,14 @@
 //! - `TEST_OUTAGE_CLUSTER` (a PostgreSQL cluster the tests may stop and start, as
 //!   `VERSION NAME` for `pg_ctlcluster`) → `roomer_outage_tests`
 //! - `TEST_TIMESCALE_URL` (a PostgreSQL with `timescaledb` preloaded) → `roomer_timescale_tests`
+//! - `TEST_FAULTS` (root on Linux: tests mount a small tmpfs and fill it) → `roomer_fault_tests`
 fn main() {
     for (variable, cfg) in [
         ("TEST_DATABASE_URL", "roomer_postgres_tests"),
         ("TEST_MOSQUITTO", "roomer_mosquitto_tests"),
         ("TEST_OUTAGE_CLUSTER", "roomer_outage_tests"),
         ("TEST_TIMESCALE_URL", "roomer_timescale_tests"),
+        ("TEST_FAULTS", "roomer_fault_tests"),
     ] {
         println!("cargo:rustc-check-cfg=cfg({cfg})");
         println!("cargo:rerun-if-env-changed={variable}");

@@ -65,6 +65,9 @@ pub struct AppState {
     /// Whether the broker this process needs is connected, for `/readyz`; `None`: it needs
     /// none.
     pub broker_ready: Option<Check>,
+    /// The storage fault this process's ingest worker is waiting out, if any, for `/readyz`
+    /// (reads may work while writes fail: a full disk); `None`: no worker here.
+    pub store_fault: Option<Fault>,
     /// Whether reads need a token.
     pub access: auth::Access,
 }
@@ -78,6 +81,7 @@ impl AppState {
             meters: None,
             live: None,
             broker_ready: None,
+            store_fault: None,
             access: auth::Access { public_read: false },
         }
     }
@@ -85,6 +89,9 @@ impl AppState {
 
 /// A yes/no health check.
 pub type Check = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// A fault, described, or `None` while there is none.
+pub type Fault = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// Reads the meters of the parts running beside the API.
 pub type Meters = Arc<dyn Fn() -> serde_json::Value + Send + Sync>;

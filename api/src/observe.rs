@@ -110,13 +110,18 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, Ap
     let database = tokio::time::timeout(Duration::from_secs(2), state.store.totals()).await;
     let mut failing = Vec::new();
     if !matches!(database, Ok(Ok(_))) {
-        failing.push("the database does not answer");
+        failing.push("the database does not answer".to_owned());
+    }
+    if let Some(fault) = state.store_fault.as_ref().and_then(|fault| fault()) {
+        failing.push(format!(
+            "the database refuses writes (nothing is acknowledged until it heals): {fault}"
+        ));
     }
     let broker = match &state.broker_ready {
         None => "not used",
         Some(ready) if ready() => "ok",
         Some(_) => {
-            failing.push("not connected to the MQTT broker");
+            failing.push("not connected to the MQTT broker".to_owned());
             "down"
         }
     };

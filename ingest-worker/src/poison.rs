@@ -42,13 +42,18 @@ impl Applier {
         let mut refusals = 0;
         loop {
             match call().await {
-                Ok(value) => return Some(Ok(value)),
+                Ok(value) => {
+                    self.stats.set_store_fault(None);
+                    return Some(Ok(value));
+                }
                 Err(e) if e.is_storage_fault() => {
                     IngestStats::add(&self.stats.store_errors, 1);
+                    self.stats.set_store_fault(Some(e.to_string()));
                     tracing::error!(error = %e, retry_in = ?delay, "storage failed; the batch stays unacknowledged and will be retried");
                 }
                 Err(e) => {
                     IngestStats::add(&self.stats.store_errors, 1);
+                    self.stats.set_store_fault(None);
                     refusals += 1;
                     if refusals >= TRIES {
                         return Some(Err(e));

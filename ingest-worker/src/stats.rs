@@ -1,6 +1,7 @@
 //! Counters the worker keeps, read by operators (the API) and by tests waiting for work.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// The counters copied out at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -33,6 +34,8 @@ pub struct IngestStats {
     pub(crate) pending: AtomicU64,
     pub(crate) rejected: AtomicU64,
     pub(crate) store_errors: AtomicU64,
+    /// The storage fault the worker is waiting out, until a write succeeds again.
+    pub(crate) store_fault: Mutex<Option<String>>,
 }
 
 impl IngestStats {
@@ -47,6 +50,18 @@ impl IngestStats {
             pending: get(&self.pending),
             rejected: get(&self.rejected),
             store_errors: get(&self.store_errors),
+        }
+    }
+
+    /// The storage fault the worker is waiting out right now (the database away, its disk
+    /// full, …): nothing is acknowledged meanwhile. `None` once a write succeeds again.
+    pub fn store_fault(&self) -> Option<String> {
+        self.store_fault.lock().map_or(None, |fault| fault.clone())
+    }
+
+    pub(crate) fn set_store_fault(&self, fault: Option<String>) {
+        if let Ok(mut current) = self.store_fault.lock() {
+            *current = fault;
         }
     }
 

@@ -111,6 +111,10 @@ pub async fn serve(
                 let stats = stats.clone();
                 Arc::new(move || stats.snapshot().connected)
             }),
+            store_fault: Some({
+                let stats = stats.clone();
+                Arc::new(move || stats.store_fault())
+            }),
             access: roomer_api::auth::Access {
                 public_read: config.public_read,
             },

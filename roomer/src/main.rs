@@ -242,10 +242,11 @@ async fn run_ingest(database_url: String, args: IngestArgs) -> anyhow::Result<()
             .with_context(|| format!("binding the metrics listener to {addr}"))?;
         // Before the worker starts, so that its first batch is recorded.
         roomer_api::install_metrics();
-        let connected = stats.clone();
+        let (connected, faulty) = (stats.clone(), stats.clone());
         let state = roomer_api::AppState {
             meters: Some(roomer::meters_of(Some(stats.clone()), false)),
             broker_ready: Some(Arc::new(move || connected.snapshot().connected)),
+            store_fault: Some(Arc::new(move || faulty.store_fault())),
             ..roomer_api::AppState::new(store.clone(), args.batching.max_future)
         };
         tokio::spawn(roomer_api::serve_health(

@@ -3,6 +3,8 @@
 
 use crate::StoreError;
 use sqlx::{Connection, PgConnection, SqliteConnection};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Polls `check` until it returns `Some`, failing the test with `what` after `within`.
@@ -168,6 +170,77 @@ pub async fn release_sqlite(mut lock: SqliteConnection) {
         .execute(&mut lock)
         .await
         .expect("release SQLite's write lock");
+}
+
+/// A tmpfs of a few megabytes, to fill up (storage-fault tests); unmounted on drop.
+pub struct SmallDisk {
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    /// Mounts it (root on Linux only; panics otherwise).
+    pub fn mount(megabytes: u32) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "roomer-small-disk-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}M"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mounting a tmpfs needs root");
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Fills the disk but `spare` bytes with a file of its own; returns that file.
+    pub fn fill_all_but(&self, spare: u64) -> PathBuf {
+        let filler = self.path().join("filler");
+        let free = fs_free(self.path());
+        let file = std::fs::File::create(&filler).unwrap();
+        file.set_len(0).unwrap();
+        use std::io::Write;
+        let mut writer = std::io::BufWriter::new(file);
+        let chunk = vec![0u8; 64 * 1024];
+        let mut left = free.saturating_sub(spare);
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            if writer.write_all(&chunk[..n]).is_err() {
+                break;
+            }
+            left -= n as u64;
+        }
+        let _ = writer.flush();
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+fn fs_free(path: &Path) -> u64 {
+    let output = Command::new("df")
+        .args(["--output=avail", "-B1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap()
 }
 
 #[cfg(test)]

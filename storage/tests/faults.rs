@@ -6,71 +6,7 @@
 //! does; otherwise reported as ignored.
 
 use occupancy::{Crossing, Direction, DpuId, Timestamp};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// A tmpfs of `megabytes`, unmounted on drop.
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(megabytes: u32) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}M"), "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .expect("mount runs");
-        assert!(status.success(), "mounting a tmpfs needs root");
-        Self { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Fills the disk but `spare` bytes with a file of its own; returns that file.
-    fn fill_all_but(&self, spare: u64) -> PathBuf {
-        let filler = self.path().join("filler");
-        let free = fs_free(self.path());
-        let file = std::fs::File::create(&filler).unwrap();
-        file.set_len(0).unwrap();
-        use std::io::Write;
-        let mut writer = std::io::BufWriter::new(file);
-        let chunk = vec![0u8; 64 * 1024];
-        let mut left = free.saturating_sub(spare);
-        while left > 0 {
-            let n = left.min(chunk.len() as u64) as usize;
-            if writer.write_all(&chunk[..n]).is_err() {
-                break;
-            }
-            left -= n as u64;
-        }
-        let _ = writer.flush();
-        filler
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
-    }
-}
-
-fn fs_free(path: &Path) -> u64 {
-    let output = Command::new("df")
-        .args(["--output=avail", "-B1"])
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .nth(1)
-        .and_then(|l| l.trim().parse().ok())
-        .unwrap()
-}
+use roomer_storage::testing::SmallDisk;
 
 fn crossings(from: usize, n: usize) -> Vec<Crossing> {
     let start: Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
