@@ -56,6 +56,12 @@ pub enum StoreError {
     Layout(#[from] occupancy::LayoutError),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// The SQLite file was deleted or replaced while open: writing into it would be lost.
+    #[error(
+        "the database file {0} was deleted or replaced while in use; restore it, or restart \
+         to open the file now at that path"
+    )]
+    FileGone(String),
     /// A layout change names something that does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -72,7 +78,7 @@ impl StoreError {
     pub fn is_storage_fault(&self) -> bool {
         let database = match self {
             Self::Database(e) => e,
-            Self::UnsupportedUrl(_) | Self::Migration(_) => return true,
+            Self::UnsupportedUrl(_) | Self::Migration(_) | Self::FileGone(_) => return true,
             Self::Layout(_) | Self::Corrupt(_) | Self::NotFound(_) | Self::InUse(_) => {
                 return false
             }

@@ -1,9 +1,8 @@
-//! Storage faults heal by themselves: SQLite on a file system that fills up refuses writes
-//! (a storage fault, so the worker retries rather than setting anything aside), and once
-//! space is freed the same store writes again, with no restart and nothing half-written.
-//!
-//! Needs root on Linux (mounts a small tmpfs): runs when `TEST_FAULTS` is set, as `.ci/run`
-//! does; otherwise reported as ignored.
+//! Storage faults: SQLite on a file system that fills up refuses writes (a storage fault, so
+//! the worker retries rather than setting anything aside), and once space is freed the same
+//! store writes again, with no restart and nothing half-written (needs root on Linux to mount
+//! a small tmpfs: runs when `TEST_FAULTS` is set, as `.ci/run` does; otherwise reported as
+//! ignored). A database file deleted or replaced while open is refused, not written into.
 
 use occupancy::{Crossing, Direction, DpuId, Timestamp};
 use roomer_storage::testing::SmallDisk;
@@ -57,4 +56,28 @@ async fn sqlite_on_a_full_disk_refuses_writes_then_heals_once_space_is_freed() {
     store.ingest(&crossings(stored, 500)).await.unwrap();
     let totals = store.totals().await.unwrap();
     assert_eq!(totals.crossings, stored as i64 + 500);
+}
+
+#[tokio::test]
+async fn sqlite_whose_file_is_deleted_or_replaced_refuses_to_write_into_it() {
+    for replace in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roomer.db");
+        let store = roomer_storage::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        store.ingest(&crossings(0, 10)).await.unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+        if replace {
+            std::fs::write(&path, b"").unwrap();
+        }
+        let refused = store.ingest(&crossings(10, 10)).await.unwrap_err();
+        assert!(refused.is_storage_fault(), "{refused}");
+        assert!(
+            refused.to_string().contains("deleted or replaced"),
+            "{refused}"
+        );
+    }
 }

@@ -42,6 +42,40 @@ pub(crate) fn from_micros(us: i64) -> Result<Timestamp, StoreError> {
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    /// The database file as opened, to notice it deleted or replaced while open.
+    file: Option<OpenedFile>,
+}
+
+/// A file and its identity (device and inode) when it was opened.
+#[derive(Clone, Debug)]
+struct OpenedFile {
+    path: std::path::PathBuf,
+    identity: Option<(u64, u64)>,
+}
+
+impl OpenedFile {
+    fn identity(path: &std::path::Path) -> Option<(u64, u64)> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt as _;
+            std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+        }
+        #[cfg(not(unix))]
+        {
+            std::fs::metadata(path).ok().map(|_| (0, 0))
+        }
+    }
+
+    /// Fails when the path no longer names the file that was opened: SQLite would go on
+    /// writing into the deleted (or replaced) file, and everything written would be gone at
+    /// the next start.
+    fn check(&self) -> Result<(), StoreError> {
+        if Self::identity(&self.path) == self.identity {
+            return Ok(());
+        }
+        tracing::error!(path = %self.path.display(), "the SQLite database file was deleted or replaced while open; refusing to write into it");
+        Err(StoreError::FileGone(self.path.display().to_string()))
+    }
 }
 
 impl SqliteStore {
@@ -68,9 +102,22 @@ impl SqliteStore {
         sqlx::migrate!("../migrations/sqlite").run(&writer).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await?;
-        let store = Self { writer, readers };
+        let file = options
+            .get_filename()
+            .to_str()
+            .filter(|name| !name.is_empty() && *name != ":memory:")
+            .map(|name| {
+                let path = std::path::PathBuf::from(name);
+                let identity = OpenedFile::identity(&path);
+                OpenedFile { path, identity }
+            });
+        let store = Self {
+            writer,
+            readers,
+            file,
+        };
         let mut tx = store.begin().await?;
         if crate::upgrade::run(&mut tx).await?.is_some() {
             tx.commit().await?;
@@ -82,6 +129,9 @@ impl SqliteStore {
     /// start as a reader and fail at once with "database is locked" (no busy wait) when
     /// another process — `roomer layout apply` beside a running server — wrote in between.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        if let Some(file) = &self.file {
+            file.check()?;
+        }
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
