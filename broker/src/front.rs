@@ -347,6 +347,10 @@ pub(crate) enum LinkEnd {
     WriteTimeout,
     #[error("a message waited too long to be stored; the client will send it again")]
     NotStored,
+    /// MQTT: a topic name in PUBLISH has no wildcards (and here no NUL), and is not empty
+    /// unless a topic alias stands for it; the server closes the connection.
+    #[error("published to an invalid topic name {0:?}")]
+    BadTopic(String),
 }
 
 impl<P: Protocol> Connection<P> {

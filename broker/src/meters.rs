@@ -31,6 +31,7 @@ static LOST_MESSAGES: AtomicU64 = AtomicU64::new(0);
 static ACCEPTED: AtomicU64 = AtomicU64::new(0);
 static REFUSED: AtomicU64 = AtomicU64::new(0);
 static NO_CONNECT: AtomicU64 = AtomicU64::new(0);
+static REFUSED_PUBLISHES: AtomicU64 = AtomicU64::new(0);
 
 static LISTENERS_REPLACED: AtomicU64 = AtomicU64::new(0);
 static RESTARTS: AtomicU64 = AtomicU64::new(0);
@@ -56,6 +57,12 @@ pub(crate) fn refused() {
     REFUSED.fetch_add(1, Ordering::Relaxed);
 }
 
+/// A client published to a topic no message can have (empty, a wildcard, a NUL), or a
+/// payload over the limit, and was disconnected, as MQTT requires.
+pub(crate) fn refused_publish() {
+    REFUSED_PUBLISHES.fetch_add(1, Ordering::Relaxed);
+}
+
 /// A socket closed, timed out or sent something else before a whole CONNECT.
 pub(crate) fn connect_failed() {
     NO_CONNECT.fetch_add(1, Ordering::Relaxed);
@@ -78,6 +85,10 @@ pub struct BrokerMeters {
     pub refused: u64,
     /// Sockets that closed, timed out or sent garbage before a whole CONNECT.
     pub no_connect: u64,
+    /// Connections closed for a publish the broker cannot take: a payload over
+    /// the broker's limit (1 MiB), or an invalid topic name (empty, `+`, `#`, NUL). The message
+    /// was neither acknowledged nor delivered; each is logged as a WARN.
+    pub refused_publishes: u64,
     /// Errors rumqttd reported, other than clients disconnecting.
     pub failures: u64,
     /// Listeners replaced because they stopped answering; connections and queues were kept.
@@ -104,6 +115,7 @@ pub fn snapshot() -> BrokerMeters {
         accepted: ACCEPTED.load(Ordering::Relaxed),
         refused: REFUSED.load(Ordering::Relaxed),
         no_connect: NO_CONNECT.load(Ordering::Relaxed),
+        refused_publishes: REFUSED_PUBLISHES.load(Ordering::Relaxed),
         failures: FAILURES.load(Ordering::Relaxed),
         cursor_jumps: CURSOR_JUMPS.load(Ordering::Relaxed),
         listeners_replaced: LISTENERS_REPLACED.load(Ordering::Relaxed),

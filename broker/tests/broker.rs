@@ -208,6 +208,7 @@ async fn a_payload_over_the_limit_is_refused() {
     let mut counter = connect(broker.local_addr(), "counter", None);
     counter.subscribe("t").await;
     let mut dpu = connect(broker.local_addr(), "dpu", None);
+    let refused_before = roomer_broker::meters::snapshot().refused_publishes;
 
     dpu.wait_for(|s| matches!(s, Seen::ConnAck).then_some(()))
         .await
@@ -221,6 +222,10 @@ async fn a_payload_over_the_limit_is_refused() {
     dpu.wait_for(|s| matches!(s, Seen::ConnAck).then_some(()))
         .await
         .expect("the DPU was disconnected and reconnected");
+    assert!(
+        roomer_broker::meters::snapshot().refused_publishes > refused_before,
+        "counted"
+    );
     dpu.publish_acked("t", false, vec![1u8; 4 * 1024]).await;
 
     // Only the payload within the limit arrives (rumqttc resends an unacknowledged publish

@@ -10,13 +10,14 @@
 use super::gate::{Content, Gate, Release};
 use super::ledger::{Ledger, Reader, DATA_PREFIX};
 use super::{will_publish, Connection, LinkEnd};
+use crate::meters;
 use rumqttd::local::{LinkRx, LinkTx};
 use rumqttd::protocol::{Disconnect, DisconnectReasonCode, LastWill, Packet, Protocol};
 use rumqttd::protocol::{PubAck, PubAckReason};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::debug;
+use tracing::{debug, warn};
 
 /// What a registered connection carries from its CONNECT.
 pub(crate) struct Session {
@@ -100,11 +101,25 @@ async fn pump<P: Protocol>(
         loop {
             match conn.next_buffered() {
                 Ok(Some((packet, pkid))) => {
+                    if let Some(topic) = invalid_topic(&packet) {
+                        warn!(client_id = session.client_id, topic, "publish to an invalid topic name: closing the connection, nothing acknowledged");
+                        meters::refused_publish();
+                        return Ended::Link(LinkEnd::BadTopic(topic));
+                    }
                     reader.observe(&packet, &session.ledger);
                     gate_incoming(&mut session.gate, &packet, pkid);
                     incoming.push_back(packet);
                 }
                 Ok(None) => break,
+                Err(LinkEnd::Protocol(rumqttd::protocol::Error::PayloadSizeLimitExceeded(
+                    size,
+                ))) => {
+                    warn!(client_id = session.client_id, size, "publish over the payload limit: closing the connection, nothing acknowledged (a DPU should split its upload)");
+                    meters::refused_publish();
+                    return Ended::Link(LinkEnd::Protocol(
+                        rumqttd::protocol::Error::PayloadSizeLimitExceeded(size),
+                    ));
+                }
                 Err(e) => return Ended::Link(e),
             }
             if incoming.len() >= session.max_batch {
@@ -248,6 +263,19 @@ fn ack_deadline(session: &Session) -> Option<tokio::time::Instant> {
             .map(|since| since + session.store_timeout),
         _ => None,
     }
+}
+
+/// The topic name of a PUBLISH that no message may have: empty without a topic alias, with
+/// a wildcard, or with a NUL character.
+fn invalid_topic(packet: &Packet) -> Option<String> {
+    let Packet::Publish(publish, properties) = packet else {
+        return None;
+    };
+    let topic = &publish.topic;
+    let aliased = properties.as_ref().is_some_and(|p| p.topic_alias.is_some());
+    let invalid =
+        (topic.is_empty() && !aliased) || topic.iter().any(|b| matches!(b, b'+' | b'#' | 0));
+    invalid.then(|| String::from_utf8_lossy(topic).into_owned())
 }
 
 /// The topics an ingest worker reads and stores: `dpus/{id}/crossings` and `dpus/{id}/status`.
