@@ -52,10 +52,15 @@ pub async fn spawn_worker() -> Worker {
 
 /// A worker whose configuration `tweak` adjusts.
 pub async fn spawn_worker_with(tweak: impl FnOnce(&mut IngestConfig)) -> Worker {
+    spawn_worker_on(None, tweak).await
+}
+
+/// A worker on the database `url` names (`None`: a fresh SQLite file).
+pub async fn spawn_worker_on(url: Option<String>, tweak: impl FnOnce(&mut IngestConfig)) -> Worker {
     let broker = EmbeddedBroker::start(BrokerConfig::on(SocketAddr::from(([127, 0, 0, 1], 0))))
         .expect("broker starts");
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("roomer.db").display());
+    let url = url.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("roomer.db").display()));
     let store = roomer_storage::connect(&url).await.unwrap();
     store.apply_layout(&example_layout()).await.unwrap();
     let stats = Arc::new(IngestStats::default());
