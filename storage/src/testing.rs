@@ -175,11 +175,50 @@ pub async fn release_sqlite(mut lock: SqliteConnection) {
 /// A tmpfs of a few megabytes, to fill up (storage-fault tests); unmounted on drop.
 pub struct SmallDisk {
     dir: PathBuf,
+    /// The ext4 image behind a loop mount, if that is what it is.
+    image: Option<PathBuf>,
 }
 
 impl SmallDisk {
-    /// Mounts it (root on Linux only; panics otherwise).
+    /// A tmpfs (root on Linux only; panics otherwise).
     pub fn mount(megabytes: u32) -> Self {
+        let dir = Self::mount_point();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}M"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mounting a tmpfs needs root");
+        Self { dir, image: None }
+    }
+
+    /// An ext4 file system in a loop-mounted image, where files can be made immutable, which
+    /// even root cannot write (root on Linux with e2fsprogs only; panics otherwise).
+    pub fn mount_ext4(megabytes: u32) -> Self {
+        let dir = Self::mount_point();
+        let image = dir.with_extension("img");
+        let file = std::fs::File::create(&image).unwrap();
+        file.set_len(u64::from(megabytes) << 20).unwrap();
+        let made = Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(&image)
+            .status()
+            .expect("mkfs.ext4 runs");
+        assert!(made.success(), "mkfs.ext4");
+        let status = Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(&dir)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "loop-mounting an ext4 image needs root");
+        Self {
+            dir,
+            image: Some(image),
+        }
+    }
+
+    fn mount_point() -> PathBuf {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "roomer-small-disk-{}-{}",
@@ -187,13 +226,25 @@ impl SmallDisk {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}M"), "tmpfs"])
-            .arg(&dir)
-            .status()
-            .expect("mount runs");
-        assert!(status.success(), "mounting a tmpfs needs root");
-        Self { dir }
+        dir
+    }
+
+    /// Makes its files immutable (writes fail, even through open files and for root), or
+    /// writable again (ext4 only). SQLite's shared-memory index (`-shm`) is left alone: it is
+    /// mapped into memory, where a write to an immutable file is a SIGBUS, not an error.
+    pub fn set_read_only(&self, read_only: bool) {
+        let flag = if read_only { "+i" } else { "-i" };
+        for entry in std::fs::read_dir(&self.dir).unwrap().flatten() {
+            let shared_memory = entry.file_name().to_string_lossy().ends_with("-shm");
+            if entry.file_type().is_ok_and(|t| t.is_file()) && !shared_memory {
+                let status = Command::new("chattr")
+                    .arg(flag)
+                    .arg(entry.path())
+                    .status()
+                    .expect("chattr runs");
+                assert!(status.success(), "chattr {flag} {}", entry.path().display());
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -227,6 +278,9 @@ impl Drop for SmallDisk {
         // Lazily: the store's connections close in the background, after the test.
         let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
         let _ = std::fs::remove_dir(&self.dir);
+        if let Some(image) = &self.image {
+            let _ = std::fs::remove_file(image);
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! the worker retries rather than setting anything aside), and once space is freed the same
 //! store writes again, with no restart and nothing half-written (needs root on Linux to mount
 //! a small tmpfs: runs when `TEST_FAULTS` is set, as `.ci/run` does; otherwise reported as
-//! ignored). A database file deleted or replaced while open is refused, not written into.
+//! ignored), and the same for a database made read-only (its files immutable, on an ext4
+//! image). A database file deleted or replaced while open is refused, not written into.
 
 use occupancy::{Crossing, Direction, DpuId, Timestamp};
 use roomer_storage::testing::SmallDisk;
@@ -80,4 +81,25 @@ async fn sqlite_whose_file_is_deleted_or_replaced_refuses_to_write_into_it() {
             "{refused}"
         );
     }
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(roomer_fault_tests),
+    ignore = "set TEST_FAULTS=1 (as root) to loop-mount an ext4 image"
+)]
+async fn sqlite_made_read_only_refuses_writes_then_heals() {
+    let disk = SmallDisk::mount_ext4(16);
+    let url = format!("sqlite://{}", disk.path().join("roomer.db").display());
+    let store = roomer_storage::connect(&url).await.unwrap();
+    store.ingest(&crossings(0, 100)).await.unwrap();
+
+    disk.set_read_only(true);
+    for attempt in 0..3 {
+        let refused = store.ingest(&crossings(100, 100)).await.unwrap_err();
+        assert!(refused.is_storage_fault(), "attempt {attempt}: {refused}");
+    }
+    disk.set_read_only(false);
+    store.ingest(&crossings(100, 100)).await.unwrap();
+    assert_eq!(store.totals().await.unwrap().crossings, 200);
 }

@@ -25,6 +25,8 @@ use sqlx::sqlite::{
 };
 use sqlx::Row;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use write::SqliteTx;
 
@@ -44,6 +46,8 @@ pub struct SqliteStore {
     readers: SqlitePool,
     /// The database file as opened, to notice it deleted or replaced while open.
     file: Option<OpenedFile>,
+    /// Raised when a write failed: the writer connection is replaced before its next use.
+    recycle_writer: Arc<AtomicBool>,
 }
 
 /// A file and its identity (device and inode) when it was opened.
@@ -87,15 +91,20 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
+        let recycle_writer = Arc::new(AtomicBool::new(false));
+        let recycle = recycle_writer.clone();
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             // A commit that fails on a full disk or a read-only file leaves sqlx's SQLite
             // connection believing it is still in a transaction (SQLite rolled it back
-            // already), and every later BEGIN fails with "non-zero transaction depth": the
-            // one writer would be stuck for good. Such a connection is closed instead of
-            // reused, and the pool opens a fresh one.
-            .before_acquire(|conn, _| {
-                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            // already), and every later BEGIN fails with "non-zero transaction depth"; a
+            // write refused on a read-only file leaves SQLite's connection read-only even
+            // once the file is writable again. The one writer would be stuck for good: after
+            // a failed write the connection is closed instead of reused, and the pool opens
+            // a fresh one.
+            .before_acquire(move |conn, _| {
+                let failed = recycle.swap(false, Ordering::AcqRel);
+                Box::pin(async move { Ok(!failed && !sqlx::Connection::is_in_transaction(conn)) })
             })
             .connect_with(options.clone())
             .await?;
@@ -117,11 +126,11 @@ impl SqliteStore {
             writer,
             readers,
             file,
+            recycle_writer,
         };
         let mut tx = store.begin().await?;
-        if crate::upgrade::run(&mut tx).await?.is_some() {
-            tx.commit().await?;
-        }
+        crate::upgrade::run(&mut tx).await?;
+        tx.commit().await?;
         Ok(store)
     }
 
@@ -132,11 +141,16 @@ impl SqliteStore {
         if let Some(file) = &self.file {
             file.check()?;
         }
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+        let begun = self.writer.begin_with("BEGIN IMMEDIATE").await;
+        if begun.is_err() {
+            self.recycle_writer.store(true, Ordering::Release);
+        }
+        Ok(begun?)
     }
 
     async fn begin(&self) -> Result<SqliteTx, StoreError> {
-        Ok(SqliteTx::new(self.begin_write().await?))
+        let tx = self.begin_write().await?;
+        Ok(SqliteTx::new(tx, self.recycle_writer.clone()))
     }
 }
 

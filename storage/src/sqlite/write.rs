@@ -15,6 +15,8 @@ use occupancy::{
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// Rows per multi-row statement: at most 5 parameters a row, well under SQLite's limit of
 /// 32,766 parameters a statement.
@@ -22,15 +24,41 @@ const CHUNK: usize = 1000;
 
 pub(crate) struct SqliteTx {
     pub(super) tx: Transaction<'static, Sqlite>,
+    outcome: Recycle,
+}
+
+/// Raises `flag` unless the transaction committed: a write that failed (a full disk, a file
+/// made read-only) can leave SQLite's connection unable to write even once the fault is gone,
+/// so the pool replaces it before its next use (see `SqliteStore::connect`).
+struct Recycle {
+    flag: Arc<AtomicBool>,
+    committed: bool,
+}
+
+impl Drop for Recycle {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.flag.store(true, Ordering::Release);
+        }
+    }
 }
 
 impl SqliteTx {
-    pub(crate) fn new(tx: Transaction<'static, Sqlite>) -> Self {
-        Self { tx }
+    pub(crate) fn new(tx: Transaction<'static, Sqlite>, recycle: Arc<AtomicBool>) -> Self {
+        Self {
+            tx,
+            outcome: Recycle {
+                flag: recycle,
+                committed: false,
+            },
+        }
     }
 
     pub(crate) async fn commit(self) -> Result<()> {
-        Ok(self.tx.commit().await?)
+        let Self { tx, mut outcome } = self;
+        let committed = tx.commit().await;
+        outcome.committed = committed.is_ok();
+        Ok(committed?)
     }
 }
 
