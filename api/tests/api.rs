@@ -86,6 +86,19 @@ async fn a_repeat_is_a_conflict_and_counts_once() {
     assert_eq!(app.get("/space/1/count/").await.1["count"], 1);
 }
 
+/// A leap second over HTTP is the first second of the next minute: its repeat, and that
+/// next second, are repeats (409), not a server error.
+#[tokio::test]
+async fn a_leap_second_and_its_next_second_are_one_crossing() {
+    let app = spawn_app().await;
+    let leap = [("timestamp", "2018-02-26T23:59:60Z"), ("direction", "1")];
+    let next = [("timestamp", "2018-02-27T00:00:00Z"), ("direction", "1")];
+    assert_eq!(app.post_crossing("283", &leap).await.0, 201);
+    assert_eq!(app.post_crossing("283", &leap).await.0, 409);
+    assert_eq!(app.post_crossing("283", &next).await.0, 409);
+    assert_eq!(app.get("/space/1/count/").await.1["count"], 1);
+}
+
 #[tokio::test]
 async fn bad_input_is_refused_with_a_reason_and_kept() {
     let app = spawn_app().await;
