@@ -1,7 +1,7 @@
 //! No message can halt the stream, whatever it says: hundreds of generated messages (DPU ids
 //! in any script, timestamps in every shape RFC 3339 allows and many it does not, leap
 //! seconds, directions and ids of every JSON type, arrays, garbage) go through the real
-//! broker and worker into SQLite and PostgreSQL; a last, valid crossing is still stored, the
+//! broker and worker into SQLite, PostgreSQL and TimescaleDB; a last, valid crossing is still stored, the
 //! worker never stopped, and every message was either stored or kept with a reason.
 
 mod common;
@@ -10,7 +10,9 @@ use common::{publish, spawn_worker_on};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
-use roomer_storage::testing::{eventually, fresh_postgres_database, postgres_url};
+use roomer_storage::testing::{
+    eventually, fresh_postgres_database, fresh_timescale_database, postgres_url,
+};
 use std::time::Duration;
 
 const MESSAGES: usize = 300;
@@ -134,4 +136,13 @@ async fn generated_messages_never_halt_the_stream_on_sqlite() {
 async fn generated_messages_never_halt_the_stream_on_postgres() {
     let admin = postgres_url().expect("TEST_DATABASE_URL must be set for PostgreSQL tests");
     fuzz(Some(fresh_postgres_database(&admin).await.unwrap())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(roomer_timescale_tests),
+    ignore = "set TEST_TIMESCALE_URL to run against TimescaleDB"
+)]
+async fn generated_messages_never_halt_the_stream_on_timescaledb() {
+    fuzz(Some(fresh_timescale_database().await)).await;
 }
