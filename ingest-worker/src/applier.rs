@@ -3,6 +3,7 @@
 
 use crate::acks::AckQueue;
 use crate::counts::CountAnnouncer;
+use crate::poison::TRIES;
 use crate::subscriber::Message;
 use crate::{IngestConfig, IngestStats};
 use chrono::TimeDelta;
@@ -14,8 +15,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-const RETRY_START: Duration = Duration::from_millis(200);
-const RETRY_MAX: Duration = Duration::from_secs(10);
+/// Backoff between tries of a storage call.
+pub(crate) const RETRY_START: Duration = Duration::from_millis(200);
+pub(crate) const RETRY_MAX: Duration = Duration::from_secs(10);
 /// While stopping: stop once nothing has arrived for this long…
 const DRAIN_QUIET: Duration = Duration::from_millis(250);
 /// …or this long after the stop was asked for.
@@ -157,7 +159,10 @@ impl Applier {
             seen: &seen,
         };
         let started = Instant::now();
-        let outcome = match self.tries(stop, || self.store.apply_batch(&stored)).await? {
+        let outcome = match self
+            .tries(stop, Some(TRIES), || self.store.apply_batch(&stored))
+            .await?
+        {
             Ok(outcome) => outcome,
             Err(error) => return self.apply_apart(batch, &error, stop).await,
         };
@@ -193,7 +198,8 @@ impl Applier {
         Some(outcome.touched)
     }
 
-    /// Retries a storage call with exponential backoff until it succeeds or `stop` is raised.
+    /// Retries a storage call with exponential backoff until it succeeds or `stop` is raised,
+    /// whatever the error.
     pub(crate) async fn retry<'a, T, F, Fut>(
         &'a self,
         stop: &mut watch::Receiver<bool>,
@@ -203,20 +209,9 @@ impl Applier {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, roomer_storage::StoreError>> + 'a,
     {
-        let mut delay = RETRY_START;
-        loop {
-            match call().await {
-                Ok(value) => return Some(value),
-                Err(e) => {
-                    IngestStats::add(&self.stats.store_errors, 1);
-                    tracing::error!(error = %e, retry_in = ?delay, "storage failed; the batch stays unacknowledged and will be retried");
-                }
-            }
-            tokio::select! {
-                _ = stop.wait_for(|s| *s) => return None,
-                _ = tokio::time::sleep(delay) => {}
-            }
-            delay = (delay * 2).min(RETRY_MAX);
+        match self.tries(stop, None, call).await? {
+            Ok(value) => Some(value),
+            Err(_) => unreachable!("without a limit, tries retries every error"),
         }
     }
 }
@@ -235,7 +230,7 @@ fn record(
 }
 
 /// The refusal kept for `message` (or one element of it).
-pub(crate) fn rejection(
+fn rejection(
     message: &Message,
     dpu: Option<&str>,
     element: Option<usize>,
@@ -247,10 +242,10 @@ pub(crate) fn rejection(
     };
     Rejected {
         received_at: message.received_at,
-        source: crate::poison::storable(&message.publish.topic),
+        source: message.publish.topic.clone(),
         dpu_id: dpu.map(str::to_owned),
         reason: reason.code().to_owned(),
-        detail: crate::poison::storable(&detail),
+        detail,
         payload: message.publish.payload.to_vec(),
     }
 }

@@ -8,38 +8,37 @@
 //! kept in the rejected list (`unappliable`, with its raw payload and the error), counted,
 //! logged, and acknowledged.
 
-use crate::applier::Applier;
+use crate::applier::{Applier, RETRY_MAX, RETRY_START};
 use crate::subscriber::Message;
 use crate::IngestStats;
 use occupancy::payload::{parse_topic, Topic};
 use occupancy::SpaceId;
 use roomer_storage::{Rejected, StoreError};
-use std::time::Duration;
 use tokio::sync::watch;
 
 /// Tries of a batch, and then of each of its messages alone, before it is set aside.
 pub(crate) const TRIES: u32 = 3;
-const DELAY_START: Duration = Duration::from_millis(100);
-const DELAY_MAX: Duration = Duration::from_secs(10);
 
 /// The reason a message set aside is kept under.
-pub const UNAPPLIABLE: &str = "unappliable";
+const UNAPPLIABLE: &str = "unappliable";
 
 impl Applier {
-    /// Runs a storage call until it succeeds (`Ok`), fails [`TRIES`] times with errors that
-    /// are not storage faults (`Err`, the last of them), or `stop` is raised (`None`).
-    /// Storage faults are retried without limit, with backoff.
+    /// Runs a storage call until it succeeds (`Ok`), fails `refusals` times (with
+    /// `Some`) with errors that are not storage faults (`Err`, the last of them), or `stop`
+    /// is raised (`None`). Storage faults are retried without limit, with backoff, and
+    /// reported in the stats while they last.
     pub(crate) async fn tries<'a, T, F, Fut>(
         &'a self,
         stop: &mut watch::Receiver<bool>,
+        refusals: Option<u32>,
         call: F,
     ) -> Option<Result<T, StoreError>>
     where
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>> + 'a,
     {
-        let mut delay = DELAY_START;
-        let mut refusals = 0;
+        let mut delay = RETRY_START;
+        let mut refused = 0;
         loop {
             match call().await {
                 Ok(value) => {
@@ -54,18 +53,18 @@ impl Applier {
                 Err(e) => {
                     IngestStats::add(&self.stats.store_errors, 1);
                     self.stats.set_store_fault(None);
-                    refusals += 1;
-                    if refusals >= TRIES {
+                    refused += 1;
+                    if refusals.is_some_and(|limit| refused >= limit) {
                         return Some(Err(e));
                     }
-                    tracing::warn!(error = %e, try_ = refusals, "storage refused the batch; trying again");
+                    tracing::warn!(error = %e, try_ = refused, "storage refused the batch; trying again");
                 }
             }
             tokio::select! {
                 _ = stop.wait_for(|s| *s) => return None,
                 _ = tokio::time::sleep(delay) => {}
             }
-            delay = (delay * 2).min(DELAY_MAX);
+            delay = (delay * 2).min(RETRY_MAX);
         }
     }
 
@@ -103,10 +102,10 @@ impl Applier {
         };
         let kept = Rejected {
             received_at: message.received_at,
-            source: storable(topic),
+            source: topic.clone(),
             dpu_id: dpu,
             reason: UNAPPLIABLE.to_owned(),
-            detail: storable(&format!("storage refused it {TRIES} times: {error}")),
+            detail: format!("storage refused it {TRIES} times: {error}"),
             payload: message.publish.payload.to_vec(),
         };
         tracing::error!(topic = %kept.source, error = %error, "message set aside: storage cannot apply it; kept in the rejected list");
@@ -115,9 +114,4 @@ impl Applier {
         self.retry(stop, || self.store.reject(std::slice::from_ref(&kept)))
             .await
     }
-}
-
-/// Text any backend stores: PostgreSQL refuses NUL characters in text.
-pub(crate) fn storable(text: &str) -> String {
-    text.replace('\0', "\u{fffd}")
 }
