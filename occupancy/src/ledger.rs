@@ -1,4 +1,5 @@
-//! An in-memory store built from the domain's pieces, exactly as the SQL backends use them.
+//! An in-memory store built from the domain's pieces: the same planning as the SQL backends,
+//! with each space's series kept as tiered summaries ([`crate::tiers`]).
 //!
 //! It is what the property tests drive with shuffled, duplicated and batched input, and a
 //! baseline for the benchmarks; it keeps nothing across restarts.
@@ -7,7 +8,8 @@ use crate::layout::{Attribution, Layout};
 use crate::model::{Crossing, CrossingKey, DoorwayId, SpaceId, Timestamp};
 use crate::plan::{plan_batch, plan_reattribution, Attributed, IngestReport, Known, Stored};
 use crate::reset::DailyReset;
-use crate::series::{SpaceChange, SpaceSeries};
+use crate::series::SpaceChange;
+use crate::tiers::TieredSeries;
 use std::collections::{BTreeMap, HashMap};
 
 #[derive(Clone, Debug, Default)]
@@ -16,7 +18,7 @@ pub struct Ledger {
     attribution: Attribution,
     /// Stored crossings by key and copy (rule 3).
     crossings: BTreeMap<(CrossingKey, u32), (Crossing, Option<DoorwayId>)>,
-    series: HashMap<SpaceId, SpaceSeries>,
+    series: HashMap<SpaceId, TieredSeries>,
 }
 
 impl Ledger {
@@ -43,11 +45,11 @@ impl Ledger {
         }
         self.apply_changes(plan.changes);
         self.attribution = attribution;
-        // A space whose reset rule changed is recounted from its first entry.
+        // A space whose reset rule changed is summarized again from its first entry.
         let rules = self.rules();
         for (space, series) in &mut self.series {
             if rules.get(space) != rules_before.get(space) {
-                series.recount_all(*space, rules.get(space));
+                series.set_reset(rules.get(space).copied());
             }
         }
     }
@@ -97,30 +99,27 @@ impl Ledger {
         report
     }
 
-    /// Applies the changes; answers how many entries the recounts visited.
+    /// Applies the changes; answers how many entries and summaries they read.
     fn apply_changes(&mut self, changes: BTreeMap<SpaceId, SpaceChange>) -> usize {
         let rules = self.rules();
-        let mut visited = 0;
+        let mut read = 0;
         for (space, change) in changes {
-            let rule = rules.get(&space);
-            visited += self
+            let rule = rules.get(&space).copied();
+            read += self
                 .series
                 .entry(space)
-                .or_default()
-                .apply(space, &change, rule);
+                .or_insert_with(|| TieredSeries::new(space, rule))
+                .apply(&change);
         }
-        visited
+        read
     }
 
     pub fn count_at(&self, space: SpaceId, t: Timestamp) -> i64 {
-        let rule = DailyReset::of(space, &self.layout.spaces);
-        self.series
-            .get(&space)
-            .map_or(0, |s| s.count_at(t, rule.as_ref()))
+        self.series.get(&space).map_or(0, |s| s.count_at(t))
     }
 
     pub fn current(&self, space: SpaceId) -> i64 {
-        self.series.get(&space).map_or(0, SpaceSeries::current)
+        self.series.get(&space).map_or(0, TieredSeries::current)
     }
 
     /// Distinct crossings stored, counted or pending.

@@ -6,6 +6,10 @@
 //!   over at time T".
 //! - [`series`]: a space's count series, its total order and the incremental recount that
 //!   corrects every later count when a late crossing lands (rules 1, 2 and 5).
+//! - [`effect`]: what a stretch of a series does to a count, as `c ↦ max(a, c + b)` maps
+//!   that compose, so any stretch is summarized by a few numbers.
+//! - [`tiers`]: a series summarized in nested minute to 360-day buckets: a late crossing
+//!   costs one bucket per tier, the count at `T` is a fold of summaries.
 //! - [`plan`]: turns a batch of crossings (or a layout change) into per-space changes:
 //!   deduplication, attribution and pending events (rules 3, 4 and 6).
 //! - [`history`]: a series cut into minute to week buckets in local time, daylight-saving
@@ -13,14 +17,15 @@
 //! - [`rollup`]: the same series summarized per hour or day (TimescaleDB's continuous
 //!   aggregates) and the rule that makes identical buckets from the summaries.
 //! - [`payload`]: the MQTT/HTTP wire format and its validation (rule 7).
-//! - [`ledger`]: an in-memory store built from the pieces above; storage backends do the same
-//!   with SQL.
+//! - [`ledger`]: an in-memory store built from the pieces above (its series are [`tiers`]);
+//!   storage backends do the same planning with SQL.
 //! - [`reset`]: the daily reset, a space's count returning to 0 at a local time of day.
 //! - [`reference`]: a deliberately naive model the property tests compare everything against.
 //!
 //! Nothing in this crate does I/O.
 #![forbid(unsafe_code)]
 
+pub mod effect;
 pub mod history;
 pub mod layout;
 pub mod ledger;
@@ -33,6 +38,7 @@ pub mod rollup;
 pub mod series;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod tiers;
 
 pub use layout::{Layout, LayoutError};
 pub use model::*;

@@ -84,6 +84,16 @@ impl EntryKey {
         self.rank.delta()
     }
 
+    /// The smallest key at `t`.
+    pub(crate) fn first_at(t: Timestamp) -> Self {
+        Self {
+            ts: t,
+            rank: Rank::Arrival,
+            dpu: DpuId(String::new()),
+            copy: 0,
+        }
+    }
+
     /// A key greater than every key at or before `t` and smaller than every key after it.
     fn first_after(t: Timestamp) -> Self {
         Self {
@@ -248,6 +258,18 @@ impl SpaceSeries {
                 *stored = Some(count);
             }
         }
+    }
+
+    /// The entries in `[from, to)` with the count right after each.
+    pub fn points(&self, from: Timestamp, to: Timestamp) -> Vec<crate::history::SeriesPoint> {
+        self.entries
+            .range(EntryKey::first_at(from)..EntryKey::first_at(to))
+            .map(|(key, count)| crate::history::SeriesPoint {
+                ts: key.ts,
+                arrival: key.rank == Rank::Arrival,
+                count: count.unwrap_or(0),
+            })
+            .collect()
     }
 
     /// The count after the latest entry.

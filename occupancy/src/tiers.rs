@@ -1,0 +1,391 @@
+//! A space's series summarized in nested time buckets, so that a late crossing costs the
+//! same whatever came after it.
+//!
+//! Each bucket with crossings keeps an [`Effect`]: a minute's from its crossings, an hour's
+//! from its minutes, and so on up to 360-day buckets (all aligned to the Unix epoch in UTC,
+//! so hours and days are also the history rollups' buckets). A daily reset inside a bucket is
+//! part of its summary; one in a gap between buckets is applied while folding.
+//!
+//! - A late crossing recomputes its minute from that minute's crossings, then one bucket per
+//!   tier from at most 60, 24, 30 and 12 children: bounded work, whatever the space's history
+//!   after it.
+//! - The count at `T` folds, from the top tier down, the buckets before `T`'s own bucket of
+//!   each tier, then the crossings of `T`'s minute up to `T`: at most a few hundred values.
+//!
+//! [`TieredSeries`] is the in-memory form; the storage backends keep the same buckets in
+//! tables and use the same functions to compute them.
+
+use crate::effect::{Effect, Outcome};
+use crate::history::Bucket;
+use crate::model::{is_clamped, SpaceId, Timestamp};
+use crate::reset::DailyReset;
+use crate::series::{EntryKey, SpaceChange};
+use chrono::TimeDelta;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The nested bucket lengths, finest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Tier {
+    Minute = 0,
+    Hour = 1,
+    Day = 2,
+    Days30 = 3,
+    Days360 = 4,
+}
+
+impl Tier {
+    pub const ALL: [Self; 5] = [
+        Self::Minute,
+        Self::Hour,
+        Self::Day,
+        Self::Days30,
+        Self::Days360,
+    ];
+
+    pub fn seconds(self) -> i64 {
+        match self {
+            Self::Minute => 60,
+            Self::Hour => 3_600,
+            Self::Day => 86_400,
+            Self::Days30 => 30 * 86_400,
+            Self::Days360 => 360 * 86_400,
+        }
+    }
+
+    /// The start of this tier's bucket that holds `t`.
+    pub fn floor(self, t: Timestamp) -> Timestamp {
+        let seconds = t.timestamp();
+        let floored = seconds - seconds.rem_euclid(self.seconds());
+        Timestamp::from_timestamp(floored, 0).unwrap_or(t)
+    }
+
+    /// The end (exclusive) of the bucket that starts at `start`.
+    pub fn end(self, start: Timestamp) -> Timestamp {
+        start + TimeDelta::seconds(self.seconds())
+    }
+
+    /// The next coarser tier.
+    pub fn parent(self) -> Option<Self> {
+        Self::ALL.get(self as usize + 1).copied()
+    }
+
+    /// The next finer tier.
+    pub fn child(self) -> Option<Self> {
+        (self as usize).checked_sub(1).map(|i| Self::ALL[i])
+    }
+}
+
+/// Whether a daily reset falls in `[from, to)`.
+fn resets_in(rule: &DailyReset, from: Timestamp, to: Timestamp) -> bool {
+    from < to && rule.last_at_or_before(to - TimeDelta::microseconds(1)) >= from
+}
+
+/// Composes a stretch of a series in time order, applying the daily resets that fall in the
+/// gaps between what it is given.
+pub struct Folder<'a> {
+    rule: Option<&'a DailyReset>,
+    clamped: bool,
+    acc: Option<Effect>,
+    /// Resets before this instant are accounted for (`None`: nothing counted yet, so a reset
+    /// changes nothing).
+    cursor: Option<Timestamp>,
+}
+
+impl<'a> Folder<'a> {
+    /// A fold that starts at `from` (resets from there on count) or, with `None`, before
+    /// anything happened.
+    pub fn new(space: SpaceId, rule: Option<&'a DailyReset>, from: Option<Timestamp>) -> Self {
+        Self {
+            rule,
+            clamped: is_clamped(space),
+            acc: None,
+            cursor: from,
+        }
+    }
+
+    fn push(&mut self, effect: &Effect) {
+        self.acc = Some(match &self.acc {
+            None => *effect,
+            Some(acc) => acc.then(effect),
+        });
+    }
+
+    /// Applies a reset if one falls between the cursor and `to`.
+    fn gap_to(&mut self, to: Timestamp) {
+        if let (Some(rule), Some(from)) = (self.rule, self.cursor) {
+            if resets_in(rule, from, to) {
+                self.push(&Effect::reset());
+            }
+        }
+        if self.cursor.is_none_or(|c| c < to) {
+            self.cursor = Some(to);
+        }
+    }
+
+    /// A bucket's summary, covering `[start, end)`.
+    pub fn bucket(&mut self, start: Timestamp, end: Timestamp, effect: &Effect) {
+        self.gap_to(start);
+        self.push(effect);
+        self.cursor = Some(end);
+    }
+
+    /// One crossing (a reset at its own instant comes before it).
+    pub fn entry(&mut self, key: &EntryKey) {
+        let after = key.ts + TimeDelta::microseconds(1);
+        self.gap_to(after);
+        self.push(&Effect::crossing(key.delta(), self.clamped));
+    }
+
+    /// The summary of everything folded, with the resets up to `end` (exclusive).
+    pub fn finish(mut self, end: Timestamp) -> Option<Effect> {
+        self.gap_to(end);
+        self.acc
+    }
+}
+
+/// The summary of the bucket `[start, tier.end(start))` of `tier`, from its crossings (a
+/// minute) or from its children's summaries (any other tier), given in order.
+pub fn summarize<'k>(
+    space: SpaceId,
+    rule: Option<&DailyReset>,
+    tier: Tier,
+    start: Timestamp,
+    entries: impl IntoIterator<Item = &'k EntryKey>,
+    children: &[(Timestamp, Effect)],
+) -> Option<Effect> {
+    let mut folder = Folder::new(space, rule, Some(start));
+    let mut any = false;
+    for key in entries {
+        folder.entry(key);
+        any = true;
+    }
+    if let Some(child) = tier.child() {
+        for (child_start, effect) in children {
+            folder.bucket(*child_start, child.end(*child_start), effect);
+            any = true;
+        }
+    }
+    // A bucket without crossings has no summary; its resets are applied as a gap.
+    any.then(|| folder.finish(tier.end(start))).flatten()
+}
+
+/// The ranges of each tier's buckets that the count at `t` folds, coarsest first: all top-tier
+/// buckets before `t`'s, then per tier those between the coarser tier's bucket of `t` and its
+/// own. The crossings of `t`'s minute up to `t` follow.
+pub fn count_ranges(t: Timestamp) -> Vec<(Tier, Option<Timestamp>, Timestamp)> {
+    Tier::ALL
+        .iter()
+        .rev()
+        .map(|&tier| (tier, tier.parent().map(|p| p.floor(t)), tier.floor(t)))
+        .collect()
+}
+
+/// A space's series with its tiers, in memory: the model the storage backends follow.
+#[derive(Clone, Debug)]
+pub struct TieredSeries {
+    space: SpaceId,
+    reset: Option<DailyReset>,
+    entries: BTreeSet<EntryKey>,
+    tiers: [BTreeMap<Timestamp, Effect>; 5],
+}
+
+impl TieredSeries {
+    pub fn new(space: SpaceId, reset: Option<DailyReset>) -> Self {
+        Self {
+            space,
+            reset,
+            entries: BTreeSet::new(),
+            tiers: Default::default(),
+        }
+    }
+
+    /// Applies a change; answers how many entries and summaries it read.
+    pub fn apply(&mut self, change: &SpaceChange) -> usize {
+        let mut touched: BTreeSet<Timestamp> = BTreeSet::new();
+        for key in &change.removes {
+            self.entries.remove(key);
+            touched.insert(Tier::Minute.floor(key.ts));
+        }
+        for key in &change.inserts {
+            self.entries.insert(key.clone());
+            touched.insert(Tier::Minute.floor(key.ts));
+        }
+        let mut read = 0;
+        for tier in Tier::ALL {
+            read += touched
+                .iter()
+                .map(|&s| self.resummarize(tier, s))
+                .sum::<usize>();
+            let Some(parent) = tier.parent() else { break };
+            touched = touched.iter().map(|&s| parent.floor(s)).collect();
+        }
+        read
+    }
+
+    /// Recomputes one bucket; answers how many values it read.
+    fn resummarize(&mut self, tier: Tier, start: Timestamp) -> usize {
+        let end = tier.end(start);
+        let (entries, children): (Vec<&EntryKey>, Vec<(Timestamp, Effect)>) = match tier.child() {
+            None => (self.entries_in(start, end).collect(), Vec::new()),
+            Some(child) => (
+                Vec::new(),
+                self.tiers[child as usize]
+                    .range(start..end)
+                    .map(|(s, e)| (*s, *e))
+                    .collect(),
+            ),
+        };
+        let read = entries.len() + children.len();
+        let summary = summarize(
+            self.space,
+            self.reset.as_ref(),
+            tier,
+            start,
+            entries,
+            &children,
+        );
+        let bucket = &mut self.tiers[tier as usize];
+        match summary {
+            Some(effect) => bucket.insert(start, effect),
+            None => bucket.remove(&start),
+        };
+        read
+    }
+
+    fn entries_in(&self, from: Timestamp, to: Timestamp) -> impl Iterator<Item = &EntryKey> {
+        let first = EntryKey::first_at(from);
+        self.entries.range(first..).take_while(move |k| k.ts < to)
+    }
+
+    /// The count right after everything at or before `t`.
+    pub fn count_at(&self, t: Timestamp) -> i64 {
+        let mut folder = Folder::new(self.space, self.reset.as_ref(), None);
+        for (tier, from, to) in count_ranges(t) {
+            let buckets = &self.tiers[tier as usize];
+            let range = match from {
+                Some(from) => buckets.range(from..to),
+                None => buckets.range(..to),
+            };
+            for (start, effect) in range {
+                folder.bucket(*start, tier.end(*start), effect);
+            }
+        }
+        let minute = Tier::Minute.floor(t);
+        for key in self.entries_in(minute, t + TimeDelta::microseconds(1)) {
+            folder.entry(key);
+        }
+        crate::effect::count_after(0, folder.finish(t + TimeDelta::microseconds(1)).as_ref())
+    }
+
+    /// The summary of `[from, to)`: the largest tier buckets that fit, and the crossings of
+    /// the partial minutes at either end (history bounds fall on whole minutes, so usually
+    /// none). `None` if nothing happened in it.
+    pub fn stretch(&self, from: Timestamp, to: Timestamp) -> Option<Effect> {
+        let mut folder = Folder::new(self.space, self.reset.as_ref(), Some(from));
+        let mut cursor = from;
+        while cursor < to {
+            let fits = Tier::ALL
+                .iter()
+                .rev()
+                .find(|t| t.floor(cursor) == cursor && t.end(cursor) <= to);
+            match fits {
+                Some(&tier) => {
+                    let end = tier.end(cursor);
+                    if let Some(effect) = self.tiers[tier as usize].get(&cursor) {
+                        folder.bucket(cursor, end, effect);
+                    }
+                    cursor = end;
+                }
+                None => {
+                    let stop = Tier::Minute.end(Tier::Minute.floor(cursor)).min(to);
+                    for key in self.entries_in(cursor, stop) {
+                        folder.entry(key);
+                    }
+                    cursor = stop;
+                }
+            }
+        }
+        folder.finish(to)
+    }
+
+    /// History buckets over consecutive `bounds`, from the summaries alone (plus the
+    /// crossings of partial minutes).
+    pub fn buckets(&self, bounds: &[(Timestamp, Timestamp)], capacity: Option<u32>) -> Vec<Bucket> {
+        let Some(&(first, _)) = bounds.first() else {
+            return Vec::new();
+        };
+        let mut count = self.count_at(first - TimeDelta::microseconds(1));
+        bounds
+            .iter()
+            .map(|&(start, end)| {
+                // A reset at the bucket's first instant is the count it starts with.
+                if self
+                    .reset
+                    .is_some_and(|r| r.last_at_or_before(start) == start)
+                {
+                    count = 0;
+                }
+                let out = self.stretch(start, end).map_or(
+                    Outcome {
+                        count,
+                        min: count,
+                        max: count,
+                        entrances: 0,
+                        exits: 0,
+                    },
+                    |e| e.outcome(count),
+                );
+                count = out.count;
+                Bucket {
+                    start,
+                    end,
+                    count: out.count,
+                    min: out.min,
+                    max: out.max,
+                    entrances: out.entrances,
+                    exits: out.exits,
+                    utilization: capacity.map(|c| out.count as f64 / f64::from(c)),
+                }
+            })
+            .collect()
+    }
+
+    /// Changes the daily reset rule, which every summary depends on: all are recomputed.
+    pub fn set_reset(&mut self, reset: Option<DailyReset>) {
+        if self.reset != reset {
+            self.reset = reset;
+            *self = self.rebuilt();
+        }
+    }
+
+    /// The count right after the latest crossing (0 without any).
+    pub fn current(&self) -> i64 {
+        self.entries.last().map_or(0, |last| self.count_at(last.ts))
+    }
+
+    /// The summaries of one tier (for tests and for the storage backends to compare with).
+    pub fn tier(&self, tier: Tier) -> &BTreeMap<Timestamp, Effect> {
+        &self.tiers[tier as usize]
+    }
+
+    /// The same entries, summarized from scratch.
+    pub fn rebuilt(&self) -> Self {
+        let mut fresh = Self::new(self.space, self.reset);
+        fresh.apply(&SpaceChange {
+            inserts: self.entries.iter().cloned().collect(),
+            removes: Vec::new(),
+        });
+        fresh
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests;
