@@ -12,7 +12,14 @@ use tokio::time::Instant;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_database_leaves_the_stream_in_the_broker_not_in_memory() {
     let batch = 10;
-    let worker = spawn_worker_with(|config| config.batch_size = batch).await;
+    // Batches cut by size only (a pause in the stream would otherwise end one early, and
+    // smaller batches would fill the queue with fewer messages than counted below).
+    let worker = spawn_worker_with(|config| {
+        config.batch_size = batch;
+        config.batch_wait = Duration::from_secs(30);
+        config.batch_quiet = Duration::from_secs(30);
+    })
+    .await;
 
     // Another connection holds SQLite's write lock: the database is stuck.
     let lock = stall_sqlite(&worker.database_url).await;

@@ -34,14 +34,39 @@ async fn send(worker: &common::Worker, messages: &[(String, String)]) {
     publish(worker.broker.local_addr(), &borrowed).await;
 }
 
-/// Terminates every connection of `role` and waits (up to 10 s each) until they are gone:
-/// without the wait a backend may serve one more batch before it sees the signal.
+/// Terminates every connection of `role` and waits until none is left. A connection whose
+/// login was checked just before a password change shows in `pg_stat_activity` only once
+/// its startup ends, so the check is repeated after a pause longer than a startup; without
+/// that such a connection could store a batch the test expects to be refused.
 async fn kill_connections_of(admin: &PgPool, role: &str) {
-    sqlx::query("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE usename = $1")
-        .bind(role)
-        .execute(admin)
-        .await
-        .unwrap();
+    for round in 0..2 {
+        if round > 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        eventually(
+            "every connection of the role to end",
+            Duration::from_secs(10),
+            || async {
+                // Waits (up to 10 s each) for the backends to exit, so that none serves one
+                // more batch after this returns.
+                sqlx::query(
+                    "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE usename = $1",
+                )
+                .bind(role)
+                .execute(admin)
+                .await
+                .unwrap();
+                let left: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE usename = $1")
+                        .bind(role)
+                        .fetch_one(admin)
+                        .await
+                        .unwrap();
+                (left == 0).then_some(())
+            },
+        )
+        .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
