@@ -1,5 +1,6 @@
-//! An in-memory store built from the domain's pieces: the same planning as the SQL backends,
-//! with each space's series kept as tiered summaries ([`crate::tiers`]).
+//! An in-memory store built from the domain's pieces, exactly as the SQL backends use them.
+//! Each space's series is kept per entry by default, as the SQL backends keep it (so their
+//! ingest reports match), or as tiered summaries ([`crate::tiers`]).
 //!
 //! It is what the property tests drive with shuffled, duplicated and batched input, and a
 //! baseline for the benchmarks; it keeps nothing across restarts.
@@ -8,20 +9,62 @@ use crate::layout::{Attribution, Layout};
 use crate::model::{Crossing, CrossingKey, DoorwayId, SpaceId, Timestamp};
 use crate::plan::{plan_batch, plan_reattribution, Attributed, IngestReport, Known, Stored};
 use crate::reset::DailyReset;
-use crate::series::SpaceChange;
+use crate::series::{PerEntry, SpaceChange};
 use crate::tiers::TieredSeries;
 use std::collections::{BTreeMap, HashMap};
 
-#[derive(Clone, Debug, Default)]
-pub struct Ledger {
+/// A space's series as the ledger keeps it.
+pub trait SeriesModel: Clone + std::fmt::Debug {
+    fn new(space: SpaceId, reset: Option<DailyReset>) -> Self;
+    /// Applies a change; answers the work it took (the ingest report's `recounted`).
+    fn apply(&mut self, change: &SpaceChange) -> usize;
+    /// The count right after everything at or before `t`.
+    fn count_at(&self, t: Timestamp) -> i64;
+    /// The count right after the latest crossing.
+    fn current(&self) -> i64;
+    /// The space's daily reset rule changed: every count after its first entry may change.
+    fn set_reset(&mut self, reset: Option<DailyReset>);
+}
+
+impl SeriesModel for TieredSeries {
+    fn new(space: SpaceId, reset: Option<DailyReset>) -> Self {
+        TieredSeries::new(space, reset)
+    }
+    fn apply(&mut self, change: &SpaceChange) -> usize {
+        TieredSeries::apply(self, change)
+    }
+    fn count_at(&self, t: Timestamp) -> i64 {
+        TieredSeries::count_at(self, t)
+    }
+    fn current(&self) -> i64 {
+        TieredSeries::current(self)
+    }
+    fn set_reset(&mut self, reset: Option<DailyReset>) {
+        TieredSeries::set_reset(self, reset)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Ledger<S: SeriesModel = PerEntry> {
     layout: Layout,
     attribution: Attribution,
     /// Stored crossings by key and copy (rule 3).
     crossings: BTreeMap<(CrossingKey, u32), (Crossing, Option<DoorwayId>)>,
-    series: HashMap<SpaceId, TieredSeries>,
+    series: HashMap<SpaceId, S>,
 }
 
-impl Ledger {
+impl<S: SeriesModel> Default for Ledger<S> {
+    fn default() -> Self {
+        Self {
+            layout: Layout::default(),
+            attribution: Attribution::default(),
+            crossings: BTreeMap::new(),
+            series: HashMap::new(),
+        }
+    }
+}
+
+impl<S: SeriesModel> Ledger<S> {
     /// Applies a (validated) layout on top of the current one (see [`Layout::merge`]) and
     /// re-attributes stored crossings.
     pub fn apply_layout(&mut self, layout: &Layout) {
@@ -108,7 +151,7 @@ impl Ledger {
             read += self
                 .series
                 .entry(space)
-                .or_insert_with(|| TieredSeries::new(space, rule))
+                .or_insert_with(|| S::new(space, rule))
                 .apply(&change);
         }
         read
@@ -119,7 +162,7 @@ impl Ledger {
     }
 
     pub fn current(&self, space: SpaceId) -> i64 {
-        self.series.get(&space).map_or(0, TieredSeries::current)
+        self.series.get(&space).map_or(0, S::current)
     }
 
     /// Distinct crossings stored, counted or pending.
@@ -145,7 +188,7 @@ mod tests {
 
     #[test]
     fn ids_tell_apart_crossings_of_one_instant_and_never_refuse_others() {
-        let mut ledger = Ledger::default();
+        let mut ledger: Ledger = Ledger::default();
         assert_eq!(ledger.ingest(&[crossing(1, 7)]).inserted, 1);
         // Id 7 again at another time is another crossing; id 8 at second 1 is a second
         // person seen in that instant; the repeat of (1, 7) is a duplicate.

@@ -17,8 +17,8 @@
 //! - [`rollup`]: the same series summarized per hour or day (TimescaleDB's continuous
 //!   aggregates) and the rule that makes identical buckets from the summaries.
 //! - [`payload`]: the MQTT/HTTP wire format and its validation (rule 7).
-//! - [`ledger`]: an in-memory store built from the pieces above (its series are [`tiers`]);
-//!   storage backends do the same planning with SQL.
+//! - [`ledger`]: an in-memory store built from the pieces above, its series per entry (as
+//!   the storage backends keep them) or in [`tiers`]; storage backends do the same with SQL.
 //! - [`reset`]: the daily reset, a space's count returning to 0 at a local time of day.
 //! - [`reference`]: a deliberately naive model the property tests compare everything against.
 //!

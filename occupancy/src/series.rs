@@ -290,5 +290,36 @@ impl SpaceSeries {
     }
 }
 
+/// A space's [`SpaceSeries`] with its space and reset rule: the ledger's default series.
+#[derive(Clone, Debug)]
+pub struct PerEntry {
+    space: SpaceId,
+    reset: Option<DailyReset>,
+    series: SpaceSeries,
+}
+
+impl crate::ledger::SeriesModel for PerEntry {
+    fn new(space: SpaceId, reset: Option<DailyReset>) -> Self {
+        Self {
+            space,
+            reset,
+            series: SpaceSeries::default(),
+        }
+    }
+    fn apply(&mut self, change: &SpaceChange) -> usize {
+        self.series.apply(self.space, change, self.reset.as_ref())
+    }
+    fn count_at(&self, t: Timestamp) -> i64 {
+        self.series.count_at(t, self.reset.as_ref())
+    }
+    fn current(&self) -> i64 {
+        self.series.current()
+    }
+    fn set_reset(&mut self, reset: Option<DailyReset>) {
+        self.reset = reset;
+        self.series.recount_all(self.space, reset.as_ref());
+    }
+}
+
 #[cfg(test)]
 mod tests;

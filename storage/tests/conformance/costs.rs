@@ -18,7 +18,7 @@ async fn ingest_both(store: &dyn Store, model: &mut Ledger, batch: &[Crossing]) 
 
 pub async fn a_late_crossing_costs_the_entries_after_it(store: &dyn Store) {
     store.apply_layout(&building()).await.unwrap();
-    let mut model = Ledger::default();
+    let mut model: Ledger = Ledger::default();
     model.apply_layout(&building());
     // 2,000 arrivals into Space A through Doorway X, a minute apart.
     let history: Vec<Crossing> = (0..2_000).map(|m| crossing("283", m, 1)).collect();
