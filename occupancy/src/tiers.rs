@@ -180,6 +180,39 @@ pub fn count_ranges(t: Timestamp) -> Vec<(Tier, Option<Timestamp>, Timestamp)> {
         .collect()
 }
 
+/// One part of a stretch of a series: a tier's bucket, or the crossings in part of a minute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Piece {
+    Bucket(Tier, Timestamp),
+    Entries(Timestamp, Timestamp),
+}
+
+/// `[from, to)` cut into the largest tier buckets that fit, and the crossings of the partial
+/// minutes at either end (history bounds fall on whole minutes, so usually there are none).
+pub fn pieces(from: Timestamp, to: Timestamp) -> Vec<Piece> {
+    let mut out = Vec::new();
+    let mut cursor = from;
+    while cursor < to {
+        let fits = Tier::ALL
+            .iter()
+            .rev()
+            .find(|t| t.floor(cursor) == cursor && t.end(cursor) <= to);
+        let end = match fits {
+            Some(&tier) => {
+                out.push(Piece::Bucket(tier, cursor));
+                tier.end(cursor)
+            }
+            None => {
+                let stop = Tier::Minute.end(Tier::Minute.floor(cursor)).min(to);
+                out.push(Piece::Entries(cursor, stop));
+                stop
+            }
+        };
+        cursor = end;
+    }
+    out
+}
+
 /// A space's series with its tiers, in memory: the model the storage backends follow.
 #[derive(Clone, Debug)]
 pub struct TieredSeries {
@@ -277,31 +310,20 @@ impl TieredSeries {
         crate::effect::count_after(0, folder.finish(t + TimeDelta::microseconds(1)).as_ref())
     }
 
-    /// The summary of `[from, to)`: the largest tier buckets that fit, and the crossings of
-    /// the partial minutes at either end (history bounds fall on whole minutes, so usually
-    /// none). `None` if nothing happened in it.
+    /// The summary of `[from, to)` (see [`pieces`]); `None` if nothing happened in it.
     pub fn stretch(&self, from: Timestamp, to: Timestamp) -> Option<Effect> {
         let mut folder = Folder::new(self.space, self.reset.as_ref(), Some(from));
-        let mut cursor = from;
-        while cursor < to {
-            let fits = Tier::ALL
-                .iter()
-                .rev()
-                .find(|t| t.floor(cursor) == cursor && t.end(cursor) <= to);
-            match fits {
-                Some(&tier) => {
-                    let end = tier.end(cursor);
-                    if let Some(effect) = self.tiers[tier as usize].get(&cursor) {
-                        folder.bucket(cursor, end, effect);
+        for piece in pieces(from, to) {
+            match piece {
+                Piece::Bucket(tier, start) => {
+                    if let Some(effect) = self.tiers[tier as usize].get(&start) {
+                        folder.bucket(start, tier.end(start), effect);
                     }
-                    cursor = end;
                 }
-                None => {
-                    let stop = Tier::Minute.end(Tier::Minute.floor(cursor)).min(to);
-                    for key in self.entries_in(cursor, stop) {
+                Piece::Entries(from, to) => {
+                    for key in self.entries_in(from, to) {
                         folder.entry(key);
                     }
-                    cursor = stop;
                 }
             }
         }

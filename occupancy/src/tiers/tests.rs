@@ -261,3 +261,20 @@ fn a_bucket_that_starts_with_a_reset_starts_from_zero() {
     let summary: Vec<(i64, i64, i64)> = buckets.iter().map(|b| (b.count, b.min, b.max)).collect();
     assert_eq!(summary, [(2, 2, 2), (0, 0, 0)]);
 }
+
+#[test]
+fn a_stretch_is_cut_into_the_largest_buckets_that_fit() {
+    let t = |s: &str| s.parse::<Timestamp>().unwrap();
+    assert_eq!(
+        pieces(t("2026-12-03T22:58:30Z"), t("2026-12-05T01:02:00Z")),
+        [
+            Piece::Entries(t("2026-12-03T22:58:30Z"), t("2026-12-03T22:59:00Z")),
+            Piece::Bucket(Tier::Minute, t("2026-12-03T22:59:00Z")),
+            Piece::Bucket(Tier::Hour, t("2026-12-03T23:00:00Z")),
+            Piece::Bucket(Tier::Day, t("2026-12-04T00:00:00Z")),
+            Piece::Bucket(Tier::Hour, t("2026-12-05T00:00:00Z")),
+            Piece::Bucket(Tier::Minute, t("2026-12-05T01:00:00Z")),
+            Piece::Bucket(Tier::Minute, t("2026-12-05T01:01:00Z")),
+        ][..]
+    );
+}
