@@ -213,6 +213,82 @@ pub fn pieces(from: Timestamp, to: Timestamp) -> Vec<Piece> {
     out
 }
 
+/// What one [`Piece`] holds, as read from wherever the tiers are kept.
+pub enum Fetched<'a> {
+    Bucket(Effect),
+    Entries(Vec<&'a EntryKey>),
+}
+
+/// The summary of `[from, to)`, given what each of its [`pieces`] holds (`None`: nothing).
+pub fn fold_stretch<'a>(
+    space: SpaceId,
+    rule: Option<&DailyReset>,
+    from: Timestamp,
+    to: Timestamp,
+    fetch: &dyn Fn(Piece) -> Option<Fetched<'a>>,
+) -> Option<Effect> {
+    let mut folder = Folder::new(space, rule, Some(from));
+    for piece in pieces(from, to) {
+        match fetch(piece) {
+            Some(Fetched::Bucket(effect)) => {
+                if let Piece::Bucket(tier, start) = piece {
+                    folder.bucket(start, tier.end(start), &effect);
+                }
+            }
+            Some(Fetched::Entries(keys)) => {
+                for key in keys {
+                    folder.entry(key);
+                }
+            }
+            None => {}
+        }
+    }
+    folder.finish(to)
+}
+
+/// History buckets over consecutive `bounds`, `carried` being the count just before the
+/// first; each bucket is the fold of its pieces (see [`fold_stretch`]).
+pub fn fold_buckets<'a>(
+    space: SpaceId,
+    rule: Option<&DailyReset>,
+    bounds: &[(Timestamp, Timestamp)],
+    carried: i64,
+    capacity: Option<u32>,
+    fetch: &dyn Fn(Piece) -> Option<Fetched<'a>>,
+) -> Vec<Bucket> {
+    let mut count = carried;
+    bounds
+        .iter()
+        .map(|&(start, end)| {
+            // A reset at the bucket's first instant is the count it starts with.
+            if rule.is_some_and(|r| r.last_at_or_before(start) == start) {
+                count = 0;
+            }
+            let out = fold_stretch(space, rule, start, end, fetch).map_or(
+                Outcome {
+                    count,
+                    min: count,
+                    max: count,
+                    entrances: 0,
+                    exits: 0,
+                },
+                |e| e.outcome(count),
+            );
+            count = out.count;
+            Bucket {
+                start,
+                end,
+                count: out.count,
+                min: out.min,
+                max: out.max,
+                entrances: out.entrances,
+                exits: out.exits,
+                utilization: capacity.map(|c| out.count as f64 / f64::from(c)),
+            }
+        })
+        .collect()
+}
+
 /// A space's series with its tiers, in memory: the model the storage backends follow.
 #[derive(Clone, Debug)]
 pub struct TieredSeries {
@@ -312,22 +388,9 @@ impl TieredSeries {
 
     /// The summary of `[from, to)` (see [`pieces`]); `None` if nothing happened in it.
     pub fn stretch(&self, from: Timestamp, to: Timestamp) -> Option<Effect> {
-        let mut folder = Folder::new(self.space, self.reset.as_ref(), Some(from));
-        for piece in pieces(from, to) {
-            match piece {
-                Piece::Bucket(tier, start) => {
-                    if let Some(effect) = self.tiers[tier as usize].get(&start) {
-                        folder.bucket(start, tier.end(start), effect);
-                    }
-                }
-                Piece::Entries(from, to) => {
-                    for key in self.entries_in(from, to) {
-                        folder.entry(key);
-                    }
-                }
-            }
-        }
-        folder.finish(to)
+        fold_stretch(self.space, self.reset.as_ref(), from, to, &|p| {
+            self.fetch(p)
+        })
     }
 
     /// History buckets over consecutive `bounds`, from the summaries alone (plus the
@@ -336,40 +399,24 @@ impl TieredSeries {
         let Some(&(first, _)) = bounds.first() else {
             return Vec::new();
         };
-        let mut count = self.count_at(first - TimeDelta::microseconds(1));
-        bounds
-            .iter()
-            .map(|&(start, end)| {
-                // A reset at the bucket's first instant is the count it starts with.
-                if self
-                    .reset
-                    .is_some_and(|r| r.last_at_or_before(start) == start)
-                {
-                    count = 0;
-                }
-                let out = self.stretch(start, end).map_or(
-                    Outcome {
-                        count,
-                        min: count,
-                        max: count,
-                        entrances: 0,
-                        exits: 0,
-                    },
-                    |e| e.outcome(count),
-                );
-                count = out.count;
-                Bucket {
-                    start,
-                    end,
-                    count: out.count,
-                    min: out.min,
-                    max: out.max,
-                    entrances: out.entrances,
-                    exits: out.exits,
-                    utilization: capacity.map(|c| out.count as f64 / f64::from(c)),
-                }
-            })
-            .collect()
+        let carried = self.count_at(first - TimeDelta::microseconds(1));
+        fold_buckets(
+            self.space,
+            self.reset.as_ref(),
+            bounds,
+            carried,
+            capacity,
+            &|p| self.fetch(p),
+        )
+    }
+
+    fn fetch(&self, piece: Piece) -> Option<Fetched<'_>> {
+        match piece {
+            Piece::Bucket(tier, start) => self.tiers[tier as usize]
+                .get(&start)
+                .map(|e| Fetched::Bucket(*e)),
+            Piece::Entries(from, to) => Some(Fetched::Entries(self.entries_in(from, to).collect())),
+        }
     }
 
     /// Changes the daily reset rule, which every summary depends on: all are recomputed.

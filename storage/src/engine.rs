@@ -6,12 +6,14 @@
 
 use crate::{IngestOutcome, LayoutReport, StoreError};
 use async_trait::async_trait;
+use occupancy::effect::Effect;
 use occupancy::layout::Attribution;
 use occupancy::plan::{
     plan_batch, plan_reattribution, Attributed, IngestReport, Known, NewCrossing,
 };
 use occupancy::reset::DailyReset;
-use occupancy::series::{EntryKey, Recount, SpaceChange, Visit};
+use occupancy::series::{EntryKey, SpaceChange};
+use occupancy::tiers::Tier;
 use occupancy::{
     Crossing, CrossingKey, Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId,
     Timestamp, OUTSIDE,
@@ -19,9 +21,6 @@ use occupancy::{
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub(crate) type Result<T> = std::result::Result<T, StoreError>;
-
-/// Entries read per round trip while recounting.
-const PAGE: usize = 1024;
 
 /// The primitive operations of one write transaction.
 #[async_trait]
@@ -46,24 +45,39 @@ pub(crate) trait WriteTx: Send {
         received_at: Timestamp,
     ) -> Result<usize>;
 
-    /// The time and count of the last entry before `key` (`(None, 0)` if none).
-    async fn count_before(
-        &mut self,
-        space: SpaceId,
-        key: &EntryKey,
-    ) -> Result<(Option<Timestamp>, i64)>;
     async fn remove_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()>;
-    /// Inserts entries with no count yet; the recount fills it in.
     async fn insert_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()>;
-    /// Up to `limit` entries from `from` on (including it if `inclusive`), in key order.
-    async fn entries_from(
+    /// The entries inside the buckets of `tier` that start at `starts`, in key order.
+    async fn entries_in(
         &mut self,
         space: SpaceId,
-        from: &EntryKey,
-        inclusive: bool,
-        limit: usize,
-    ) -> Result<Vec<(EntryKey, Option<i64>)>>;
-    async fn set_counts(&mut self, space: SpaceId, updates: &[(EntryKey, i64)]) -> Result<()>;
+        tier: Tier,
+        starts: &[Timestamp],
+    ) -> Result<Vec<EntryKey>>;
+    /// The summaries of `tier` inside the buckets of `within` that start at `starts`, in
+    /// order of their start.
+    async fn tier_rows_in(
+        &mut self,
+        space: SpaceId,
+        tier: Tier,
+        within: Tier,
+        starts: &[Timestamp],
+    ) -> Result<Vec<(Timestamp, Effect)>>;
+    /// Stores summaries of `tier` (`None`: the bucket has none any more).
+    async fn put_tier_rows(
+        &mut self,
+        space: SpaceId,
+        tier: Tier,
+        rows: &[(Timestamp, Option<Effect>)],
+    ) -> Result<()>;
+    /// Forgets every summary of a space.
+    async fn clear_tiers(&mut self, space: SpaceId) -> Result<()>;
+    /// The first instant of every minute that holds an entry of the space.
+    async fn entry_minutes(&mut self, space: SpaceId) -> Result<Vec<Timestamp>>;
+    /// Whether entries are stored but no summary is (a database from before summaries).
+    async fn tiers_missing(&mut self) -> Result<bool>;
+    /// Every space with entries.
+    async fn spaces_with_entries(&mut self) -> Result<Vec<SpaceId>>;
 
     async fn doorways(&mut self) -> Result<Vec<Doorway>>;
     /// Every space, Outside included.
@@ -260,7 +274,7 @@ async fn apply_changes(
 }
 
 /// Each space's daily reset.
-fn reset_rules(spaces: &[Space]) -> HashMap<SpaceId, DailyReset> {
+pub(crate) fn reset_rules(spaces: &[Space]) -> HashMap<SpaceId, DailyReset> {
     spaces
         .iter()
         .filter_map(|s| Some((s.id, DailyReset::of(s.id, spaces)?)))
@@ -284,84 +298,31 @@ async fn recount_changed_rules(
     }
     tx.lock_spaces(&changed).await?;
     for space in changed {
-        recount_all(tx, space, after_rules.get(&space).copied()).await?;
+        crate::tiers::rebuild(tx, space, after_rules.get(&space)).await?;
     }
     Ok(())
 }
 
-/// Recounts a space's whole series (its reset rule changed).
-async fn recount_all(tx: &mut dyn WriteTx, space: SpaceId, rule: Option<DailyReset>) -> Result<()> {
-    let end = EntryKey {
-        ts: chrono::DateTime::<chrono::Utc>::MAX_UTC,
-        rank: occupancy::series::Rank::Departure,
-        dpu: DpuId::new("z").expect("a valid id"),
-        copy: u32::MAX,
-    };
-    // Earlier than any crossing (year 1), and within every backend's range.
-    let start = EntryKey {
-        ts: chrono::DateTime::<chrono::Utc>::from_timestamp(-62_135_596_800, 0)
-            .expect("year 1 is representable"),
-        rank: occupancy::series::Rank::Arrival,
-        dpu: DpuId::new("0").expect("a valid id"),
-        copy: 0,
-    };
-    let mut recount = Recount::new(space, 0, end).with_reset(rule, None);
-    walk(tx, space, start, &mut recount).await.map(drop)
-}
-
-/// Inserts and removes one space's entries, then recounts forward until the new history
-/// agrees with the stored one (see `occupancy::series`).
+/// Inserts and removes one space's entries, then updates the summaries of the minutes they
+/// fall in and of the buckets above; answers how many entries and summaries it read.
 async fn apply_change(
     tx: &mut dyn WriteTx,
     space: SpaceId,
     change: &SpaceChange,
     rule: Option<DailyReset>,
 ) -> Result<usize> {
-    let Some((first, last)) = change.span() else {
+    if change.is_empty() {
         return Ok(0);
-    };
-    let (previous, count_before) = tx.count_before(space, first).await?;
+    }
     tx.remove_entries(space, &change.removes).await?;
     tx.insert_entries(space, &change.inserts).await?;
-    let mut recount = Recount::new(space, count_before, last.clone()).with_reset(rule, previous);
-    walk(tx, space, first.clone(), &mut recount).await
-}
-
-/// Visits entries from `first` on, storing what the recount changes, until it converges;
-/// answers how many it visited.
-async fn walk(
-    tx: &mut dyn WriteTx,
-    space: SpaceId,
-    first: EntryKey,
-    recount: &mut Recount,
-) -> Result<usize> {
-    let mut cursor = first;
-    let mut inclusive = true;
-    let mut visited = 0;
-    loop {
-        let page = tx.entries_from(space, &cursor, inclusive, PAGE).await?;
-        let mut done = page.len() < PAGE;
-        let mut updates = Vec::new();
-        for (key, stored) in &page {
-            visited += 1;
-            match recount.visit(key, *stored) {
-                Visit::Keep => {}
-                Visit::Update(count) => updates.push((key.clone(), count)),
-                Visit::Converged => {
-                    done = true;
-                    break;
-                }
-            }
-        }
-        tx.set_counts(space, &updates).await?;
-        match page.last() {
-            Some((key, _)) if !done => {
-                cursor = key.clone();
-                inclusive = false;
-            }
-            _ => return Ok(visited),
-        }
-    }
+    let minutes = change
+        .inserts
+        .iter()
+        .chain(&change.removes)
+        .map(|k| Tier::Minute.floor(k.ts))
+        .collect();
+    crate::tiers::resummarize(tx, space, rule.as_ref(), minutes).await
 }
 
 /// Creates or replaces one space, checked against the spaces stored.

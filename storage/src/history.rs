@@ -1,24 +1,23 @@
-//! A space's history in buckets, from whichever of the two sources can answer: the rollups
-//! (TimescaleDB's hourly and daily continuous aggregates) where the buckets lie on their
-//! boundaries and the rollups are up to date, the raw count series everywhere else. Both
-//! give the same buckets (`occupancy::rollup` says why; the TimescaleDB tests check it).
+//! A space's history in buckets, folded from its tiered summaries (`occupancy::tiers`: the
+//! hourly and daily summaries are rollups as they stand, and any bucket on whole minutes is a
+//! fold of the largest summaries inside it), or, to compare with, from the raw series walked
+//! entry by entry. Both give the same buckets (the property tests check it).
 
 use crate::{Store, StoreError};
 use occupancy::history::{buckets, Bucket};
 use occupancy::reset::{self, DailyReset};
-use occupancy::rollup::{self, Grain};
 use occupancy::{Space, SpaceId, Timestamp};
 
 /// Where history may come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
-    /// The rollups wherever they can answer, the raw series elsewhere (what the API does).
+    /// The tiered summaries (what the API does).
     Rollups,
     /// The raw series only (to compare with).
     Raw,
 }
 
-/// Buckets, and how many of the first ones were made from rollups.
+/// Buckets, and how many of them were made from summaries.
 #[derive(Clone, Debug, PartialEq)]
 pub struct History {
     pub buckets: Vec<Bucket>,
@@ -63,48 +62,20 @@ pub async fn history(
             just_before,
         )
     };
-    let rolled = match (source, Grain::for_bounds(bounds)) {
-        (Source::Rollups, Some(grain)) => store.rollups(space, grain, first, last).await?,
-        _ => None,
-    };
-    let Some(rolled) = rolled else {
-        let Some(series) = store.series(space, first, last).await? else {
+    if source == Source::Rollups {
+        let Some(buckets) = store.buckets(space, bounds).await? else {
             return Ok(None);
         };
         return Ok(Some(History {
-            buckets: buckets(bounds, carried(&series), &series.points, capacity, &resets),
-            from_rollups: 0,
+            from_rollups: buckets.len(),
+            buckets,
         }));
-    };
-    let Some(head) = store.series(space, first, first).await? else {
+    }
+    let Some(series) = store.series(space, first, last).await? else {
         return Ok(None);
     };
-    let split = bounds.partition_point(|b| b.1 <= rolled.clean_until);
-    let mut answered = rollup::buckets(
-        &bounds[..split],
-        carried(&head),
-        &rolled.summaries,
-        capacity,
-        &resets,
-    );
-    if split < bounds.len() {
-        let from = bounds[split].0;
-        let carried_in = answered.last().map_or(carried(&head), |b| b.count);
-        let Some(series) = store.series(space, from, last).await? else {
-            return Ok(None);
-        };
-        // The rollup part went through the resets before `from`.
-        let later: Vec<Timestamp> = resets.into_iter().filter(|r| *r >= from).collect();
-        answered.extend(buckets(
-            &bounds[split..],
-            carried_in,
-            &series.points,
-            capacity,
-            &later,
-        ));
-    }
     Ok(Some(History {
-        buckets: answered,
-        from_rollups: split,
+        buckets: buckets(bounds, carried(&series), &series.points, capacity, &resets),
+        from_rollups: 0,
     }))
 }

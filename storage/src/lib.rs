@@ -26,6 +26,7 @@ mod postgres;
 mod rollups;
 mod sqlite;
 pub mod testing;
+mod tiers;
 mod upgrade;
 
 use async_trait::async_trait;
@@ -333,6 +334,14 @@ pub trait Store: Send + Sync + 'static {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Option<Series>, StoreError>;
+
+    /// History buckets of a space over consecutive `bounds`, folded from its tiered
+    /// summaries (`occupancy::tiers`); `None` if the space does not exist.
+    async fn buckets(
+        &self,
+        space: SpaceId,
+        bounds: &[(Timestamp, Timestamp)],
+    ) -> Result<Option<Vec<occupancy::history::Bucket>>, StoreError>;
 
     /// A space's rollup summaries at `grain` over `[from, to)` (both on `grain` boundaries);
     /// `None` when this store keeps no rollups (SQLite, PostgreSQL without TimescaleDB).

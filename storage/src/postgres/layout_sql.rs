@@ -83,10 +83,12 @@ pub(super) async fn upsert_space(conn: &mut PgConnection, space: &Space) -> Resu
 }
 
 pub(super) async fn delete_space(conn: &mut PgConnection, id: SpaceId) -> Result<bool> {
-    sqlx::query("DELETE FROM space_counts WHERE space_id = $1")
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+    for table in ["space_counts", "space_tiers"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE space_id = $1"))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
     let result = sqlx::query("DELETE FROM spaces WHERE id = $1")
         .bind(id)
         .execute(conn)
@@ -118,45 +120,22 @@ pub(super) async fn delete_dpu(conn: &mut PgConnection, dpu: &DpuId) -> Result<b
     Ok(result.rows_affected() > 0)
 }
 
-/// Spaces after `page.after`, with their current counts (the count of their latest entry).
+/// Spaces after `page.after`, with their current counts (see `crate::tiers::current`).
 pub(super) async fn spaces_page(pool: &PgPool, page: &Page<SpaceId>) -> Result<Vec<SpaceCount>> {
     let rows = sqlx::query(&format!(
-        "SELECT {SPACE_COLUMNS}, \
-                (SELECT count FROM space_counts c WHERE c.space_id = s.id \
-                 ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC, c.copy DESC LIMIT 1), \
-                (SELECT ts FROM space_counts c WHERE c.space_id = s.id \
-                 ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC, c.copy DESC LIMIT 1) \
-         FROM spaces s WHERE $1::bigint IS NULL OR s.id > $1 ORDER BY s.id LIMIT $2"
+        "SELECT {SPACE_COLUMNS} FROM spaces s WHERE $1::bigint IS NULL OR s.id > $1 ORDER BY s.id LIMIT $2"
     ))
     .bind(page.after)
     .bind(limit(page.limit))
     .fetch_all(pool)
     .await?;
-    let read: Vec<(Space, i64, Option<occupancy::Timestamp>)> = rows
-        .iter()
-        .map(|r| {
-            Ok((
-                space(r)?,
-                r.get::<Option<i64>, _>(6).unwrap_or(0),
-                r.get::<Option<occupancy::Timestamp>, _>(7),
-            ))
-        })
-        .collect::<Result<_>>()?;
-    // A space that resets daily is at 0 once a reset followed its last crossing.
-    let all = if read.iter().any(|(s, _, _)| s.daily_reset.is_some()) {
+    let read: Vec<Space> = rows.iter().map(space).collect::<Result<_>>()?;
+    let all = if read.iter().any(|s| s.daily_reset.is_some()) {
         all_spaces(&mut *pool.acquire().await?).await?
     } else {
         Vec::new()
     };
-    let now = chrono::Utc::now();
-    Ok(read
-        .into_iter()
-        .map(|(space, count, last)| {
-            let rule = occupancy::reset::DailyReset::of(space.id, &all);
-            let count = occupancy::reset::apply(rule.as_ref(), count, last, now);
-            SpaceCount::new(space, count)
-        })
-        .collect())
+    crate::tiers::with_counts(&super::tiers_sql::Reader(pool), read, &all).await
 }
 
 pub(super) async fn doorways_page(pool: &PgPool, page: &Page<DoorwayId>) -> Result<Vec<Doorway>> {

@@ -9,7 +9,7 @@ mod crossings_sql;
 mod layout_sql;
 mod legacy_ids;
 mod ops_sql;
-mod series_sql;
+mod tiers_sql;
 mod timescale;
 mod write;
 
@@ -20,7 +20,6 @@ use crate::{
     TokenSelector, Totals,
 };
 use async_trait::async_trait;
-use occupancy::reset::DailyReset;
 use occupancy::rollup::Grain;
 use occupancy::{Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp};
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -77,7 +76,8 @@ impl PostgresStore {
             retention: Arc::default(),
         };
         let mut tx = store.begin().await?;
-        if crate::upgrade::run(&mut tx).await?.is_some() {
+        let summarized = crate::tiers::upgrade(&mut tx).await?.is_some();
+        if crate::upgrade::run(&mut tx).await?.is_some() || summarized {
             tx.commit().await?;
         }
         Ok(store)
@@ -164,29 +164,7 @@ impl Store for PostgresStore {
         space: SpaceId,
         at: Option<Timestamp>,
     ) -> Result<Option<i64>, StoreError> {
-        // No bound for "now": the latest entry, whatever its time.
-        let row: Option<(Option<String>, Option<Timestamp>, Option<i64>)> = sqlx::query_as(
-            "SELECT s.daily_reset, c.ts, c.count FROM spaces s \
-             LEFT JOIN LATERAL (SELECT ts, count FROM space_counts \
-                 WHERE space_id = s.id AND ts <= COALESCE($2::timestamptz, 'infinity') \
-                 ORDER BY ts DESC, rank DESC, dpu_id DESC, copy DESC LIMIT 1) c ON true \
-             WHERE s.id = $1",
-        )
-        .bind(space)
-        .bind(at)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some((reset, last, count)) = row else {
-            return Ok(None);
-        };
-        let count = count.unwrap_or(0);
-        if reset.is_none() {
-            return Ok(Some(count));
-        }
-        let mut conn = self.pool.acquire().await?;
-        let rule = DailyReset::of(space, &layout_sql::space_chain(&mut conn, space).await?);
-        let t = at.unwrap_or_else(chrono::Utc::now);
-        Ok(Some(occupancy::reset::apply(rule.as_ref(), count, last, t)))
+        crate::tiers::count_of(&tiers_sql::Reader(&self.pool), space, at).await
     }
 
     async fn series(
@@ -195,7 +173,15 @@ impl Store for PostgresStore {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Option<Series>, StoreError> {
-        series_sql::series(&self.pool, space, from, to).await
+        crate::tiers::series_of(&tiers_sql::Reader(&self.pool), space, from, to).await
+    }
+
+    async fn buckets(
+        &self,
+        space: SpaceId,
+        bounds: &[(Timestamp, Timestamp)],
+    ) -> Result<Option<Vec<occupancy::history::Bucket>>, StoreError> {
+        crate::tiers::buckets_of(&tiers_sql::Reader(&self.pool), space, bounds).await
     }
 
     async fn rollups(

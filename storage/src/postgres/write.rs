@@ -1,18 +1,19 @@
 //! The PostgreSQL write transaction: set-based statements (`UNNEST` of arrays), so a batch
 //! costs a few round trips rather than one per row.
 
-use super::{crossings_sql, layout_sql, ops_sql};
+use super::{crossings_sql, layout_sql, ops_sql, tiers_sql};
 use crate::engine::{Result, WriteTx};
 use crate::StoreError;
 use async_trait::async_trait;
+use occupancy::effect::Effect;
 use occupancy::layout::Attribution;
 use occupancy::plan::{Known, NewCrossing};
-use occupancy::series::{EntryKey, Rank};
+use occupancy::series::EntryKey;
+use occupancy::tiers::Tier;
 use occupancy::{
     Crossing, CrossingKey, Direction, Doorway, DoorwayId, DpuId, Installation, Space, SpaceId,
     Timestamp,
 };
-use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row, Transaction};
 use std::collections::BTreeMap;
 
@@ -108,17 +109,6 @@ fn key_columns(keys: &[EntryKey]) -> (Vec<Timestamp>, Vec<i16>, Vec<String>, Vec
     )
 }
 
-fn entry(row: &PgRow) -> Result<(EntryKey, Option<i64>)> {
-    let rank: i16 = row.get(1);
-    let key = EntryKey {
-        ts: row.get(0),
-        rank: Rank::from_i16(rank).ok_or_else(|| corrupt(format!("rank {rank}")))?,
-        dpu: dpu(row.get(2))?,
-        copy: row.get::<i32, _>(3) as u32,
-    };
-    Ok((key, row.get(4)))
-}
-
 #[async_trait]
 impl WriteTx for PgTx {
     async fn lock_layout(&mut self, exclusive: bool) -> Result<()> {
@@ -193,27 +183,6 @@ impl WriteTx for PgTx {
         crossings_sql::insert(&mut self.tx, rows, received_at).await
     }
 
-    async fn count_before(
-        &mut self,
-        space: SpaceId,
-        key: &EntryKey,
-    ) -> Result<(Option<Timestamp>, i64)> {
-        let row: Option<(Timestamp, Option<i64>)> = sqlx::query_as(
-            "SELECT ts, count FROM space_counts \
-             WHERE space_id = $1 AND (space_id, ts, rank, dpu_id, copy) < ($1, $2, $3, $4, $5) \
-               AND ts <= $2 \
-             ORDER BY ts DESC, rank DESC, dpu_id DESC, copy DESC LIMIT 1",
-        )
-        .bind(space)
-        .bind(key.ts)
-        .bind(key.rank.as_i16())
-        .bind(key.dpu.as_str())
-        .bind(key.copy as i32)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        Ok(row.map_or((None, 0), |(ts, count)| (Some(ts), count.unwrap_or(0))))
-    }
-
     async fn remove_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()> {
         if keys.is_empty() {
             return Ok(());
@@ -261,59 +230,48 @@ impl WriteTx for PgTx {
         Ok(())
     }
 
-    async fn entries_from(
+    async fn entries_in(
         &mut self,
         space: SpaceId,
-        from: &EntryKey,
-        inclusive: bool,
-        limit: usize,
-    ) -> Result<Vec<(EntryKey, Option<i64>)>> {
-        let op = if inclusive { ">=" } else { ">" };
-        let sql = format!(
-            "SELECT ts, rank, dpu_id, copy, count FROM space_counts \
-             WHERE space_id = $1 \
-               AND (space_id, ts, rank, dpu_id, copy) {op} ($1, $2, $3, $4, $5) \
-               AND ts >= $2 \
-             ORDER BY ts, rank, dpu_id, copy LIMIT $6"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(space)
-            .bind(from.ts)
-            .bind(from.rank.as_i16())
-            .bind(from.dpu.as_str())
-            .bind(from.copy as i32)
-            .bind(limit as i64)
-            .fetch_all(&mut *self.tx)
-            .await?;
-        rows.iter().map(entry).collect()
+        tier: Tier,
+        starts: &[Timestamp],
+    ) -> Result<Vec<EntryKey>> {
+        tiers_sql::entries_in(&mut *self.tx, space, tier, starts).await
     }
 
-    async fn set_counts(&mut self, space: SpaceId, updates: &[(EntryKey, i64)]) -> Result<()> {
-        if updates.is_empty() {
-            return Ok(());
-        }
-        self.changed(space, updates.iter().map(|(k, _)| k.ts));
-        let keys: Vec<EntryKey> = updates.iter().map(|(k, _)| k.clone()).collect();
-        let (ts, rank, dpus, copies) = key_columns(&keys);
-        let sql = format!(
-            "UPDATE space_counts s SET count = k.count \
-             FROM UNNEST($2::timestamptz[], $3::smallint[], $4::text[], $5::integer[], \
-                         $6::bigint[]) AS k(ts, rank, dpu_id, copy, count) \
-             WHERE s.space_id = $1 AND s.ts = k.ts AND s.rank = k.rank AND s.dpu_id = k.dpu_id \
-               AND s.copy = k.copy {}",
-            self.chunk_bounds(7)
-        );
-        let query = sqlx::query(&sql)
-            .bind(space)
-            .bind(&ts)
-            .bind(rank)
-            .bind(dpus)
-            .bind(copies)
-            .bind(updates.iter().map(|(_, c)| *c).collect::<Vec<_>>());
-        self.with_chunk_bounds(query, &ts)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+    async fn tier_rows_in(
+        &mut self,
+        space: SpaceId,
+        tier: Tier,
+        within: Tier,
+        starts: &[Timestamp],
+    ) -> Result<Vec<(Timestamp, Effect)>> {
+        tiers_sql::tier_rows_in(&mut *self.tx, space, tier, within, starts).await
+    }
+
+    async fn put_tier_rows(
+        &mut self,
+        space: SpaceId,
+        tier: Tier,
+        rows: &[(Timestamp, Option<Effect>)],
+    ) -> Result<()> {
+        tiers_sql::put_tier_rows(&mut self.tx, space, tier, rows).await
+    }
+
+    async fn clear_tiers(&mut self, space: SpaceId) -> Result<()> {
+        tiers_sql::clear_tiers(&mut self.tx, space).await
+    }
+
+    async fn entry_minutes(&mut self, space: SpaceId) -> Result<Vec<Timestamp>> {
+        tiers_sql::entry_minutes(&mut self.tx, space).await
+    }
+
+    async fn tiers_missing(&mut self) -> Result<bool> {
+        tiers_sql::tiers_missing(&mut self.tx).await
+    }
+
+    async fn spaces_with_entries(&mut self) -> Result<Vec<SpaceId>> {
+        tiers_sql::spaces_with_entries(&mut self.tx).await
     }
 
     async fn doorways(&mut self) -> Result<Vec<Doorway>> {

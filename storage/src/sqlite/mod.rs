@@ -8,7 +8,7 @@ mod crossings_sql;
 mod layout_sql;
 mod legacy_ids;
 mod ops_sql;
-mod series_sql;
+mod tiers_sql;
 mod write;
 
 use crate::engine;
@@ -18,7 +18,6 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::DateTime;
-use occupancy::reset::DailyReset;
 use occupancy::{Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -129,6 +128,7 @@ impl SqliteStore {
             recycle_writer,
         };
         let mut tx = store.begin().await?;
+        crate::tiers::upgrade(&mut tx).await?;
         crate::upgrade::run(&mut tx).await?;
         tx.commit().await?;
         Ok(store)
@@ -200,31 +200,7 @@ impl Store for SqliteStore {
         space: SpaceId,
         at: Option<Timestamp>,
     ) -> Result<Option<i64>, StoreError> {
-        let bound = at.map_or(i64::MAX, micros);
-        let row: Option<(Option<String>, Option<i64>, Option<i64>)> = sqlx::query_as(
-            "SELECT s.daily_reset, \
-                    (SELECT ts FROM space_counts c WHERE c.space_id = s.id AND c.ts <= ?1 \
-                     ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC, c.copy DESC LIMIT 1), \
-                    (SELECT count FROM space_counts c WHERE c.space_id = s.id AND c.ts <= ?1 \
-                     ORDER BY c.ts DESC, c.rank DESC, c.dpu_id DESC, c.copy DESC LIMIT 1) \
-             FROM spaces s WHERE s.id = ?2",
-        )
-        .bind(bound)
-        .bind(space)
-        .fetch_optional(&self.readers)
-        .await?;
-        let Some((reset, last, count)) = row else {
-            return Ok(None);
-        };
-        let count = count.unwrap_or(0);
-        if reset.is_none() {
-            return Ok(Some(count));
-        }
-        let mut conn = self.readers.acquire().await?;
-        let rule = DailyReset::of(space, &layout_sql::space_chain(&mut conn, space).await?);
-        let last = last.map(from_micros).transpose()?;
-        let t = at.unwrap_or_else(chrono::Utc::now);
-        Ok(Some(occupancy::reset::apply(rule.as_ref(), count, last, t)))
+        crate::tiers::count_of(&tiers_sql::Reader(&self.readers), space, at).await
     }
 
     async fn series(
@@ -233,7 +209,15 @@ impl Store for SqliteStore {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Option<Series>, StoreError> {
-        series_sql::series(&self.readers, space, from, to).await
+        crate::tiers::series_of(&tiers_sql::Reader(&self.readers), space, from, to).await
+    }
+
+    async fn buckets(
+        &self,
+        space: SpaceId,
+        bounds: &[(Timestamp, Timestamp)],
+    ) -> Result<Option<Vec<occupancy::history::Bucket>>, StoreError> {
+        crate::tiers::buckets_of(&tiers_sql::Reader(&self.readers), space, bounds).await
     }
 
     async fn spaces(&self, page: &Page<SpaceId>) -> Result<Vec<SpaceCount>, StoreError> {

@@ -1,13 +1,15 @@
 //! The SQLite write transaction: the primitives the shared write paths need. Rows go in
 //! multi-row statements, because every statement is a round trip to sqlx's SQLite thread.
 
-use super::{crossings_sql, from_micros, layout_sql, micros, ops_sql};
+use super::{crossings_sql, from_micros, layout_sql, micros, ops_sql, tiers_sql};
 use crate::engine::{Result, WriteTx};
 use crate::StoreError;
 use async_trait::async_trait;
+use occupancy::effect::Effect;
 use occupancy::layout::Attribution;
 use occupancy::plan::{Known, NewCrossing};
-use occupancy::series::{EntryKey, Rank};
+use occupancy::series::EntryKey;
+use occupancy::tiers::Tier;
 use occupancy::{
     Crossing, CrossingKey, Direction, Doorway, DoorwayId, DpuId, Installation, Space, SpaceId,
     Timestamp,
@@ -68,17 +70,6 @@ fn dpu(text: String) -> Result<DpuId> {
 
 fn direction(value: i64) -> Result<Direction> {
     Direction::from_i64(value).ok_or_else(|| StoreError::Corrupt(format!("direction {value}")))
-}
-
-fn entry(row: &SqliteRow) -> Result<(EntryKey, Option<i64>)> {
-    let rank: i16 = row.get(1);
-    let key = EntryKey {
-        ts: from_micros(row.get(0))?,
-        rank: Rank::from_i16(rank).ok_or_else(|| StoreError::Corrupt(format!("rank {rank}")))?,
-        dpu: dpu(row.get(2))?,
-        copy: row.get(3),
-    };
-    Ok((key, row.get(4)))
 }
 
 /// Appends `VALUES (ts, rank, dpu_id, copy), …` for a list of entry keys.
@@ -160,29 +151,6 @@ impl WriteTx for SqliteTx {
         crossings_sql::insert(&mut self.tx, rows, received_at).await
     }
 
-    async fn count_before(
-        &mut self,
-        space: SpaceId,
-        key: &EntryKey,
-    ) -> Result<(Option<Timestamp>, i64)> {
-        let row: Option<(i64, Option<i64>)> = sqlx::query_as(
-            "SELECT ts, count FROM space_counts \
-             WHERE space_id = ? AND (ts, rank, dpu_id, copy) < (?, ?, ?, ?) \
-             ORDER BY ts DESC, rank DESC, dpu_id DESC, copy DESC LIMIT 1",
-        )
-        .bind(space)
-        .bind(micros(key.ts))
-        .bind(key.rank.as_i16())
-        .bind(key.dpu.as_str())
-        .bind(key.copy)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        match row {
-            Some((ts, count)) => Ok((Some(from_micros(ts)?), count.unwrap_or(0))),
-            None => Ok((None, 0)),
-        }
-    }
-
     async fn remove_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()> {
         for chunk in keys.chunks(CHUNK) {
             let mut query =
@@ -214,52 +182,48 @@ impl WriteTx for SqliteTx {
         Ok(())
     }
 
-    async fn entries_from(
+    async fn entries_in(
         &mut self,
         space: SpaceId,
-        from: &EntryKey,
-        inclusive: bool,
-        limit: usize,
-    ) -> Result<Vec<(EntryKey, Option<i64>)>> {
-        let op = if inclusive { ">=" } else { ">" };
-        let sql = format!(
-            "SELECT ts, rank, dpu_id, copy, count FROM space_counts \
-             WHERE space_id = ? AND (ts, rank, dpu_id, copy) {op} (?, ?, ?, ?) \
-             ORDER BY ts, rank, dpu_id, copy LIMIT ?"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(space)
-            .bind(micros(from.ts))
-            .bind(from.rank.as_i16())
-            .bind(from.dpu.as_str())
-            .bind(from.copy)
-            .bind(limit as i64)
-            .fetch_all(&mut *self.tx)
-            .await?;
-        rows.iter().map(entry).collect()
+        tier: Tier,
+        starts: &[Timestamp],
+    ) -> Result<Vec<EntryKey>> {
+        tiers_sql::entries_in(&mut *self.tx, space, tier, starts).await
     }
 
-    async fn set_counts(&mut self, space: SpaceId, updates: &[(EntryKey, i64)]) -> Result<()> {
-        for chunk in updates.chunks(CHUNK) {
-            let mut query =
-                QueryBuilder::<Sqlite>::new("UPDATE space_counts SET count = b.column5 FROM (");
-            query.push_values(chunk, |mut row, (key, count)| {
-                row.push_bind(micros(key.ts))
-                    .push_bind(key.rank.as_i16())
-                    .push_bind(key.dpu.as_str())
-                    .push_bind(key.copy)
-                    .push_bind(*count);
-            });
-            query
-                .push(") AS b WHERE space_counts.space_id = ")
-                .push_bind(space)
-                .push(
-                    " AND space_counts.ts = b.column1 AND space_counts.rank = b.column2 \
-                     AND space_counts.dpu_id = b.column3 AND space_counts.copy = b.column4",
-                );
-            query.build().execute(&mut *self.tx).await?;
-        }
-        Ok(())
+    async fn tier_rows_in(
+        &mut self,
+        space: SpaceId,
+        tier: Tier,
+        within: Tier,
+        starts: &[Timestamp],
+    ) -> Result<Vec<(Timestamp, Effect)>> {
+        tiers_sql::tier_rows_in(&mut *self.tx, space, tier, within, starts).await
+    }
+
+    async fn put_tier_rows(
+        &mut self,
+        space: SpaceId,
+        tier: Tier,
+        rows: &[(Timestamp, Option<Effect>)],
+    ) -> Result<()> {
+        tiers_sql::put_tier_rows(&mut self.tx, space, tier, rows).await
+    }
+
+    async fn clear_tiers(&mut self, space: SpaceId) -> Result<()> {
+        tiers_sql::clear_tiers(&mut self.tx, space).await
+    }
+
+    async fn entry_minutes(&mut self, space: SpaceId) -> Result<Vec<Timestamp>> {
+        tiers_sql::entry_minutes(&mut self.tx, space).await
+    }
+
+    async fn tiers_missing(&mut self) -> Result<bool> {
+        tiers_sql::tiers_missing(&mut self.tx).await
+    }
+
+    async fn spaces_with_entries(&mut self) -> Result<Vec<SpaceId>> {
+        tiers_sql::spaces_with_entries(&mut self.tx).await
     }
 
     async fn doorways(&mut self) -> Result<Vec<Doorway>> {
