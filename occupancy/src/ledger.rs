@@ -1,6 +1,7 @@
 //! An in-memory store built from the domain's pieces, exactly as the SQL backends use them.
-//! Each space's series is kept per entry by default, as the SQL backends keep it (so their
-//! ingest reports match), or as tiered summaries ([`crate::tiers`]).
+//! Each space's series is kept as tiered summaries ([`crate::tiers`]) by default, as the SQL
+//! backends keep it (so their ingest reports match), or per entry
+//! ([`crate::series::PerEntry`]), which the property tests check as well.
 //!
 //! It is what the property tests drive with shuffled, duplicated and batched input, and a
 //! baseline for the benchmarks; it keeps nothing across restarts.
@@ -9,7 +10,7 @@ use crate::layout::{Attribution, Layout};
 use crate::model::{Crossing, CrossingKey, DoorwayId, SpaceId, Timestamp};
 use crate::plan::{plan_batch, plan_reattribution, Attributed, IngestReport, Known, Stored};
 use crate::reset::DailyReset;
-use crate::series::{PerEntry, SpaceChange};
+use crate::series::SpaceChange;
 use crate::tiers::TieredSeries;
 use std::collections::{BTreeMap, HashMap};
 
@@ -45,7 +46,7 @@ impl SeriesModel for TieredSeries {
 }
 
 #[derive(Clone, Debug)]
-pub struct Ledger<S: SeriesModel = PerEntry> {
+pub struct Ledger<S: SeriesModel = TieredSeries> {
     layout: Layout,
     attribution: Attribution,
     /// Stored crossings by key and copy (rule 3).

@@ -4,8 +4,8 @@
 //! - [`model`]: spaces, doorways, DPUs and crossings — the nouns.
 //! - [`layout`]: a building description, its validation and "which doorway did this DPU hang
 //!   over at time T".
-//! - [`series`]: a space's count series, its total order and the incremental recount that
-//!   corrects every later count when a late crossing lands (rules 1, 2 and 5).
+//! - [`series`]: a space's count series, its total order (rule 1), the counting step (rule
+//!   2), and a per-entry form of the series that the property tests compare the tiers with.
 //! - [`effect`]: what a stretch of a series does to a count, as `c ↦ max(a, c + b)` maps
 //!   that compose, so any stretch is summarized by a few numbers.
 //! - [`tiers`]: a series summarized in nested minute to 360-day buckets: a late crossing
@@ -17,8 +17,8 @@
 //! - [`rollup`]: the same series summarized per hour or day (TimescaleDB's continuous
 //!   aggregates) and the rule that makes identical buckets from the summaries.
 //! - [`payload`]: the MQTT/HTTP wire format and its validation (rule 7).
-//! - [`ledger`]: an in-memory store built from the pieces above, its series per entry (as
-//!   the storage backends keep them) or in [`tiers`]; storage backends do the same with SQL.
+//! - [`ledger`]: an in-memory store built from the pieces above, its series in [`tiers`] (as
+//!   the storage backends keep them) or per entry; storage backends do the same with SQL.
 //! - [`reset`]: the daily reset, a space's count returning to 0 at a local time of day.
 //! - [`reference`]: a deliberately naive model the property tests compare everything against.
 //!

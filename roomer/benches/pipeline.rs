@@ -275,7 +275,6 @@ impl App {
                 ..IngestConfig::default()
             },
             public_read: true,
-            rollup_refresh_every: std::time::Duration::from_secs(60),
             ack_after_store: true,
         };
         let shutdown = CancellationToken::new();

@@ -205,10 +205,6 @@ pub struct BatchArgs {
     /// After every batch, publish each touched space's count to `spaces/{id}/count` (retained).
     #[arg(long, env = "ROOMER_PUBLISH_COUNTS", default_value_t = true, action = clap::ArgAction::Set)]
     pub publish_counts: bool,
-    /// With TimescaleDB: how often to re-materialize rollups that late crossings made stale
-    /// (history reads the raw series for those spaces until then).
-    #[arg(long, env = "ROOMER_ROLLUP_REFRESH_EVERY", default_value = "1m", value_parser = humantime::parse_duration)]
-    pub rollup_refresh_every: Duration,
 }
 
 /// TimescaleDB settings for `roomer migrate`; each one left out stays as it is.
@@ -217,18 +213,12 @@ pub struct TimescaleArgs {
     /// Time range of each new chunk of crossings and counts (default on a new database: 1d).
     #[arg(long, env = "ROOMER_CHUNK_INTERVAL", value_parser = humantime::parse_duration)]
     pub chunk_interval: Option<Duration>,
-    /// How far back the refresh policy re-materializes the rollups each run (default 7d).
-    #[arg(long, env = "ROOMER_REFRESH_WINDOW", value_parser = humantime::parse_duration)]
-    pub refresh_window: Option<Duration>,
     /// Compress chunks older than this (default 7d).
     #[arg(long, env = "ROOMER_COMPRESS_AFTER", value_parser = humantime::parse_duration)]
     pub compress_after: Option<Duration>,
-    /// Drop raw crossings older than this, or `off` (default off). Counts and rollups stay.
+    /// Drop raw crossings older than this, or `off` (default off). Counts and history stay.
     #[arg(long, env = "ROOMER_RAW_RETENTION", value_parser = duration_or_off)]
     pub raw_retention: Option<Retention>,
-    /// Drop hourly and daily rollups older than this, or `off` (default off).
-    #[arg(long, env = "ROOMER_ROLLUP_RETENTION", value_parser = duration_or_off)]
-    pub rollup_retention: Option<Retention>,
 }
 
 /// A retention period, or none (`off`).
@@ -246,10 +236,8 @@ impl TimescaleArgs {
     pub fn settings(&self) -> roomer_storage::TimescaleSettings {
         roomer_storage::TimescaleSettings {
             chunk_interval: self.chunk_interval,
-            refresh_window: self.refresh_window,
             compress_after: self.compress_after,
             raw_retention: self.raw_retention.map(|r| r.0),
-            rollup_retention: self.rollup_retention.map(|r| r.0),
         }
     }
 }

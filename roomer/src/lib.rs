@@ -35,8 +35,6 @@ pub struct ServeConfig {
     pub ingest: IngestConfig,
     /// Let API reads through without a token.
     pub public_read: bool,
-    /// How often to refresh rollups made stale by late crossings (TimescaleDB only).
-    pub rollup_refresh_every: Duration,
     /// Acknowledge DPU messages only once the worker has stored them (see
     /// `BrokerConfig::ack_after_store_by`); otherwise on receipt.
     pub ack_after_store: bool,
@@ -127,11 +125,6 @@ pub async fn serve(
         METERS_LOG_INTERVAL,
         shutdown.clone(),
     ));
-    tokio::spawn(refresh_rollups(
-        store.clone(),
-        config.rollup_refresh_every,
-        shutdown.clone(),
-    ));
     let task = tokio::spawn(async move {
         let api_result = api.await;
         let worker_result = worker.await;
@@ -176,29 +169,6 @@ pub async fn log_meters(meters: roomer_api::Meters, every: Duration, shutdown: C
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = ticks.tick() => tracing::info!(meters = %meters(), "meters"),
-        }
-    }
-}
-
-/// Every `every` until `shutdown`, re-materializes the rollups that late crossings or layout
-/// changes made stale (see `roomer_storage::Store::refresh_rollups`; nothing to do without
-/// TimescaleDB). History is exact either way; this only lets it come from the rollups again.
-/// Several processes may run it: one refreshes at a time, the others skip.
-pub async fn refresh_rollups(
-    store: Arc<dyn roomer_storage::Store>,
-    every: Duration,
-    shutdown: CancellationToken,
-) {
-    let mut ticks = tokio::time::interval(every);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ticks.tick() => match store.refresh_rollups().await {
-                Ok(0) => {}
-                Ok(marks) => tracing::debug!(marks, "rollups refreshed"),
-                Err(error) => tracing::warn!(%error, "refreshing rollups failed; will retry"),
-            },
         }
     }
 }

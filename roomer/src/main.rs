@@ -64,7 +64,6 @@ async fn main() -> anyhow::Result<()> {
                     publish_counts: args.batching.publish_counts,
                     ..IngestConfig::default()
                 },
-                rollup_refresh_every: args.batching.rollup_refresh_every,
                 ack_after_store: args.ack == cli::AckWhen::Store,
             };
             let running = roomer::serve(config, http, token).await?;
@@ -255,11 +254,6 @@ async fn run_ingest(database_url: String, args: IngestArgs) -> anyhow::Result<()
             token.clone().cancelled_owned(),
         ));
     }
-    tokio::spawn(roomer::refresh_rollups(
-        store.clone(),
-        args.batching.rollup_refresh_every,
-        token.clone(),
-    ));
     tokio::spawn(roomer::log_meters(
         roomer::meters_of(Some(stats.clone()), false),
         roomer::METERS_LOG_INTERVAL,

@@ -172,9 +172,6 @@ fn main() {
         assert!(status.is_some(), "TEST_TIMESCALE_URL has no TimescaleDB");
         let rate = load(timescale.as_ref(), &events).await;
         println!("TimescaleDB ingest (in order, batches of {BATCH}): {rate:.0} crossings/s");
-        let refresh = Instant::now();
-        timescale.refresh_rollups().await.expect("refresh");
-        println!("rollup refresh after loading: {:.2?}", refresh.elapsed());
         compress_all_chunks(&url).await.expect("compress");
         if let Some(status) = timescale.timescale().await.expect("status") {
             println!("{status}");

@@ -9,10 +9,10 @@
 //!   shuffled/in-order ratio.
 //! - **b. Late-event cost vs history**: one DPU over Outside→Room with H crossings stored
 //!   (H = 1,000 and 20,000), then ONE late crossing: at the very beginning of a history where
-//!   the room never empties (the recount walks every later entry), just before a moment the
-//!   room was empty in a history that empties every third crossing (the room's recount stops
-//!   there), and 10 crossings before the end. Median of 5, plus how many entries the recount
-//!   visits in each space (from `occupancy::series::SpaceSeries`, which every backend mirrors).
+//!   the room never empties (a count kept per entry would rewrite every later one), just
+//!   before a moment the room was empty in a history that empties every third crossing, and
+//!   10 crossings before the end. Median of 5, plus how many entries and summaries it reads
+//!   in each space (from `occupancy::tiers::TieredSeries`, which every backend mirrors).
 //! - **c. `count_at` latency**: median and p99 of 1,000 `count_at(room, Some(random T))` with
 //!   H = 1,000 and 20,000 entries, and their ratio (≈1 for an index lookup).
 //!
@@ -36,7 +36,7 @@
 use chrono::TimeDelta;
 use occupancy::layout::DpuLayout;
 use occupancy::ledger::Ledger;
-use occupancy::series::SpaceSeries;
+use occupancy::tiers::TieredSeries;
 use occupancy::{
     Crossing, Direction, Doorway, DpuId, Installation, Layout, Space, SpaceId, Timestamp, OUTSIDE,
 };
@@ -268,11 +268,11 @@ fn history(shape: Shape, h: usize) -> Vec<Crossing> {
         .collect()
 }
 
-/// How many entries the recount visits in the room and in Outside when `late` lands on
-/// `history`: `SpaceSeries::apply` is the in-memory twin of every backend's recount.
-fn recount_visits(history: &[Crossing], late: &Crossing) -> (usize, usize) {
+/// How many entries and summaries a late crossing reads in the room and in Outside when it
+/// lands on `history`: `TieredSeries::apply` is the in-memory twin of every backend's.
+fn late_reads(history: &[Crossing], late: &Crossing) -> (usize, usize) {
     let doorway = one_room_doorway();
-    let mut series: BTreeMap<SpaceId, SpaceSeries> = BTreeMap::new();
+    let mut series: BTreeMap<SpaceId, TieredSeries> = BTreeMap::new();
     let mut apply = |crossings: &[Crossing]| {
         let mut changes: BTreeMap<SpaceId, occupancy::series::SpaceChange> = BTreeMap::new();
         for crossing in crossings {
@@ -285,7 +285,10 @@ fn recount_visits(history: &[Crossing], late: &Crossing) -> (usize, usize) {
             .map(|(space, change)| {
                 (
                     space,
-                    series.entry(space).or_default().apply(space, &change, None),
+                    series
+                        .entry(space)
+                        .or_insert_with(|| TieredSeries::new(space, None))
+                        .apply(&change),
                 )
             })
             .collect::<BTreeMap<SpaceId, usize>>()
@@ -302,13 +305,13 @@ async fn late_events_and_lookups(backends: &[Backend], late: bool, lookups: bool
              (batches of {BATCH}), then ONE late arrival; median of {LATE_SAMPLES}"
         );
         println!(
-            "   recount visits per late crossing (room + Outside), the same in every backend:"
+            "   entries and summaries a late crossing reads (room + Outside), the same in every backend:"
         );
         for h in HISTORIES {
             let cells: Vec<String> = Position::ALL
                 .iter()
                 .map(|p| {
-                    let (room, outside) = recount_visits(&history(p.shape(), h), &p.late(h, 0));
+                    let (room, outside) = late_reads(&history(p.shape(), h), &p.late(h, 0));
                     format!("{}: {room} + {outside}", p.label())
                 })
                 .collect();

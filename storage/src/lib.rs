@@ -2,19 +2,21 @@
 //!
 //! # Layout
 //! - [`Store`] (this file): what the ingest worker, the API and the CLI may ask of storage.
-//! - [`history`]: a space's buckets from the rollups where they can answer, else the raw
-//!   series.
+//! - [`history`]: a space's buckets, folded from its tiered summaries (or from the raw
+//!   series, to compare with).
 //! - [`batch`]: what one ingest batch stores, in one transaction.
 //! - `engine`: the write paths (ingest a batch, apply a layout) written once, over the small
 //!   [`engine::WriteTx`] port each backend implements; the counting rules themselves come from
 //!   the domain crate (`occupancy`).
+//! - `tiers`: each space's series as summaries per minute, hour, day, 30 and 360 days
+//!   (`occupancy::tiers`): kept by the engine, read over the small `tiers::TierRead` port.
 //! - `sqlite`: the zero-setup default (`sqlite://roomer.db`, WAL, one writer connection).
 //! - `postgres`: PostgreSQL; per-space advisory locks make several ingest workers safe. With
-//!   TimescaleDB (`postgres/timescale.rs`) the series are hypertables and history reads the
-//!   hourly and daily rollups ([`Rollups`], settings in `rollups.rs`).
+//!   TimescaleDB (`postgres/timescale.rs`) crossings and series are compressed hypertables
+//!   (settings in `timescale_settings.rs`).
 //! - Migrations live in the workspace's `migrations/{sqlite,postgres}` and are embedded here;
 //!   they run on every [`connect`], followed by `upgrade` where stored data needs more than
-//!   SQL to reach the current rules (rule 3's event ids).
+//!   SQL to reach the current rules (rule 3's event ids, the summaries of older series).
 //!
 //! SQL appears only inside the two backend modules.
 #![forbid(unsafe_code)]
@@ -23,15 +25,14 @@ pub mod batch;
 mod engine;
 pub mod history;
 mod postgres;
-mod rollups;
 mod sqlite;
 pub mod testing;
 mod tiers;
+mod timescale_settings;
 mod upgrade;
 
 use async_trait::async_trait;
 use occupancy::plan::IngestReport;
-use occupancy::rollup::Grain;
 use occupancy::{
     Crossing, Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp,
 };
@@ -40,8 +41,8 @@ use std::sync::Arc;
 
 pub use batch::Batch;
 pub use postgres::PostgresStore;
-pub use rollups::{Rollups, TimescaleSettings, TimescaleStatus};
 pub use sqlite::SqliteStore;
+pub use timescale_settings::{TimescaleSettings, TimescaleStatus};
 
 /// Errors from storage. Messages may contain database internals: log them, do not show them
 /// to HTTP clients.
@@ -342,25 +343,6 @@ pub trait Store: Send + Sync + 'static {
         space: SpaceId,
         bounds: &[(Timestamp, Timestamp)],
     ) -> Result<Option<Vec<occupancy::history::Bucket>>, StoreError>;
-
-    /// A space's rollup summaries at `grain` over `[from, to)` (both on `grain` boundaries);
-    /// `None` when this store keeps no rollups (SQLite, PostgreSQL without TimescaleDB).
-    async fn rollups(
-        &self,
-        _space: SpaceId,
-        _grain: Grain,
-        _from: Timestamp,
-        _to: Timestamp,
-    ) -> Result<Option<Rollups>, StoreError> {
-        Ok(None)
-    }
-
-    /// Re-materializes the rollups where late crossings or layout changes made them stale,
-    /// so that history is served from them again there. Returns how many stale marks it
-    /// cleared. Nothing to do without rollups.
-    async fn refresh_rollups(&self) -> Result<usize, StoreError> {
-        Ok(0)
-    }
 
     /// With raw-event retention (TimescaleDB), the oldest instant whose crossings are still
     /// kept at `now`: older ones must be refused, as a repeat of a dropped crossing could no

@@ -1,8 +1,8 @@
 //! TimescaleDB (run when `TEST_TIMESCALE_URL` names a server with `timescaledb` preloaded;
-//! reported as ignored otherwise, failed if set and unreachable): history served from the
-//! continuous aggregates equals history from the raw series on the same data, late crossings
-//! into compressed chunks included; settings reach TimescaleDB; raw retention keeps counts
-//! and rollups.
+//! reported as ignored otherwise, failed if set and unreachable): history folded from the
+//! tiered summaries equals history from the raw series on the same data, late crossings into
+//! compressed chunks included; settings reach TimescaleDB; raw retention keeps counts and
+//! history.
 
 mod reference_building;
 
@@ -82,8 +82,8 @@ fn stretch(scenario: &Scenario, factor: i32) -> Scenario {
 }
 
 /// Every space's history over `[from, to)` in hours, days and weeks, in three time zones,
-/// from the rollups and from the raw series: they must be equal. Answers, per call, how many
-/// buckets came from rollups for hourly UTC buckets and how many such buckets there were.
+/// from the summaries and from the raw series: they must be equal. Answers how many hourly
+/// UTC buckets came from summaries and how many such buckets there were.
 async fn rollups_equal_raw(
     store: &dyn Store,
     from: Timestamp,
@@ -146,9 +146,7 @@ fn counts_match_reference(
 }
 
 /// Delivers a stretched scenario to TimescaleDB: compresses every chunk halfway, so that the
-/// second half lands in compressed chunks (late crossings correcting compressed counts), and
-/// refreshes the rollups every few batches, so that some late crossings land below the
-/// materialized edge after a refresh and some before.
+/// second half lands in compressed chunks (late crossings into compressed chunks).
 async fn deliver_and_compare(scenario: Scenario) -> Result<(), TestCaseError> {
     let scenario = stretch(&scenario, 60);
     let (store, url) = fresh().await;
@@ -165,9 +163,6 @@ async fn deliver_and_compare(scenario: Scenario) -> Result<(), TestCaseError> {
             compress_all_chunks(&url).await.unwrap();
         }
         store.ingest(batch).await.unwrap();
-        if i % 4 == 3 {
-            store.refresh_rollups().await.unwrap();
-        }
     }
     if scenario.layout_before_batch == scenario.batches.len() {
         store.apply_layout(&scenario.layout).await.unwrap();
@@ -189,15 +184,8 @@ async fn deliver_and_compare(scenario: Scenario) -> Result<(), TestCaseError> {
         base_time() - TimeDelta::days(2),
         base_time() + TimeDelta::days(5),
     );
-    // Before the last refresh: rollups where they are clean, the raw series after the marks.
-    rollups_equal_raw(store, from, to).await?;
-    store.refresh_rollups().await.unwrap();
     let (rolled, hourly) = rollups_equal_raw(store, from, to).await?;
-    prop_assert_eq!(
-        rolled,
-        hourly,
-        "after a refresh every hourly bucket is a rollup"
-    );
+    prop_assert_eq!(rolled, hourly, "every bucket is folded from summaries");
     Ok(())
 }
 
@@ -225,29 +213,18 @@ async fn settings_are_kept_by_timescaledb_and_read_back() {
     let (store, _) = fresh().await;
     let status = store.timescale().await.unwrap().unwrap();
     assert_eq!(status.chunk_interval, Duration::from_secs(DAY));
-    assert_eq!(status.refresh_window, Some(Duration::from_secs(7 * DAY)));
     assert_eq!(status.compress_after, Some(Duration::from_secs(7 * DAY)));
-    assert_eq!(
-        (status.raw_retention, status.rollup_retention),
-        (None, None)
-    );
+    assert_eq!(status.raw_retention, None);
 
     let custom = TimescaleSettings {
         chunk_interval: Some(Duration::from_secs(6 * 3600)),
-        refresh_window: Some(Duration::from_secs(2 * DAY)),
         compress_after: Some(Duration::from_secs(3 * DAY)),
         raw_retention: Some(Some(Duration::from_secs(30 * DAY))),
-        rollup_retention: Some(Some(Duration::from_secs(400 * DAY))),
     };
     let status = store.configure_timescale(&custom).await.unwrap().unwrap();
     assert_eq!(status.chunk_interval, Duration::from_secs(6 * 3600));
-    assert_eq!(status.refresh_window, Some(Duration::from_secs(2 * DAY)));
     assert_eq!(status.compress_after, Some(Duration::from_secs(3 * DAY)));
     assert_eq!(status.raw_retention, Some(Duration::from_secs(30 * DAY)));
-    assert_eq!(
-        status.rollup_retention,
-        Some(Duration::from_secs(400 * DAY))
-    );
 
     // Only what is given changes; retention can be turned off again.
     let off = TimescaleSettings {
@@ -257,10 +234,6 @@ async fn settings_are_kept_by_timescaledb_and_read_back() {
     let status = store.configure_timescale(&off).await.unwrap().unwrap();
     assert_eq!(status.raw_retention, None);
     assert_eq!(status.compress_after, Some(Duration::from_secs(3 * DAY)));
-    assert_eq!(
-        status.rollup_retention,
-        Some(Duration::from_secs(400 * DAY))
-    );
 
     // A new connection (another roomer process) keeps the settings rather than resetting them.
     let url = {
@@ -289,7 +262,6 @@ async fn raw_retention_drops_old_crossings_and_keeps_counts_and_history() {
     for batch in rows.chunks(50) {
         store.ingest(batch).await.unwrap();
     }
-    store.refresh_rollups().await.unwrap();
     let (from, to) = (
         rows[0].ts - TimeDelta::days(1),
         rows[rows.len() - 1].ts + TimeDelta::days(1),
@@ -343,54 +315,6 @@ async fn raw_retention_drops_old_crossings_and_keeps_counts_and_history() {
     assert_eq!(
         snapshot().await,
         before,
-        "counts and rollups outlive raw crossings"
+        "counts and history outlive raw crossings"
     );
-}
-
-#[tokio::test]
-#[cfg_attr(
-    not(roomer_timescale_tests),
-    ignore = "set TEST_TIMESCALE_URL to run against TimescaleDB"
-)]
-async fn a_refresh_waits_for_a_policy_refresh_in_progress() {
-    let (store, url) = fresh().await;
-    reference_building::apply(store.as_ref()).await;
-    let rows = reference_building::crossings();
-    store.ingest(&rows).await.unwrap();
-
-    // A policy job refreshing every bucket, as TimescaleDB records it while it runs: a range
-    // registered under a live backend (this connection's).
-    let mut policy = PgConnection::connect(&url).await.unwrap();
-    sqlx::raw_sql(
-        "INSERT INTO _timescaledb_catalog.continuous_aggs_jobs_refresh_ranges \
-         SELECT mat_hypertable_id, -100000000000000000, 100000000000000000, \
-                pg_backend_pid(), 1000, now() \
-         FROM _timescaledb_catalog.continuous_agg WHERE user_view_name = 'space_counts_hourly'",
-    )
-    .execute(&mut policy)
-    .await
-    .unwrap();
-
-    let refresh = tokio::spawn({
-        let store = store.clone();
-        async move { store.refresh_rollups().await }
-    });
-    // TimescaleDB refuses an overlapping refresh at once; ours must wait instead.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!refresh.is_finished(), "{:?}", refresh.await);
-
-    sqlx::raw_sql("DELETE FROM _timescaledb_catalog.continuous_aggs_jobs_refresh_ranges")
-        .execute(&mut policy)
-        .await
-        .unwrap();
-    let forgotten = refresh
-        .await
-        .unwrap()
-        .expect("the refresh goes on after the policy's");
-    assert!(forgotten > 0, "the refresh consumed the stale marks");
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM rollup_stale")
-        .fetch_one(&mut policy)
-        .await
-        .unwrap();
-    assert_eq!(left, 0);
 }

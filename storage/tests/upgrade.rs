@@ -206,7 +206,6 @@ async fn timescale_data_of_the_earlier_rule_is_counted_by_the_current_one() {
         status.compress_after,
         Some(std::time::Duration::from_secs(3 * 86_400))
     );
-    store.refresh_rollups().await.unwrap();
     compress_all_chunks(&url).await.unwrap();
     let again = roomer_storage::connect(&url).await.unwrap();
     counts_follow_the_current_rule(again.as_ref()).await;

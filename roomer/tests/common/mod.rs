@@ -77,7 +77,6 @@ pub async fn spawn_app(backend: Backend) -> App {
             ..IngestConfig::default()
         },
         public_read: true,
-        rollup_refresh_every: std::time::Duration::from_secs(60),
         ack_after_store: true,
     };
     let shutdown = CancellationToken::new();

@@ -15,12 +15,11 @@ mod write;
 
 use crate::engine;
 use crate::{
-    Batch, DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Role, Rollups,
-    Series, SpaceCount, Store, StoreError, TimescaleSettings, TimescaleStatus, TokenInfo,
-    TokenSelector, Totals,
+    Batch, DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Role, Series,
+    SpaceCount, Store, StoreError, TimescaleSettings, TimescaleStatus, TokenInfo, TokenSelector,
+    Totals,
 };
 use async_trait::async_trait;
-use occupancy::rollup::Grain;
 use occupancy::{Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
@@ -61,10 +60,7 @@ impl PostgresStore {
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
         let timescale = timescale::setup(&pool).await?;
         match &timescale {
-            Some(version) => tracing::info!(
-                version,
-                "TimescaleDB: hypertables, hourly and daily rollups, compression"
-            ),
+            Some(version) => tracing::info!(version, "TimescaleDB: hypertables and compression"),
             None => tracing::info!("PostgreSQL without TimescaleDB: history from the raw series"),
         }
         if let (Some(settings), Some(_)) = (&policies, &timescale) {
@@ -182,28 +178,6 @@ impl Store for PostgresStore {
         bounds: &[(Timestamp, Timestamp)],
     ) -> Result<Option<Vec<occupancy::history::Bucket>>, StoreError> {
         crate::tiers::buckets_of(&tiers_sql::Reader(&self.pool), space, bounds).await
-    }
-
-    async fn rollups(
-        &self,
-        space: SpaceId,
-        grain: Grain,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Option<Rollups>, StoreError> {
-        if self.timescale.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(
-            timescale::rollups(&self.pool, space, grain, from, to).await?,
-        ))
-    }
-
-    async fn refresh_rollups(&self) -> Result<usize, StoreError> {
-        if self.timescale.is_none() {
-            return Ok(0);
-        }
-        timescale::refresh(&self.pool).await
     }
 
     async fn oldest_kept(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {

@@ -23,32 +23,21 @@ const LOCK_SPACE: i32 = 0x526f_0002;
 
 pub(crate) struct PgTx {
     pub(super) tx: Transaction<'static, Postgres>,
-    /// With rollups: per space, the earliest instant of its series this transaction changed.
-    changed: Option<BTreeMap<SpaceId, Timestamp>>,
+    /// The series are hypertables (TimescaleDB).
+    hypertables: bool,
 }
 
 impl PgTx {
-    /// `rollups`: the database keeps rollups, so changes to the series are marked stale.
-    pub(crate) fn new(tx: Transaction<'static, Postgres>, rollups: bool) -> Self {
-        Self {
-            tx,
-            changed: rollups.then(BTreeMap::new),
-        }
+    pub(crate) fn new(tx: Transaction<'static, Postgres>, hypertables: bool) -> Self {
+        Self { tx, hypertables }
     }
 
-    fn changed(&mut self, space: SpaceId, keys: impl IntoIterator<Item = Timestamp>) {
-        if let (Some(changed), Some(earliest)) = (&mut self.changed, keys.into_iter().min()) {
-            let entry = changed.entry(space).or_insert(earliest);
-            *entry = (*entry).min(earliest);
-        }
-    }
-
-    /// On hypertables (TimescaleDB, the only backend with rollups), a join by key also gets
-    /// the keys' time range as `AND s.ts BETWEEN $n AND $n+1`, so that only the chunks in
-    /// range are touched (5× faster ingest measured). Plain PostgreSQL plans such a join
-    /// worse with the range (8× slower measured), so it gets nothing.
+    /// On hypertables (TimescaleDB), a join by key also gets the keys' time range as
+    /// `AND s.ts BETWEEN $n AND $n+1`, so that only the chunks in range are touched (5×
+    /// faster ingest measured). Plain PostgreSQL plans such a join worse with the range (8×
+    /// slower measured), so it gets nothing.
     fn chunk_bounds(&self, first: usize) -> String {
-        if self.changed.is_some() {
+        if self.hypertables {
             format!("AND s.ts >= ${first} AND s.ts <= ${}", first + 1)
         } else {
             String::new()
@@ -60,7 +49,7 @@ impl PgTx {
         query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
         ts: &[Timestamp],
     ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
-        if self.changed.is_some() {
+        if self.hypertables {
             query
                 .bind(ts.iter().min().copied())
                 .bind(ts.iter().max().copied())
@@ -69,19 +58,7 @@ impl PgTx {
         }
     }
 
-    /// Commits, with the stale-rollup marks of what changed (see `timescale.rs`).
-    pub(crate) async fn commit(mut self) -> Result<()> {
-        if let Some(changed) = self.changed.take().filter(|c| !c.is_empty()) {
-            let (spaces, since): (Vec<SpaceId>, Vec<Timestamp>) = changed.into_iter().unzip();
-            sqlx::query(
-                "INSERT INTO rollup_stale (space_id, since) \
-                 SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[])",
-            )
-            .bind(spaces)
-            .bind(since)
-            .execute(&mut *self.tx)
-            .await?;
-        }
+    pub(crate) async fn commit(self) -> Result<()> {
         Ok(self.tx.commit().await?)
     }
 }
@@ -187,7 +164,6 @@ impl WriteTx for PgTx {
         if keys.is_empty() {
             return Ok(());
         }
-        self.changed(space, keys.iter().map(|k| k.ts));
         let (ts, rank, dpus, copies) = key_columns(keys);
         let sql = format!(
             "DELETE FROM space_counts s \
@@ -213,7 +189,6 @@ impl WriteTx for PgTx {
         if keys.is_empty() {
             return Ok(());
         }
-        self.changed(space, keys.iter().map(|k| k.ts));
         let (ts, rank, dpus, copies) = key_columns(keys);
         sqlx::query(
             "INSERT INTO space_counts (space_id, ts, rank, dpu_id, copy) \
@@ -298,14 +273,6 @@ impl WriteTx for PgTx {
     }
 
     async fn delete_space(&mut self, id: SpaceId) -> Result<bool> {
-        if self.changed.is_some() {
-            let earliest: Option<Timestamp> =
-                sqlx::query_scalar("SELECT min(ts) FROM space_counts WHERE space_id = $1")
-                    .bind(id)
-                    .fetch_one(&mut *self.tx)
-                    .await?;
-            self.changed(id, earliest);
-        }
         layout_sql::delete_space(&mut self.tx, id).await
     }
 

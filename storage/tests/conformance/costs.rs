@@ -4,17 +4,12 @@
 
 use crate::stories::{building, count, crossing, ROOM_A};
 use occupancy::ledger::Ledger;
-use occupancy::tiers::TieredSeries;
 use occupancy::{Crossing, OUTSIDE};
 use roomer_storage::Store;
 
 /// Ingests into the store and the in-memory model; answers the store's cost (entries and
 /// summaries read) after checking it equals the model's.
-async fn ingest_both(
-    store: &dyn Store,
-    model: &mut Ledger<TieredSeries>,
-    batch: &[Crossing],
-) -> usize {
+async fn ingest_both(store: &dyn Store, model: &mut Ledger, batch: &[Crossing]) -> usize {
     let stored = store.ingest(batch).await.unwrap().report;
     let modelled = model.ingest(batch);
     assert_eq!(stored, modelled, "the store did what the model did");
@@ -27,7 +22,7 @@ const BOUND_PER_SPACE: usize = 2 + 60 + 24 + 30 + 12;
 
 pub async fn a_late_crossing_costs_the_same_whatever_came_after_it(store: &dyn Store) {
     store.apply_layout(&building()).await.unwrap();
-    let mut model = Ledger::<TieredSeries>::default();
+    let mut model: Ledger = Ledger::default();
     model.apply_layout(&building());
     // 2,000 arrivals into Space A through Doorway X, a minute apart: the room never empties.
     let history: Vec<Crossing> = (0..2_000).map(|m| crossing("283", m, 1)).collect();
