@@ -1,6 +1,9 @@
-//! Rollups: a space's series summarized per hour or per day, as TimescaleDB's continuous
-//! aggregates keep it, and the rule that turns such summaries into the same history buckets
-//! [`history::buckets`](crate::history::buckets) makes from the raw series.
+//! Rollups of absolute counts: a space's series summarized per hour or per day with the
+//! counts it reached, and the walk that turns such summaries (or single series points) into
+//! history buckets. The raw history path ([`history::buckets`](crate::history::buckets))
+//! walks its points through [`buckets`]; the tiered summaries ([`crate::tiers`]) are the
+//! representation storage keeps, since these summaries hold absolute counts that a late
+//! crossing changes for every later hour.
 //!
 //! A summary keeps what a bucket needs and nothing that depends on the bucket: crossings in
 //! and out, the lowest and highest count after a crossing, and the count after the last
