@@ -40,6 +40,37 @@ pub(crate) fn from_columns(c: [i64; 8]) -> Effect {
     }
 }
 
+/// Whether the buckets of `tier` starting at `starts` (in order) cover at least half of the
+/// stretch from the first to the end of the last: then one range scan, filtered afterwards,
+/// reads them faster than one lookup per bucket (a batch in time order touches consecutive
+/// minutes; a late one scattered ones).
+pub(crate) fn dense(tier: Tier, starts: &[Timestamp]) -> bool {
+    match (starts.first(), starts.last()) {
+        (Some(&first), Some(&last)) => {
+            let span = (tier.end(last) - first).num_seconds() / tier.seconds();
+            span <= 2 * starts.len() as i64
+        }
+        _ => true,
+    }
+}
+
+/// Keeps the entries that fall in the buckets of `tier` starting at `starts`.
+pub(crate) fn within(tier: Tier, starts: &[Timestamp], entries: Vec<EntryKey>) -> Vec<EntryKey> {
+    let starts: BTreeSet<Timestamp> = starts.iter().copied().collect();
+    entries
+        .into_iter()
+        .filter(|k| starts.contains(&tier.floor(k.ts)))
+        .collect()
+}
+
+/// The tier stored as `value`.
+pub(crate) fn tier_of(value: i64) -> Result<Tier> {
+    usize::try_from(value)
+        .ok()
+        .and_then(|i| Tier::ALL.get(i).copied())
+        .ok_or_else(|| crate::StoreError::Corrupt(format!("tier {value}")))
+}
+
 /// Recomputes the summaries of the minutes in `minutes` and of every bucket above them;
 /// answers how many entries and summaries it read.
 pub(crate) async fn resummarize(
@@ -133,14 +164,13 @@ pub(crate) async fn upgrade(tx: &mut dyn WriteTx) -> Result<Option<usize>> {
 /// What the reads need from a backend.
 #[async_trait]
 pub(crate) trait TierRead: Send + Sync {
-    /// The summaries of `tier` starting in `[from, to)` (from the first with no `from`).
-    async fn tier_rows(
+    /// The summaries in each `(tier, from, to)` range (starting in `[from, to)`, from the
+    /// first with no `from`), in one round trip, ordered by start.
+    async fn tier_ranges(
         &self,
         space: SpaceId,
-        tier: Tier,
-        from: Option<Timestamp>,
-        to: Timestamp,
-    ) -> Result<Vec<(Timestamp, Effect)>>;
+        ranges: &[(Tier, Option<Timestamp>, Timestamp)],
+    ) -> Result<Vec<(Tier, Timestamp, Effect)>>;
     /// The entries in `[from, to)`, in key order.
     async fn entries_between(
         &self,
@@ -249,10 +279,9 @@ pub(crate) async fn count_at(
     t: Timestamp,
 ) -> Result<i64> {
     let mut folder = Folder::new(space, rule, None);
-    for (tier, from, to) in count_ranges(t) {
-        for (start, effect) in read.tier_rows(space, tier, from, to).await? {
-            folder.bucket(start, tier.end(start), &effect);
-        }
+    // The ranges follow each other in time, so ordered by start the rows are in fold order.
+    for (tier, start, effect) in read.tier_ranges(space, &count_ranges(t)).await? {
+        folder.bucket(start, tier.end(start), &effect);
     }
     let after = t + chrono::TimeDelta::microseconds(1);
     for key in read
@@ -290,12 +319,16 @@ pub(crate) async fn buckets(
             Piece::Entries(from, to) => partial.push((from, to)),
         }
     }
-    let mut rows: BTreeMap<(Tier, Timestamp), Effect> = BTreeMap::new();
-    for tier in wanted {
-        for (start, effect) in read.tier_rows(space, tier, Some(first), last).await? {
-            rows.insert((tier, start), effect);
-        }
-    }
+    let ranges: Vec<(Tier, Option<Timestamp>, Timestamp)> = wanted
+        .into_iter()
+        .map(|tier| (tier, Some(first), last))
+        .collect();
+    let rows: BTreeMap<(Tier, Timestamp), Effect> = read
+        .tier_ranges(space, &ranges)
+        .await?
+        .into_iter()
+        .map(|(tier, start, effect)| ((tier, start), effect))
+        .collect();
     let mut entries: BTreeMap<Timestamp, Vec<EntryKey>> = BTreeMap::new();
     for (from, to) in partial {
         entries.insert(from, read.entries_between(space, from, to).await?);

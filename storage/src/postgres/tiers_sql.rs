@@ -3,14 +3,14 @@
 //! range it covers, so that on TimescaleDB only the chunks in range are searched.
 
 use crate::engine::Result;
-use crate::tiers::{columns, from_columns};
+use crate::tiers::{columns, from_columns, tier_of};
 use crate::StoreError;
 use occupancy::effect::Effect;
 use occupancy::series::{EntryKey, Rank};
 use occupancy::tiers::Tier;
 use occupancy::{DpuId, SpaceId, Timestamp};
 use sqlx::postgres::PgRow;
-use sqlx::{Executor, Postgres, Row};
+use sqlx::{Executor, Postgres, QueryBuilder, Row};
 
 const EFFECT_COLUMNS: &str =
     "count_floor, count_shift, low_floor, low_shift, high_floor, high_shift, entrances, exits";
@@ -29,12 +29,17 @@ fn entry_key(row: &PgRow) -> Result<EntryKey> {
     })
 }
 
-fn tier_row(row: &PgRow) -> (Timestamp, Effect) {
+/// A summary's start and columns, from column `first` on.
+fn tier_row_at(row: &PgRow, first: usize) -> (Timestamp, Effect) {
     let mut c = [0i64; 8];
     for (i, value) in c.iter_mut().enumerate() {
-        *value = row.get(i + 1);
+        *value = row.get(first + 1 + i);
     }
-    (row.get(0), from_columns(c))
+    (row.get(first), from_columns(c))
+}
+
+fn tier_row(row: &PgRow) -> (Timestamp, Effect) {
+    tier_row_at(row, 0)
 }
 
 /// The first instant of the earliest bucket and the end of the latest.
@@ -57,6 +62,19 @@ pub(super) async fn entries_in<'e>(
     starts: &[Timestamp],
 ) -> Result<Vec<EntryKey>> {
     let (first, end) = span(tier, starts);
+    if crate::tiers::dense(tier, starts) {
+        let rows = sqlx::query(
+            "SELECT ts, rank, dpu_id, copy FROM space_counts \
+             WHERE space_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts, rank, dpu_id, copy",
+        )
+        .bind(space)
+        .bind(first)
+        .bind(end)
+        .fetch_all(db)
+        .await?;
+        let entries = rows.iter().map(entry_key).collect::<Result<Vec<_>>>()?;
+        return Ok(crate::tiers::within(tier, starts, entries));
+    }
     let rows = sqlx::query(
         "SELECT c.ts, c.rank, c.dpu_id, c.copy FROM UNNEST($2::timestamptz[]) AS m(start) \
          JOIN space_counts c ON c.space_id = $1 AND c.ts >= m.start \
@@ -191,26 +209,36 @@ pub(super) struct Reader<'a>(pub(super) &'a sqlx::PgPool);
 
 #[async_trait::async_trait]
 impl crate::tiers::TierRead for Reader<'_> {
-    async fn tier_rows(
+    async fn tier_ranges(
         &self,
         space: SpaceId,
-        tier: Tier,
-        from: Option<Timestamp>,
-        to: Timestamp,
-    ) -> Result<Vec<(Timestamp, Effect)>> {
-        let sql = format!(
-            "SELECT start, {EFFECT_COLUMNS} FROM space_tiers \
-             WHERE space_id = $1 AND tier = $2 AND ($3::timestamptz IS NULL OR start >= $3) \
-               AND start < $4 ORDER BY start"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(space)
-            .bind(tier as i16)
-            .bind(from)
-            .bind(to)
-            .fetch_all(self.0)
-            .await?;
-        Ok(rows.iter().map(tier_row).collect())
+        ranges: &[(Tier, Option<Timestamp>, Timestamp)],
+    ) -> Result<Vec<(Tier, Timestamp, Effect)>> {
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Postgres>::new(format!(
+            "SELECT tier, start, {EFFECT_COLUMNS} FROM space_tiers WHERE space_id = "
+        ));
+        query.push_bind(space).push(" AND (");
+        for (i, (tier, from, to)) in ranges.iter().enumerate() {
+            if i > 0 {
+                query.push(" OR ");
+            }
+            query.push("(tier = ").push_bind(*tier as i16);
+            if let Some(from) = from {
+                query.push(" AND start >= ").push_bind(*from);
+            }
+            query.push(" AND start < ").push_bind(*to).push(")");
+        }
+        query.push(") ORDER BY start, tier DESC");
+        let rows = query.build().fetch_all(self.0).await?;
+        rows.iter()
+            .map(|row| {
+                let (start, effect) = tier_row_at(row, 1);
+                Ok((tier_of(row.get::<i16, _>(0).into())?, start, effect))
+            })
+            .collect()
     }
 
     async fn entries_between(

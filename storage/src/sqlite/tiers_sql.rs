@@ -1,9 +1,11 @@
 //! SQLite: the entries and tiered summaries of a space's count series (`crate::tiers`).
-//! Lists of bucket starts travel as one JSON array, read with `json_each`.
+//! Lists of bucket starts travel as one JSON array, read with `json_each`; `CROSS JOIN`
+//! makes SQLite loop over the starts and range-scan the index for each (left to choose, it
+//! may scan the space's whole series instead).
 
 use super::{from_micros, micros};
 use crate::engine::Result;
-use crate::tiers::{columns, from_columns};
+use crate::tiers::{columns, from_columns, tier_of};
 use crate::StoreError;
 use occupancy::effect::Effect;
 use occupancy::series::{EntryKey, Rank};
@@ -37,12 +39,17 @@ fn entry_key(row: &SqliteRow) -> Result<EntryKey> {
     })
 }
 
-fn tier_row(row: &SqliteRow) -> Result<(Timestamp, Effect)> {
+/// A summary's start and columns, from column `first` on.
+fn tier_row_at(row: &SqliteRow, first: usize) -> Result<(Timestamp, Effect)> {
     let mut c = [0i64; 8];
     for (i, value) in c.iter_mut().enumerate() {
-        *value = row.get(i + 1);
+        *value = row.get(first + 1 + i);
     }
-    Ok((from_micros(row.get(0))?, from_columns(c)))
+    Ok((from_micros(row.get(first))?, from_columns(c)))
+}
+
+fn tier_row(row: &SqliteRow) -> Result<(Timestamp, Effect)> {
+    tier_row_at(row, 0)
 }
 
 /// The entries inside the buckets of `tier` starting at `starts`, in key order.
@@ -52,9 +59,24 @@ pub(super) async fn entries_in<'e>(
     tier: Tier,
     starts: &[Timestamp],
 ) -> Result<Vec<EntryKey>> {
+    if let (true, Some(&first), Some(&last)) =
+        (crate::tiers::dense(tier, starts), starts.first(), starts.last())
+    {
+        let rows = sqlx::query(
+            "SELECT ts, rank, dpu_id, copy FROM space_counts \
+             WHERE space_id = ? AND ts >= ? AND ts < ? ORDER BY ts, rank, dpu_id, copy",
+        )
+        .bind(space)
+        .bind(micros(first))
+        .bind(micros(tier.end(last)))
+        .fetch_all(db)
+        .await?;
+        let entries = rows.iter().map(entry_key).collect::<Result<Vec<_>>>()?;
+        return Ok(crate::tiers::within(tier, starts, entries));
+    }
     let rows = sqlx::query(
         "SELECT c.ts, c.rank, c.dpu_id, c.copy FROM json_each(?) AS m \
-         JOIN space_counts c ON c.space_id = ? AND c.ts >= m.value AND c.ts < m.value + ? \
+         CROSS JOIN space_counts c ON c.space_id = ? AND c.ts >= m.value AND c.ts < m.value + ? \
          ORDER BY c.ts, c.rank, c.dpu_id, c.copy",
     )
     .bind(starts_json(starts))
@@ -75,7 +97,7 @@ pub(super) async fn tier_rows_in<'e>(
 ) -> Result<Vec<(Timestamp, Effect)>> {
     let sql = format!(
         "SELECT t.start, {EFFECT_COLUMNS} FROM json_each(?) AS m \
-         JOIN space_tiers t ON t.space_id = ? AND t.tier = ? \
+         CROSS JOIN space_tiers t ON t.space_id = ? AND t.tier = ? \
           AND t.start >= m.value AND t.start < m.value + ? ORDER BY t.start"
     );
     let rows = sqlx::query(&sql)
@@ -171,25 +193,39 @@ pub(super) struct Reader<'a>(pub(super) &'a sqlx::SqlitePool);
 
 #[async_trait::async_trait]
 impl crate::tiers::TierRead for Reader<'_> {
-    async fn tier_rows(
+    async fn tier_ranges(
         &self,
         space: SpaceId,
-        tier: Tier,
-        from: Option<Timestamp>,
-        to: Timestamp,
-    ) -> Result<Vec<(Timestamp, Effect)>> {
-        let sql = format!(
-            "SELECT start, {EFFECT_COLUMNS} FROM space_tiers \
-             WHERE space_id = ? AND tier = ? AND start >= ? AND start < ? ORDER BY start"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(space)
-            .bind(tier as i64)
-            .bind(from.map_or(i64::MIN, micros))
-            .bind(micros(to))
-            .fetch_all(self.0)
-            .await?;
-        rows.iter().map(tier_row).collect()
+        ranges: &[(Tier, Option<Timestamp>, Timestamp)],
+    ) -> Result<Vec<(Tier, Timestamp, Effect)>> {
+        if ranges.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT tier, start, {EFFECT_COLUMNS} FROM space_tiers WHERE space_id = "
+        ));
+        query.push_bind(space).push(" AND (");
+        for (i, (tier, from, to)) in ranges.iter().enumerate() {
+            if i > 0 {
+                query.push(" OR ");
+            }
+            query
+                .push("(tier = ")
+                .push_bind(*tier as i64)
+                .push(" AND start >= ")
+                .push_bind(from.map_or(i64::MIN, micros))
+                .push(" AND start < ")
+                .push_bind(micros(*to))
+                .push(")");
+        }
+        query.push(") ORDER BY start, tier DESC");
+        let rows = query.build().fetch_all(self.0).await?;
+        rows.iter()
+            .map(|row| {
+                let (start, effect) = tier_row_at(row, 1)?;
+                Ok((tier_of(row.get(0))?, start, effect))
+            })
+            .collect()
     }
 
     async fn entries_between(
