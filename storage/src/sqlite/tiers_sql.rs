@@ -59,9 +59,11 @@ pub(super) async fn entries_in<'e>(
     tier: Tier,
     starts: &[Timestamp],
 ) -> Result<Vec<EntryKey>> {
-    if let (true, Some(&first), Some(&last)) =
-        (crate::tiers::dense(tier, starts), starts.first(), starts.last())
-    {
+    if let (true, Some(&first), Some(&last)) = (
+        crate::tiers::dense(tier, starts),
+        starts.first(),
+        starts.last(),
+    ) {
         let rows = sqlx::query(
             "SELECT ts, rank, dpu_id, copy FROM space_counts \
              WHERE space_id = ? AND ts >= ? AND ts < ? ORDER BY ts, rank, dpu_id, copy",
