@@ -1,8 +1,10 @@
 use super::*;
 use crate::model::{DpuId, OUTSIDE};
+use crate::series::SpaceChange;
 use crate::series::SpaceSeries;
 use chrono::NaiveTime;
 use proptest::prelude::*;
+use std::collections::BTreeSet;
 
 const ROOM: SpaceId = 1;
 
