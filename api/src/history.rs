@@ -124,10 +124,16 @@ pub async fn space_counts(
     let last = bounds[bounds.len() - 1].1;
     let History {
         buckets: answered,
-        from_rollups,
-    } = history(state.store.as_ref(), id, &spaces, &bounds, Source::Rollups)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("space {id} does not exist")))?;
+        from_summaries,
+    } = history(
+        state.store.as_ref(),
+        id,
+        &spaces,
+        &bounds,
+        Source::Summaries,
+    )
+    .await?
+    .ok_or_else(|| ApiError::NotFound(format!("space {id} does not exist")))?;
     let next = (last < end).then(|| {
         let mut query = format!(
             "/api/v1/spaces/{id}/counts?start_time={}&end_time={}&interval={interval_text}\
@@ -142,7 +148,7 @@ pub async fn space_counts(
         query
     });
     let mut headers = HeaderMap::new();
-    headers.insert(ROLLUP_BUCKETS, HeaderValue::from(from_rollups));
+    headers.insert(ROLLUP_BUCKETS, HeaderValue::from(from_summaries));
     if let Some(next) = &next {
         if let Ok(value) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
             headers.insert(header::LINK, value);

@@ -14,8 +14,8 @@
 //!   deduplication, attribution and pending events (rules 3, 4 and 6).
 //! - [`history`]: a series cut into minute to week buckets in local time, daylight-saving
 //!   days included.
-//! - [`rollup`]: the same series summarized per hour or day (TimescaleDB's continuous
-//!   aggregates) and the rule that makes identical buckets from the summaries.
+//! - [`rollup`]: the walk that cuts a series' points into history buckets, daily resets
+//!   included (the raw path the tiers are checked against).
 //! - [`payload`]: the MQTT/HTTP wire format and its validation (rule 7).
 //! - [`ledger`]: an in-memory store built from the pieces above, its series in [`tiers`] (as
 //!   the storage backends keep them) or per entry; storage backends do the same with SQL.

@@ -1,59 +1,17 @@
-//! Rollups of absolute counts: a space's series summarized per hour or per day with the
-//! counts it reached, and the walk that turns such summaries (or single series points) into
-//! history buckets. The raw history path ([`history::buckets`](crate::history::buckets))
-//! walks its points through [`buckets`]; the tiered summaries ([`crate::tiers`]) are the
-//! representation storage keeps, since these summaries hold absolute counts that a late
-//! crossing changes for every later hour.
+//! The walk that turns series points, each a [`Summary`] of its own, into history buckets:
+//! the raw history path ([`history::buckets`](crate::history::buckets)), which the tiered
+//! summaries ([`crate::tiers`]) are checked against.
 //!
 //! A summary keeps what a bucket needs and nothing that depends on the bucket: crossings in
 //! and out, the lowest and highest count after a crossing, and the count after the last
 //! crossing with its instant. The count carried into a bucket and the daily resets are not in
 //! the summary (they depend on the range asked for and on the space's current reset rule), so
-//! they are applied here, exactly as the raw path applies them. A bucket can be made from
-//! summaries when its bounds fall on summary boundaries ([`Grain::fits`]).
+//! they are applied here, exactly as the raw path applies them.
 
 use crate::history::{Bucket, SeriesPoint};
 use crate::model::Timestamp;
-use chrono::TimeDelta;
 
-/// The length of a rollup's summaries, aligned to UTC.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Grain {
-    Hour,
-    Day,
-}
-
-impl Grain {
-    pub fn length(self) -> TimeDelta {
-        match self {
-            Self::Hour => TimeDelta::hours(1),
-            Self::Day => TimeDelta::days(1),
-        }
-    }
-
-    /// The start of the summary that holds `t`. In whole seconds since the epoch, which
-    /// reach every representable instant (chrono's `duration_trunc` counts in nanoseconds and
-    /// fails before 1677 and after 2262).
-    pub fn floor(self, t: Timestamp) -> Timestamp {
-        let seconds = t.timestamp();
-        let floored = seconds - seconds.rem_euclid(self.length().num_seconds());
-        Timestamp::from_timestamp(floored, 0).unwrap_or(t)
-    }
-
-    /// Whether every bound lies on a summary boundary, so the buckets are unions of summaries.
-    pub fn fits(self, bounds: &[(Timestamp, Timestamp)]) -> bool {
-        bounds
-            .iter()
-            .all(|&(s, e)| self.floor(s) == s && self.floor(e) == e)
-    }
-
-    /// The coarsest grain whose summaries the buckets are made of, if any.
-    pub fn for_bounds(bounds: &[(Timestamp, Timestamp)]) -> Option<Self> {
-        [Self::Day, Self::Hour].into_iter().find(|g| g.fits(bounds))
-    }
-}
-
-/// What a space's series did during one summary (an hour or a day that has crossings).
+/// What a space's series did during a stretch, in absolute counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Summary {
     pub start: Timestamp,
@@ -80,33 +38,6 @@ impl Summary {
             last_ts: p.ts,
         }
     }
-}
-
-/// Summarizes series points, in series order, per `grain`: what the continuous aggregates
-/// store, computed in memory (for tests and as the definition the SQL must match).
-pub fn summarize(points: &[SeriesPoint], grain: Grain) -> Vec<Summary> {
-    let mut out: Vec<Summary> = Vec::new();
-    for p in points {
-        let start = grain.floor(p.ts);
-        match out.last_mut() {
-            Some(s) if s.start == start => {
-                s.min = s.min.min(p.count);
-                s.max = s.max.max(p.count);
-                s.last = p.count;
-                s.last_ts = p.ts;
-                if p.arrival {
-                    s.entrances += 1;
-                } else {
-                    s.exits += 1;
-                }
-            }
-            _ => out.push(Summary {
-                start,
-                ..Summary::of(*p)
-            }),
-        }
-    }
-    out
 }
 
 /// Buckets from summaries: equal to [`history::buckets`](crate::history::buckets) over the

@@ -144,7 +144,7 @@ async fn time(
             .expect("history")
             .expect("the room exists");
         samples.push(started.elapsed().as_secs_f64() * 1e3);
-        rolled = answer.from_rollups;
+        rolled = answer.from_summaries;
     }
     (median(samples), rolled, bounds.len())
 }
@@ -206,13 +206,13 @@ fn main() {
             ("days, UTC", Interval::Day, chrono_tz::UTC),
         ] {
             let (folded_ms, folded, buckets) =
-                time(timescale.as_ref(), interval, tz, Source::Rollups).await;
+                time(timescale.as_ref(), interval, tz, Source::Summaries).await;
             assert_eq!(folded, buckets, "every bucket from the summaries");
             let (raw_ms, _, _) = time(timescale.as_ref(), interval, tz, Source::Raw).await;
-            let (sqlite_ms, _, _) = time(sqlite.as_ref(), interval, tz, Source::Rollups).await;
+            let (sqlite_ms, _, _) = time(sqlite.as_ref(), interval, tz, Source::Summaries).await;
             let (sqlite_raw_ms, _, _) = time(sqlite.as_ref(), interval, tz, Source::Raw).await;
             let plain_ms = match &plain {
-                Some(store) => format!("{:.2}", time(store.as_ref(), interval, tz, Source::Rollups).await.0),
+                Some(store) => format!("{:.2}", time(store.as_ref(), interval, tz, Source::Summaries).await.0),
                 None => "-".into(),
             };
             println!(

@@ -12,7 +12,7 @@ use occupancy::{Space, SpaceId, Timestamp};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
     /// The tiered summaries (what the API does).
-    Rollups,
+    Summaries,
     /// The raw series only (to compare with).
     Raw,
 }
@@ -21,7 +21,7 @@ pub enum Source {
 #[derive(Clone, Debug, PartialEq)]
 pub struct History {
     pub buckets: Vec<Bucket>,
-    pub from_rollups: usize,
+    pub from_summaries: usize,
 }
 
 /// The buckets `bounds` (consecutive, as `occupancy::history::boundaries` makes them) of
@@ -41,7 +41,7 @@ pub async fn history(
     let (Some(&(first, _)), Some(&(_, last))) = (bounds.first(), bounds.last()) else {
         return Ok(Some(History {
             buckets: Vec::new(),
-            from_rollups: 0,
+            from_summaries: 0,
         }));
     };
     let capacity = spaces
@@ -62,12 +62,12 @@ pub async fn history(
             just_before,
         )
     };
-    if source == Source::Rollups {
+    if source == Source::Summaries {
         let Some(buckets) = store.buckets(space, bounds).await? else {
             return Ok(None);
         };
         return Ok(Some(History {
-            from_rollups: buckets.len(),
+            from_summaries: buckets.len(),
             buckets,
         }));
     }
@@ -76,6 +76,6 @@ pub async fn history(
     };
     Ok(Some(History {
         buckets: buckets(bounds, carried(&series), &series.points, capacity, &resets),
-        from_rollups: 0,
+        from_summaries: 0,
     }))
 }

@@ -99,7 +99,7 @@ async fn rollups_equal_raw(
                 chrono_tz::Asia::Kolkata,
             ] {
                 let bounds = boundaries(from, to, interval, tz, 10_000);
-                let best = history(store, space, &spaces, &bounds, Source::Rollups)
+                let best = history(store, space, &spaces, &bounds, Source::Summaries)
                     .await
                     .unwrap()
                     .unwrap();
@@ -119,13 +119,13 @@ async fn rollups_equal_raw(
                     space,
                     interval,
                     tz,
-                    best.from_rollups,
+                    best.from_summaries,
                     bounds.len(),
                     differ.map(|i| &best.buckets[i]),
                     differ.map(|i| &raw.buckets[i])
                 );
                 if interval == Interval::Minutes(60) && tz == chrono_tz::UTC {
-                    rolled += best.from_rollups;
+                    rolled += best.from_summaries;
                     hourly += bounds.len();
                 }
             }
@@ -194,7 +194,7 @@ async fn deliver_and_compare(scenario: Scenario) -> Result<(), TestCaseError> {
     not(roomer_timescale_tests),
     ignore = "set TEST_TIMESCALE_URL to run against TimescaleDB"
 )]
-fn history_from_rollups_equals_the_raw_series_whatever_the_delivery() {
+fn history_from_summaries_equals_the_raw_series_whatever_the_delivery() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -272,11 +272,11 @@ async fn raw_retention_drops_old_crossings_and_keeps_counts_and_history() {
         for space in spaces.iter().map(|s| s.id) {
             for interval in [Interval::Minutes(60), Interval::Day] {
                 let bounds = boundaries(from, to, interval, chrono_tz::Europe::Paris, 10_000);
-                let answer = history(store, space, &spaces, &bounds, Source::Rollups)
+                let answer = history(store, space, &spaces, &bounds, Source::Summaries)
                     .await
                     .unwrap()
                     .unwrap();
-                assert_eq!(answer.from_rollups, bounds.len());
+                assert_eq!(answer.from_summaries, bounds.len());
                 seen.push(format!("{:?}", answer.buckets));
             }
             for row in &rows {

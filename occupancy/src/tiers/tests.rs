@@ -280,3 +280,36 @@ fn a_stretch_is_cut_into_the_largest_buckets_that_fit() {
         ][..]
     );
 }
+
+#[test]
+fn tiers_floor_any_representable_instant() {
+    for (text, hour, day) in [
+        (
+            "1600-01-01T12:34:56.789Z",
+            "1600-01-01T12:00:00Z",
+            "1600-01-01T00:00:00Z",
+        ),
+        (
+            "2263-06-01T23:59:59Z",
+            "2263-06-01T23:00:00Z",
+            "2263-06-01T00:00:00Z",
+        ),
+        (
+            "0001-01-01T00:30:00Z",
+            "0001-01-01T00:00:00Z",
+            "0001-01-01T00:00:00Z",
+        ),
+    ] {
+        let t: Timestamp = text.parse().unwrap();
+        assert_eq!(
+            Tier::Hour.floor(t),
+            hour.parse::<Timestamp>().unwrap(),
+            "{text}"
+        );
+        assert_eq!(
+            Tier::Day.floor(t),
+            day.parse::<Timestamp>().unwrap(),
+            "{text}"
+        );
+    }
+}

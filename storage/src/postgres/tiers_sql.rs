@@ -54,6 +54,25 @@ fn seconds(tier: Tier) -> f64 {
     tier.seconds() as f64
 }
 
+/// The entries in `[from, to)`, in key order.
+async fn entries_between<'e>(
+    db: impl Executor<'e, Database = Postgres>,
+    space: SpaceId,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<EntryKey>> {
+    let rows = sqlx::query(
+        "SELECT ts, rank, dpu_id, copy FROM space_counts \
+         WHERE space_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts, rank, dpu_id, copy",
+    )
+    .bind(space)
+    .bind(from)
+    .bind(to)
+    .fetch_all(db)
+    .await?;
+    rows.iter().map(entry_key).collect()
+}
+
 /// The entries inside the buckets of `tier` starting at `starts`, in key order.
 pub(super) async fn entries_in<'e>(
     db: impl Executor<'e, Database = Postgres>,
@@ -62,17 +81,8 @@ pub(super) async fn entries_in<'e>(
     starts: &[Timestamp],
 ) -> Result<Vec<EntryKey>> {
     let (first, end) = span(tier, starts);
-    if crate::tiers::dense(tier, starts) {
-        let rows = sqlx::query(
-            "SELECT ts, rank, dpu_id, copy FROM space_counts \
-             WHERE space_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts, rank, dpu_id, copy",
-        )
-        .bind(space)
-        .bind(first)
-        .bind(end)
-        .fetch_all(db)
-        .await?;
-        let entries = rows.iter().map(entry_key).collect::<Result<Vec<_>>>()?;
+    if let (true, Some(first), Some(end)) = (crate::tiers::dense(tier, starts), first, end) {
+        let entries = entries_between(db, space, first, end).await?;
         return Ok(crate::tiers::within(tier, starts, entries));
     }
     let rows = sqlx::query(
@@ -247,16 +257,7 @@ impl crate::tiers::TierRead for Reader<'_> {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<EntryKey>> {
-        let rows = sqlx::query(
-            "SELECT ts, rank, dpu_id, copy FROM space_counts \
-             WHERE space_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts, rank, dpu_id, copy",
-        )
-        .bind(space)
-        .bind(from)
-        .bind(to)
-        .fetch_all(self.0)
-        .await?;
-        rows.iter().map(entry_key).collect()
+        entries_between(self.0, space, from, to).await
     }
 
     async fn last_entry(&self, space: SpaceId) -> Result<Option<Timestamp>> {

@@ -52,6 +52,25 @@ fn tier_row(row: &SqliteRow) -> Result<(Timestamp, Effect)> {
     tier_row_at(row, 0)
 }
 
+/// The entries in `[from, to)`, in key order.
+async fn entries_between<'e>(
+    db: impl Executor<'e, Database = Sqlite>,
+    space: SpaceId,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<EntryKey>> {
+    let rows = sqlx::query(
+        "SELECT ts, rank, dpu_id, copy FROM space_counts \
+         WHERE space_id = ? AND ts >= ? AND ts < ? ORDER BY ts, rank, dpu_id, copy",
+    )
+    .bind(space)
+    .bind(micros(from))
+    .bind(micros(to))
+    .fetch_all(db)
+    .await?;
+    rows.iter().map(entry_key).collect()
+}
+
 /// The entries inside the buckets of `tier` starting at `starts`, in key order.
 pub(super) async fn entries_in<'e>(
     db: impl Executor<'e, Database = Sqlite>,
@@ -64,16 +83,7 @@ pub(super) async fn entries_in<'e>(
         starts.first(),
         starts.last(),
     ) {
-        let rows = sqlx::query(
-            "SELECT ts, rank, dpu_id, copy FROM space_counts \
-             WHERE space_id = ? AND ts >= ? AND ts < ? ORDER BY ts, rank, dpu_id, copy",
-        )
-        .bind(space)
-        .bind(micros(first))
-        .bind(micros(tier.end(last)))
-        .fetch_all(db)
-        .await?;
-        let entries = rows.iter().map(entry_key).collect::<Result<Vec<_>>>()?;
+        let entries = entries_between(db, space, first, tier.end(last)).await?;
         return Ok(crate::tiers::within(tier, starts, entries));
     }
     let rows = sqlx::query(
@@ -236,16 +246,7 @@ impl crate::tiers::TierRead for Reader<'_> {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<EntryKey>> {
-        let rows = sqlx::query(
-            "SELECT ts, rank, dpu_id, copy FROM space_counts \
-             WHERE space_id = ? AND ts >= ? AND ts < ? ORDER BY ts, rank, dpu_id, copy",
-        )
-        .bind(space)
-        .bind(micros(from))
-        .bind(micros(to))
-        .fetch_all(self.0)
-        .await?;
-        rows.iter().map(entry_key).collect()
+        entries_between(self.0, space, from, to).await
     }
 
     async fn last_entry(&self, space: SpaceId) -> Result<Option<Timestamp>> {
