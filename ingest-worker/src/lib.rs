@@ -82,7 +82,7 @@ impl Default for IngestConfig {
             mqtt_port: 1883,
             client_id: "roomer-ingest".into(),
             shared_group: None,
-            batch_size: 500,
+            batch_size: 2000,
             batch_wait: Duration::from_millis(2),
             batch_quiet: Duration::from_millis(1),
             max_future: Duration::from_secs(10 * 60),

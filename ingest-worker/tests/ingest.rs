@@ -198,7 +198,17 @@ async fn batches_are_cut_by_size_and_by_waiting_time() {
     // Two full batches, then the last five once the first of them has waited long enough:
     // without the time limit they would wait for a tenth message for ever.
     wait_for_totals(&worker.store, 25, 0).await;
-    let stats = worker.stats.snapshot();
+    // The worker counts a batch (then its crossings) just after its commit, which the
+    // totals may see first.
+    let stats = eventually(
+        "the last batch to be counted",
+        Duration::from_secs(5),
+        || {
+            let stats = worker.stats.snapshot();
+            async move { (stats.crossings_new == 25).then_some(stats) }
+        },
+    )
+    .await;
     assert_eq!(stats.messages, 25);
     assert_eq!(stats.batches, 3, "10 + 10 + 5");
     let _dir = worker.stop().await;

@@ -2,7 +2,8 @@
 //! `max_inflight_messages 1000` so that a worker's batches are not capped at Mosquitto's
 //! default of 20 unacknowledged messages), N separate `roomer ingest` processes sharing one
 //! subscription (`--shared-group roomer`, client ids `worker-1`…`worker-N`, batches at the
-//! defaults of 500 messages / 2 ms), all writing to one fresh PostgreSQL database; N = 1 and 3.
+//! defaults, at most 1,000 messages by Mosquitto's window), all writing to one fresh
+//! PostgreSQL database; N = 1 and 3.
 //!
 //! Workload: a fleet of 200 simulated DPUs in 20 rooms (`fleet_layout(200, 20, …)` applied
 //! first), then `fleet_events(200, 50, …)` replayed over MQTT as fast as Mosquitto
@@ -12,7 +13,11 @@
 //! number of distinct crossings (polled every 10 ms) and prints events/s (median of 3 runs, a
 //! fresh database, Mosquitto and workers each; each run's publish time in brackets), the ratio
 //! N=3 / N=1, and how the work was split: crossings stored / batches committed per worker
-//! (from their `batch applied` debug logs, last run). It asserts nothing about speed; a run
+//! (from their `batch applied` debug logs, last run), and lock waits: every 5 ms while the
+//! workers store, a separate connection counts the database's backends waiting for a lock
+//! (`pg_stat_activity.wait_event_type = 'Lock'`, advisory locks included); printed as the
+//! share of samples with a waiter and the most waiters seen (all runs together). It asserts
+//! nothing about speed; a run
 //! that has not stored everything within 120 s is reported as FAILED. Mind the core count it prints: on 2 cores, 3 workers + PostgreSQL + Mosquitto + the
 //! publisher compete for CPU, so N=3 cannot be expected to beat N=1 there. A publish time of
 //! about 1.0 s is not the workers: the 200 DPU clients connect at once and overflow Mosquitto's
@@ -69,9 +74,9 @@ fn main() {
              group, one PostgreSQL; {cores} cores"
         );
         println!(
-            " batch  workers  messages  published     stored   events/s  {:<40} crossings/batches \
-             per worker",
-            "runs: stored (published)"
+            " batch  workers  messages  published     stored   events/s  {:<40} {:<22} \
+             crossings/batches per worker",
+            "runs: stored (published)", "lock waits"
         );
         let started = Instant::now();
         let mut ratios = Vec::new();
@@ -102,11 +107,17 @@ fn main() {
                         format!("{s:.2} ({p:.2})")
                     })
                     .collect();
+                let (samples, waited, most) = runs.iter().fold((0, 0, 0), |acc, r| {
+                    let (s, w, m) = r.lock_waits;
+                    (acc.0 + s, acc.1 + w, acc.2.max(m))
+                });
+                let share = 100.0 * waited as f64 / samples.max(1) as f64;
                 println!(
-                    "{label} {:>10} {:>10} {rate:>10.0}  {:<40} {}",
+                    "{label} {:>10} {:>10} {rate:>10.0}  {:<40} {:<22} {}",
                     format!("{published:.2} s"),
                     format!("{stored:.2} s"),
                     format!("{} s", each.join(", ")),
+                    format!("{share:.1}% (max {most}) of {samples}"),
                     runs[RUNS - 1].per_worker.join(" + ")
                 );
             }
@@ -132,6 +143,32 @@ struct Run {
     stored: Duration,
     /// `crossings/batches` each worker stored and committed.
     per_worker: Vec<String>,
+    /// Lock-wait samples taken, those with a backend waiting, and the most waiting at once.
+    lock_waits: (u64, u64, i64),
+}
+
+/// Samples, every 5 ms until stopped, how many of the database's backends wait for a lock.
+async fn sample_lock_waits(
+    database_url: String,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<(u64, u64, i64)> {
+    let mut conn = sqlx::PgConnection::connect(&database_url).await?;
+    let (mut samples, mut waited, mut most) = (0, 0, 0);
+    while !*stop.borrow() {
+        let (waiting,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        samples += 1;
+        if waiting > 0 {
+            waited += 1;
+        }
+        most = most.max(waiting);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok((samples, waited, most))
 }
 
 /// One run on a fresh database, Mosquitto and workers; all of them gone when it returns.
@@ -217,6 +254,8 @@ async fn measure(
 
     let mut options = ReplayOptions::new(MqttTarget::parse(&url)?);
     options.batch = batch;
+    let (stop_sampling, sampling) = tokio::sync::watch::channel(false);
+    let sampler = tokio::spawn(sample_lock_waits(database_url.to_owned(), sampling));
     let began = Instant::now();
     let replay = tokio::spawn(async move {
         let report = roomer_simulator::replay(events, &options).await;
@@ -244,6 +283,8 @@ async fn measure(
         }
         tokio::time::sleep(POLL).await;
     };
+    stop_sampling.send_replace(true);
+    let lock_waits = sampler.await??;
     // Usually done long before; all crossings can be stored before the last PUBACK arrives.
     let (report, published) = tokio::time::timeout(DEADLINE, replay).await??;
     report?;
@@ -260,6 +301,7 @@ async fn measure(
         published,
         stored,
         per_worker,
+        lock_waits,
     })
 }
 

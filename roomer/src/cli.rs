@@ -190,7 +190,7 @@ pub struct BrokerArgs {
 #[derive(Debug, Args)]
 pub struct BatchArgs {
     /// Apply a batch once it holds this many MQTT messages…
-    #[arg(long, env = "ROOMER_BATCH_SIZE", default_value_t = 500)]
+    #[arg(long, env = "ROOMER_BATCH_SIZE", default_value_t = 2000)]
     pub batch_size: usize,
     /// …or once its first message has waited this long…
     #[arg(long, env = "ROOMER_BATCH_WAIT", default_value = "2ms", value_parser = humantime::parse_duration)]

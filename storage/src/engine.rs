@@ -4,6 +4,7 @@
 //! transaction; the flows below combine them with the domain's planning and recount rules.
 //! Keeping the flow here means SQLite and PostgreSQL cannot drift apart in what they count.
 
+use crate::tiers::Span;
 use crate::{IngestOutcome, LayoutReport, StoreError};
 use async_trait::async_trait;
 use occupancy::effect::Effect;
@@ -28,8 +29,11 @@ pub(crate) trait WriteTx: Send {
     /// Ingest takes this shared, layout changes exclusive, so attribution cannot change under
     /// a batch. A no-op where the database has a single writer anyway.
     async fn lock_layout(&mut self, exclusive: bool) -> Result<()>;
-    /// Serializes writers of these spaces (given sorted, so locks never deadlock).
-    async fn lock_spaces(&mut self, spaces: &[SpaceId]) -> Result<()>;
+    /// Takes the summarizer's turn if no other writer has it (`true`); never waits. The turn
+    /// lasts until the transaction ends.
+    async fn try_lock_summaries(&mut self) -> Result<bool>;
+    /// Waits for the summarizer's turn (layout changes, which rebuild summaries).
+    async fn lock_summaries(&mut self) -> Result<()>;
 
     /// Every stored copy of the batch's crossing keys, with the ids they carry.
     async fn known(&mut self, batch: &[Crossing]) -> Result<Known>;
@@ -45,32 +49,29 @@ pub(crate) trait WriteTx: Send {
         received_at: Timestamp,
     ) -> Result<usize>;
 
-    async fn remove_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()>;
-    async fn insert_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()>;
-    /// The entries inside the buckets of `tier` that start at `starts`, in key order.
-    async fn entries_in(
-        &mut self,
-        space: SpaceId,
-        tier: Tier,
-        starts: &[Timestamp],
-    ) -> Result<Vec<EntryKey>>;
-    /// The summaries of `tier` inside the buckets of `within` that start at `starts`, in
-    /// order of their start.
+    async fn remove_entries(&mut self, keys: &[(SpaceId, EntryKey)]) -> Result<()>;
+    async fn insert_entries(&mut self, keys: &[(SpaceId, EntryKey)]) -> Result<()>;
+    /// The entries inside the spans, ordered by space and key.
+    async fn entries_in(&mut self, spans: &[Span]) -> Result<Vec<(SpaceId, EntryKey)>>;
+    /// The summaries of `tier` that start inside the spans, ordered by space and start.
     async fn tier_rows_in(
         &mut self,
-        space: SpaceId,
         tier: Tier,
-        within: Tier,
-        starts: &[Timestamp],
-    ) -> Result<Vec<(Timestamp, Effect)>>;
+        spans: &[Span],
+    ) -> Result<Vec<(SpaceId, Timestamp, Effect)>>;
     /// Stores summaries of `tier` (`None`: the bucket has none any more).
     async fn put_tier_rows(
         &mut self,
-        space: SpaceId,
         tier: Tier,
-        rows: &[(Timestamp, Option<Effect>)],
+        rows: &[(SpaceId, Timestamp, Option<Effect>)],
     ) -> Result<()>;
-    /// Forgets every summary of a space.
+    /// Notes minutes whose summaries are out of date.
+    async fn mark_pending(&mut self, minutes: &[(SpaceId, Timestamp)]) -> Result<()>;
+    /// Up to `limit` notes, with their ids.
+    async fn pending(&mut self, limit: usize) -> Result<Vec<(i64, SpaceId, Timestamp)>>;
+    /// Deletes the notes with these ids (never others: a note made since stays).
+    async fn drop_pending(&mut self, ids: &[i64]) -> Result<()>;
+    /// Forgets every summary of a space, and its notes.
     async fn clear_tiers(&mut self, space: SpaceId) -> Result<()>;
     /// The first instant of every minute that holds an entry of the space.
     async fn entry_minutes(&mut self, space: SpaceId) -> Result<Vec<Timestamp>>;
@@ -136,7 +137,7 @@ pub(crate) async fn ingest(
     }
     let mut report = IngestReport::from(&plan);
     let touched = plan.changes.keys().copied().collect();
-    report.recounted = apply_changes(tx, plan.changes).await?;
+    report.recounted = apply_changes(tx, plan.changes, Turn::IfFree).await?;
     Ok(Some(IngestOutcome { report, touched }))
 }
 
@@ -251,26 +252,67 @@ async fn reattribute(
             .map(|a| a.crossing.key()),
     );
     tx.set_doorways(&plan.moved).await?;
-    apply_changes(tx, plan.changes).await?;
+    apply_changes(tx, plan.changes, Turn::Wait).await?;
     Ok(affected.len())
 }
 
-/// Applies the changes; answers how many series entries the recounts visited.
+/// Whether a write waits for the summarizer's turn.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Turn {
+    /// Batches: summarize if no other writer is, else leave the notes to it.
+    IfFree,
+    /// Layout changes, rare and already exclusive: wait, so they end summarized.
+    Wait,
+}
+
+/// Stores the changes' entries and notes their minutes; then, with the summarizer's turn,
+/// brings the summaries up to date. Answers how many entries and summaries that read.
 async fn apply_changes(
     tx: &mut dyn WriteTx,
     changes: BTreeMap<SpaceId, SpaceChange>,
+    turn: Turn,
 ) -> Result<usize> {
     if changes.is_empty() {
         return Ok(0);
     }
-    let spaces: Vec<SpaceId> = changes.keys().copied().collect();
-    tx.lock_spaces(&spaces).await?;
-    let rules = reset_rules(&tx.spaces().await?);
-    let mut visited = 0;
+    let mut removes = Vec::new();
+    let mut inserts = Vec::new();
+    let mut minutes = BTreeSet::new();
     for (space, change) in changes {
-        visited += apply_change(tx, space, &change, rules.get(&space).copied()).await?;
+        for key in change.removes {
+            minutes.insert((space, Tier::Minute.floor(key.ts)));
+            removes.push((space, key));
+        }
+        for key in change.inserts {
+            minutes.insert((space, Tier::Minute.floor(key.ts)));
+            inserts.push((space, key));
+        }
     }
-    Ok(visited)
+    tx.remove_entries(&removes).await?;
+    tx.insert_entries(&inserts).await?;
+    let minutes: Vec<(SpaceId, Timestamp)> = minutes.into_iter().collect();
+    tx.mark_pending(&minutes).await?;
+    let mine = match turn {
+        Turn::IfFree => tx.try_lock_summaries().await?,
+        Turn::Wait => {
+            tx.lock_summaries().await?;
+            true
+        }
+    };
+    if !mine {
+        return Ok(0);
+    }
+    Ok(crate::tiers::summarize_pending(tx).await?.read)
+}
+
+/// One turn of the summarizer on its own (after a batch that found it taken, or at start):
+/// `None` if another writer has the turn, else what it did.
+pub(crate) async fn summarize(tx: &mut dyn WriteTx) -> Result<Option<crate::tiers::Turn>> {
+    tx.lock_layout(false).await?;
+    if !tx.try_lock_summaries().await? {
+        return Ok(None);
+    }
+    Ok(Some(crate::tiers::summarize_pending(tx).await?))
 }
 
 /// Each space's daily reset.
@@ -296,33 +338,12 @@ async fn recount_changed_rules(
     if changed.is_empty() {
         return Ok(());
     }
-    tx.lock_spaces(&changed).await?;
+    tx.lock_summaries().await?;
+    crate::tiers::summarize_pending(tx).await?;
     for space in changed {
-        crate::tiers::rebuild(tx, space, after_rules.get(&space)).await?;
+        crate::tiers::rebuild(tx, space, &after_rules).await?;
     }
     Ok(())
-}
-
-/// Inserts and removes one space's entries, then updates the summaries of the minutes they
-/// fall in and of the buckets above; answers how many entries and summaries it read.
-async fn apply_change(
-    tx: &mut dyn WriteTx,
-    space: SpaceId,
-    change: &SpaceChange,
-    rule: Option<DailyReset>,
-) -> Result<usize> {
-    if change.is_empty() {
-        return Ok(0);
-    }
-    tx.remove_entries(space, &change.removes).await?;
-    tx.insert_entries(space, &change.inserts).await?;
-    let minutes = change
-        .inserts
-        .iter()
-        .chain(&change.removes)
-        .map(|k| Tier::Minute.floor(k.ts))
-        .collect();
-    crate::tiers::resummarize(tx, space, rule.as_ref(), minutes).await
 }
 
 /// Creates or replaces one space, checked against the spaces stored.

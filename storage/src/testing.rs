@@ -172,6 +172,42 @@ pub async fn release_sqlite(mut lock: SqliteConnection) {
         .expect("release SQLite's write lock");
 }
 
+/// Keeps the summarizer's turn on a PostgreSQL database, as a busy writer elsewhere would:
+/// batches then store their entries and leave their minutes noted, until the returned
+/// connection is given to [`release_summaries`].
+pub async fn hold_summaries(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    let mut held = sqlx::PgConnection::connect(url)
+        .await
+        .expect("connect to hold the summarizer's turn");
+    sqlx::query("SELECT pg_advisory_lock($1, 0)")
+        .bind(crate::postgres::LOCK_SUMMARIES)
+        .execute(&mut held)
+        .await
+        .expect("take the summarizer's turn");
+    held
+}
+
+/// Gives the summarizer's turn back after [`hold_summaries`].
+pub async fn release_summaries(mut held: sqlx::PgConnection) {
+    sqlx::query("SELECT pg_advisory_unlock($1, 0)")
+        .bind(crate::postgres::LOCK_SUMMARIES)
+        .execute(&mut held)
+        .await
+        .expect("give the summarizer's turn back");
+}
+
+/// How many minutes wait for the summarizer on a PostgreSQL database.
+pub async fn pending_minutes(url: &str) -> i64 {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM tier_pending")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count notes");
+    n
+}
+
 /// A tmpfs of a few megabytes, to fill up (storage-fault tests); unmounted on drop.
 pub struct SmallDisk {
     dir: PathBuf,

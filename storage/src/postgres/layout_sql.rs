@@ -83,7 +83,7 @@ pub(super) async fn upsert_space(conn: &mut PgConnection, space: &Space) -> Resu
 }
 
 pub(super) async fn delete_space(conn: &mut PgConnection, id: SpaceId) -> Result<bool> {
-    for table in ["space_counts", "space_tiers"] {
+    for table in ["space_counts", "space_tiers", "tier_pending"] {
         sqlx::query(&format!("DELETE FROM {table} WHERE space_id = $1"))
             .bind(id)
             .execute(&mut *conn)

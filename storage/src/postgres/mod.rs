@@ -1,11 +1,13 @@
 //! The PostgreSQL backend (and the base for TimescaleDB).
 //!
 //! Several ingest workers may write at once: each batch takes a shared advisory lock on the
-//! layout (a layout change takes it exclusively) and an advisory lock per space it touches,
-//! in space order, so per-space recounts are serialized and never deadlock. A batch that
-//! races another writer for the same crossing is rolled back and retried.
+//! layout (a layout change takes it exclusively) and no lock of the spaces it touches. It
+//! stores entries and notes their minutes; the summaries are brought up to date by whichever
+//! writer holds the summarizer's advisory lock, taken without waiting (`crate::tiers`). A
+//! batch that races another writer for the same crossing is rolled back and retried.
 
 mod crossings_sql;
+mod entries_sql;
 mod layout_sql;
 mod legacy_ids;
 mod ops_sql;
@@ -26,6 +28,7 @@ use sqlx::Row;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use write::PgTx;
+pub(crate) use write::LOCK_SUMMARIES;
 
 /// How often a batch is retried after losing a race with another writer.
 const MAX_ATTEMPTS: usize = 5;
@@ -76,7 +79,22 @@ impl PostgresStore {
         if crate::upgrade::run(&mut tx).await?.is_some() || summarized {
             tx.commit().await?;
         }
+        store.settle().await?;
         Ok(store)
+    }
+
+    /// Summarizes what batches noted until no note is left, or another writer has the turn.
+    /// Each writer runs this after it commits, and the turn is only ever given up by a commit,
+    /// so whoever gives it up last sees every note made before: none is left behind.
+    async fn settle(&self) -> Result<(), StoreError> {
+        while entries_sql::any_pending(&self.pool).await? {
+            let mut tx = self.begin().await?;
+            if engine::summarize(&mut tx).await?.is_none() {
+                return Ok(());
+            }
+            tx.commit().await?;
+        }
+        Ok(())
     }
 
     async fn begin(&self) -> Result<PgTx, StoreError> {
@@ -126,6 +144,7 @@ impl Store for PostgresStore {
             match result {
                 Ok(Some(outcome)) => {
                     tx.commit().await?;
+                    self.settle().await?;
                     return Ok(outcome);
                 }
                 Ok(None) if attempt < MAX_ATTEMPTS => {

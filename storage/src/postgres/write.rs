@@ -1,8 +1,9 @@
 //! The PostgreSQL write transaction: set-based statements (`UNNEST` of arrays), so a batch
 //! costs a few round trips rather than one per row.
 
-use super::{crossings_sql, layout_sql, ops_sql, tiers_sql};
+use super::{crossings_sql, entries_sql, layout_sql, ops_sql, tiers_sql};
 use crate::engine::{Result, WriteTx};
+use crate::tiers::Span;
 use crate::StoreError;
 use async_trait::async_trait;
 use occupancy::effect::Effect;
@@ -19,7 +20,8 @@ use std::collections::BTreeMap;
 
 /// Advisory lock classes (first key of `pg_advisory_xact_lock(int, int)`).
 const LOCK_LAYOUT: i32 = 0x526f_0001;
-const LOCK_SPACE: i32 = 0x526f_0002;
+/// The summarizer's turn (taken without waiting by batches, waited for by layout changes).
+pub(crate) const LOCK_SUMMARIES: i32 = 0x526f_0004;
 
 pub(crate) struct PgTx {
     pub(super) tx: Transaction<'static, Postgres>,
@@ -30,32 +32,6 @@ pub(crate) struct PgTx {
 impl PgTx {
     pub(crate) fn new(tx: Transaction<'static, Postgres>, hypertables: bool) -> Self {
         Self { tx, hypertables }
-    }
-
-    /// On hypertables (TimescaleDB), a join by key also gets the keys' time range as
-    /// `AND s.ts BETWEEN $n AND $n+1`, so that only the chunks in range are touched (5×
-    /// faster ingest measured). Plain PostgreSQL plans such a join worse with the range (8×
-    /// slower measured), so it gets nothing.
-    fn chunk_bounds(&self, first: usize) -> String {
-        if self.hypertables {
-            format!("AND s.ts >= ${first} AND s.ts <= ${}", first + 1)
-        } else {
-            String::new()
-        }
-    }
-
-    fn with_chunk_bounds<'q>(
-        &self,
-        query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
-        ts: &[Timestamp],
-    ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
-        if self.hypertables {
-            query
-                .bind(ts.iter().min().copied())
-                .bind(ts.iter().max().copied())
-        } else {
-            query
-        }
     }
 
     pub(crate) async fn commit(self) -> Result<()> {
@@ -75,17 +51,6 @@ pub(super) fn direction(value: i16) -> Result<Direction> {
     Direction::from_i64(value.into()).ok_or_else(|| corrupt(format!("direction {value}")))
 }
 
-/// Columns of a list of entry keys, for
-/// `UNNEST($n::timestamptz[], $m::smallint[], $k::text[], $l::integer[])`.
-fn key_columns(keys: &[EntryKey]) -> (Vec<Timestamp>, Vec<i16>, Vec<String>, Vec<i32>) {
-    (
-        keys.iter().map(|k| k.ts).collect(),
-        keys.iter().map(|k| k.rank.as_i16()).collect(),
-        keys.iter().map(|k| k.dpu.as_str().to_owned()).collect(),
-        keys.iter().map(|k| k.copy as i32).collect(),
-    )
-}
-
 #[async_trait]
 impl WriteTx for PgTx {
     async fn lock_layout(&mut self, exclusive: bool) -> Result<()> {
@@ -101,15 +66,19 @@ impl WriteTx for PgTx {
         Ok(())
     }
 
-    async fn lock_spaces(&mut self, spaces: &[SpaceId]) -> Result<()> {
-        for space in spaces {
-            // Space ids beyond 32 bits share locks: more waiting, never less safety.
-            sqlx::query("SELECT pg_advisory_xact_lock($1, ($2 % 2147483647)::int)")
-                .bind(LOCK_SPACE)
-                .bind(space)
-                .execute(&mut *self.tx)
-                .await?;
-        }
+    async fn try_lock_summaries(&mut self) -> Result<bool> {
+        let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_xact_lock($1, 0)")
+            .bind(LOCK_SUMMARIES)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(got)
+    }
+
+    async fn lock_summaries(&mut self) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, 0)")
+            .bind(LOCK_SUMMARIES)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 
@@ -160,77 +129,44 @@ impl WriteTx for PgTx {
         crossings_sql::insert(&mut self.tx, rows, received_at).await
     }
 
-    async fn remove_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let (ts, rank, dpus, copies) = key_columns(keys);
-        let sql = format!(
-            "DELETE FROM space_counts s \
-             USING UNNEST($2::timestamptz[], $3::smallint[], $4::text[], $5::integer[]) \
-                   AS k(ts, rank, dpu_id, copy) \
-             WHERE s.space_id = $1 AND s.ts = k.ts AND s.rank = k.rank AND s.dpu_id = k.dpu_id \
-               AND s.copy = k.copy {}",
-            self.chunk_bounds(6)
-        );
-        let query = sqlx::query(&sql)
-            .bind(space)
-            .bind(&ts)
-            .bind(rank)
-            .bind(dpus)
-            .bind(copies);
-        self.with_chunk_bounds(query, &ts)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+    async fn remove_entries(&mut self, keys: &[(SpaceId, EntryKey)]) -> Result<()> {
+        entries_sql::remove(&mut self.tx, keys, self.hypertables).await
     }
 
-    async fn insert_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let (ts, rank, dpus, copies) = key_columns(keys);
-        sqlx::query(
-            "INSERT INTO space_counts (space_id, ts, rank, dpu_id, copy) \
-             SELECT $1, k.* \
-             FROM UNNEST($2::timestamptz[], $3::smallint[], $4::text[], $5::integer[]) AS k",
-        )
-        .bind(space)
-        .bind(ts)
-        .bind(rank)
-        .bind(dpus)
-        .bind(copies)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
+    async fn insert_entries(&mut self, keys: &[(SpaceId, EntryKey)]) -> Result<()> {
+        entries_sql::insert(&mut self.tx, keys).await
     }
 
-    async fn entries_in(
-        &mut self,
-        space: SpaceId,
-        tier: Tier,
-        starts: &[Timestamp],
-    ) -> Result<Vec<EntryKey>> {
-        tiers_sql::entries_in(&mut *self.tx, space, tier, starts).await
+    async fn entries_in(&mut self, spans: &[Span]) -> Result<Vec<(SpaceId, EntryKey)>> {
+        entries_sql::within(&mut self.tx, spans).await
     }
 
     async fn tier_rows_in(
         &mut self,
-        space: SpaceId,
         tier: Tier,
-        within: Tier,
-        starts: &[Timestamp],
-    ) -> Result<Vec<(Timestamp, Effect)>> {
-        tiers_sql::tier_rows_in(&mut *self.tx, space, tier, within, starts).await
+        spans: &[Span],
+    ) -> Result<Vec<(SpaceId, Timestamp, Effect)>> {
+        tiers_sql::tier_rows_in(&mut self.tx, tier, spans).await
     }
 
     async fn put_tier_rows(
         &mut self,
-        space: SpaceId,
         tier: Tier,
-        rows: &[(Timestamp, Option<Effect>)],
+        rows: &[(SpaceId, Timestamp, Option<Effect>)],
     ) -> Result<()> {
-        tiers_sql::put_tier_rows(&mut self.tx, space, tier, rows).await
+        tiers_sql::put_tier_rows(&mut self.tx, tier, rows).await
+    }
+
+    async fn mark_pending(&mut self, minutes: &[(SpaceId, Timestamp)]) -> Result<()> {
+        entries_sql::mark_pending(&mut self.tx, minutes).await
+    }
+
+    async fn pending(&mut self, limit: usize) -> Result<Vec<(i64, SpaceId, Timestamp)>> {
+        entries_sql::pending(&mut self.tx, limit).await
+    }
+
+    async fn drop_pending(&mut self, ids: &[i64]) -> Result<()> {
+        entries_sql::drop_pending(&mut self.tx, ids).await
     }
 
     async fn clear_tiers(&mut self, space: SpaceId) -> Result<()> {
@@ -238,7 +174,7 @@ impl WriteTx for PgTx {
     }
 
     async fn entry_minutes(&mut self, space: SpaceId) -> Result<Vec<Timestamp>> {
-        tiers_sql::entry_minutes(&mut self.tx, space).await
+        entries_sql::minutes(&mut self.tx, space).await
     }
 
     async fn tiers_missing(&mut self) -> Result<bool> {

@@ -83,7 +83,7 @@ pub(super) async fn upsert_space(conn: &mut SqliteConnection, space: &Space) -> 
 }
 
 pub(super) async fn delete_space(conn: &mut SqliteConnection, id: SpaceId) -> Result<bool> {
-    for table in ["space_counts", "space_tiers"] {
+    for table in ["space_counts", "space_tiers", "tier_pending"] {
         sqlx::query(&format!("DELETE FROM {table} WHERE space_id = ?"))
             .bind(id)
             .execute(&mut *conn)

@@ -5,6 +5,7 @@
 //! never wait for the writer. Timestamps are stored as microseconds since the epoch.
 
 mod crossings_sql;
+mod entries_sql;
 mod layout_sql;
 mod legacy_ids;
 mod ops_sql;

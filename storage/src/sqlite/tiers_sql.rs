@@ -1,43 +1,22 @@
-//! SQLite: the entries and tiered summaries of a space's count series (`crate::tiers`).
-//! Lists of bucket starts travel as one JSON array, read with `json_each`; `CROSS JOIN`
-//! makes SQLite loop over the starts and range-scan the index for each (left to choose, it
-//! may scan the space's whole series instead).
+//! SQLite: the tiered summaries of the count series (`crate::tiers`), and the reads that
+//! fold them. Lists to join against travel as JSON (see `entries_sql`).
 
+use super::entries_sql;
 use super::{from_micros, micros};
 use crate::engine::Result;
-use crate::tiers::{columns, from_columns, tier_of};
-use crate::StoreError;
+use crate::tiers::{columns, from_columns, tier_of, Span};
 use occupancy::effect::Effect;
-use occupancy::series::{EntryKey, Rank};
+use occupancy::series::EntryKey;
 use occupancy::tiers::Tier;
-use occupancy::{DpuId, SpaceId, Timestamp};
+use occupancy::{SpaceId, Timestamp};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{Executor, QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row, Sqlite};
 
 /// Rows per multi-row statement (11 parameters a row).
 const CHUNK: usize = 500;
 
 const EFFECT_COLUMNS: &str =
     "count_floor, count_shift, low_floor, low_shift, high_floor, high_shift, entrances, exits";
-
-fn starts_json(starts: &[Timestamp]) -> String {
-    let micros: Vec<String> = starts.iter().map(|&s| micros(s).to_string()).collect();
-    format!("[{}]", micros.join(","))
-}
-
-fn width_micros(tier: Tier) -> i64 {
-    tier.seconds() * 1_000_000
-}
-
-fn entry_key(row: &SqliteRow) -> Result<EntryKey> {
-    let rank: i16 = row.get(1);
-    Ok(EntryKey {
-        ts: from_micros(row.get(0))?,
-        rank: Rank::from_i16(rank).ok_or_else(|| StoreError::Corrupt(format!("rank {rank}")))?,
-        dpu: DpuId::new(row.get::<String, _>(2)).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        copy: row.get(3),
-    })
-}
 
 /// A summary's start and columns, from column `first` on.
 fn tier_row_at(row: &SqliteRow, first: usize) -> Result<(Timestamp, Effect)> {
@@ -48,106 +27,58 @@ fn tier_row_at(row: &SqliteRow, first: usize) -> Result<(Timestamp, Effect)> {
     Ok((from_micros(row.get(first))?, from_columns(c)))
 }
 
-fn tier_row(row: &SqliteRow) -> Result<(Timestamp, Effect)> {
-    tier_row_at(row, 0)
-}
-
-/// The entries in `[from, to)`, in key order.
-async fn entries_between<'e>(
-    db: impl Executor<'e, Database = Sqlite>,
-    space: SpaceId,
-    from: Timestamp,
-    to: Timestamp,
-) -> Result<Vec<EntryKey>> {
-    let rows = sqlx::query(
-        "SELECT ts, rank, dpu_id, copy FROM space_counts \
-         WHERE space_id = ? AND ts >= ? AND ts < ? ORDER BY ts, rank, dpu_id, copy",
-    )
-    .bind(space)
-    .bind(micros(from))
-    .bind(micros(to))
-    .fetch_all(db)
-    .await?;
-    rows.iter().map(entry_key).collect()
-}
-
-/// The entries inside the buckets of `tier` starting at `starts`, in key order.
-pub(super) async fn entries_in<'e>(
-    db: impl Executor<'e, Database = Sqlite>,
-    space: SpaceId,
+/// The summaries of `tier` that start inside the spans, ordered by space and start.
+pub(super) async fn tier_rows_in(
+    tx: &mut sqlx::SqliteConnection,
     tier: Tier,
-    starts: &[Timestamp],
-) -> Result<Vec<EntryKey>> {
-    if let (true, Some(&first), Some(&last)) = (
-        crate::tiers::dense(tier, starts),
-        starts.first(),
-        starts.last(),
-    ) {
-        let entries = entries_between(db, space, first, tier.end(last)).await?;
-        return Ok(crate::tiers::within(tier, starts, entries));
+    spans: &[Span],
+) -> Result<Vec<(SpaceId, Timestamp, Effect)>> {
+    if spans.is_empty() {
+        return Ok(Vec::new());
     }
-    let rows = sqlx::query(
-        "SELECT c.ts, c.rank, c.dpu_id, c.copy FROM json_each(?) AS m \
-         CROSS JOIN space_counts c ON c.space_id = ? AND c.ts >= m.value AND c.ts < m.value + ? \
-         ORDER BY c.ts, c.rank, c.dpu_id, c.copy",
-    )
-    .bind(starts_json(starts))
-    .bind(space)
-    .bind(width_micros(tier))
-    .fetch_all(db)
-    .await?;
-    rows.iter().map(entry_key).collect()
-}
-
-/// The summaries of `tier` inside the buckets of `within` starting at `starts`.
-pub(super) async fn tier_rows_in<'e>(
-    db: impl Executor<'e, Database = Sqlite>,
-    space: SpaceId,
-    tier: Tier,
-    within: Tier,
-    starts: &[Timestamp],
-) -> Result<Vec<(Timestamp, Effect)>> {
     let sql = format!(
-        "SELECT t.start, {EFFECT_COLUMNS} FROM json_each(?) AS m \
-         CROSS JOIN space_tiers t ON t.space_id = ? AND t.tier = ? \
-          AND t.start >= m.value AND t.start < m.value + ? ORDER BY t.start"
+        "SELECT t.space_id, t.start, {EFFECT_COLUMNS} FROM json_each(?) AS r \
+         CROSS JOIN space_tiers t ON t.space_id = json_extract(r.value, '$[0]') AND t.tier = ? \
+          AND t.start >= json_extract(r.value, '$[1]') AND t.start < json_extract(r.value, '$[2]') \
+         ORDER BY t.space_id, t.start"
     );
     let rows = sqlx::query(&sql)
-        .bind(starts_json(starts))
-        .bind(space)
+        .bind(entries_sql::spans_json(spans))
         .bind(tier as i64)
-        .bind(width_micros(within))
-        .fetch_all(db)
+        .fetch_all(tx)
         .await?;
-    rows.iter().map(tier_row).collect()
+    rows.iter()
+        .map(|row| {
+            let (start, effect) = tier_row_at(row, 1)?;
+            Ok((row.get(0), start, effect))
+        })
+        .collect()
 }
 
 /// Stores summaries of `tier` (`None` deletes the bucket's).
 pub(super) async fn put_tier_rows(
     tx: &mut sqlx::SqliteConnection,
-    space: SpaceId,
     tier: Tier,
-    rows: &[(Timestamp, Option<Effect>)],
+    rows: &[(SpaceId, Timestamp, Option<Effect>)],
 ) -> Result<()> {
-    let (kept, gone): (Vec<_>, Vec<_>) = rows.iter().partition(|(_, e)| e.is_some());
-    if !gone.is_empty() {
-        let starts: Vec<Timestamp> = gone.iter().map(|(s, _)| *s).collect();
-        sqlx::query(
-            "DELETE FROM space_tiers WHERE space_id = ? AND tier = ? \
-             AND start IN (SELECT value FROM json_each(?))",
-        )
-        .bind(space)
-        .bind(tier as i64)
-        .bind(starts_json(&starts))
-        .execute(&mut *tx)
-        .await?;
+    let (kept, gone): (Vec<_>, Vec<_>) = rows.iter().partition(|(_, _, e)| e.is_some());
+    for chunk in gone.chunks(CHUNK) {
+        let mut query = QueryBuilder::<Sqlite>::new("DELETE FROM space_tiers WHERE tier = ");
+        query
+            .push_bind(tier as i64)
+            .push(" AND (space_id, start) IN (");
+        query.push_values(chunk, |mut row, (space, start, _)| {
+            row.push_bind(*space).push_bind(micros(*start));
+        });
+        query.push(")");
+        query.build().execute(&mut *tx).await?;
     }
     for chunk in kept.chunks(CHUNK) {
         let mut query = QueryBuilder::<Sqlite>::new(format!(
             "INSERT OR REPLACE INTO space_tiers (space_id, tier, start, {EFFECT_COLUMNS}) "
         ));
-        query.push_values(chunk, |mut row, (start, effect)| {
-            row.push_bind(space)
+        query.push_values(chunk, |mut row, (space, start, effect)| {
+            row.push_bind(*space)
                 .push_bind(tier as i64)
                 .push_bind(micros(*start));
             let effect = effect.as_ref().expect("partitioned on is_some");
@@ -161,31 +92,19 @@ pub(super) async fn put_tier_rows(
 }
 
 pub(super) async fn clear_tiers(tx: &mut sqlx::SqliteConnection, space: SpaceId) -> Result<()> {
-    sqlx::query("DELETE FROM space_tiers WHERE space_id = ?")
-        .bind(space)
-        .execute(&mut *tx)
-        .await?;
+    for table in ["space_tiers", "tier_pending"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE space_id = ?"))
+            .bind(space)
+            .execute(&mut *tx)
+            .await?;
+    }
     Ok(())
-}
-
-pub(super) async fn entry_minutes(
-    tx: &mut sqlx::SqliteConnection,
-    space: SpaceId,
-) -> Result<Vec<Timestamp>> {
-    let minute = width_micros(Tier::Minute);
-    let rows: Vec<(i64,)> = sqlx::query_as(
-        "SELECT DISTINCT ts - ((ts % ?1) + ?1) % ?1 FROM space_counts WHERE space_id = ?2 ORDER BY 1",
-    )
-    .bind(minute)
-    .bind(space)
-    .fetch_all(&mut *tx)
-    .await?;
-    rows.into_iter().map(|(m,)| from_micros(m)).collect()
 }
 
 pub(super) async fn tiers_missing(tx: &mut sqlx::SqliteConnection) -> Result<bool> {
     let (missing,): (bool,) = sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM space_counts) AND NOT EXISTS (SELECT 1 FROM space_tiers)",
+        "SELECT EXISTS (SELECT 1 FROM space_counts) AND NOT EXISTS (SELECT 1 FROM space_tiers) \
+         AND NOT EXISTS (SELECT 1 FROM tier_pending)",
     )
     .fetch_one(&mut *tx)
     .await?;
@@ -246,7 +165,7 @@ impl crate::tiers::TierRead for Reader<'_> {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<EntryKey>> {
-        entries_between(self.0, space, from, to).await
+        entries_sql::between(self.0, space, from, to).await
     }
 
     async fn last_entry(&self, space: SpaceId) -> Result<Option<Timestamp>> {
@@ -261,5 +180,18 @@ impl crate::tiers::TierRead for Reader<'_> {
 
     async fn space_chain(&self, space: SpaceId) -> Result<Vec<occupancy::Space>> {
         super::layout_sql::space_chain(&mut *self.0.acquire().await?, space).await
+    }
+
+    async fn first_pending(&self, space: SpaceId, to: Timestamp) -> Result<Option<Timestamp>> {
+        entries_sql::first_pending(self.0, space, to).await
+    }
+
+    async fn pending_between(
+        &self,
+        space: SpaceId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Timestamp>> {
+        entries_sql::pending_between(self.0, space, from, to).await
     }
 }

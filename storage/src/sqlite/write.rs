@@ -1,8 +1,9 @@
 //! The SQLite write transaction: the primitives the shared write paths need. Rows go in
 //! multi-row statements, because every statement is a round trip to sqlx's SQLite thread.
 
-use super::{crossings_sql, from_micros, layout_sql, micros, ops_sql, tiers_sql};
+use super::{crossings_sql, entries_sql, from_micros, layout_sql, micros, ops_sql, tiers_sql};
 use crate::engine::{Result, WriteTx};
+use crate::tiers::Span;
 use crate::StoreError;
 use async_trait::async_trait;
 use occupancy::effect::Effect;
@@ -15,14 +16,10 @@ use occupancy::{
     Timestamp,
 };
 use sqlx::sqlite::SqliteRow;
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{Row, Sqlite, Transaction};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-/// Rows per multi-row statement: at most 5 parameters a row, well under SQLite's limit of
-/// 32,766 parameters a statement.
-const CHUNK: usize = 1000;
 
 pub(crate) struct SqliteTx {
     pub(super) tx: Transaction<'static, Sqlite>,
@@ -73,15 +70,6 @@ fn direction(value: i64) -> Result<Direction> {
 }
 
 /// Appends `VALUES (ts, rank, dpu_id, copy), …` for a list of entry keys.
-fn push_keys(query: &mut QueryBuilder<'_, Sqlite>, keys: &[EntryKey]) {
-    query.push_values(keys, |mut row, key| {
-        row.push_bind(micros(key.ts))
-            .push_bind(key.rank.as_i16())
-            .push_bind(key.dpu.as_str().to_owned())
-            .push_bind(key.copy);
-    });
-}
-
 fn crossing(row: &SqliteRow) -> Result<(Crossing, u32, Option<DoorwayId>)> {
     let event_id: Option<i64> = row.get(4);
     let crossing = Crossing::new(
@@ -99,7 +87,12 @@ impl WriteTx for SqliteTx {
         Ok(()) // One writer connection: transactions are already serial.
     }
 
-    async fn lock_spaces(&mut self, _spaces: &[SpaceId]) -> Result<()> {
+    async fn try_lock_summaries(&mut self) -> Result<bool> {
+        // The transaction is the only writer (BEGIN IMMEDIATE).
+        Ok(true)
+    }
+
+    async fn lock_summaries(&mut self) -> Result<()> {
         Ok(())
     }
 
@@ -151,63 +144,44 @@ impl WriteTx for SqliteTx {
         crossings_sql::insert(&mut self.tx, rows, received_at).await
     }
 
-    async fn remove_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()> {
-        for chunk in keys.chunks(CHUNK) {
-            let mut query =
-                QueryBuilder::<Sqlite>::new("DELETE FROM space_counts WHERE space_id = ");
-            query
-                .push_bind(space)
-                .push(" AND (ts, rank, dpu_id, copy) IN (");
-            push_keys(&mut query, chunk);
-            query.push(")");
-            query.build().execute(&mut *self.tx).await?;
-        }
-        Ok(())
+    async fn remove_entries(&mut self, keys: &[(SpaceId, EntryKey)]) -> Result<()> {
+        entries_sql::remove(&mut self.tx, keys).await
     }
 
-    async fn insert_entries(&mut self, space: SpaceId, keys: &[EntryKey]) -> Result<()> {
-        for chunk in keys.chunks(CHUNK) {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO space_counts (space_id, ts, rank, dpu_id, copy) ",
-            );
-            query.push_values(chunk, |mut row, key| {
-                row.push_bind(space)
-                    .push_bind(micros(key.ts))
-                    .push_bind(key.rank.as_i16())
-                    .push_bind(key.dpu.as_str())
-                    .push_bind(key.copy);
-            });
-            query.build().execute(&mut *self.tx).await?;
-        }
-        Ok(())
+    async fn insert_entries(&mut self, keys: &[(SpaceId, EntryKey)]) -> Result<()> {
+        entries_sql::insert(&mut self.tx, keys).await
     }
 
-    async fn entries_in(
-        &mut self,
-        space: SpaceId,
-        tier: Tier,
-        starts: &[Timestamp],
-    ) -> Result<Vec<EntryKey>> {
-        tiers_sql::entries_in(&mut *self.tx, space, tier, starts).await
+    async fn entries_in(&mut self, spans: &[Span]) -> Result<Vec<(SpaceId, EntryKey)>> {
+        entries_sql::within(&mut self.tx, spans).await
     }
 
     async fn tier_rows_in(
         &mut self,
-        space: SpaceId,
         tier: Tier,
-        within: Tier,
-        starts: &[Timestamp],
-    ) -> Result<Vec<(Timestamp, Effect)>> {
-        tiers_sql::tier_rows_in(&mut *self.tx, space, tier, within, starts).await
+        spans: &[Span],
+    ) -> Result<Vec<(SpaceId, Timestamp, Effect)>> {
+        tiers_sql::tier_rows_in(&mut self.tx, tier, spans).await
     }
 
     async fn put_tier_rows(
         &mut self,
-        space: SpaceId,
         tier: Tier,
-        rows: &[(Timestamp, Option<Effect>)],
+        rows: &[(SpaceId, Timestamp, Option<Effect>)],
     ) -> Result<()> {
-        tiers_sql::put_tier_rows(&mut self.tx, space, tier, rows).await
+        tiers_sql::put_tier_rows(&mut self.tx, tier, rows).await
+    }
+
+    async fn mark_pending(&mut self, minutes: &[(SpaceId, Timestamp)]) -> Result<()> {
+        entries_sql::mark_pending(&mut self.tx, minutes).await
+    }
+
+    async fn pending(&mut self, limit: usize) -> Result<Vec<(i64, SpaceId, Timestamp)>> {
+        entries_sql::pending(&mut self.tx, limit).await
+    }
+
+    async fn drop_pending(&mut self, ids: &[i64]) -> Result<()> {
+        entries_sql::drop_pending(&mut self.tx, ids).await
     }
 
     async fn clear_tiers(&mut self, space: SpaceId) -> Result<()> {
@@ -215,7 +189,7 @@ impl WriteTx for SqliteTx {
     }
 
     async fn entry_minutes(&mut self, space: SpaceId) -> Result<Vec<Timestamp>> {
-        tiers_sql::entry_minutes(&mut self.tx, space).await
+        entries_sql::minutes(&mut self.tx, space).await
     }
 
     async fn tiers_missing(&mut self) -> Result<bool> {

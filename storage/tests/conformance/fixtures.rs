@@ -20,6 +20,11 @@ pub async fn sqlite() -> Fixture {
 }
 
 pub async fn postgres() -> Fixture {
+    postgres_with_url().await.0
+}
+
+/// A fresh PostgreSQL store and its database's URL.
+pub async fn postgres_with_url() -> (Fixture, String) {
     let admin = postgres_url().expect("TEST_DATABASE_URL must be set for PostgreSQL tests");
     let url = fresh_postgres_database(&admin)
         .await
@@ -27,7 +32,7 @@ pub async fn postgres() -> Fixture {
     let store = roomer_storage::connect(&url)
         .await
         .expect("open PostgreSQL");
-    Fixture { store, _dir: None }
+    (Fixture { store, _dir: None }, url)
 }
 
 /// A fresh database on the TimescaleDB server; fails unless it really uses TimescaleDB.

@@ -5,6 +5,7 @@
 mod batches;
 mod costs;
 mod fixtures;
+mod pending;
 mod properties;
 mod stories;
 

@@ -1,165 +1,18 @@
-//! Each space's tiered summaries (`occupancy::tiers`) in storage: the steps that keep them
-//! after a change, written once over the write port, and the folds that read counts and
-//! history from them over a narrow read port each backend implements.
+//! Counts and history folded from the summaries, over a narrow read port.
+//!
+//! A minute still noted for the summarizer has a stale summary, and so has every bucket
+//! above it; the folds read such stretches from the entries instead, so every read is exact
+//! whether or not the summarizer has caught up.
 
-use crate::engine::{Result, WriteTx};
+use crate::engine::Result;
 use async_trait::async_trait;
-use occupancy::effect::{Effect, Map};
+use occupancy::effect::Effect;
 use occupancy::history::Bucket;
 use occupancy::reset::DailyReset;
 use occupancy::series::EntryKey;
-use occupancy::tiers::{
-    count_ranges, fold_buckets, pieces, summarize, Fetched, Folder, Piece, Tier,
-};
+use occupancy::tiers::{count_ranges, fold_buckets, pieces, Fetched, Folder, Piece, Tier};
 use occupancy::{Space, SpaceId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// A summary as the eight integers stored beside its space, tier and start.
-pub(crate) fn columns(e: &Effect) -> [i64; 8] {
-    [
-        e.count.floor,
-        e.count.shift,
-        e.lowest.floor,
-        e.lowest.shift,
-        e.highest.floor,
-        e.highest.shift,
-        e.entrances as i64,
-        e.exits as i64,
-    ]
-}
-
-/// The summary stored as [`columns`].
-pub(crate) fn from_columns(c: [i64; 8]) -> Effect {
-    let map = |floor, shift| Map { floor, shift };
-    Effect {
-        count: map(c[0], c[1]),
-        lowest: map(c[2], c[3]),
-        highest: map(c[4], c[5]),
-        entrances: c[6].max(0) as u64,
-        exits: c[7].max(0) as u64,
-    }
-}
-
-/// Whether the buckets of `tier` starting at `starts` (in order) cover at least half of the
-/// stretch from the first to the end of the last: then one range scan, filtered afterwards,
-/// reads them faster than one lookup per bucket (a batch in time order touches consecutive
-/// minutes; a late one scattered ones).
-pub(crate) fn dense(tier: Tier, starts: &[Timestamp]) -> bool {
-    match (starts.first(), starts.last()) {
-        (Some(&first), Some(&last)) => {
-            let span = (tier.end(last) - first).num_seconds() / tier.seconds();
-            span <= 2 * starts.len() as i64
-        }
-        _ => true,
-    }
-}
-
-/// Keeps the entries that fall in the buckets of `tier` starting at `starts`.
-pub(crate) fn within(tier: Tier, starts: &[Timestamp], entries: Vec<EntryKey>) -> Vec<EntryKey> {
-    let starts: BTreeSet<Timestamp> = starts.iter().copied().collect();
-    entries
-        .into_iter()
-        .filter(|k| starts.contains(&tier.floor(k.ts)))
-        .collect()
-}
-
-/// The tier stored as `value`.
-pub(crate) fn tier_of(value: i64) -> Result<Tier> {
-    usize::try_from(value)
-        .ok()
-        .and_then(|i| Tier::ALL.get(i).copied())
-        .ok_or_else(|| crate::StoreError::Corrupt(format!("tier {value}")))
-}
-
-/// Recomputes the summaries of the minutes in `minutes` and of every bucket above them;
-/// answers how many entries and summaries it read.
-pub(crate) async fn resummarize(
-    tx: &mut dyn WriteTx,
-    space: SpaceId,
-    rule: Option<&DailyReset>,
-    mut touched: BTreeSet<Timestamp>,
-) -> Result<usize> {
-    let mut read = 0;
-    for tier in Tier::ALL {
-        if touched.is_empty() {
-            break;
-        }
-        let starts: Vec<Timestamp> = touched.iter().copied().collect();
-        let rows: Vec<(Timestamp, Option<Effect>)> = match tier.child() {
-            None => {
-                let entries = tx.entries_in(space, tier, &starts).await?;
-                read += entries.len();
-                let mut by_minute: BTreeMap<Timestamp, Vec<EntryKey>> = BTreeMap::new();
-                for key in entries {
-                    by_minute.entry(tier.floor(key.ts)).or_default().push(key);
-                }
-                starts
-                    .iter()
-                    .map(|&s| {
-                        let keys = by_minute.get(&s).map(Vec::as_slice).unwrap_or_default();
-                        (s, summarize(space, rule, tier, s, keys, &[]))
-                    })
-                    .collect()
-            }
-            Some(child) => {
-                let children = tx.tier_rows_in(space, child, tier, &starts).await?;
-                read += children.len();
-                let mut by_parent: BTreeMap<Timestamp, Vec<(Timestamp, Effect)>> = BTreeMap::new();
-                for (start, effect) in children {
-                    by_parent
-                        .entry(tier.floor(start))
-                        .or_default()
-                        .push((start, effect));
-                }
-                starts
-                    .iter()
-                    .map(|&s| {
-                        let kids = by_parent.get(&s).map(Vec::as_slice).unwrap_or_default();
-                        (s, summarize(space, rule, tier, s, [], kids))
-                    })
-                    .collect()
-            }
-        };
-        tx.put_tier_rows(space, tier, &rows).await?;
-        let Some(parent) = tier.parent() else { break };
-        touched = touched.iter().map(|&s| parent.floor(s)).collect();
-    }
-    Ok(read)
-}
-
-/// Rebuilds every summary of a space (its reset rule changed).
-pub(crate) async fn rebuild(
-    tx: &mut dyn WriteTx,
-    space: SpaceId,
-    rule: Option<&DailyReset>,
-) -> Result<usize> {
-    tx.clear_tiers(space).await?;
-    let minutes: BTreeSet<Timestamp> = tx.entry_minutes(space).await?.into_iter().collect();
-    resummarize(tx, space, rule, minutes).await
-}
-
-/// Summarizes the series stored before summaries were kept, once, right after the migration
-/// that added them (several workers may start together: the first one does it). Answers how
-/// many spaces it summarized, `None` if nothing needed it; the caller commits.
-pub(crate) async fn upgrade(tx: &mut dyn WriteTx) -> Result<Option<usize>> {
-    if !tx.tiers_missing().await? {
-        return Ok(None);
-    }
-    tx.lock_layout(true).await?;
-    if !tx.tiers_missing().await? {
-        return Ok(None);
-    }
-    let rules = crate::engine::reset_rules(&tx.spaces().await?);
-    let spaces = tx.spaces_with_entries().await?;
-    for &space in &spaces {
-        rebuild(tx, space, rules.get(&space)).await?;
-    }
-    tracing::info!(
-        spaces = spaces.len(),
-        "stored count series summarized per minute, hour, day, 30 and 360 days"
-    );
-    Ok(Some(spaces.len()))
-}
 
 /// What the reads need from a backend.
 #[async_trait]
@@ -182,6 +35,15 @@ pub(crate) trait TierRead: Send + Sync {
     async fn last_entry(&self, space: SpaceId) -> Result<Option<Timestamp>>;
     /// The space and its ancestors (empty if it does not exist).
     async fn space_chain(&self, space: SpaceId) -> Result<Vec<Space>>;
+    /// The earliest minute before `to` noted for the summarizer.
+    async fn first_pending(&self, space: SpaceId, to: Timestamp) -> Result<Option<Timestamp>>;
+    /// The minutes in `[from, to)` noted for the summarizer, in order.
+    async fn pending_between(
+        &self,
+        space: SpaceId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Timestamp>>;
 }
 
 /// A space's daily reset and capacity; `None` if the space does not exist.
@@ -271,29 +133,45 @@ pub(crate) async fn current(
     Ok(occupancy::reset::apply(rule, count, Some(last), now))
 }
 
-/// The count of `space` right after everything at or before `t`.
+/// The count of `space` right after everything at or before `t`: the summaries up to the
+/// first minute still noted for the summarizer (or `t`'s own minute), then the entries.
 pub(crate) async fn count_at(
     read: &dyn TierRead,
     space: SpaceId,
     rule: Option<&DailyReset>,
     t: Timestamp,
 ) -> Result<i64> {
+    let minute = Tier::Minute.floor(t);
+    let cut = read
+        .first_pending(space, minute)
+        .await?
+        .map_or(minute, |noted| noted.min(minute));
     let mut folder = Folder::new(space, rule, None);
     // The ranges follow each other in time, so ordered by start the rows are in fold order.
-    for (tier, start, effect) in read.tier_ranges(space, &count_ranges(t)).await? {
+    for (tier, start, effect) in read.tier_ranges(space, &count_ranges(cut)).await? {
         folder.bucket(start, tier.end(start), &effect);
     }
     let after = t + chrono::TimeDelta::microseconds(1);
-    for key in read
-        .entries_between(space, Tier::Minute.floor(t), after)
-        .await?
-    {
+    for key in read.entries_between(space, cut, after).await? {
         folder.entry(&key);
     }
     Ok(occupancy::effect::count_after(
         0,
         folder.finish(after).as_ref(),
     ))
+}
+
+/// `plan` with every bucket that holds a minute noted for the summarizer read from the
+/// entries instead.
+fn avoiding(plan: Vec<Piece>, noted: &BTreeSet<Timestamp>) -> Vec<Piece> {
+    plan.into_iter()
+        .map(|piece| match piece {
+            Piece::Bucket(tier, start) if noted.range(start..tier.end(start)).next().is_some() => {
+                Piece::Entries(start, tier.end(start))
+            }
+            other => other,
+        })
+        .collect()
 }
 
 /// History buckets over consecutive `bounds`, from the summaries (and the crossings of
@@ -308,7 +186,15 @@ pub(crate) async fn buckets(
     let (Some(&(first, _)), Some(&(_, last))) = (bounds.first(), bounds.last()) else {
         return Ok(Vec::new());
     };
-    let plans: Vec<Vec<Piece>> = bounds.iter().map(|&(s, e)| pieces(s, e)).collect();
+    let noted: BTreeSet<Timestamp> = read
+        .pending_between(space, first, last)
+        .await?
+        .into_iter()
+        .collect();
+    let plans: Vec<Vec<Piece>> = bounds
+        .iter()
+        .map(|&(s, e)| avoiding(pieces(s, e), &noted))
+        .collect();
     let mut wanted: BTreeSet<Tier> = BTreeSet::new();
     let mut partial = Vec::new();
     for piece in plans.iter().flatten() {
@@ -340,7 +226,9 @@ pub(crate) async fn buckets(
         first - chrono::TimeDelta::microseconds(1),
     )
     .await?;
-    let fetch = |piece: Piece| match piece {
+    // The folds cut the bounds into pieces again; a bucket `avoiding` replaced by its
+    // entries is found under its start among the entries read.
+    let fetch = |piece: Piece| match avoiding(vec![piece], &noted)[0] {
         Piece::Bucket(tier, start) => rows.get(&(tier, start)).copied().map(Fetched::Bucket),
         Piece::Entries(from, _) => entries
             .get(&from)

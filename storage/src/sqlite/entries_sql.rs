@@ -1,0 +1,215 @@
+//! SQLite: the entries of the count series (`space_counts`) and the notes of minutes waiting
+//! for the summarizer (`tier_pending`). Rows go in multi-row statements; lists to join
+//! against travel as one JSON array read with `json_each`, and `CROSS JOIN` makes SQLite
+//! loop over the list and range-scan the index for each element (left to choose, it may scan
+//! a space's whole series instead).
+
+use super::{from_micros, micros};
+use crate::engine::Result;
+use crate::tiers::Span;
+use crate::StoreError;
+use occupancy::series::{EntryKey, Rank};
+use occupancy::{DpuId, SpaceId, Timestamp};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Executor, QueryBuilder, Row, Sqlite, SqliteConnection};
+
+/// Rows per multi-row statement: at most 5 parameters a row, well under SQLite's limit of
+/// 32,766 parameters a statement.
+const CHUNK: usize = 1000;
+
+/// An entry key from columns `first..first + 4` (ts, rank, dpu_id, copy).
+pub(super) fn entry_key_at(row: &SqliteRow, first: usize) -> Result<EntryKey> {
+    let rank: i16 = row.get(first + 1);
+    Ok(EntryKey {
+        ts: from_micros(row.get(first))?,
+        rank: Rank::from_i16(rank).ok_or_else(|| StoreError::Corrupt(format!("rank {rank}")))?,
+        dpu: DpuId::new(row.get::<String, _>(first + 2))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        copy: row.get(first + 3),
+    })
+}
+
+/// Spans as `[[space, from, to], …]` (µs), for `json_each`.
+pub(super) fn spans_json(spans: &[Span]) -> String {
+    let items: Vec<String> = spans
+        .iter()
+        .map(|s| format!("[{},{},{}]", s.space, micros(s.from), micros(s.to)))
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+/// `VALUES (space, ts, rank, dpu, copy), …` of keyed entries.
+fn push_keys(query: &mut QueryBuilder<'_, Sqlite>, keys: &[(SpaceId, EntryKey)]) {
+    query.push_values(keys, |mut row, (space, key)| {
+        row.push_bind(*space)
+            .push_bind(micros(key.ts))
+            .push_bind(key.rank.as_i16())
+            .push_bind(key.dpu.as_str().to_owned())
+            .push_bind(key.copy);
+    });
+}
+
+pub(super) async fn remove(tx: &mut SqliteConnection, keys: &[(SpaceId, EntryKey)]) -> Result<()> {
+    for chunk in keys.chunks(CHUNK) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "DELETE FROM space_counts WHERE (space_id, ts, rank, dpu_id, copy) IN (",
+        );
+        push_keys(&mut query, chunk);
+        query.push(")");
+        query.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn insert(tx: &mut SqliteConnection, keys: &[(SpaceId, EntryKey)]) -> Result<()> {
+    for chunk in keys.chunks(CHUNK) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO space_counts (space_id, ts, rank, dpu_id, copy) ",
+        );
+        push_keys(&mut query, chunk);
+        query.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// The entries of one space in `[from, to)`, in key order.
+pub(super) async fn between<'e>(
+    db: impl Executor<'e, Database = Sqlite>,
+    space: SpaceId,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<EntryKey>> {
+    let rows = sqlx::query(
+        "SELECT ts, rank, dpu_id, copy FROM space_counts \
+         WHERE space_id = ? AND ts >= ? AND ts < ? ORDER BY ts, rank, dpu_id, copy",
+    )
+    .bind(space)
+    .bind(micros(from))
+    .bind(micros(to))
+    .fetch_all(db)
+    .await?;
+    rows.iter().map(|row| entry_key_at(row, 0)).collect()
+}
+
+/// The entries inside the spans, ordered by space and key: one range scan per span. They
+/// come back as one JSON array in one row: sqlx hands each row of an SQLite result from its
+/// database thread to the caller on its own, which costs more than the scan (a minute of a
+/// busy space holds thousands of entries).
+pub(super) async fn within(
+    tx: &mut SqliteConnection,
+    spans: &[Span],
+) -> Result<Vec<(SpaceId, EntryKey)>> {
+    if spans.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (json,): (Option<String>,) = sqlx::query_as(
+        "SELECT json_group_array(json_array(space_id, ts, rank, dpu_id, copy)) FROM ( \
+           SELECT c.space_id, c.ts, c.rank, c.dpu_id, c.copy FROM json_each(?) AS r \
+           CROSS JOIN space_counts c ON c.space_id = json_extract(r.value, '$[0]') \
+            AND c.ts >= json_extract(r.value, '$[1]') AND c.ts < json_extract(r.value, '$[2]') \
+           ORDER BY c.space_id, c.ts, c.rank, c.dpu_id, c.copy)",
+    )
+    .bind(spans_json(spans))
+    .fetch_one(tx)
+    .await?;
+    let rows: Vec<(SpaceId, i64, i16, String, u32)> =
+        serde_json::from_str(json.as_deref().unwrap_or("[]"))
+            .map_err(|e| StoreError::Corrupt(format!("entries as JSON: {e}")))?;
+    rows.into_iter()
+        .map(|(space, ts, rank, dpu, copy)| {
+            Ok((
+                space,
+                EntryKey {
+                    ts: from_micros(ts)?,
+                    rank: Rank::from_i16(rank)
+                        .ok_or_else(|| StoreError::Corrupt(format!("rank {rank}")))?,
+                    dpu: DpuId::new(dpu).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    copy,
+                },
+            ))
+        })
+        .collect()
+}
+
+pub(super) async fn minutes(tx: &mut SqliteConnection, space: SpaceId) -> Result<Vec<Timestamp>> {
+    let minute: i64 = 60_000_000;
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT DISTINCT ts - ((ts % ?1) + ?1) % ?1 FROM space_counts WHERE space_id = ?2 ORDER BY 1",
+    )
+    .bind(minute)
+    .bind(space)
+    .fetch_all(tx)
+    .await?;
+    rows.into_iter().map(|(m,)| from_micros(m)).collect()
+}
+
+pub(super) async fn mark_pending(
+    tx: &mut SqliteConnection,
+    minutes: &[(SpaceId, Timestamp)],
+) -> Result<()> {
+    for chunk in minutes.chunks(CHUNK) {
+        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO tier_pending (space_id, minute) ");
+        query.push_values(chunk, |mut row, (space, minute)| {
+            row.push_bind(*space).push_bind(micros(*minute));
+        });
+        query.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn pending(
+    tx: &mut SqliteConnection,
+    limit: usize,
+) -> Result<Vec<(i64, SpaceId, Timestamp)>> {
+    let rows: Vec<(i64, SpaceId, i64)> =
+        sqlx::query_as("SELECT id, space_id, minute FROM tier_pending ORDER BY id LIMIT ?")
+            .bind(limit as i64)
+            .fetch_all(tx)
+            .await?;
+    rows.into_iter()
+        .map(|(id, space, m)| Ok((id, space, from_micros(m)?)))
+        .collect()
+}
+
+pub(super) async fn drop_pending(tx: &mut SqliteConnection, ids: &[i64]) -> Result<()> {
+    for chunk in ids.chunks(CHUNK) {
+        let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
+        sqlx::query("DELETE FROM tier_pending WHERE id IN (SELECT value FROM json_each(?))")
+            .bind(format!("[{}]", list.join(",")))
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+pub(super) async fn first_pending<'e>(
+    db: impl Executor<'e, Database = Sqlite>,
+    space: SpaceId,
+    to: Timestamp,
+) -> Result<Option<Timestamp>> {
+    let (first,): (Option<i64>,) =
+        sqlx::query_as("SELECT min(minute) FROM tier_pending WHERE space_id = ? AND minute < ?")
+            .bind(space)
+            .bind(micros(to))
+            .fetch_one(db)
+            .await?;
+    first.map(from_micros).transpose()
+}
+
+pub(super) async fn pending_between<'e>(
+    db: impl Executor<'e, Database = Sqlite>,
+    space: SpaceId,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<Timestamp>> {
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT DISTINCT minute FROM tier_pending \
+         WHERE space_id = ? AND minute >= ? AND minute < ? ORDER BY minute",
+    )
+    .bind(space)
+    .bind(micros(from))
+    .bind(micros(to))
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(|(m,)| from_micros(m)).collect()
+}

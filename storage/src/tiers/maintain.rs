@@ -1,0 +1,154 @@
+//! Keeping the summaries, written once over the write port.
+//!
+//! A batch stores its entries and notes the minutes they fall in (`mark_pending`); it takes
+//! no lock of the spaces it touches, so writers of a shared space (Outside, a lobby) never
+//! queue behind each other. Whoever holds the summarizer's turn, taken without waiting,
+//! recomputes the noted minutes and every bucket above them for all spaces at once, a few
+//! statements per tier, and deletes the notes it read. Notes made meanwhile stay for the
+//! next turn, and the reads fold the entries of noted minutes, so no count waits for it.
+
+use super::{spans, Span};
+use crate::engine::{reset_rules, Result, WriteTx};
+use occupancy::effect::Effect;
+use occupancy::reset::DailyReset;
+use occupancy::series::EntryKey;
+use occupancy::tiers::{summarize, Tier};
+use occupancy::{SpaceId, Timestamp};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Notes handled per turn: a turn's statements stay bounded after a long outage.
+const NOTES_PER_TURN: usize = 50_000;
+
+/// What one turn of the summarizer did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Turn {
+    /// Notes handled (0: there were none).
+    pub notes: usize,
+    /// Entries and summaries read to recompute them.
+    pub read: usize,
+}
+
+/// Recomputes the minutes noted so far (up to [`NOTES_PER_TURN`] of them) and the buckets
+/// above them, then deletes those notes. The caller holds the summarizer's turn.
+pub(crate) async fn summarize_pending(tx: &mut dyn WriteTx) -> Result<Turn> {
+    let notes = tx.pending(NOTES_PER_TURN).await?;
+    if notes.is_empty() {
+        return Ok(Turn::default());
+    }
+    let rules = reset_rules(&tx.spaces().await?);
+    let touched = notes.iter().map(|&(_, space, m)| (space, m)).collect();
+    let read = resummarize(tx, &rules, touched).await?;
+    let ids: Vec<i64> = notes.iter().map(|&(id, _, _)| id).collect();
+    tx.drop_pending(&ids).await?;
+    Ok(Turn {
+        notes: notes.len(),
+        read,
+    })
+}
+
+/// Recomputes the summaries of the minutes in `touched` and of every bucket above them,
+/// for all their spaces at once; answers how many entries and summaries it read.
+pub(crate) async fn resummarize(
+    tx: &mut dyn WriteTx,
+    rules: &HashMap<SpaceId, DailyReset>,
+    mut touched: BTreeSet<(SpaceId, Timestamp)>,
+) -> Result<usize> {
+    let mut read = 0;
+    for tier in Tier::ALL {
+        if touched.is_empty() {
+            break;
+        }
+        let spans: Vec<Span> = spans(tier, &touched);
+        let summarized: Vec<(SpaceId, Timestamp, Option<Effect>)> = match tier.child() {
+            None => {
+                let entries = tx.entries_in(&spans).await?;
+                read += entries.len();
+                let mut by_bucket: BTreeMap<(SpaceId, Timestamp), Vec<EntryKey>> = BTreeMap::new();
+                for (space, key) in entries {
+                    by_bucket
+                        .entry((space, tier.floor(key.ts)))
+                        .or_default()
+                        .push(key);
+                }
+                touched
+                    .iter()
+                    .map(|&(space, s)| {
+                        let keys = by_bucket.get(&(space, s)).map(Vec::as_slice);
+                        let rule = rules.get(&space);
+                        let effect = summarize(space, rule, tier, s, keys.unwrap_or_default(), &[]);
+                        (space, s, effect)
+                    })
+                    .collect()
+            }
+            Some(child) => {
+                let children = tx.tier_rows_in(child, &spans).await?;
+                read += children.len();
+                let mut by_bucket: BTreeMap<(SpaceId, Timestamp), Vec<(Timestamp, Effect)>> =
+                    BTreeMap::new();
+                for (space, start, effect) in children {
+                    by_bucket
+                        .entry((space, tier.floor(start)))
+                        .or_default()
+                        .push((start, effect));
+                }
+                touched
+                    .iter()
+                    .map(|&(space, s)| {
+                        let kids = by_bucket.get(&(space, s)).map(Vec::as_slice);
+                        let rule = rules.get(&space);
+                        let effect = summarize(space, rule, tier, s, [], kids.unwrap_or_default());
+                        (space, s, effect)
+                    })
+                    .collect()
+            }
+        };
+        tx.put_tier_rows(tier, &summarized).await?;
+        let Some(parent) = tier.parent() else { break };
+        touched = touched
+            .iter()
+            .map(|&(space, s)| (space, parent.floor(s)))
+            .collect();
+    }
+    Ok(read)
+}
+
+/// Rebuilds every summary of a space (its reset rule changed). The caller holds the
+/// summarizer's turn.
+pub(crate) async fn rebuild(
+    tx: &mut dyn WriteTx,
+    space: SpaceId,
+    rules: &HashMap<SpaceId, DailyReset>,
+) -> Result<usize> {
+    tx.clear_tiers(space).await?;
+    let minutes = tx
+        .entry_minutes(space)
+        .await?
+        .into_iter()
+        .map(|m| (space, m))
+        .collect();
+    resummarize(tx, rules, minutes).await
+}
+
+/// Summarizes the series stored before summaries were kept, once, right after the migration
+/// that added them (several workers may start together: the first one does it). Answers how
+/// many spaces it summarized, `None` if nothing needed it; the caller commits.
+pub(crate) async fn upgrade(tx: &mut dyn WriteTx) -> Result<Option<usize>> {
+    if !tx.tiers_missing().await? {
+        return Ok(None);
+    }
+    tx.lock_layout(true).await?;
+    tx.lock_summaries().await?;
+    if !tx.tiers_missing().await? {
+        return Ok(None);
+    }
+    let rules = reset_rules(&tx.spaces().await?);
+    let spaces = tx.spaces_with_entries().await?;
+    for &space in &spaces {
+        rebuild(tx, space, &rules).await?;
+    }
+    tracing::info!(
+        spaces = spaces.len(),
+        "stored count series summarized per minute, hour, day, 30 and 360 days"
+    );
+    Ok(Some(spaces.len()))
+}

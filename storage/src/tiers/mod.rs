@@ -1,0 +1,102 @@
+//! Each space's tiered summaries (`occupancy::tiers`) in storage.
+//!
+//! Layout: [`maintain`] keeps the summaries (a batch notes the minutes it changed; the
+//! summarizer recomputes them and the buckets above, for all spaces at once, over the write
+//! port); [`read`] folds counts and history from them over a narrow read port each backend
+//! implements, reading the entries of minutes still noted instead of their summaries.
+
+mod maintain;
+mod read;
+
+pub(crate) use maintain::{rebuild, summarize_pending, upgrade, Turn};
+pub(crate) use read::{buckets_of, count_of, series_of, with_counts, TierRead};
+
+use crate::engine::Result;
+use occupancy::effect::{Effect, Map};
+use occupancy::tiers::Tier;
+use occupancy::{SpaceId, Timestamp};
+use std::collections::BTreeSet;
+
+/// Consecutive buckets of one space, `[from, to)`: what the write port reads in one range
+/// scan each (a batch in time order touches consecutive minutes, a late one scattered ones).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub space: SpaceId,
+    pub from: Timestamp,
+    pub to: Timestamp,
+}
+
+/// The buckets of `tier` starting at `starts` (sorted by space, then start), merged into
+/// spans of consecutive buckets.
+pub(crate) fn spans(tier: Tier, starts: &BTreeSet<(SpaceId, Timestamp)>) -> Vec<Span> {
+    let mut spans: Vec<Span> = Vec::new();
+    for &(space, start) in starts {
+        match spans.last_mut() {
+            Some(last) if last.space == space && last.to == start => last.to = tier.end(start),
+            _ => spans.push(Span {
+                space,
+                from: start,
+                to: tier.end(start),
+            }),
+        }
+    }
+    spans
+}
+
+/// A summary as the eight integers stored beside its space, tier and start.
+pub(crate) fn columns(e: &Effect) -> [i64; 8] {
+    [
+        e.count.floor,
+        e.count.shift,
+        e.lowest.floor,
+        e.lowest.shift,
+        e.highest.floor,
+        e.highest.shift,
+        e.entrances as i64,
+        e.exits as i64,
+    ]
+}
+
+/// The summary stored as [`columns`].
+pub(crate) fn from_columns(c: [i64; 8]) -> Effect {
+    let map = |floor, shift| Map { floor, shift };
+    Effect {
+        count: map(c[0], c[1]),
+        lowest: map(c[2], c[3]),
+        highest: map(c[4], c[5]),
+        entrances: c[6].max(0) as u64,
+        exits: c[7].max(0) as u64,
+    }
+}
+
+/// The tier stored as `value`.
+pub(crate) fn tier_of(value: i64) -> Result<Tier> {
+    usize::try_from(value)
+        .ok()
+        .and_then(|i| Tier::ALL.get(i).copied())
+        .ok_or_else(|| crate::StoreError::Corrupt(format!("tier {value}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn consecutive_buckets_of_a_space_merge_into_one_span() {
+        let at = |m: i64| chrono::Utc.timestamp_opt(m * 60, 0).unwrap();
+        let starts: BTreeSet<(SpaceId, Timestamp)> =
+            [(1, at(0)), (1, at(1)), (1, at(3)), (2, at(4)), (2, at(5))]
+                .into_iter()
+                .collect();
+        let span = |space, from, to| Span {
+            space,
+            from: at(from),
+            to: at(to),
+        };
+        assert_eq!(
+            spans(Tier::Minute, &starts),
+            vec![span(1, 0, 2), span(1, 3, 4), span(2, 4, 6)]
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! Counts are exact while the summaries wait: with another writer holding the summarizer's
+//! turn, batches only store their entries and note their minutes, and every read must fold
+//! those entries itself. Only PostgreSQL has writers that leave notes behind (an SQLite
+//! writer is alone, so it always summarizes in the batch's own transaction).
+
+use crate::fixtures;
+use crate::properties::check_counts;
+use occupancy::testkit::{base_time, scenario_with_resets, Scenario};
+use proptest::prelude::*;
+use roomer_storage::testing::{hold_summaries, pending_minutes, release_summaries};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Ten-minute buckets over the scenario's hour and a little around it.
+fn bounds() -> Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
+    let start = base_time() - chrono::TimeDelta::minutes(10);
+    (0..9)
+        .map(|i| {
+            let from = start + chrono::TimeDelta::minutes(10 * i);
+            (from, from + chrono::TimeDelta::minutes(10))
+        })
+        .collect()
+}
+
+/// Applies the layout, then replays every batch with the summarizer's turn held by someone
+/// else (a layout change waits for the turn, so it comes first); returns whether notes were
+/// left waiting.
+async fn replay_held(scenario: &Scenario) -> Result<bool, TestCaseError> {
+    let (fixture, url) = fixtures::postgres_with_url().await;
+    let store = fixture.store.as_ref();
+    store.apply_layout(&scenario.layout).await.unwrap();
+    let mut held = Some(hold_summaries(&url).await);
+    for batch in &scenario.batches {
+        store.ingest(batch).await.unwrap();
+    }
+    let waiting = pending_minutes(&url).await > 0;
+    check_counts(store, scenario).await?;
+    let mut waiting_history = Vec::new();
+    for space in scenario.space_ids() {
+        waiting_history.push(store.buckets(space, &bounds()).await.unwrap());
+    }
+
+    // Once the turn is free, the next batch (even an empty one) summarizes everything, and
+    // the answers stay the same.
+    release_summaries(held.take().unwrap()).await;
+    store.ingest(&[]).await.unwrap();
+    prop_assert_eq!(pending_minutes(&url).await, 0);
+    check_counts(store, scenario).await?;
+    for (space, before) in scenario.space_ids().into_iter().zip(waiting_history) {
+        let after = store.buckets(space, &bounds()).await.unwrap();
+        prop_assert_eq!(
+            before,
+            after,
+            "history of space {} changed once summarized",
+            space
+        );
+    }
+    Ok(waiting)
+}
+
+#[test]
+#[cfg_attr(
+    not(roomer_postgres_tests),
+    ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
+)]
+fn postgres_counts_and_history_are_exact_while_summaries_wait() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let waited = AtomicUsize::new(0);
+    let cases = 32;
+    proptest!(ProptestConfig::with_cases(cases), |(scenario in scenario_with_resets())| {
+        if runtime.block_on(replay_held(&scenario))? {
+            waited.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    // The property says nothing unless notes really waited in most cases.
+    let waited = waited.load(Ordering::Relaxed);
+    assert!(
+        waited >= cases as usize * 3 / 4,
+        "notes waited in only {waited} of {cases} cases"
+    );
+}
