@@ -16,7 +16,8 @@
 //! (from their `batch applied` debug logs, last run), and lock waits: every 5 ms while the
 //! workers store, a separate connection counts the database's backends waiting for a lock
 //! (`pg_stat_activity.wait_event_type = 'Lock'`, advisory locks included); printed as the
-//! share of samples with a waiter and the most waiters seen (all runs together). It asserts
+//! share of samples with a waiter, the most waiters seen and what they waited for (all runs
+//! together). It asserts
 //! nothing about speed; a run
 //! that has not stored everything within 120 s is reported as FAILED. Mind the core count it prints: on 2 cores, 3 workers + PostgreSQL + Mosquitto + the
 //! publisher compete for CPU, so N=3 cannot be expected to beat N=1 there. A publish time of
@@ -107,17 +108,20 @@ fn main() {
                         format!("{s:.2} ({p:.2})")
                     })
                     .collect();
-                let (samples, waited, most) = runs.iter().fold((0, 0, 0), |acc, r| {
-                    let (s, w, m) = r.lock_waits;
-                    (acc.0 + s, acc.1 + w, acc.2.max(m))
-                });
+                let (mut samples, mut waited, mut most) = (0, 0, 0);
+                let mut kinds = BTreeSet::new();
+                for (s, w, m, k) in runs.iter().map(|r| &r.lock_waits) {
+                    (samples, waited, most) = (samples + s, waited + w, most.max(*m));
+                    kinds.extend(k.iter().cloned());
+                }
                 let share = 100.0 * waited as f64 / samples.max(1) as f64;
+                let kinds: Vec<String> = kinds.into_iter().collect();
                 println!(
                     "{label} {:>10} {:>10} {rate:>10.0}  {:<40} {:<22} {}",
                     format!("{published:.2} s"),
                     format!("{stored:.2} s"),
                     format!("{} s", each.join(", ")),
-                    format!("{share:.1}% (max {most}) of {samples}"),
+                    format!("{share:.1}% (max {most}) {}", kinds.join("+")),
                     runs[RUNS - 1].per_worker.join(" + ")
                 );
             }
@@ -143,24 +147,29 @@ struct Run {
     stored: Duration,
     /// `crossings/batches` each worker stored and committed.
     per_worker: Vec<String>,
-    /// Lock-wait samples taken, those with a backend waiting, and the most waiting at once.
-    lock_waits: (u64, u64, i64),
+    lock_waits: LockWaits,
 }
+
+/// Lock-wait samples taken, those with a backend waiting, the most waiting at once, and what
+/// they waited for (`pg_stat_activity.wait_event`).
+type LockWaits = (u64, u64, i64, BTreeSet<String>);
 
 /// Samples, every 5 ms until stopped, how many of the database's backends wait for a lock.
 async fn sample_lock_waits(
     database_url: String,
     stop: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<(u64, u64, i64)> {
+) -> anyhow::Result<LockWaits> {
     let mut conn = sqlx::PgConnection::connect(&database_url).await?;
     let (mut samples, mut waited, mut most) = (0, 0, 0);
+    let mut kinds = BTreeSet::new();
     while !*stop.borrow() {
-        let (waiting,): (i64,) = sqlx::query_as(
-            "SELECT count(*) FROM pg_stat_activity \
+        let (waiting, events): (i64, Option<String>) = sqlx::query_as(
+            "SELECT count(*), string_agg(DISTINCT wait_event, ',') FROM pg_stat_activity \
              WHERE datname = current_database() AND wait_event_type = 'Lock'",
         )
         .fetch_one(&mut conn)
         .await?;
+        kinds.extend(events.iter().flat_map(|e| e.split(',')).map(str::to_owned));
         samples += 1;
         if waiting > 0 {
             waited += 1;
@@ -168,7 +177,7 @@ async fn sample_lock_waits(
         most = most.max(waiting);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    Ok((samples, waited, most))
+    Ok((samples, waited, most, kinds))
 }
 
 /// One run on a fresh database, Mosquitto and workers; all of them gone when it returns.

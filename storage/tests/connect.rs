@@ -106,14 +106,15 @@ async fn a_batch_that_fails_anywhere_stores_nothing() {
         Direction::In,
         None,
     )];
-    // A sighting before PostgreSQL's first representable instant (4713 BC) is written last,
-    // after the crossings and their recount, and fails.
+    // A status before PostgreSQL's first representable instant (4713 BC) is written after
+    // the crossings and their entries, and fails. (Sightings are written after the commit.)
     let impossible = [(
         DpuId::new("283").unwrap(),
+        true,
         chrono::DateTime::<chrono::Utc>::MIN_UTC,
     )];
     let batch = roomer_storage::Batch {
-        seen: &impossible,
+        statuses: &impossible,
         ..roomer_storage::Batch::of(&crossings)
     };
     assert!(store.apply_batch(&batch).await.is_err());

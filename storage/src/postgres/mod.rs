@@ -136,14 +136,23 @@ impl Store for PostgresStore {
     }
 
     async fn apply_batch(&self, batch: &Batch<'_>) -> Result<IngestOutcome, StoreError> {
+        // Sightings go in a statement of their own after the commit: every worker of a
+        // shared subscription hears from every DPU, so a batch holding the DPUs' status rows
+        // until its commit made the other workers wait for it (a sighting lost to a crash in
+        // between is only an older "last seen").
+        let stored = Batch {
+            seen: &[],
+            ..*batch
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut tx = self.begin().await?;
-            let result = crate::batch::apply(&mut tx, batch, chrono::Utc::now()).await;
+            let result = crate::batch::apply(&mut tx, &stored, chrono::Utc::now()).await;
             match result {
                 Ok(Some(outcome)) => {
                     tx.commit().await?;
+                    self.record_seen(batch.seen).await?;
                     self.settle().await?;
                     return Ok(outcome);
                 }
