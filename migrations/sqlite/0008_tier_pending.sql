@@ -1,7 +1,7 @@
--- Minutes whose summaries (`space_tiers`) are out of date: a batch stores its entries and
--- notes their minutes here; the summarizer recomputes the minutes noted and the buckets above
--- them, then deletes the notes it handled. Reads fold the entries of noted minutes instead of
--- their summaries, so counts are exact while a note waits. `minute` is in µs since the epoch.
+-- Minutes whose summaries (`space_tiers`) are out of date, noted by a batch that could not
+-- summarize them itself. The SQLite writer is alone and always summarizes in the batch's own
+-- transaction, so here the table stays empty; it exists so that both backends run the same
+-- write engine. `minute` is in µs since the epoch.
 CREATE TABLE tier_pending (
     id       INTEGER PRIMARY KEY,
     space_id INTEGER NOT NULL,

@@ -188,33 +188,37 @@ async fn three_workers_on_one_postgres_count_exactly() {
         offered.iter().sum::<usize>() < 2 * published,
         "offered per worker {offered:?} for {published} messages"
     );
-    // Each worker reports itself ready and its own share; the shares add up to the stream.
+    // Each worker reports itself ready and its own share; the shares add up to the stream
+    // (a worker counts a batch just after its commit, which the totals may see first).
     let http = reqwest::Client::new();
-    let mut applied = Vec::new();
-    for port in &metrics_ports {
-        let ready = http
-            .get(format!("http://127.0.0.1:{port}/readyz"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(ready.status(), 200);
-        let metrics = http
-            .get(format!("http://127.0.0.1:{port}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        applied.push(metric(&metrics, "roomer_crossings_applied_total"));
-    }
+    let applied = eventually(
+        "the workers' shares to add up to the stream",
+        Duration::from_secs(10),
+        || async {
+            let mut applied = Vec::new();
+            for port in &metrics_ports {
+                let ready = http
+                    .get(format!("http://127.0.0.1:{port}/readyz"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(ready.status(), 200);
+                let metrics = http
+                    .get(format!("http://127.0.0.1:{port}/metrics"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                applied.push(metric(&metrics, "roomer_crossings_applied_total"));
+            }
+            (applied.iter().sum::<f64>() == counted as f64).then_some(applied)
+        },
+    )
+    .await;
     assert!(
         applied.iter().all(|&a| a > 0.0),
-        "applied per worker: {applied:?}"
-    );
-    assert_eq!(
-        applied.iter().sum::<f64>(),
-        counted as f64,
         "applied per worker: {applied:?}"
     );
     drop(workers);

@@ -1,8 +1,8 @@
 //! One batch of what DPUs sent: crossings, refused messages, statuses and sightings. A
 //! backend stores all of it in one transaction, so that a batch is stored wholly or not at
-//! all, and the worker acknowledges it only after that commit. (PostgreSQL records the
-//! sightings in a statement of their own right after the commit, so that workers sharing a
-//! subscription do not wait for each other's DPU rows; see `PostgresStore::apply_batch`.)
+//! all, and the worker acknowledges it only after that commit. (PostgreSQL records
+//! statuses and sightings right after the commit, so that workers sharing a subscription do
+//! not wait for each other's DPU rows; see `PostgresStore::apply_batch`.)
 
 use crate::engine::{self, Result, WriteTx};
 use crate::{IngestOutcome, Rejected};

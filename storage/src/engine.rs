@@ -265,8 +265,9 @@ enum Turn {
     Wait,
 }
 
-/// Stores the changes' entries and notes their minutes; then, with the summarizer's turn,
-/// brings the summaries up to date. Answers how many entries and summaries that read.
+/// Stores the changes' entries; then, with the summarizer's turn, brings the summaries of
+/// their minutes (and of any noted by other writers) up to date, or else notes the minutes
+/// for whoever has the turn. Answers how many entries and summaries the summarizer read.
 async fn apply_changes(
     tx: &mut dyn WriteTx,
     changes: BTreeMap<SpaceId, SpaceChange>,
@@ -290,8 +291,6 @@ async fn apply_changes(
     }
     tx.remove_entries(&removes).await?;
     tx.insert_entries(&inserts).await?;
-    let minutes: Vec<(SpaceId, Timestamp)> = minutes.into_iter().collect();
-    tx.mark_pending(&minutes).await?;
     let mine = match turn {
         Turn::IfFree => tx.try_lock_summaries().await?,
         Turn::Wait => {
@@ -300,19 +299,23 @@ async fn apply_changes(
         }
     };
     if !mine {
+        let minutes: Vec<(SpaceId, Timestamp)> = minutes.into_iter().collect();
+        tx.mark_pending(&minutes).await?;
         return Ok(0);
     }
-    Ok(crate::tiers::summarize_pending(tx).await?.read)
+    Ok(crate::tiers::summarize_pending(tx, minutes).await?.read)
 }
 
 /// One turn of the summarizer on its own (after a batch that found it taken, or at start):
 /// `None` if another writer has the turn, else what it did.
-pub(crate) async fn summarize(tx: &mut dyn WriteTx) -> Result<Option<crate::tiers::Turn>> {
+pub(crate) async fn summarize(tx: &mut dyn WriteTx) -> Result<Option<crate::tiers::Summarized>> {
     tx.lock_layout(false).await?;
     if !tx.try_lock_summaries().await? {
         return Ok(None);
     }
-    Ok(Some(crate::tiers::summarize_pending(tx).await?))
+    Ok(Some(
+        crate::tiers::summarize_pending(tx, BTreeSet::new()).await?,
+    ))
 }
 
 /// Each space's daily reset.
@@ -339,7 +342,7 @@ async fn recount_changed_rules(
         return Ok(());
     }
     tx.lock_summaries().await?;
-    crate::tiers::summarize_pending(tx).await?;
+    crate::tiers::summarize_pending(tx, BTreeSet::new()).await?;
     for space in changed {
         crate::tiers::rebuild(tx, space, &after_rules).await?;
     }

@@ -106,15 +106,18 @@ async fn a_batch_that_fails_anywhere_stores_nothing() {
         Direction::In,
         None,
     )];
-    // A status before PostgreSQL's first representable instant (4713 BC) is written after
-    // the crossings and their entries, and fails. (Sightings are written after the commit.)
-    let impossible = [(
-        DpuId::new("283").unwrap(),
-        true,
-        chrono::DateTime::<chrono::Utc>::MIN_UTC,
-    )];
+    // A refused message received before PostgreSQL's first representable instant (4713 BC)
+    // is written after the crossings and their entries, and fails.
+    let impossible = [roomer_storage::Rejected {
+        received_at: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+        source: "dpus/283/crossings".into(),
+        dpu_id: Some("283".into()),
+        reason: "not_json".into(),
+        detail: "not JSON".into(),
+        payload: b"{".to_vec(),
+    }];
     let batch = roomer_storage::Batch {
-        statuses: &impossible,
+        rejected: &impossible,
         ..roomer_storage::Batch::of(&crossings)
     };
     assert!(store.apply_batch(&batch).await.is_err());

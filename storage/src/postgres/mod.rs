@@ -1,9 +1,10 @@
 //! The PostgreSQL backend (and the base for TimescaleDB).
 //!
 //! Several ingest workers may write at once: each batch takes a shared advisory lock on the
-//! layout (a layout change takes it exclusively) and no lock of the spaces it touches. It
-//! stores entries and notes their minutes; the summaries are brought up to date by whichever
-//! writer holds the summarizer's advisory lock, taken without waiting (`crate::tiers`). A
+//! layout (a layout change takes it exclusively) and no lock of the spaces it touches. The
+//! summaries are brought up to date by whichever writer holds the summarizer's advisory
+//! lock, taken without waiting; a batch that finds it taken notes its minutes for that
+//! writer (`crate::tiers`). A
 //! batch that races another writer for the same crossing is rolled back and retried.
 
 mod crossings_sql;
@@ -136,11 +137,13 @@ impl Store for PostgresStore {
     }
 
     async fn apply_batch(&self, batch: &Batch<'_>) -> Result<IngestOutcome, StoreError> {
-        // Sightings go in a statement of their own after the commit: every worker of a
-        // shared subscription hears from every DPU, so a batch holding the DPUs' status rows
-        // until its commit made the other workers wait for it (a sighting lost to a crash in
-        // between is only an older "last seen").
+        // Statuses and sightings go to the DPUs' status rows after the commit, one
+        // autocommit statement each: every worker of a shared subscription hears from every
+        // DPU, so a batch holding those rows until its commit made the other workers wait
+        // for it, and in another order than theirs (deadlocks). If writing them fails, the
+        // caller stores the whole batch again, which changes nothing already stored.
         let stored = Batch {
+            statuses: &[],
             seen: &[],
             ..*batch
         };
@@ -152,8 +155,15 @@ impl Store for PostgresStore {
             match result {
                 Ok(Some(outcome)) => {
                     tx.commit().await?;
-                    self.record_seen(batch.seen).await?;
-                    self.settle().await?;
+                    let mut conn = self.pool.acquire().await?;
+                    ops_sql::record_statuses(&mut conn, batch.statuses).await?;
+                    ops_sql::record_seen(&mut conn, batch.seen).await?;
+                    drop(conn);
+                    // Notes left are summarized after the next commit, and read exactly
+                    // meanwhile: a failure here must not make the caller store the batch again.
+                    if let Err(error) = self.settle().await {
+                        tracing::warn!(%error, "batch stored; summarizing left for later");
+                    }
                     return Ok(outcome);
                 }
                 Ok(None) if attempt < MAX_ATTEMPTS => {

@@ -49,6 +49,8 @@ pub(super) async fn record_statuses(
     conn: &mut PgConnection,
     statuses: &[(DpuId, bool, Timestamp)],
 ) -> Result<()> {
+    // One row a statement: outside a transaction each locks one row at a time, so writers
+    // recording statuses of the same DPUs never deadlock.
     for (dpu, online, at) in statuses {
         sqlx::query(
             "INSERT INTO dpu_status (dpu_id, online, status_at, last_seen) VALUES ($1, $2, $3, $3) \

@@ -17,16 +17,24 @@ use sqlx::{Executor, QueryBuilder, Row, Sqlite, SqliteConnection};
 /// 32,766 parameters a statement.
 const CHUNK: usize = 1000;
 
+/// An entry key from its stored columns.
+fn entry_key(ts: i64, rank: i16, dpu: String, copy: u32) -> Result<EntryKey> {
+    Ok(EntryKey {
+        ts: from_micros(ts)?,
+        rank: Rank::from_i16(rank).ok_or_else(|| StoreError::Corrupt(format!("rank {rank}")))?,
+        dpu: DpuId::new(dpu).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        copy,
+    })
+}
+
 /// An entry key from columns `first..first + 4` (ts, rank, dpu_id, copy).
 pub(super) fn entry_key_at(row: &SqliteRow, first: usize) -> Result<EntryKey> {
-    let rank: i16 = row.get(first + 1);
-    Ok(EntryKey {
-        ts: from_micros(row.get(first))?,
-        rank: Rank::from_i16(rank).ok_or_else(|| StoreError::Corrupt(format!("rank {rank}")))?,
-        dpu: DpuId::new(row.get::<String, _>(first + 2))
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        copy: row.get(first + 3),
-    })
+    entry_key(
+        row.get(first),
+        row.get(first + 1),
+        row.get(first + 2),
+        row.get(first + 3),
+    )
 }
 
 /// Spans as `[[space, from, to], …]` (µs), for `json_each`.
@@ -116,23 +124,12 @@ pub(super) async fn within(
         serde_json::from_str(json.as_deref().unwrap_or("[]"))
             .map_err(|e| StoreError::Corrupt(format!("entries as JSON: {e}")))?;
     rows.into_iter()
-        .map(|(space, ts, rank, dpu, copy)| {
-            Ok((
-                space,
-                EntryKey {
-                    ts: from_micros(ts)?,
-                    rank: Rank::from_i16(rank)
-                        .ok_or_else(|| StoreError::Corrupt(format!("rank {rank}")))?,
-                    dpu: DpuId::new(dpu).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    copy,
-                },
-            ))
-        })
+        .map(|(space, ts, rank, dpu, copy)| Ok((space, entry_key(ts, rank, dpu, copy)?)))
         .collect()
 }
 
 pub(super) async fn minutes(tx: &mut SqliteConnection, space: SpaceId) -> Result<Vec<Timestamp>> {
-    let minute: i64 = 60_000_000;
+    let minute = occupancy::tiers::Tier::Minute.seconds() * 1_000_000;
     let rows: Vec<(i64,)> = sqlx::query_as(
         "SELECT DISTINCT ts - ((ts % ?1) + ?1) % ?1 FROM space_counts WHERE space_id = ?2 ORDER BY 1",
     )

@@ -1,10 +1,11 @@
 //! Keeping the summaries, written once over the write port.
 //!
-//! A batch stores its entries and notes the minutes they fall in (`mark_pending`); it takes
-//! no lock of the spaces it touches, so writers of a shared space (Outside, a lobby) never
-//! queue behind each other. Whoever holds the summarizer's turn, taken without waiting,
-//! recomputes the noted minutes and every bucket above them for all spaces at once, a few
-//! statements per tier, and deletes the notes it read. Notes made meanwhile stay for the
+//! A batch stores its entries and takes no lock of the spaces it touches, so writers of a
+//! shared space (Outside, a lobby) never queue behind each other. If it gets the
+//! summarizer's turn, taken without waiting, it recomputes its own minutes and those other
+//! writers noted, and every bucket above them, for all spaces at once, a few statements per
+//! tier, and deletes the notes it read; if not, it notes its minutes (`mark_pending`) for the
+//! writer that has the turn. Notes made meanwhile stay for the
 //! next turn, and the reads fold the entries of noted minutes, so no count waits for it.
 
 use super::{spans, Span};
@@ -21,26 +22,33 @@ const NOTES_PER_TURN: usize = 50_000;
 
 /// What one turn of the summarizer did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Turn {
+pub(crate) struct Summarized {
     /// Notes handled (0: there were none).
     pub notes: usize,
     /// Entries and summaries read to recompute them.
     pub read: usize,
 }
 
-/// Recomputes the minutes noted so far (up to [`NOTES_PER_TURN`] of them) and the buckets
-/// above them, then deletes those notes. The caller holds the summarizer's turn.
-pub(crate) async fn summarize_pending(tx: &mut dyn WriteTx) -> Result<Turn> {
+/// Recomputes `mine` (the minutes the caller's own transaction changed, never noted) and the
+/// minutes noted so far (up to [`NOTES_PER_TURN`] of them), with the buckets above them,
+/// then deletes those notes. The caller holds the summarizer's turn.
+pub(crate) async fn summarize_pending(
+    tx: &mut dyn WriteTx,
+    mine: BTreeSet<(SpaceId, Timestamp)>,
+) -> Result<Summarized> {
     let notes = tx.pending(NOTES_PER_TURN).await?;
-    if notes.is_empty() {
-        return Ok(Turn::default());
+    let mut touched = mine;
+    touched.extend(notes.iter().map(|&(_, space, m)| (space, m)));
+    if touched.is_empty() {
+        return Ok(Summarized::default());
     }
     let rules = reset_rules(&tx.spaces().await?);
-    let touched = notes.iter().map(|&(_, space, m)| (space, m)).collect();
     let read = resummarize(tx, &rules, touched).await?;
-    let ids: Vec<i64> = notes.iter().map(|&(id, _, _)| id).collect();
-    tx.drop_pending(&ids).await?;
-    Ok(Turn {
+    if !notes.is_empty() {
+        let ids: Vec<i64> = notes.iter().map(|&(id, _, _)| id).collect();
+        tx.drop_pending(&ids).await?;
+    }
+    Ok(Summarized {
         notes: notes.len(),
         read,
     })

@@ -1,14 +1,14 @@
 //! Each space's tiered summaries (`occupancy::tiers`) in storage.
 //!
-//! Layout: [`maintain`] keeps the summaries (a batch notes the minutes it changed; the
-//! summarizer recomputes them and the buckets above, for all spaces at once, over the write
-//! port); [`read`] folds counts and history from them over a narrow read port each backend
+//! Layout: [`maintain`] keeps the summaries (the writer with the summarizer's turn recomputes
+//! the minutes changed, its own and those other writers noted, and the buckets above, for all
+//! spaces at once, over the write port); [`read`] folds counts and history from them over a narrow read port each backend
 //! implements, reading the entries of minutes still noted instead of their summaries.
 
 mod maintain;
 mod read;
 
-pub(crate) use maintain::{rebuild, summarize_pending, upgrade, Turn};
+pub(crate) use maintain::{rebuild, summarize_pending, upgrade, Summarized};
 pub(crate) use read::{buckets_of, count_of, series_of, with_counts, TierRead};
 
 use crate::engine::Result;

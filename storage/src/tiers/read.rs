@@ -161,17 +161,15 @@ pub(crate) async fn count_at(
     ))
 }
 
-/// `plan` with every bucket that holds a minute noted for the summarizer read from the
+/// The piece itself, or, for a bucket that holds a minute noted for the summarizer, its
 /// entries instead.
-fn avoiding(plan: Vec<Piece>, noted: &BTreeSet<Timestamp>) -> Vec<Piece> {
-    plan.into_iter()
-        .map(|piece| match piece {
-            Piece::Bucket(tier, start) if noted.range(start..tier.end(start)).next().is_some() => {
-                Piece::Entries(start, tier.end(start))
-            }
-            other => other,
-        })
-        .collect()
+fn avoiding(piece: Piece, noted: &BTreeSet<Timestamp>) -> Piece {
+    match piece {
+        Piece::Bucket(tier, start) if noted.range(start..tier.end(start)).next().is_some() => {
+            Piece::Entries(start, tier.end(start))
+        }
+        other => other,
+    }
 }
 
 /// History buckets over consecutive `bounds`, from the summaries (and the crossings of
@@ -193,7 +191,12 @@ pub(crate) async fn buckets(
         .collect();
     let plans: Vec<Vec<Piece>> = bounds
         .iter()
-        .map(|&(s, e)| avoiding(pieces(s, e), &noted))
+        .map(|&(s, e)| {
+            pieces(s, e)
+                .into_iter()
+                .map(|p| avoiding(p, &noted))
+                .collect()
+        })
         .collect();
     let mut wanted: BTreeSet<Tier> = BTreeSet::new();
     let mut partial = Vec::new();
@@ -228,7 +231,7 @@ pub(crate) async fn buckets(
     .await?;
     // The folds cut the bounds into pieces again; a bucket `avoiding` replaced by its
     // entries is found under its start among the entries read.
-    let fetch = |piece: Piece| match avoiding(vec![piece], &noted)[0] {
+    let fetch = |piece: Piece| match avoiding(piece, &noted) {
         Piece::Bucket(tier, start) => rows.get(&(tier, start)).copied().map(Fetched::Bucket),
         Piece::Entries(from, _) => entries
             .get(&from)
