@@ -54,6 +54,23 @@ impl Rank {
     }
 }
 
+/// What a summary needs of an entry: its instant and which way it counts. Entries of one
+/// instant and rank are interchangeable, so the summarizer reads these rather than whole keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Step {
+    pub ts: Timestamp,
+    pub rank: Rank,
+}
+
+impl From<&EntryKey> for Step {
+    fn from(key: &EntryKey) -> Self {
+        Self {
+            ts: key.ts,
+            rank: key.rank,
+        }
+    }
+}
+
 /// The position of one entry in a space's series (unique within the space). `copy` tells
 /// apart the crossings of one DPU at one instant in one direction (rule 3: people seen in
 /// the same instant, sent with distinct ids); it is 0 for nearly every entry.

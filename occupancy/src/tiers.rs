@@ -19,7 +19,7 @@ use crate::effect::{Effect, Outcome};
 use crate::history::Bucket;
 use crate::model::{is_clamped, SpaceId, Timestamp};
 use crate::reset::DailyReset;
-use crate::series::EntryKey;
+use crate::series::{EntryKey, Step};
 use chrono::TimeDelta;
 
 /// The nested bucket lengths, finest first.
@@ -130,9 +130,14 @@ impl<'a> Folder<'a> {
 
     /// One crossing (a reset at its own instant comes before it).
     pub fn entry(&mut self, key: &EntryKey) {
-        let after = key.ts + TimeDelta::microseconds(1);
+        self.step(Step::from(key));
+    }
+
+    /// One crossing, given as its instant and direction.
+    pub fn step(&mut self, step: Step) {
+        let after = step.ts + TimeDelta::microseconds(1);
         self.gap_to(after);
-        self.push(&Effect::crossing(key.delta(), self.clamped));
+        self.push(&Effect::crossing(step.rank.delta(), self.clamped));
     }
 
     /// The summary of everything folded, with the resets up to `end` (exclusive).
@@ -144,18 +149,18 @@ impl<'a> Folder<'a> {
 
 /// The summary of the bucket `[start, tier.end(start))` of `tier`, from its crossings (a
 /// minute) or from its children's summaries (any other tier), given in order.
-pub fn summarize<'k>(
+pub fn summarize(
     space: SpaceId,
     rule: Option<&DailyReset>,
     tier: Tier,
     start: Timestamp,
-    entries: impl IntoIterator<Item = &'k EntryKey>,
+    entries: impl IntoIterator<Item = Step>,
     children: &[(Timestamp, Effect)],
 ) -> Option<Effect> {
     let mut folder = Folder::new(space, rule, Some(start));
     let mut any = false;
-    for key in entries {
-        folder.entry(key);
+    for step in entries {
+        folder.step(step);
         any = true;
     }
     if let Some(child) = tier.child() {

@@ -13,7 +13,7 @@ use occupancy::plan::{
     plan_batch, plan_reattribution, Attributed, IngestReport, Known, NewCrossing,
 };
 use occupancy::reset::DailyReset;
-use occupancy::series::{EntryKey, SpaceChange};
+use occupancy::series::{EntryKey, SpaceChange, Step};
 use occupancy::tiers::Tier;
 use occupancy::{
     Crossing, CrossingKey, Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId,
@@ -51,8 +51,8 @@ pub(crate) trait WriteTx: Send {
 
     async fn remove_entries(&mut self, keys: &[(SpaceId, EntryKey)]) -> Result<()>;
     async fn insert_entries(&mut self, keys: &[(SpaceId, EntryKey)]) -> Result<()>;
-    /// The entries inside the spans, ordered by space and key.
-    async fn entries_in(&mut self, spans: &[Span]) -> Result<Vec<(SpaceId, EntryKey)>>;
+    /// The entries inside the spans as steps, ordered by space, instant and rank.
+    async fn steps_in(&mut self, spans: &[Span]) -> Result<Vec<(SpaceId, Step)>>;
     /// The summaries of `tier` that start inside the spans, ordered by space and start.
     async fn tier_rows_in(
         &mut self,

@@ -5,7 +5,7 @@ use crate::effect::Effect;
 use crate::history::Bucket;
 use crate::model::{SpaceId, Timestamp};
 use crate::reset::DailyReset;
-use crate::series::{EntryKey, SpaceChange};
+use crate::series::{EntryKey, SpaceChange, Step};
 use chrono::TimeDelta;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -54,8 +54,11 @@ impl TieredSeries {
     /// Recomputes one bucket; answers how many values it read.
     fn resummarize(&mut self, tier: Tier, start: Timestamp) -> usize {
         let end = tier.end(start);
-        let (entries, children): (Vec<&EntryKey>, Vec<(Timestamp, Effect)>) = match tier.child() {
-            None => (self.entries_in(start, end).collect(), Vec::new()),
+        let (entries, children): (Vec<Step>, Vec<(Timestamp, Effect)>) = match tier.child() {
+            None => (
+                self.entries_in(start, end).map(Step::from).collect(),
+                Vec::new(),
+            ),
             Some(child) => (
                 Vec::new(),
                 self.tiers[child as usize]

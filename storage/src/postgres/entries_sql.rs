@@ -6,7 +6,7 @@
 use crate::engine::Result;
 use crate::tiers::Span;
 use crate::StoreError;
-use occupancy::series::{EntryKey, Rank};
+use occupancy::series::{EntryKey, Rank, Step};
 use occupancy::{DpuId, SpaceId, Timestamp};
 use sqlx::postgres::PgRow;
 use sqlx::{Executor, PgConnection, Postgres, Row};
@@ -136,10 +136,10 @@ pub(super) fn span_columns(spans: &[Span]) -> (Vec<SpaceId>, Vec<Timestamp>, Vec
 }
 
 /// The entries inside the spans, ordered by space and key: one range scan per span.
-pub(super) async fn within(
+pub(super) async fn steps_within(
     tx: &mut PgConnection,
     spans: &[Span],
-) -> Result<Vec<(SpaceId, EntryKey)>> {
+) -> Result<Vec<(SpaceId, Step)>> {
     let (Some(first), Some(end)) = (
         spans.iter().map(|s| s.from).min(),
         spans.iter().map(|s| s.to).max(),
@@ -148,11 +148,11 @@ pub(super) async fn within(
     };
     let (spaces, froms, tos) = span_columns(spans);
     let rows = sqlx::query(
-        "SELECT r.space_id, c.ts, c.rank, c.dpu_id, c.copy \
+        "SELECT r.space_id, c.ts, c.rank \
          FROM UNNEST($1::bigint[], $2::timestamptz[], $3::timestamptz[]) AS r(space_id, lo, hi) \
          JOIN space_counts c ON c.space_id = r.space_id AND c.ts >= r.lo AND c.ts < r.hi \
          WHERE c.ts >= $4 AND c.ts < $5 \
-         ORDER BY r.space_id, c.ts, c.rank, c.dpu_id, c.copy",
+         ORDER BY r.space_id, c.ts, c.rank",
     )
     .bind(spaces)
     .bind(froms)
@@ -162,7 +162,17 @@ pub(super) async fn within(
     .fetch_all(tx)
     .await?;
     rows.iter()
-        .map(|row| Ok((row.get(0), entry_key_at(row, 1)?)))
+        .map(|row| {
+            let rank: i16 = row.get(2);
+            let rank = Rank::from_i16(rank).ok_or_else(|| corrupt(format!("rank {rank}")))?;
+            Ok((
+                row.get(0),
+                Step {
+                    ts: row.get(1),
+                    rank,
+                },
+            ))
+        })
         .collect()
 }
 

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use occupancy::effect::Effect;
 use occupancy::layout::Attribution;
 use occupancy::plan::{Known, NewCrossing};
-use occupancy::series::EntryKey;
+use occupancy::series::{EntryKey, Step};
 use occupancy::tiers::Tier;
 use occupancy::{
     Crossing, CrossingKey, Direction, Doorway, DoorwayId, DpuId, Installation, Space, SpaceId,
@@ -137,8 +137,8 @@ impl WriteTx for PgTx {
         entries_sql::insert(&mut self.tx, keys).await
     }
 
-    async fn entries_in(&mut self, spans: &[Span]) -> Result<Vec<(SpaceId, EntryKey)>> {
-        entries_sql::within(&mut self.tx, spans).await
+    async fn steps_in(&mut self, spans: &[Span]) -> Result<Vec<(SpaceId, Step)>> {
+        entries_sql::steps_within(&mut self.tx, spans).await
     }
 
     async fn tier_rows_in(

@@ -8,7 +8,7 @@ use super::{from_micros, micros};
 use crate::engine::Result;
 use crate::tiers::Span;
 use crate::StoreError;
-use occupancy::series::{EntryKey, Rank};
+use occupancy::series::{EntryKey, Rank, Step};
 use occupancy::{DpuId, SpaceId, Timestamp};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Executor, QueryBuilder, Row, Sqlite, SqliteConnection};
@@ -99,32 +99,41 @@ pub(super) async fn between<'e>(
     rows.iter().map(|row| entry_key_at(row, 0)).collect()
 }
 
-/// The entries inside the spans, ordered by space and key: one range scan per span. They
-/// come back as one JSON array in one row: sqlx hands each row of an SQLite result from its
-/// database thread to the caller on its own, which costs more than the scan (a minute of a
-/// busy space holds thousands of entries).
-pub(super) async fn within(
+/// The entries inside the spans as steps, ordered by space, instant and rank: one range
+/// scan per span. They come back as one JSON array in one row: sqlx hands each row of an
+/// SQLite result from its database thread to the caller on its own, which costs more than
+/// the scan (a minute of a busy space holds thousands of entries).
+pub(super) async fn steps_within(
     tx: &mut SqliteConnection,
     spans: &[Span],
-) -> Result<Vec<(SpaceId, EntryKey)>> {
+) -> Result<Vec<(SpaceId, Step)>> {
     if spans.is_empty() {
         return Ok(Vec::new());
     }
     let (json,): (Option<String>,) = sqlx::query_as(
-        "SELECT json_group_array(json_array(space_id, ts, rank, dpu_id, copy)) FROM ( \
-           SELECT c.space_id, c.ts, c.rank, c.dpu_id, c.copy FROM json_each(?) AS r \
+        "SELECT json_group_array(json_array(space_id, ts, rank)) FROM ( \
+           SELECT c.space_id, c.ts, c.rank FROM json_each(?) AS r \
            CROSS JOIN space_counts c ON c.space_id = json_extract(r.value, '$[0]') \
             AND c.ts >= json_extract(r.value, '$[1]') AND c.ts < json_extract(r.value, '$[2]') \
-           ORDER BY c.space_id, c.ts, c.rank, c.dpu_id, c.copy)",
+           ORDER BY c.space_id, c.ts, c.rank)",
     )
     .bind(spans_json(spans))
     .fetch_one(tx)
     .await?;
-    let rows: Vec<(SpaceId, i64, i16, String, u32)> =
-        serde_json::from_str(json.as_deref().unwrap_or("[]"))
-            .map_err(|e| StoreError::Corrupt(format!("entries as JSON: {e}")))?;
+    let rows: Vec<(SpaceId, i64, i16)> = serde_json::from_str(json.as_deref().unwrap_or("[]"))
+        .map_err(|e| StoreError::Corrupt(format!("entries as JSON: {e}")))?;
     rows.into_iter()
-        .map(|(space, ts, rank, dpu, copy)| Ok((space, entry_key(ts, rank, dpu, copy)?)))
+        .map(|(space, ts, rank)| {
+            let rank =
+                Rank::from_i16(rank).ok_or_else(|| StoreError::Corrupt(format!("rank {rank}")))?;
+            Ok((
+                space,
+                Step {
+                    ts: from_micros(ts)?,
+                    rank,
+                },
+            ))
+        })
         .collect()
 }
 

@@ -36,21 +36,28 @@ pub(super) async fn tier_rows_in(
     if spans.is_empty() {
         return Ok(Vec::new());
     }
+    // One JSON row, as `entries_sql::steps_within` does: an hour's 60 minute summaries per
+    // span would otherwise cross from sqlx's database thread one row at a time.
     let sql = format!(
-        "SELECT t.space_id, t.start, {EFFECT_COLUMNS} FROM json_each(?) AS r \
-         CROSS JOIN space_tiers t ON t.space_id = json_extract(r.value, '$[0]') AND t.tier = ? \
-          AND t.start >= json_extract(r.value, '$[1]') AND t.start < json_extract(r.value, '$[2]') \
-         ORDER BY t.space_id, t.start"
+        "SELECT json_group_array(json_array(space_id, start, {EFFECT_COLUMNS})) FROM ( \
+           SELECT t.space_id, t.start, {EFFECT_COLUMNS} FROM json_each(?) AS r \
+           CROSS JOIN space_tiers t ON t.space_id = json_extract(r.value, '$[0]') AND t.tier = ? \
+            AND t.start >= json_extract(r.value, '$[1]') \
+            AND t.start < json_extract(r.value, '$[2]') \
+           ORDER BY t.space_id, t.start)"
     );
-    let rows = sqlx::query(&sql)
+    let (json,): (Option<String>,) = sqlx::query_as(&sql)
         .bind(entries_sql::spans_json(spans))
         .bind(tier as i64)
-        .fetch_all(tx)
+        .fetch_one(tx)
         .await?;
-    rows.iter()
-        .map(|row| {
-            let (start, effect) = tier_row_at(row, 1)?;
-            Ok((row.get(0), start, effect))
+    type Columns = (SpaceId, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+    let rows: Vec<Columns> = serde_json::from_str(json.as_deref().unwrap_or("[]"))
+        .map_err(|e| crate::StoreError::Corrupt(format!("summaries as JSON: {e}")))?;
+    rows.into_iter()
+        .map(|(space, start, c0, c1, c2, c3, c4, c5, c6, c7)| {
+            let effect = from_columns([c0, c1, c2, c3, c4, c5, c6, c7]);
+            Ok((space, from_micros(start)?, effect))
         })
         .collect()
 }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use occupancy::effect::Effect;
 use occupancy::layout::Attribution;
 use occupancy::plan::{Known, NewCrossing};
-use occupancy::series::EntryKey;
+use occupancy::series::{EntryKey, Step};
 use occupancy::tiers::Tier;
 use occupancy::{
     Crossing, CrossingKey, Direction, Doorway, DoorwayId, DpuId, Installation, Space, SpaceId,
@@ -105,33 +105,36 @@ impl WriteTx for SqliteTx {
     }
 
     async fn attribution(&mut self, dpus: &[DpuId]) -> Result<Attribution> {
+        // One statement for the whole batch (one per DPU cost more than the rest of a
+        // batch's bookkeeping); CROSS JOIN makes SQLite look each DPU up in the index.
+        let ids = serde_json::to_string(&dpus.iter().map(DpuId::as_str).collect::<Vec<_>>())
+            .map_err(|e| StoreError::Corrupt(format!("DPU ids as JSON: {e}")))?;
+        let rows = sqlx::query(
+            "SELECT i.dpu_id, i.valid_from, i.valid_until, d.id, d.name, d.exiting_to, \
+                    d.entering_to \
+             FROM json_each(?) AS b CROSS JOIN installations i ON i.dpu_id = b.value \
+             JOIN doorways d ON d.id = i.doorway_id ORDER BY i.dpu_id, i.valid_from",
+        )
+        .bind(ids)
+        .fetch_all(&mut *self.tx)
+        .await?;
         let mut doorways = BTreeMap::new();
-        let mut histories = Vec::new();
-        for id in dpus {
-            let rows = sqlx::query(
-                "SELECT i.valid_from, i.valid_until, d.id, d.name, d.exiting_to, d.entering_to \
-                 FROM installations i JOIN doorways d ON d.id = i.doorway_id \
-                 WHERE i.dpu_id = ? ORDER BY i.valid_from",
-            )
-            .bind(id.as_str())
-            .fetch_all(&mut *self.tx)
-            .await?;
-            let mut history = Vec::new();
-            for row in rows {
-                let doorway = Doorway {
-                    id: row.get(2),
-                    name: row.get(3),
-                    exiting_to: row.get(4),
-                    entering_to: row.get(5),
-                };
-                history.push(Installation {
-                    doorway: doorway.id,
-                    from: from_micros(row.get(0))?,
-                    until: row.get::<Option<i64>, _>(1).map(from_micros).transpose()?,
-                });
-                doorways.insert(doorway.id, doorway);
-            }
-            histories.push((id.clone(), history));
+        let mut histories: BTreeMap<DpuId, Vec<Installation>> = BTreeMap::new();
+        for row in rows {
+            let doorway = Doorway {
+                id: row.get(3),
+                name: row.get(4),
+                exiting_to: row.get(5),
+                entering_to: row.get(6),
+            };
+            let dpu = DpuId::new(row.get::<String, _>(0))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            histories.entry(dpu).or_default().push(Installation {
+                doorway: doorway.id,
+                from: from_micros(row.get(1))?,
+                until: row.get::<Option<i64>, _>(2).map(from_micros).transpose()?,
+            });
+            doorways.insert(doorway.id, doorway);
         }
         Ok(Attribution::new(doorways.into_values(), histories))
     }
@@ -152,8 +155,8 @@ impl WriteTx for SqliteTx {
         entries_sql::insert(&mut self.tx, keys).await
     }
 
-    async fn entries_in(&mut self, spans: &[Span]) -> Result<Vec<(SpaceId, EntryKey)>> {
-        entries_sql::within(&mut self.tx, spans).await
+    async fn steps_in(&mut self, spans: &[Span]) -> Result<Vec<(SpaceId, Step)>> {
+        entries_sql::steps_within(&mut self.tx, spans).await
     }
 
     async fn tier_rows_in(

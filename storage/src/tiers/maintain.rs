@@ -12,7 +12,7 @@ use super::{spans, Span};
 use crate::engine::{reset_rules, Result, WriteTx};
 use occupancy::effect::Effect;
 use occupancy::reset::DailyReset;
-use occupancy::series::EntryKey;
+use occupancy::series::Step;
 use occupancy::tiers::{summarize, Tier};
 use occupancy::{SpaceId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -69,21 +69,22 @@ pub(crate) async fn resummarize(
         let spans: Vec<Span> = spans(tier, &touched);
         let summarized: Vec<(SpaceId, Timestamp, Option<Effect>)> = match tier.child() {
             None => {
-                let entries = tx.entries_in(&spans).await?;
-                read += entries.len();
-                let mut by_bucket: BTreeMap<(SpaceId, Timestamp), Vec<EntryKey>> = BTreeMap::new();
-                for (space, key) in entries {
+                let steps = tx.steps_in(&spans).await?;
+                read += steps.len();
+                let mut by_bucket: BTreeMap<(SpaceId, Timestamp), Vec<Step>> = BTreeMap::new();
+                for (space, step) in steps {
                     by_bucket
-                        .entry((space, tier.floor(key.ts)))
+                        .entry((space, tier.floor(step.ts)))
                         .or_default()
-                        .push(key);
+                        .push(step);
                 }
                 touched
                     .iter()
                     .map(|&(space, s)| {
-                        let keys = by_bucket.get(&(space, s)).map(Vec::as_slice);
+                        let steps = by_bucket.get(&(space, s)).map(Vec::as_slice);
+                        let steps = steps.unwrap_or_default().iter().copied();
                         let rule = rules.get(&space);
-                        let effect = summarize(space, rule, tier, s, keys.unwrap_or_default(), &[]);
+                        let effect = summarize(space, rule, tier, s, steps, &[]);
                         (space, s, effect)
                     })
                     .collect()
