@@ -173,6 +173,32 @@ pub fn summarize(
     any.then(|| folder.finish(tier.end(start))).flatten()
 }
 
+/// Whether a minute's summary can follow crossings appended to it without rereading it:
+/// no daily reset of the space falls inside the minute, so its summary is the plain
+/// composition of its crossings. The caller also checks that every crossing of the minute
+/// from the first appended one on is an appended one (a count of one range scan).
+pub fn appendable(rule: Option<&DailyReset>, minute: Timestamp) -> bool {
+    rule.is_none_or(|rule| !resets_in(rule, minute, Tier::Minute.end(minute)))
+}
+
+/// The summary of an [`appendable`] minute after `steps` (in order, all after every
+/// crossing it held) were appended to it: its old summary `old` followed by theirs, one by
+/// one, which is exactly what [`summarize`] computes from all its crossings.
+pub fn append(
+    space: SpaceId,
+    rule: Option<&DailyReset>,
+    minute: Timestamp,
+    old: Option<Effect>,
+    steps: impl IntoIterator<Item = Step>,
+) -> Option<Effect> {
+    let mut folder = Folder::new(space, rule, Some(minute));
+    folder.acc = old;
+    for step in steps {
+        folder.step(step);
+    }
+    folder.finish(Tier::Minute.end(minute))
+}
+
 /// The ranges of each tier's buckets that the count at `t` folds, coarsest first: all top-tier
 /// buckets before `t`'s, then per tier those between the coarser tier's bucket of `t` and its
 /// own. The crossings of `t`'s minute up to `t` follow.

@@ -8,13 +8,15 @@
 //!   median of 3 runs, a fresh store per run (a single run when it takes over 20 s), and the
 //!   shuffled/in-order ratio.
 //! - **b. Late-event cost vs history**: one DPU over Outside→Room with H crossings stored
-//!   (H = 1,000 and 20,000), then ONE late crossing: at the very beginning of a history where
-//!   the room never empties (a count kept per entry would rewrite every later one), just
+//!   (H = 1,000 and 20,000, or `ROOMER_BENCH_HISTORY`), then ONE late crossing: at the very
+//!   beginning of a history where the room never empties (a count kept per entry would
+//!   rewrite every later one), just
 //!   before a moment the room was empty in a history that empties every third crossing, and
 //!   10 crossings before the end. Median of 5, plus how many entries and summaries it reads
 //!   in each space (from `occupancy::tiers::TieredSeries`, which every backend mirrors).
 //! - **c. `count_at` latency**: median and p99 of 1,000 `count_at(room, Some(random T))` with
-//!   H = 1,000 and 20,000 entries, and their ratio (≈1 for an index lookup).
+//!   H = 1,000 and 20,000 (or `ROOMER_BENCH_HISTORY`) entries, and their ratio (≈1 for an
+//!   index lookup).
 //!
 //! Rerun (SQLite in a temporary file, and the ledger):
 //!
@@ -60,7 +62,15 @@ const INGEST_RUNS: usize = 3;
 const SLOW_RUN: Duration = Duration::from_secs(20);
 const LATE_SAMPLES: usize = 5;
 const LOOKUPS: usize = 1_000;
-const HISTORIES: [usize; 2] = [1_000, 20_000];
+/// The histories of sections b and c: 1,000 crossings, and `ROOMER_BENCH_HISTORY` of them
+/// (20,000 unless set; the figures in docs/benchmarks.md also use 1,000,000).
+fn histories() -> [usize; 2] {
+    let large = std::env::var("ROOMER_BENCH_HISTORY")
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(20_000);
+    [1_000, large]
+}
 const SEED: u64 = 20_180_226;
 
 /// The room of the late-event and lookup scenarios.
@@ -307,7 +317,7 @@ async fn late_events_and_lookups(backends: &[Backend], late: bool, lookups: bool
         println!(
             "   entries and summaries a late crossing reads (room + Outside), the same in every backend:"
         );
-        for h in HISTORIES {
+        for h in histories() {
             let cells: Vec<String> = Position::ALL
                 .iter()
                 .map(|p| {
@@ -330,7 +340,7 @@ async fn late_events_and_lookups(backends: &[Backend], late: bool, lookups: bool
     let mut late_rows: Vec<(Backend, usize, Vec<f64>)> = Vec::new();
     let mut lookup_rows: Vec<(Backend, usize, f64, f64)> = Vec::new();
     for &backend in backends {
-        for h in HISTORIES {
+        for h in histories() {
             let mut never_empty = Subject::open(backend).await;
             never_empty.apply_layout(&one_room_layout()).await;
             for batch in history(Shape::NeverEmpty, h).chunks(BATCH) {
@@ -376,7 +386,7 @@ async fn late_events_and_lookups(backends: &[Backend], late: bool, lookups: bool
         }
     }
     if late {
-        let [small, large] = HISTORIES;
+        let [small, large] = histories();
         println!(
             "   cost ratio H={large} / H={small} (history x{}):",
             large / small
@@ -401,7 +411,7 @@ async fn late_events_and_lookups(backends: &[Backend], late: bool, lookups: bool
         }
     }
     if lookups {
-        let [small, large] = HISTORIES;
+        let [small, large] = histories();
         println!(
             "\nc. count_at latency: {LOOKUPS} lookups of the room at random instants, one at a time"
         );

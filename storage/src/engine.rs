@@ -4,7 +4,7 @@
 //! transaction; the flows below combine them with the domain's planning and recount rules.
 //! Keeping the flow here means SQLite and PostgreSQL cannot drift apart in what they count.
 
-use crate::tiers::Span;
+use crate::tiers::{Appended, Span};
 use crate::{IngestOutcome, LayoutReport, StoreError};
 use async_trait::async_trait;
 use occupancy::effect::Effect;
@@ -51,6 +51,8 @@ pub(crate) trait WriteTx: Send {
 
     async fn remove_entries(&mut self, keys: &[(SpaceId, EntryKey)]) -> Result<()>;
     async fn insert_entries(&mut self, keys: &[(SpaceId, EntryKey)]) -> Result<()>;
+    /// How many entries each span holds, in the order given.
+    async fn entry_counts(&mut self, spans: &[Span]) -> Result<Vec<usize>>;
     /// The entries inside the spans as steps, ordered by space, instant and rank.
     async fn steps_in(&mut self, spans: &[Span]) -> Result<Vec<(SpaceId, Step)>>;
     /// The summaries of `tier` that start inside the spans, ordered by space and start.
@@ -279,16 +281,26 @@ async fn apply_changes(
     let mut removes = Vec::new();
     let mut inserts = Vec::new();
     let mut minutes = BTreeSet::new();
+    let mut removed = BTreeSet::new();
+    let mut appended: Appended = BTreeMap::new();
     for (space, change) in changes {
         for key in change.removes {
             minutes.insert((space, Tier::Minute.floor(key.ts)));
+            removed.insert((space, Tier::Minute.floor(key.ts)));
             removes.push((space, key));
         }
         for key in change.inserts {
-            minutes.insert((space, Tier::Minute.floor(key.ts)));
+            let minute = Tier::Minute.floor(key.ts);
+            minutes.insert((space, minute));
+            appended
+                .entry((space, minute))
+                .or_default()
+                .push(Step::from(&key));
             inserts.push((space, key));
         }
     }
+    // A minute that also lost entries is recomputed whole.
+    appended.retain(|minute, _| !removed.contains(minute));
     tx.remove_entries(&removes).await?;
     tx.insert_entries(&inserts).await?;
     let mine = match turn {
@@ -303,7 +315,9 @@ async fn apply_changes(
         tx.mark_pending(&minutes).await?;
         return Ok(0);
     }
-    Ok(crate::tiers::summarize_pending(tx, minutes).await?.read)
+    Ok(crate::tiers::summarize_pending(tx, minutes, appended)
+        .await?
+        .read)
 }
 
 /// One turn of the summarizer on its own (after a batch that found it taken, or at start):
@@ -314,7 +328,7 @@ pub(crate) async fn summarize(tx: &mut dyn WriteTx) -> Result<Option<crate::tier
         return Ok(None);
     }
     Ok(Some(
-        crate::tiers::summarize_pending(tx, BTreeSet::new()).await?,
+        crate::tiers::summarize_pending(tx, BTreeSet::new(), BTreeMap::new()).await?,
     ))
 }
 
@@ -342,7 +356,7 @@ async fn recount_changed_rules(
         return Ok(());
     }
     tx.lock_summaries().await?;
-    crate::tiers::summarize_pending(tx, BTreeSet::new()).await?;
+    crate::tiers::summarize_pending(tx, BTreeSet::new(), BTreeMap::new()).await?;
     for space in changed {
         crate::tiers::rebuild(tx, space, &after_rules).await?;
     }

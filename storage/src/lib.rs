@@ -471,6 +471,22 @@ pub(crate) fn space_columns(space: &Space) -> (Option<String>, Option<i64>, Opti
 }
 
 /// The latest time per DPU, so one statement never upserts a DPU twice.
+/// Each DPU's latest status, ordered by DPU (a later one of the same time wins, as it would
+/// recorded one by one).
+fn latest_status_per_dpu(statuses: &[(DpuId, bool, Timestamp)]) -> Vec<(DpuId, bool, Timestamp)> {
+    let mut latest: std::collections::BTreeMap<&DpuId, (bool, Timestamp)> = Default::default();
+    for (dpu, online, at) in statuses {
+        let entry = latest.entry(dpu).or_insert((*online, *at));
+        if *at >= entry.1 {
+            *entry = (*online, *at);
+        }
+    }
+    latest
+        .into_iter()
+        .map(|(d, (online, at))| (d.clone(), online, at))
+        .collect()
+}
+
 fn latest_per_dpu(seen: &[(DpuId, Timestamp)]) -> Vec<(DpuId, Timestamp)> {
     let mut latest: std::collections::BTreeMap<&DpuId, Timestamp> = Default::default();
     for (dpu, at) in seen {

@@ -1,6 +1,9 @@
 //! [`TieredSeries`]: a space's series with its tiers, in memory.
 
-use super::{count_ranges, fold_buckets, fold_stretch, summarize, Fetched, Folder, Piece, Tier};
+use super::{
+    append, appendable, count_ranges, fold_buckets, fold_stretch, summarize, Fetched, Folder,
+    Piece, Tier,
+};
 use crate::effect::Effect;
 use crate::history::Bucket;
 use crate::model::{SpaceId, Timestamp};
@@ -31,18 +34,54 @@ impl TieredSeries {
     /// Applies a change; answers how many entries and summaries it read.
     pub fn apply(&mut self, change: &SpaceChange) -> usize {
         let mut touched: BTreeSet<Timestamp> = BTreeSet::new();
+        let mut removed: BTreeSet<Timestamp> = BTreeSet::new();
         for key in &change.removes {
             self.entries.remove(key);
             touched.insert(Tier::Minute.floor(key.ts));
+            removed.insert(Tier::Minute.floor(key.ts));
         }
+        let mut appended: BTreeMap<Timestamp, Vec<Step>> = BTreeMap::new();
         for key in &change.inserts {
             self.entries.insert(key.clone());
             touched.insert(Tier::Minute.floor(key.ts));
+            appended
+                .entry(Tier::Minute.floor(key.ts))
+                .or_default()
+                .push(Step::from(key));
         }
+        let mut read = 0;
+        let mut done = BTreeSet::new();
+        for (minute, mut steps) in appended {
+            if removed.contains(&minute) || !appendable(self.reset.as_ref(), minute) {
+                continue;
+            }
+            steps.sort();
+            let old = self.tiers[Tier::Minute as usize].get(&minute).copied();
+            let from_first = self
+                .entries_in(steps[0].ts, Tier::Minute.end(minute))
+                .count();
+            read += from_first + usize::from(old.is_some());
+            if from_first == steps.len() {
+                let summary = append(self.space, self.reset.as_ref(), minute, old, steps);
+                self.put(Tier::Minute, minute, summary);
+                done.insert(minute);
+            }
+        }
+        read + self.resummarize_up(touched, &done)
+    }
+
+    /// Recomputes the minutes in `touched` but not in `done`, and every bucket above
+    /// `touched`; answers how many values it read.
+    fn resummarize_up(
+        &mut self,
+        mut touched: BTreeSet<Timestamp>,
+        done: &BTreeSet<Timestamp>,
+    ) -> usize {
         let mut read = 0;
         for tier in Tier::ALL {
             read += touched
                 .iter()
+                .filter(|s| tier != Tier::Minute || !done.contains(s))
                 .map(|&s| self.resummarize(tier, s))
                 .sum::<usize>();
             let Some(parent) = tier.parent() else { break };
@@ -76,12 +115,16 @@ impl TieredSeries {
             entries,
             &children,
         );
+        self.put(tier, start, summary);
+        read
+    }
+
+    fn put(&mut self, tier: Tier, start: Timestamp, summary: Option<Effect>) {
         let bucket = &mut self.tiers[tier as usize];
         match summary {
             Some(effect) => bucket.insert(start, effect),
             None => bucket.remove(&start),
         };
-        read
     }
 
     fn entries_in(&self, from: Timestamp, to: Timestamp) -> impl Iterator<Item = &EntryKey> {
@@ -160,13 +203,16 @@ impl TieredSeries {
         &self.tiers[tier as usize]
     }
 
-    /// The same entries, summarized from scratch.
+    /// The same entries, every summary recomputed from scratch (never appended to).
     pub fn rebuilt(&self) -> Self {
         let mut fresh = Self::new(self.space, self.reset);
-        fresh.apply(&SpaceChange {
-            inserts: self.entries.iter().cloned().collect(),
-            removes: Vec::new(),
-        });
+        fresh.entries = self.entries.clone();
+        let minutes = fresh
+            .entries
+            .iter()
+            .map(|k| Tier::Minute.floor(k.ts))
+            .collect();
+        fresh.resummarize_up(minutes, &BTreeSet::new());
         fresh
     }
 

@@ -135,11 +135,9 @@ pub(super) fn span_columns(spans: &[Span]) -> (Vec<SpaceId>, Vec<Timestamp>, Vec
     )
 }
 
-/// The entries inside the spans, ordered by space and key: one range scan per span.
-pub(super) async fn steps_within(
-    tx: &mut PgConnection,
-    spans: &[Span],
-) -> Result<Vec<(SpaceId, Step)>> {
+/// Runs `sql` with the spans bound as `$1..$3` (for `UNNEST`) and their overall range as
+/// `$4, $5`, so that TimescaleDB searches only the chunks in range.
+async fn fetch_over_spans(tx: &mut PgConnection, sql: &str, spans: &[Span]) -> Result<Vec<PgRow>> {
     let (Some(first), Some(end)) = (
         spans.iter().map(|s| s.from).min(),
         spans.iter().map(|s| s.to).max(),
@@ -147,19 +145,49 @@ pub(super) async fn steps_within(
         return Ok(Vec::new());
     };
     let (spaces, froms, tos) = span_columns(spans);
-    let rows = sqlx::query(
+    Ok(sqlx::query(sql)
+        .bind(spaces)
+        .bind(froms)
+        .bind(tos)
+        .bind(first)
+        .bind(end)
+        .fetch_all(tx)
+        .await?)
+}
+
+/// How many entries each span holds, in the order given: one index range count per span.
+pub(super) async fn counts_within(tx: &mut PgConnection, spans: &[Span]) -> Result<Vec<usize>> {
+    let rows = fetch_over_spans(
+        tx,
+        "SELECT (SELECT count(*) FROM space_counts c \
+                 WHERE c.space_id = r.space_id AND c.ts >= r.lo AND c.ts < r.hi \
+                   AND c.ts >= $4 AND c.ts < $5) \
+         FROM UNNEST($1::bigint[], $2::timestamptz[], $3::timestamptz[]) \
+              WITH ORDINALITY AS r(space_id, lo, hi, n) \
+         ORDER BY r.n",
+        spans,
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|row| row.get::<i64, _>(0).max(0) as usize)
+        .collect())
+}
+
+/// The entries inside the spans, ordered by space and key: one range scan per span.
+pub(super) async fn steps_within(
+    tx: &mut PgConnection,
+    spans: &[Span],
+) -> Result<Vec<(SpaceId, Step)>> {
+    let rows = fetch_over_spans(
+        tx,
         "SELECT r.space_id, c.ts, c.rank \
          FROM UNNEST($1::bigint[], $2::timestamptz[], $3::timestamptz[]) AS r(space_id, lo, hi) \
          JOIN space_counts c ON c.space_id = r.space_id AND c.ts >= r.lo AND c.ts < r.hi \
          WHERE c.ts >= $4 AND c.ts < $5 \
          ORDER BY r.space_id, c.ts, c.rank",
+        spans,
     )
-    .bind(spaces)
-    .bind(froms)
-    .bind(tos)
-    .bind(first)
-    .bind(end)
-    .fetch_all(tx)
     .await?;
     rows.iter()
         .map(|row| {

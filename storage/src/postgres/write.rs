@@ -137,6 +137,10 @@ impl WriteTx for PgTx {
         entries_sql::insert(&mut self.tx, keys).await
     }
 
+    async fn entry_counts(&mut self, spans: &[Span]) -> Result<Vec<usize>> {
+        entries_sql::counts_within(&mut self.tx, spans).await
+    }
+
     async fn steps_in(&mut self, spans: &[Span]) -> Result<Vec<(SpaceId, Step)>> {
         entries_sql::steps_within(&mut self.tx, spans).await
     }

@@ -99,6 +99,35 @@ pub(super) async fn between<'e>(
     rows.iter().map(|row| entry_key_at(row, 0)).collect()
 }
 
+/// How many entries each span holds, in the order given: one index range count per span,
+/// all in one JSON row.
+pub(super) async fn counts_within(tx: &mut SqliteConnection, spans: &[Span]) -> Result<Vec<usize>> {
+    if spans.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (json,): (Option<String>,) = sqlx::query_as(
+        "SELECT json_group_array(n) FROM ( \
+           SELECT (SELECT count(*) FROM space_counts c \
+                   WHERE c.space_id = json_extract(r.value, '$[0]') \
+                     AND c.ts >= json_extract(r.value, '$[1]') \
+                     AND c.ts < json_extract(r.value, '$[2]')) AS n \
+           FROM json_each(?) AS r ORDER BY r.key)",
+    )
+    .bind(spans_json(spans))
+    .fetch_one(tx)
+    .await?;
+    let counts: Vec<usize> = serde_json::from_str(json.as_deref().unwrap_or("[]"))
+        .map_err(|e| StoreError::Corrupt(format!("counts as JSON: {e}")))?;
+    if counts.len() != spans.len() {
+        return Err(StoreError::Corrupt(format!(
+            "{} counts for {} spans",
+            counts.len(),
+            spans.len()
+        )));
+    }
+    Ok(counts)
+}
+
 /// The entries inside the spans as steps, ordered by space, instant and rank: one range
 /// scan per span. They come back as one JSON array in one row: sqlx hands each row of an
 /// SQLite result from its database thread to the caller on its own, which costs more than

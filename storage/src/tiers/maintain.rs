@@ -8,12 +8,12 @@
 //! writer that has the turn. Notes made meanwhile stay for the
 //! next turn, and the reads fold the entries of noted minutes, so no count waits for it.
 
-use super::{spans, Span};
+use super::{spans, Appended, Span};
 use crate::engine::{reset_rules, Result, WriteTx};
 use occupancy::effect::Effect;
 use occupancy::reset::DailyReset;
 use occupancy::series::Step;
-use occupancy::tiers::{summarize, Tier};
+use occupancy::tiers::{self, summarize, Tier};
 use occupancy::{SpaceId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -35,6 +35,7 @@ pub(crate) struct Summarized {
 pub(crate) async fn summarize_pending(
     tx: &mut dyn WriteTx,
     mine: BTreeSet<(SpaceId, Timestamp)>,
+    mut appended: Appended,
 ) -> Result<Summarized> {
     let notes = tx.pending(NOTES_PER_TURN).await?;
     let mut touched = mine;
@@ -43,7 +44,12 @@ pub(crate) async fn summarize_pending(
         return Ok(Summarized::default());
     }
     let rules = reset_rules(&tx.spaces().await?);
-    let read = resummarize(tx, &rules, touched).await?;
+    // A minute another writer noted holds entries this one has not seen.
+    for &(_, space, minute) in &notes {
+        appended.remove(&(space, minute));
+    }
+    let (done, mut read) = append(tx, &rules, appended).await?;
+    read += resummarize(tx, &rules, touched, done).await?;
     if !notes.is_empty() {
         let ids: Vec<i64> = notes.iter().map(|&(id, _, _)| id).collect();
         tx.drop_pending(&ids).await?;
@@ -54,21 +60,70 @@ pub(crate) async fn summarize_pending(
     })
 }
 
+/// Summarizes the minutes this transaction only appended to (`occupancy::tiers::append`)
+/// from their old summaries and the appended steps, where every entry of the minute from the
+/// first appended one on is an appended one; answers the summaries of those minutes, and how
+/// many entries and summaries it read to tell. Other minutes are left to [`resummarize`].
+async fn append(
+    tx: &mut dyn WriteTx,
+    rules: &HashMap<SpaceId, DailyReset>,
+    mut appended: Appended,
+) -> Result<(BTreeMap<(SpaceId, Timestamp), Option<Effect>>, usize)> {
+    appended.retain(|&(space, minute), _| tiers::appendable(rules.get(&space), minute));
+    for steps in appended.values_mut() {
+        steps.sort();
+    }
+    let from_first: Vec<Span> = appended
+        .iter()
+        .map(|(&(space, minute), steps)| Span {
+            space,
+            from: steps[0].ts,
+            to: Tier::Minute.end(minute),
+        })
+        .collect();
+    let counts = tx.entry_counts(&from_first).await?;
+    let minutes: BTreeSet<(SpaceId, Timestamp)> = appended.keys().copied().collect();
+    let old: BTreeMap<(SpaceId, Timestamp), Effect> = tx
+        .tier_rows_in(Tier::Minute, &spans(Tier::Minute, &minutes))
+        .await?
+        .into_iter()
+        .map(|(space, start, effect)| ((space, start), effect))
+        .collect();
+    let read = counts.iter().sum::<usize>() + old.len();
+    let mut done = BTreeMap::new();
+    for (((space, minute), steps), count) in appended.into_iter().zip(counts) {
+        if count == steps.len() {
+            let old = old.get(&(space, minute)).copied();
+            let rule = rules.get(&space);
+            let summary = tiers::append(space, rule, minute, old, steps);
+            done.insert((space, minute), summary);
+        }
+    }
+    Ok((done, read))
+}
+
 /// Recomputes the summaries of the minutes in `touched` and of every bucket above them,
-/// for all their spaces at once; answers how many entries and summaries it read.
+/// for all their spaces at once, except the minutes already summarized in `done`, which are
+/// stored as given; answers how many entries and summaries it read.
 pub(crate) async fn resummarize(
     tx: &mut dyn WriteTx,
     rules: &HashMap<SpaceId, DailyReset>,
     mut touched: BTreeSet<(SpaceId, Timestamp)>,
+    done: BTreeMap<(SpaceId, Timestamp), Option<Effect>>,
 ) -> Result<usize> {
     let mut read = 0;
     for tier in Tier::ALL {
         if touched.is_empty() {
             break;
         }
-        let spans: Vec<Span> = spans(tier, &touched);
         let summarized: Vec<(SpaceId, Timestamp, Option<Effect>)> = match tier.child() {
             None => {
+                let recount: BTreeSet<(SpaceId, Timestamp)> = touched
+                    .iter()
+                    .filter(|m| !done.contains_key(m))
+                    .copied()
+                    .collect();
+                let spans: Vec<Span> = spans(tier, &recount);
                 let steps = tx.steps_in(&spans).await?;
                 read += steps.len();
                 let mut by_bucket: BTreeMap<(SpaceId, Timestamp), Vec<Step>> = BTreeMap::new();
@@ -81,6 +136,9 @@ pub(crate) async fn resummarize(
                 touched
                     .iter()
                     .map(|&(space, s)| {
+                        if let Some(summary) = done.get(&(space, s)) {
+                            return (space, s, *summary);
+                        }
                         let steps = by_bucket.get(&(space, s)).map(Vec::as_slice);
                         let steps = steps.unwrap_or_default().iter().copied();
                         let rule = rules.get(&space);
@@ -90,7 +148,7 @@ pub(crate) async fn resummarize(
                     .collect()
             }
             Some(child) => {
-                let children = tx.tier_rows_in(child, &spans).await?;
+                let children = tx.tier_rows_in(child, &spans(tier, &touched)).await?;
                 read += children.len();
                 let mut by_bucket: BTreeMap<(SpaceId, Timestamp), Vec<(Timestamp, Effect)>> =
                     BTreeMap::new();
@@ -135,7 +193,7 @@ pub(crate) async fn rebuild(
         .into_iter()
         .map(|m| (space, m))
         .collect();
-    resummarize(tx, rules, minutes).await
+    resummarize(tx, rules, minutes, BTreeMap::new()).await
 }
 
 /// Summarizes the series stored before summaries were kept, once, right after the migration

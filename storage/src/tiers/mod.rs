@@ -13,9 +13,14 @@ pub(crate) use read::{buckets_of, count_of, series_of, with_counts, TierRead};
 
 use crate::engine::Result;
 use occupancy::effect::{Effect, Map};
+use occupancy::series::Step;
 use occupancy::tiers::Tier;
 use occupancy::{SpaceId, Timestamp};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The steps a transaction appended to each minute it only added entries to, by space and
+/// minute (`maintain::append` summarizes them without rereading the minute).
+pub(crate) type Appended = BTreeMap<(SpaceId, Timestamp), Vec<Step>>;
 
 /// Consecutive buckets of one space, `[from, to)`: what the write port reads in one range
 /// scan each (a batch in time order touches consecutive minutes, a late one scattered ones).
