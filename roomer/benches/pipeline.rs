@@ -268,6 +268,7 @@ impl App {
             .await
             .expect("a free HTTP port");
         let config = ServeConfig {
+            store: Default::default(),
             database_url: database_url.clone(),
             broker: roomer_broker::BrokerConfig::on(SocketAddr::from(([127, 0, 0, 1], 0))),
             ingest: IngestConfig {

@@ -22,6 +22,17 @@ pub struct Cli {
     )]
     pub database_url: String,
 
+    /// The summarizer brings the count summaries up to date at most this often (0: in every
+    /// batch); batches in between note their minutes, and counts stay exact meanwhile.
+    #[arg(
+        long,
+        env = "ROOMER_SUMMARIZE_EVERY",
+        default_value = "250ms",
+        value_parser = humantime::parse_duration,
+        global = true
+    )]
+    pub summarize_every: Duration,
+
     /// Log lines as text for people, or as JSON objects (one a line) for log collectors.
     #[arg(
         long,

@@ -28,6 +28,8 @@ pub const METERS_LOG_INTERVAL: Duration = Duration::from_secs(60);
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     pub database_url: String,
+    /// How the store runs (how often the summarizer does).
+    pub store: roomer_storage::StoreOptions,
     /// The embedded broker: where it listens for DPUs (MQTT 3.1.1; port 0 picks a free
     /// port) and how much it keeps for a subscriber that lags.
     pub broker: BrokerConfig,
@@ -63,7 +65,7 @@ pub async fn serve(
     http: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
-    let store = roomer_storage::connect(&config.database_url)
+    let store = roomer_storage::connect_with(&config.database_url, config.store)
         .await
         .with_context(|| format!("opening the database {}", config.database_url))?;
     let broker_config = BrokerConfig {

@@ -46,6 +46,9 @@ async fn main() -> anyhow::Result<()> {
         .init();
     log_panics_on_one_line();
     let database_url = cli.database_url;
+    let store_options = roomer_storage::StoreOptions {
+        summarize_every: cli.summarize_every,
+    };
     match cli.command.expect("set above") {
         Command::Serve(args) => {
             let token = shutdown::on_signal();
@@ -54,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("binding the HTTP API to {}", args.http.http_addr))?;
             let config = ServeConfig {
                 database_url,
+                store: store_options,
                 public_read: args.http.public_read(),
                 broker: args.mqtt.broker_config(),
                 ingest: IngestConfig {
@@ -86,9 +90,9 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("running the MQTT broker")
         }
-        Command::Ingest(args) => run_ingest(database_url, args).await,
+        Command::Ingest(args) => run_ingest(database_url, store_options, args).await,
         Command::Api(args) => {
-            let store = roomer_storage::connect(&database_url).await?;
+            let store = roomer_storage::connect_with(&database_url, store_options).await?;
             let http = tokio::net::TcpListener::bind(args.http.http_addr)
                 .await
                 .with_context(|| format!("binding the HTTP API to {}", args.http.http_addr))?;
@@ -125,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("reading {}", file.display()))?;
             let layout =
                 Layout::from_toml(&text).with_context(|| format!("in {}", file.display()))?;
-            let store = roomer_storage::connect(&database_url).await?;
+            let store = roomer_storage::connect_with(&database_url, store_options).await?;
             let report = store.apply_layout(&layout).await?;
             println!(
                 "applied {}: {} spaces, {} doorways, {} DPUs; {} changes, {} crossings re-attributed",
@@ -139,7 +143,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(TokenCommand::Create { role, name }) => {
-            let store = roomer_storage::connect(&database_url).await?;
+            let store = roomer_storage::connect_with(&database_url, store_options).await?;
             let role = roomer_storage::Role::parse(&role).context("role")?;
             let (token, hash) = roomer_api::auth::new_token();
             store.create_token(&hash, role, &name).await?;
@@ -151,7 +155,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(TokenCommand::List) => {
-            let store = roomer_storage::connect(&database_url).await?;
+            let store = roomer_storage::connect_with(&database_url, store_options).await?;
             for token in store.tokens().await? {
                 println!(
                     "{}  {:<5}  {}  {}",
@@ -164,7 +168,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(TokenCommand::Revoke { id, name }) => {
-            let store = roomer_storage::connect(&database_url).await?;
+            let store = roomer_storage::connect_with(&database_url, store_options).await?;
             let selector = match (id, name) {
                 (Some(id), _) => roomer_storage::TokenSelector::Id(id),
                 (None, Some(name)) => roomer_storage::TokenSelector::Name(name),
@@ -176,7 +180,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate(args) => {
-            let store = roomer_storage::connect(&database_url).await?;
+            let store = roomer_storage::connect_with(&database_url, store_options).await?;
             println!("{database_url} is up to date");
             let settings = args.settings();
             let status = if settings.is_empty() {
@@ -191,7 +195,7 @@ async fn main() -> anyhow::Result<()> {
             };
             match status {
                 Some(status) => println!("{status}"),
-                None => println!("no TimescaleDB: history is made from the raw count series"),
+                None => println!("no TimescaleDB: plain tables, no compression or retention"),
             }
             Ok(())
         }
@@ -218,9 +222,13 @@ fn parse_cli() -> Cli {
     }
 }
 
-async fn run_ingest(database_url: String, args: IngestArgs) -> anyhow::Result<()> {
+async fn run_ingest(
+    database_url: String,
+    store_options: roomer_storage::StoreOptions,
+    args: IngestArgs,
+) -> anyhow::Result<()> {
     let target = MqttTarget::parse(&args.mqtt_url)?;
-    let store = roomer_storage::connect(&database_url).await?;
+    let store = roomer_storage::connect_with(&database_url, store_options).await?;
     let config = IngestConfig {
         mqtt_host: target.host,
         mqtt_port: target.port,

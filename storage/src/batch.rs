@@ -31,14 +31,16 @@ impl<'a> Batch<'a> {
     }
 }
 
-/// Stores a batch in `tx`. `Ok(None)`: another writer stored some of the same crossings
-/// meanwhile; the caller rolls back and tries again.
+/// Stores a batch in `tx`, summarizing if `summarize` (else noting its minutes; see
+/// `cadence`). `Ok(None)`: another writer stored some of the same crossings meanwhile; the
+/// caller rolls back and tries again.
 pub(crate) async fn apply(
     tx: &mut dyn WriteTx,
     batch: &Batch<'_>,
     now: Timestamp,
+    summarize: bool,
 ) -> Result<Option<IngestOutcome>> {
-    let Some(outcome) = engine::ingest(tx, batch.crossings, now).await? else {
+    let Some(outcome) = engine::ingest(tx, batch.crossings, now, summarize).await? else {
         return Ok(None);
     };
     tx.insert_rejected(batch.rejected).await?;

@@ -125,6 +125,7 @@ pub(crate) async fn ingest(
     tx: &mut dyn WriteTx,
     batch: &[Crossing],
     now: Timestamp,
+    summarize: bool,
 ) -> Result<Option<IngestOutcome>> {
     tx.lock_layout(false).await?;
     let dpus: BTreeSet<DpuId> = batch.iter().map(|c| c.dpu.clone()).collect();
@@ -139,7 +140,8 @@ pub(crate) async fn ingest(
     }
     let mut report = IngestReport::from(&plan);
     let touched = plan.changes.keys().copied().collect();
-    report.recounted = apply_changes(tx, plan.changes, Turn::IfFree).await?;
+    let turn = if summarize { Turn::IfFree } else { Turn::Later };
+    report.recounted = apply_changes(tx, plan.changes, turn).await?;
     Ok(Some(IngestOutcome { report, touched }))
 }
 
@@ -265,6 +267,8 @@ enum Turn {
     IfFree,
     /// Layout changes, rare and already exclusive: wait, so they end summarized.
     Wait,
+    /// Batches between the summarizer's runs (`cadence`): only note the minutes.
+    Later,
 }
 
 /// Stores the changes' entries; then, with the summarizer's turn, brings the summaries of
@@ -309,6 +313,7 @@ async fn apply_changes(
             tx.lock_summaries().await?;
             true
         }
+        Turn::Later => false,
     };
     if !mine {
         let minutes: Vec<(SpaceId, Timestamp)> = minutes.into_iter().collect();

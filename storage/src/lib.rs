@@ -11,8 +11,9 @@
 //! - `tiers`: each space's series as summaries per minute, hour, day, 30 and 360 days
 //!   (`occupancy::tiers`): kept by the engine, read over the small `tiers::TierRead` port.
 //! - `sqlite`: the zero-setup default (`sqlite://roomer.db`, WAL, one writer connection).
-//! - `postgres`: PostgreSQL; per-space advisory locks make several ingest workers safe. With
-//!   TimescaleDB (`postgres/timescale.rs`) crossings and series are compressed hypertables
+//! - `cadence`: how often the summarizer runs, and the store's background task that runs it.
+//! - `postgres`: PostgreSQL; several ingest workers share it without locking each other's
+//!   spaces (one advisory lock takes turns at summarizing). With TimescaleDB (`postgres/timescale.rs`) crossings and series are compressed hypertables
 //!   (settings in `timescale_settings.rs`).
 //! - Migrations live in the workspace's `migrations/{sqlite,postgres}` and are embedded here;
 //!   they run on every [`connect`], followed by `upgrade` where stored data needs more than
@@ -22,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod batch;
+mod cadence;
 mod engine;
 pub mod history;
 mod postgres;
@@ -496,13 +498,36 @@ fn latest_per_dpu(seen: &[(DpuId, Timestamp)]) -> Vec<(DpuId, Timestamp)> {
     latest.into_iter().map(|(d, t)| (d.clone(), t)).collect()
 }
 
+pub use cadence::DEFAULT_SUMMARIZE_EVERY;
+
+/// How a store runs, beyond the database it opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The summarizer runs at most this often (zero: in every batch); batches in between
+    /// note their minutes, and counts stay exact meanwhile (see `cadence`).
+    pub summarize_every: std::time::Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            summarize_every: DEFAULT_SUMMARIZE_EVERY,
+        }
+    }
+}
+
 /// Opens the database a URL names (`sqlite://…` or `postgres://…`), creating an SQLite file
 /// if missing, and brings its schema up to date.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    connect_with(url, StoreOptions::default()).await
+}
+
+/// [`connect`] with options.
+pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
+        Ok(Arc::new(SqliteStore::connect_with(url, options).await?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(url).await?))
+        Ok(Arc::new(PostgresStore::connect_with(url, options).await?))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }

@@ -197,14 +197,18 @@ pub async fn release_summaries(mut held: sqlx::PgConnection) {
         .expect("give the summarizer's turn back");
 }
 
-/// How many minutes wait for the summarizer on a PostgreSQL database.
+/// How many minutes wait for the summarizer in the database a URL names.
 pub async fn pending_minutes(url: &str) -> i64 {
     use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
-    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM tier_pending")
-        .fetch_one(&mut conn)
-        .await
-        .expect("count notes");
+    let count = "SELECT count(*) FROM tier_pending";
+    let (n,): (i64,) = if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect");
+        sqlx::query_as(count).fetch_one(&mut conn).await
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+        sqlx::query_as(count).fetch_one(&mut conn).await
+    }
+    .expect("count notes");
     n
 }
 

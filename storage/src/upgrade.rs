@@ -64,7 +64,7 @@ pub(crate) async fn run<T: LegacyIds>(tx: &mut T) -> Result<Option<Upgrade>> {
         counted: 0,
     };
     for chunk in crossings.chunks(CHUNK) {
-        let outcome = engine::ingest(tx, chunk, now)
+        let outcome = engine::ingest(tx, chunk, now, true)
             .await?
             .expect("a single transaction holding the layout lock has no concurrent writer");
         upgrade.counted += outcome.report.inserted;

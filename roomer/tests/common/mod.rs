@@ -68,6 +68,7 @@ pub async fn spawn_app(backend: Backend) -> App {
     };
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = ServeConfig {
+        store: Default::default(),
         database_url: database_url.clone(),
         broker: roomer_broker::BrokerConfig::on(SocketAddr::from(([127, 0, 0, 1], 0))),
         ingest: IngestConfig {

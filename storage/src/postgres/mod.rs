@@ -16,11 +16,12 @@ mod tiers_sql;
 mod timescale;
 mod write;
 
+use crate::cadence::{self, Background, Cadence, SummarizeNoted};
 use crate::engine;
 use crate::{
     Batch, DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Role, Series,
-    SpaceCount, Store, StoreError, TimescaleSettings, TimescaleStatus, TokenInfo, TokenSelector,
-    Totals,
+    SpaceCount, Store, StoreError, StoreOptions, TimescaleSettings, TimescaleStatus, TokenInfo,
+    TokenSelector, Totals,
 };
 use async_trait::async_trait;
 use occupancy::{Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp};
@@ -42,6 +43,9 @@ pub struct PostgresStore {
     timescale: Option<String>,
     /// The raw retention as last read, and when (re-read after a minute).
     retention: RetentionCache,
+    cadence: Arc<Cadence>,
+    /// The summarizer's background task (`None` in the task's own copy of the store).
+    summarizer: Option<Arc<Background>>,
 }
 
 type RetentionCache = Arc<Mutex<Option<(Instant, Option<Duration>)>>>;
@@ -52,6 +56,11 @@ const RETENTION_TTL: Duration = Duration::from_secs(60);
 impl PostgresStore {
     /// Connects to a `postgres://…` URL and migrates the database.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// [`PostgresStore::connect`] with options.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(8)
             // Fail (and let the caller retry or answer 503) rather than queue for long while
@@ -65,37 +74,45 @@ impl PostgresStore {
         let timescale = timescale::setup(&pool).await?;
         match &timescale {
             Some(version) => tracing::info!(version, "TimescaleDB: hypertables and compression"),
-            None => tracing::info!("PostgreSQL without TimescaleDB: history from the raw series"),
+            None => tracing::info!("PostgreSQL without TimescaleDB: plain tables, no compression"),
         }
         if let (Some(settings), Some(_)) = (&policies, &timescale) {
             timescale::configure(&pool, settings).await?;
         }
-        let store = Self {
+        let mut store = Self {
             pool,
             timescale,
             retention: Arc::default(),
+            cadence: Cadence::new(options.summarize_every),
+            summarizer: None,
         };
         let mut tx = store.begin().await?;
-        let summarized = crate::tiers::upgrade(&mut tx).await?.is_some();
-        if crate::upgrade::run(&mut tx).await?.is_some() || summarized {
-            tx.commit().await?;
-        }
+        crate::tiers::upgrade(&mut tx).await?;
+        crate::upgrade::run(&mut tx).await?;
+        // Ends the upgrade's transaction (and its layout lock) before summarizing notes a
+        // previous run left: the summarizer waits for that lock.
+        tx.commit().await?;
         store.settle().await?;
+        store.summarizer = cadence::spawn(store.clone(), store.cadence.clone());
         Ok(store)
     }
 
-    /// Summarizes what batches noted until no note is left, or another writer has the turn.
-    /// Each writer runs this after it commits, and the turn is only ever given up by a commit,
-    /// so whoever gives it up last sees every note made before: none is left behind.
-    async fn settle(&self) -> Result<(), StoreError> {
+    /// Summarizes what batches noted until no note is left, or another writer has the turn;
+    /// answers whether it summarized anything. A writer whose batch summarized runs this after
+    /// it commits, and the turn is only ever given up by a commit, so whoever gives it up last
+    /// sees every note made before; notes of batches between the summarizer's runs wait for
+    /// the next run of some worker's background task (`cadence`).
+    async fn settle(&self) -> Result<bool, StoreError> {
+        let mut any = false;
         while entries_sql::any_pending(&self.pool).await? {
             let mut tx = self.begin().await?;
             if engine::summarize(&mut tx).await?.is_none() {
-                return Ok(());
+                return Ok(any);
             }
             tx.commit().await?;
+            any = true;
         }
-        Ok(())
+        Ok(any)
     }
 
     async fn begin(&self) -> Result<PgTx, StoreError> {
@@ -113,6 +130,13 @@ fn is_transient(error: &StoreError) -> bool {
             matches!(e.code().as_deref(), Some("40001" | "40P01"))
         }
         _ => false,
+    }
+}
+
+#[async_trait]
+impl SummarizeNoted for PostgresStore {
+    async fn summarize_noted(&self) -> Result<bool, StoreError> {
+        self.settle().await
     }
 }
 
@@ -147,11 +171,12 @@ impl Store for PostgresStore {
             seen: &[],
             ..*batch
         };
+        let due = self.cadence.due();
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut tx = self.begin().await?;
-            let result = crate::batch::apply(&mut tx, &stored, chrono::Utc::now()).await;
+            let result = crate::batch::apply(&mut tx, &stored, chrono::Utc::now(), due).await;
             match result {
                 Ok(Some(outcome)) => {
                     tx.commit().await?;
@@ -159,10 +184,13 @@ impl Store for PostgresStore {
                     ops_sql::record_statuses(&mut conn, batch.statuses).await?;
                     ops_sql::record_seen(&mut conn, batch.seen).await?;
                     drop(conn);
-                    // Notes left are summarized after the next commit, and read exactly
-                    // meanwhile: a failure here must not make the caller store the batch again.
-                    if let Err(error) = self.settle().await {
-                        tracing::warn!(%error, "batch stored; summarizing left for later");
+                    // Notes left are summarized by a later run, and read exactly meanwhile:
+                    // a failure here must not make the caller store the batch again.
+                    if due {
+                        self.cadence.ran();
+                        if let Err(error) = self.settle().await {
+                            tracing::warn!(%error, "batch stored; summarizing left for later");
+                        }
                     }
                     return Ok(outcome);
                 }

@@ -217,6 +217,13 @@ pub(super) async fn drop_pending(tx: &mut SqliteConnection, ids: &[i64]) -> Resu
     Ok(())
 }
 
+pub(super) async fn any_pending<'e>(db: impl Executor<'e, Database = Sqlite>) -> Result<bool> {
+    let (any,): (bool,) = sqlx::query_as("SELECT EXISTS (SELECT 1 FROM tier_pending)")
+        .fetch_one(db)
+        .await?;
+    Ok(any)
+}
+
 pub(super) async fn first_pending<'e>(
     db: impl Executor<'e, Database = Sqlite>,
     space: SpaceId,

@@ -12,10 +12,11 @@ mod ops_sql;
 mod tiers_sql;
 mod write;
 
+use crate::cadence::{self, Background, Cadence, SummarizeNoted};
 use crate::engine;
 use crate::{
     Batch, DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Role, Series,
-    SpaceCount, Store, StoreError, TokenInfo, TokenSelector, Totals,
+    SpaceCount, Store, StoreError, StoreOptions, TokenInfo, TokenSelector, Totals,
 };
 use async_trait::async_trait;
 use chrono::DateTime;
@@ -48,6 +49,9 @@ pub struct SqliteStore {
     file: Option<OpenedFile>,
     /// Raised when a write failed: the writer connection is replaced before its next use.
     recycle_writer: Arc<AtomicBool>,
+    cadence: Arc<Cadence>,
+    /// The summarizer's background task (`None` in the task's own copy of the store).
+    summarizer: Option<Arc<Background>>,
 }
 
 /// A file and its identity (device and inode) when it was opened.
@@ -85,6 +89,12 @@ impl OpenedFile {
 impl SqliteStore {
     /// Opens (creating if missing) the file a `sqlite://PATH` URL names and migrates it.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// [`SqliteStore::connect`] with options.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        let store_options = options;
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -122,16 +132,21 @@ impl SqliteStore {
                 let identity = OpenedFile::identity(&path);
                 OpenedFile { path, identity }
             });
-        let store = Self {
+        let mut store = Self {
             writer,
             readers,
             file,
             recycle_writer,
+            cadence: Cadence::new(store_options.summarize_every),
+            summarizer: None,
         };
         let mut tx = store.begin().await?;
         crate::tiers::upgrade(&mut tx).await?;
         crate::upgrade::run(&mut tx).await?;
         tx.commit().await?;
+        // Notes a previous run left.
+        store.summarize_noted().await?;
+        store.summarizer = cadence::spawn(store.clone(), store.cadence.clone());
         Ok(store)
     }
 
@@ -156,6 +171,20 @@ impl SqliteStore {
 }
 
 #[async_trait]
+impl SummarizeNoted for SqliteStore {
+    async fn summarize_noted(&self) -> Result<bool, StoreError> {
+        let mut any = false;
+        while entries_sql::any_pending(&self.readers).await? {
+            let mut tx = self.begin().await?;
+            engine::summarize(&mut tx).await?;
+            tx.commit().await?;
+            any = true;
+        }
+        Ok(any)
+    }
+}
+
+#[async_trait]
 impl Store for SqliteStore {
     async fn apply_layout(&self, layout: &Layout) -> Result<LayoutReport, StoreError> {
         let mut tx = self.begin().await?;
@@ -176,10 +205,14 @@ impl Store for SqliteStore {
     }
 
     async fn apply_batch(&self, batch: &Batch<'_>) -> Result<IngestOutcome, StoreError> {
+        let due = self.cadence.due();
         let mut tx = self.begin().await?;
-        match crate::batch::apply(&mut tx, batch, chrono::Utc::now()).await? {
+        match crate::batch::apply(&mut tx, batch, chrono::Utc::now(), due).await? {
             Some(outcome) => {
                 tx.commit().await?;
+                if due {
+                    self.cadence.ran();
+                }
                 Ok(outcome)
             }
             // Impossible with a single writer connection.

@@ -3,6 +3,7 @@
 //! copies of the suite are reported as ignored).
 
 mod batches;
+mod cadence;
 mod costs;
 mod fixtures;
 mod pending;
@@ -11,7 +12,7 @@ mod stories;
 
 /// Declares every story of the suite as a test against one backend.
 macro_rules! conformance {
-    ($backend:ident, $fixture:path, [$(#[$attr:meta])*]) => {
+    ($backend:ident, $fixture:path, $eager:path, [$(#[$attr:meta])*]) => {
         mod $backend {
             conformance!(@tests $fixture, [$(#[$attr])*],
                 a_fresh_store_knows_only_outside,
@@ -33,7 +34,7 @@ macro_rules! conformance {
                 changing_a_daily_reset_recounts_history,
                 tokens_are_kept_by_hash_listed_and_revoked,
             );
-            conformance!(@in costs, $fixture, [$(#[$attr])*], a_late_crossing_costs_the_same_whatever_came_after_it);
+            conformance!(@in costs, $eager, [$(#[$attr])*], a_late_crossing_costs_the_same_whatever_came_after_it);
             conformance!(@in batches, $fixture, [$(#[$attr])*], a_batch_stores_everything_its_messages_said);
         }
     };
@@ -60,14 +61,21 @@ macro_rules! conformance {
     };
 }
 
-conformance!(sqlite, crate::fixtures::sqlite, []);
+conformance!(
+    sqlite,
+    crate::fixtures::sqlite,
+    crate::fixtures::sqlite_eager,
+    []
+);
 conformance!(
     postgres,
     crate::fixtures::postgres,
+    crate::fixtures::postgres_eager,
     [#[cfg_attr(not(roomer_postgres_tests), ignore = "set TEST_DATABASE_URL to run against PostgreSQL")]]
 );
 conformance!(
     timescale,
     crate::fixtures::timescale,
+    crate::fixtures::timescale_eager,
     [#[cfg_attr(not(roomer_timescale_tests), ignore = "set TEST_TIMESCALE_URL to run against TimescaleDB")]]
 );

@@ -1,14 +1,21 @@
 //! Counts are exact while the summaries wait: with another writer holding the summarizer's
-//! turn, batches only store their entries and note their minutes, and every read must fold
-//! those entries itself. Only PostgreSQL has writers that leave notes behind (an SQLite
-//! writer is alone, so it always summarizes in the batch's own transaction).
+//! turn (PostgreSQL), or between the summarizer's runs (`StoreOptions::summarize_every`, every
+//! backend), batches only store their entries and note their minutes, and every read must
+//! fold those entries itself.
 
 use crate::fixtures;
 use crate::properties::check_counts;
 use occupancy::testkit::{base_time, scenario_with_resets, Scenario};
 use proptest::prelude::*;
 use roomer_storage::testing::{hold_summaries, pending_minutes, release_summaries};
+use roomer_storage::{Store, StoreOptions};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// The summarizer runs once, in the first batch, and not again while a test lasts.
+const HOURLY: StoreOptions = StoreOptions {
+    summarize_every: Duration::from_secs(3_600),
+};
 
 /// Ten-minute buckets over the scenario's hour and a little around it.
 fn bounds() -> Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
@@ -25,7 +32,7 @@ fn bounds() -> Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>
 /// else (a layout change waits for the turn, so it comes first); returns whether notes were
 /// left waiting.
 async fn replay_held(scenario: &Scenario) -> Result<bool, TestCaseError> {
-    let (fixture, url) = fixtures::postgres_with_url().await;
+    let (fixture, url) = fixtures::postgres_with(fixtures::EAGER).await;
     let store = fixture.store.as_ref();
     store.apply_layout(&scenario.layout).await.unwrap();
     let mut held = Some(hold_summaries(&url).await);
@@ -55,6 +62,86 @@ async fn replay_held(scenario: &Scenario) -> Result<bool, TestCaseError> {
         );
     }
     Ok(waiting)
+}
+
+/// Each space's history in [`bounds`].
+async fn histories(store: &dyn Store, scenario: &Scenario) -> Vec<Vec<occupancy::history::Bucket>> {
+    let mut all = Vec::new();
+    for space in scenario.space_ids() {
+        all.push(store.buckets(space, &bounds()).await.unwrap().unwrap());
+    }
+    all
+}
+
+/// Replays every batch into a store whose summarizer ran only in the first one; then
+/// opens the database again, which summarizes the notes left (as a restart does). Returns
+/// whether notes were left waiting.
+async fn replay_between_runs(
+    scenario: &Scenario,
+    open: impl AsyncFnOnce(StoreOptions) -> (fixtures::Fixture, String),
+) -> Result<bool, TestCaseError> {
+    let (fixture, url) = open(HOURLY).await;
+    let store = fixture.store.as_ref();
+    store.apply_layout(&scenario.layout).await.unwrap();
+    for batch in &scenario.batches {
+        store.ingest(batch).await.unwrap();
+    }
+    let waiting = pending_minutes(&url).await > 0;
+    check_counts(store, scenario).await?;
+    let waiting_history = histories(store, scenario).await;
+
+    let reopened = roomer_storage::connect_with(&url, fixtures::EAGER)
+        .await
+        .unwrap();
+    prop_assert_eq!(pending_minutes(&url).await, 0, "notes left after a restart");
+    check_counts(reopened.as_ref(), scenario).await?;
+    prop_assert_eq!(
+        waiting_history,
+        histories(reopened.as_ref(), scenario).await,
+        "history changed once summarized"
+    );
+    Ok(waiting)
+}
+
+/// Runs `replay` on `cases` scenarios; fails unless notes waited in most of them (else the
+/// property says nothing).
+fn check_waiting<F>(cases: u32, replay: impl Fn(Scenario) -> F)
+where
+    F: std::future::Future<Output = Result<bool, TestCaseError>>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let waited = AtomicUsize::new(0);
+    proptest!(ProptestConfig::with_cases(cases), |(scenario in scenario_with_resets())| {
+        if runtime.block_on(replay(scenario))? {
+            waited.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let waited = waited.load(Ordering::Relaxed);
+    assert!(
+        waited >= cases as usize * 3 / 4,
+        "notes waited in only {waited} of {cases} cases"
+    );
+}
+
+#[test]
+fn sqlite_counts_and_history_are_exact_between_summarizer_runs() {
+    check_waiting(48, |scenario| async move {
+        replay_between_runs(&scenario, fixtures::sqlite_with).await
+    });
+}
+
+#[test]
+#[cfg_attr(
+    not(roomer_postgres_tests),
+    ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
+)]
+fn postgres_counts_and_history_are_exact_between_summarizer_runs() {
+    check_waiting(24, |scenario| async move {
+        replay_between_runs(&scenario, fixtures::postgres_with).await
+    });
 }
 
 #[test]
