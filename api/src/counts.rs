@@ -80,17 +80,13 @@ pub async fn space_count(
     Query(query): Query<CountQuery>,
 ) -> Result<Json<Count>, ApiError> {
     let (space_id, count, at) = count(&state, &id, query.at.as_deref()).await?;
-    let page = roomer_storage::Page {
-        after: space_id.checked_sub(1),
-        limit: 1,
-    };
     let capacity = state
         .store
-        .spaces(&page)
+        .space_chain(space_id)
         .await?
-        .pop()
-        .filter(|s| s.space.id == space_id)
-        .and_then(|s| s.space.capacity);
+        .into_iter()
+        .find(|s| s.id == space_id)
+        .and_then(|s| s.capacity);
     Ok(Json(Count {
         space_id,
         count,

@@ -13,7 +13,6 @@ use chrono_tz::Tz;
 use occupancy::history::{boundaries, Bucket, Interval};
 use occupancy::SpaceId;
 use roomer_storage::history::{history, History, Source};
-use roomer_storage::Page;
 use serde::{Deserialize, Serialize};
 
 /// Buckets per page unless `limit` says otherwise, and at most.
@@ -83,13 +82,9 @@ pub async fn space_counts(
     let id: SpaceId = raw
         .parse()
         .map_err(|_| ApiError::NotFound(format!("space {raw:?} does not exist")))?;
-    let spaces: Vec<occupancy::Space> = state
-        .store
-        .spaces(&Page::all())
-        .await?
-        .into_iter()
-        .map(|s| s.space)
-        .collect();
+    // The space and its ancestors: its time zone, capacity and daily reset (not every
+    // space's count, which a building of 1,000 spaces would make costly).
+    let spaces = state.store.space_chain(id).await?;
     if !spaces.iter().any(|s| s.id == id) {
         return Err(ApiError::NotFound(format!("space {id} does not exist")));
     }

@@ -43,13 +43,10 @@ pub async fn get_space(
     Path(raw): Path<String>,
 ) -> Result<Json<SpaceCount>, ApiError> {
     let id: SpaceId = id("space", &raw)?;
-    let page = Page {
-        after: id.checked_sub(1),
-        limit: 1,
-    };
-    let found = state.store.spaces(&page).await?.pop();
-    found
-        .filter(|s| s.space.id == id)
+    state
+        .store
+        .space(id)
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("space {id} does not exist")))
 }

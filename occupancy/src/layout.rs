@@ -282,6 +282,18 @@ impl Attribution {
         }
     }
 
+    /// From rows of (DPU, one of its installations, that installation's doorway), as a
+    /// store reads them in one join.
+    pub fn from_installed(rows: impl IntoIterator<Item = (DpuId, Installation, Doorway)>) -> Self {
+        let mut doorways = BTreeMap::new();
+        let mut histories: BTreeMap<DpuId, Vec<Installation>> = BTreeMap::new();
+        for (dpu, installation, doorway) in rows {
+            histories.entry(dpu).or_default().push(installation);
+            doorways.insert(doorway.id, doorway);
+        }
+        Self::new(doorways.into_values(), histories)
+    }
+
     pub fn from_layout(layout: &Layout) -> Self {
         Self::new(
             layout.doorways.iter().cloned(),

@@ -26,6 +26,7 @@ pub mod batch;
 mod cadence;
 mod engine;
 pub mod history;
+mod latest;
 mod postgres;
 mod sqlite;
 pub mod testing;
@@ -369,6 +370,19 @@ pub trait Store: Send + Sync + 'static {
     /// Spaces with their settings and current counts, by id.
     async fn spaces(&self, page: &Page<SpaceId>) -> Result<Vec<SpaceCount>, StoreError>;
 
+    /// Brings the summaries up to date with the minutes batches noted, now rather than at
+    /// the summarizer's next turn ([`StoreOptions::summarize_every`]); if another writer on
+    /// the same database holds the turn, leaves it to that one. Reads are exact either way:
+    /// this only moves work, for benchmarks and for a shutdown that leaves nothing noted.
+    async fn catch_up(&self) -> Result<(), StoreError>;
+
+    /// One space with its settings and current count; `None` if it does not exist.
+    async fn space(&self, id: SpaceId) -> Result<Option<SpaceCount>, StoreError>;
+
+    /// The space and its ancestors, in no particular order (what its time zone, capacity and
+    /// daily reset depend on); empty if it does not exist.
+    async fn space_chain(&self, id: SpaceId) -> Result<Vec<Space>, StoreError>;
+
     /// Doorways, by id.
     async fn doorways(&self, page: &Page<DoorwayId>) -> Result<Vec<Doorway>, StoreError>;
 
@@ -470,32 +484,6 @@ pub(crate) fn space_columns(space: &Space) -> (Option<String>, Option<i64>, Opti
         space.capacity.map(i64::from),
         space.daily_reset.map(|t| t.format("%H:%M:%S").to_string()),
     )
-}
-
-/// The latest time per DPU, so one statement never upserts a DPU twice.
-/// Each DPU's latest status, ordered by DPU (a later one of the same time wins, as it would
-/// recorded one by one).
-fn latest_status_per_dpu(statuses: &[(DpuId, bool, Timestamp)]) -> Vec<(DpuId, bool, Timestamp)> {
-    let mut latest: std::collections::BTreeMap<&DpuId, (bool, Timestamp)> = Default::default();
-    for (dpu, online, at) in statuses {
-        let entry = latest.entry(dpu).or_insert((*online, *at));
-        if *at >= entry.1 {
-            *entry = (*online, *at);
-        }
-    }
-    latest
-        .into_iter()
-        .map(|(d, (online, at))| (d.clone(), online, at))
-        .collect()
-}
-
-fn latest_per_dpu(seen: &[(DpuId, Timestamp)]) -> Vec<(DpuId, Timestamp)> {
-    let mut latest: std::collections::BTreeMap<&DpuId, Timestamp> = Default::default();
-    for (dpu, at) in seen {
-        let entry = latest.entry(dpu).or_insert(*at);
-        *entry = (*entry).max(*at);
-    }
-    latest.into_iter().map(|(d, t)| (d.clone(), t)).collect()
 }
 
 pub use cadence::DEFAULT_SUMMARIZE_EVERY;

@@ -288,6 +288,18 @@ impl Store for PostgresStore {
         layout_sql::spaces_page(&self.pool, page).await
     }
 
+    async fn catch_up(&self) -> Result<(), StoreError> {
+        SummarizeNoted::summarize_noted(self).await.map(|_| ())
+    }
+
+    async fn space(&self, id: SpaceId) -> Result<Option<SpaceCount>, StoreError> {
+        crate::tiers::space_of(&tiers_sql::Reader(&self.pool), id).await
+    }
+
+    async fn space_chain(&self, id: SpaceId) -> Result<Vec<Space>, StoreError> {
+        layout_sql::space_chain(&mut *self.pool.acquire().await?, id).await
+    }
+
     async fn doorways(&self, page: &Page<DoorwayId>) -> Result<Vec<Doorway>, StoreError> {
         layout_sql::doorways_page(&self.pool, page).await
     }

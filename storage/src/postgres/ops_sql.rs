@@ -52,7 +52,7 @@ pub(super) async fn record_statuses(
     // One statement, one row per DPU, in DPU order: writers recording statuses of the same
     // DPUs lock their rows in the same order, so they never deadlock. (One statement per
     // status, each its own commit, took 0.3 s for the 2,000 statuses of a 1,000-DPU fleet.)
-    let latest = crate::latest_status_per_dpu(statuses);
+    let latest = crate::latest::latest_status_per_dpu(statuses);
     if latest.is_empty() {
         return Ok(());
     }
@@ -83,7 +83,7 @@ pub(super) async fn record_seen(
     conn: &mut PgConnection,
     seen: &[(DpuId, Timestamp)],
 ) -> Result<()> {
-    let latest = crate::latest_per_dpu(seen);
+    let latest = crate::latest::latest_per_dpu(seen);
     if latest.is_empty() {
         return Ok(());
     }

@@ -16,7 +16,6 @@ use occupancy::{
     Timestamp,
 };
 use sqlx::{Postgres, Row, Transaction};
-use std::collections::BTreeMap;
 
 /// Advisory lock classes (first key of `pg_advisory_xact_lock(int, int)`).
 const LOCK_LAYOUT: i32 = 0x526f_0001;
@@ -99,26 +98,23 @@ impl WriteTx for PgTx {
         .bind(dpus.iter().map(DpuId::as_str).collect::<Vec<_>>())
         .fetch_all(&mut *self.tx)
         .await?;
-        let mut doorways = BTreeMap::new();
-        let mut histories: BTreeMap<DpuId, Vec<Installation>> = BTreeMap::new();
-        for row in rows {
+        let installed = rows.iter().map(|row| {
             let doorway = Doorway {
                 id: row.get(3),
                 name: row.get(4),
                 exiting_to: row.get(5),
                 entering_to: row.get(6),
             };
-            histories
-                .entry(dpu(row.get(0))?)
-                .or_default()
-                .push(Installation {
-                    doorway: doorway.id,
-                    from: row.get(1),
-                    until: row.get(2),
-                });
-            doorways.insert(doorway.id, doorway);
-        }
-        Ok(Attribution::new(doorways.into_values(), histories))
+            let installation = Installation {
+                doorway: doorway.id,
+                from: row.get(1),
+                until: row.get(2),
+            };
+            Ok((dpu(row.get(0))?, installation, doorway))
+        });
+        Ok(Attribution::from_installed(
+            installed.collect::<Result<Vec<_>>>()?,
+        ))
     }
 
     async fn insert_crossings(

@@ -258,6 +258,18 @@ impl Store for SqliteStore {
         layout_sql::spaces_page(&self.readers, page).await
     }
 
+    async fn catch_up(&self) -> Result<(), StoreError> {
+        SummarizeNoted::summarize_noted(self).await.map(|_| ())
+    }
+
+    async fn space(&self, id: SpaceId) -> Result<Option<SpaceCount>, StoreError> {
+        crate::tiers::space_of(&tiers_sql::Reader(&self.readers), id).await
+    }
+
+    async fn space_chain(&self, id: SpaceId) -> Result<Vec<Space>, StoreError> {
+        layout_sql::space_chain(&mut *self.readers.acquire().await?, id).await
+    }
+
     async fn doorways(&self, page: &Page<DoorwayId>) -> Result<Vec<Doorway>, StoreError> {
         layout_sql::doorways_page(&self.readers, page).await
     }

@@ -53,7 +53,7 @@ pub(super) async fn record_seen(
     conn: &mut SqliteConnection,
     seen: &[(DpuId, Timestamp)],
 ) -> Result<()> {
-    let latest = crate::latest_per_dpu(seen);
+    let latest = crate::latest::latest_per_dpu(seen);
     if latest.is_empty() {
         return Ok(());
     }

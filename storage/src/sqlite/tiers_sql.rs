@@ -126,6 +126,34 @@ pub(super) async fn spaces_with_entries(tx: &mut sqlx::SqliteConnection) -> Resu
     Ok(rows.into_iter().map(|(s,)| s).collect())
 }
 
+/// The summaries in each range, as one indexed range read per range. Written as one
+/// condition with OR, SQLite reads every summary of the space instead (its plan: "SEARCH
+/// space_tiers USING PRIMARY KEY (space_id=?)"), so a count took longer the longer the history.
+fn ranges_query(
+    space: SpaceId,
+    ranges: &[(Tier, Option<Timestamp>, Timestamp)],
+) -> QueryBuilder<'static, Sqlite> {
+    let mut query = QueryBuilder::<Sqlite>::new("SELECT * FROM (");
+    for (i, (tier, from, to)) in ranges.iter().enumerate() {
+        if i > 0 {
+            query.push(" UNION ALL ");
+        }
+        query
+            .push(format!(
+                "SELECT tier, start, {EFFECT_COLUMNS} FROM space_tiers WHERE space_id = "
+            ))
+            .push_bind(space)
+            .push(" AND tier = ")
+            .push_bind(*tier as i64)
+            .push(" AND start >= ")
+            .push_bind(from.map_or(i64::MIN, micros))
+            .push(" AND start < ")
+            .push_bind(micros(*to));
+    }
+    query.push(") ORDER BY start, tier DESC");
+    query
+}
+
 /// Reads of counts and history over a pool.
 pub(super) struct Reader<'a>(pub(super) &'a sqlx::SqlitePool);
 
@@ -139,24 +167,7 @@ impl crate::tiers::TierRead for Reader<'_> {
         if ranges.is_empty() {
             return Ok(Vec::new());
         }
-        let mut query = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT tier, start, {EFFECT_COLUMNS} FROM space_tiers WHERE space_id = "
-        ));
-        query.push_bind(space).push(" AND (");
-        for (i, (tier, from, to)) in ranges.iter().enumerate() {
-            if i > 0 {
-                query.push(" OR ");
-            }
-            query
-                .push("(tier = ")
-                .push_bind(*tier as i64)
-                .push(" AND start >= ")
-                .push_bind(from.map_or(i64::MIN, micros))
-                .push(" AND start < ")
-                .push_bind(micros(*to))
-                .push(")");
-        }
-        query.push(") ORDER BY start, tier DESC");
+        let mut query = ranges_query(space, ranges);
         let rows = query.build().fetch_all(self.0).await?;
         rows.iter()
             .map(|row| {
@@ -200,5 +211,48 @@ impl crate::tiers::TierRead for Reader<'_> {
         to: Timestamp,
     ) -> Result<Vec<Timestamp>> {
         entries_sql::pending_between(self.0, space, from, to).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use occupancy::tiers::count_ranges;
+    use sqlx::sqlite::SqlitePoolOptions;
+
+    /// Every range of a count is one index range (space, tier and start), whatever the
+    /// history: the plan SQLite chooses for the query `count_at` sends.
+    #[tokio::test]
+    async fn each_range_of_a_count_is_one_index_range() {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .expect("in-memory database");
+        sqlx::migrate!("../migrations/sqlite")
+            .run(&pool)
+            .await
+            .expect("migrations");
+        let t: Timestamp = "2026-06-01T12:34:56Z".parse().expect("constant");
+        let ranges = count_ranges(Tier::Minute.floor(t));
+        assert!(ranges.len() >= 3, "a count reads several tiers: {ranges:?}");
+        // The plan does not depend on the values, so they are left unbound (NULL).
+        let sql = format!("EXPLAIN QUERY PLAN {}", ranges_query(1, &ranges).sql());
+        let explain = sqlx::query(&sql);
+        let plan: Vec<String> = explain
+            .fetch_all(&pool)
+            .await
+            .expect("plan")
+            .iter()
+            .map(|row| row.get::<String, _>(3))
+            .collect();
+        let searches: Vec<&String> = plan.iter().filter(|d| d.contains("space_tiers")).collect();
+        assert_eq!(searches.len(), ranges.len(), "one read per range: {plan:?}");
+        for search in searches {
+            assert!(
+                search.contains("tier=? AND start>? AND start<?"),
+                "a range read by its whole key: {plan:?}"
+            );
+        }
     }
 }

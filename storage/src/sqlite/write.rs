@@ -118,9 +118,7 @@ impl WriteTx for SqliteTx {
         .bind(ids)
         .fetch_all(&mut *self.tx)
         .await?;
-        let mut doorways = BTreeMap::new();
-        let mut histories: BTreeMap<DpuId, Vec<Installation>> = BTreeMap::new();
-        for row in rows {
+        let installed = rows.iter().map(|row| {
             let doorway = Doorway {
                 id: row.get(3),
                 name: row.get(4),
@@ -129,14 +127,16 @@ impl WriteTx for SqliteTx {
             };
             let dpu = DpuId::new(row.get::<String, _>(0))
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            histories.entry(dpu).or_default().push(Installation {
+            let installation = Installation {
                 doorway: doorway.id,
                 from: from_micros(row.get(1))?,
                 until: row.get::<Option<i64>, _>(2).map(from_micros).transpose()?,
-            });
-            doorways.insert(doorway.id, doorway);
-        }
-        Ok(Attribution::new(doorways.into_values(), histories))
+            };
+            Ok((dpu, installation, doorway))
+        });
+        Ok(Attribution::from_installed(
+            installed.collect::<Result<Vec<_>>>()?,
+        ))
     }
 
     async fn insert_crossings(

@@ -64,14 +64,20 @@ pub(crate) async fn count_of(
     space: SpaceId,
     at: Option<Timestamp>,
 ) -> Result<Option<i64>> {
-    let Some((rule, _)) = rule_of(read, space).await? else {
+    let Some(t) = at else {
+        let Some((rule, _)) = rule_of(read, space).await? else {
+            return Ok(None);
+        };
+        return Ok(Some(
+            current(read, space, rule.as_ref(), chrono::Utc::now()).await?,
+        ));
+    };
+    // The space's rule and what the count folds are read at the same time.
+    let (found, reads) = tokio::try_join!(rule_of(read, space), reads_for_count(read, space, t))?;
+    let Some((rule, _)) = found else {
         return Ok(None);
     };
-    let count = match at {
-        Some(t) => count_at(read, space, rule.as_ref(), t).await?,
-        None => current(read, space, rule.as_ref(), chrono::Utc::now()).await?,
-    };
-    Ok(Some(count))
+    Ok(Some(fold_count(space, rule.as_ref(), reads, t)))
 }
 
 /// [`Store::series`](crate::Store::series).
@@ -99,6 +105,19 @@ pub(crate) async fn buckets_of(
     Ok(Some(
         buckets(read, space, rule.as_ref(), bounds, capacity).await?,
     ))
+}
+
+/// [`Store::space`](crate::Store::space): one space with its count now.
+pub(crate) async fn space_of(
+    read: &dyn TierRead,
+    id: SpaceId,
+) -> Result<Option<crate::SpaceCount>> {
+    let chain = read.space_chain(id).await?;
+    let Some(found) = chain.iter().find(|s| s.id == id).cloned() else {
+        return Ok(None);
+    };
+    // The chain is all a daily reset rule needs (the space's own or an ancestor's).
+    Ok(with_counts(read, vec![found], &chain).await?.pop())
 }
 
 /// Spaces with their current counts; `all` is every space (for reset rules), or empty when
@@ -141,24 +160,63 @@ pub(crate) async fn count_at(
     rule: Option<&DailyReset>,
     t: Timestamp,
 ) -> Result<i64> {
+    let reads = reads_for_count(read, space, t).await?;
+    Ok(fold_count(space, rule, reads, t))
+}
+
+/// What a count at `t` folds: summaries before `cut`, then the entries from `cut` to `t`.
+struct CountReads {
+    cut: Timestamp,
+    summaries: Vec<(Tier, Timestamp, Effect)>,
+    entries: Vec<EntryKey>,
+}
+
+/// Reads what a count at `t` folds. The summaries are nearly always up to date, so the
+/// summaries up to `t`'s minute and that minute's entries are read while asking whether an
+/// earlier minute is noted for the summarizer (three statements at once, on the pool's
+/// connections); only if one is are the two read again from there.
+async fn reads_for_count(read: &dyn TierRead, space: SpaceId, t: Timestamp) -> Result<CountReads> {
     let minute = Tier::Minute.floor(t);
-    let cut = read
-        .first_pending(space, minute)
-        .await?
-        .map_or(minute, |noted| noted.min(minute));
+    let after = t + chrono::TimeDelta::microseconds(1);
+    let ranges = count_ranges(minute);
+    let (noted, summaries, entries) = tokio::try_join!(
+        read.first_pending(space, minute),
+        read.tier_ranges(space, &ranges),
+        read.entries_between(space, minute, after),
+    )?;
+    match noted {
+        Some(cut) if cut < minute => {
+            let ranges = count_ranges(cut);
+            let (summaries, entries) = tokio::try_join!(
+                read.tier_ranges(space, &ranges),
+                read.entries_between(space, cut, after),
+            )?;
+            Ok(CountReads {
+                cut,
+                summaries,
+                entries,
+            })
+        }
+        _ => Ok(CountReads {
+            cut: minute,
+            summaries,
+            entries,
+        }),
+    }
+}
+
+fn fold_count(space: SpaceId, rule: Option<&DailyReset>, reads: CountReads, t: Timestamp) -> i64 {
     let mut folder = Folder::new(space, rule, None);
     // The ranges follow each other in time, so ordered by start the rows are in fold order.
-    for (tier, start, effect) in read.tier_ranges(space, &count_ranges(cut)).await? {
-        folder.bucket(start, tier.end(start), &effect);
+    for (tier, start, effect) in &reads.summaries {
+        debug_assert!(*start < reads.cut);
+        folder.bucket(*start, tier.end(*start), effect);
+    }
+    for key in &reads.entries {
+        folder.entry(key);
     }
     let after = t + chrono::TimeDelta::microseconds(1);
-    for key in read.entries_between(space, cut, after).await? {
-        folder.entry(&key);
-    }
-    Ok(occupancy::effect::count_after(
-        0,
-        folder.finish(after).as_ref(),
-    ))
+    occupancy::effect::count_after(0, folder.finish(after).as_ref())
 }
 
 /// The piece itself, or, for a bucket that holds a minute noted for the summarizer, its

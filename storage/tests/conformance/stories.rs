@@ -538,6 +538,14 @@ pub async fn the_layout_can_be_edited_piece_by_piece(store: &dyn Store) {
         .unwrap();
     let ids: Vec<i64> = first.iter().chain(&rest).map(|s| s.space.id).collect();
     assert_eq!(ids, [OUTSIDE, ROOM_A, ROOM_B, 10]);
+    // One space, as listed; and the chain its settings come from.
+    let listed = spaces.iter().find(|s| s.space.id == ROOM_A).cloned();
+    assert_eq!(store.space(ROOM_A).await.unwrap(), listed);
+    assert_eq!(store.space(99).await.unwrap(), None);
+    let mut chain = store.space_chain(ROOM_A).await.unwrap();
+    chain.sort_by_key(|s| s.id);
+    assert_eq!(chain, [room_a.clone(), hq.clone()]);
+    assert!(store.space_chain(99).await.unwrap().is_empty());
 
     // What would dangle or loop is refused, and changes nothing.
     let orphan = Space {
