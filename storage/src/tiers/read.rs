@@ -171,38 +171,38 @@ struct CountReads {
     entries: Vec<EntryKey>,
 }
 
-/// Reads what a count at `t` folds. The summaries are nearly always up to date, so the
-/// summaries up to `t`'s minute and that minute's entries are read while asking whether an
-/// earlier minute is noted for the summarizer (three statements at once, on the pool's
-/// connections); only if one is are the two read again from there.
+/// Reads what a count at `t` folds. Whether a minute before `t`'s awaits the summarizer is
+/// read first, and the summaries only after it: the summarizer updates summaries and drops
+/// notes in one commit, so summaries read later are at least as new as the notes seen (read
+/// at the same time, a summarizer's commit between the two reads made stale summaries look
+/// up to date; the property test caught it). `t`'s own minute is never read from summaries,
+/// so its entries are read meanwhile.
 async fn reads_for_count(read: &dyn TierRead, space: SpaceId, t: Timestamp) -> Result<CountReads> {
     let minute = Tier::Minute.floor(t);
     let after = t + chrono::TimeDelta::microseconds(1);
-    let ranges = count_ranges(minute);
-    let (noted, summaries, entries) = tokio::try_join!(
+    let (noted, entries) = tokio::try_join!(
         read.first_pending(space, minute),
-        read.tier_ranges(space, &ranges),
         read.entries_between(space, minute, after),
     )?;
-    match noted {
-        Some(cut) if cut < minute => {
-            let ranges = count_ranges(cut);
-            let (summaries, entries) = tokio::try_join!(
-                read.tier_ranges(space, &ranges),
-                read.entries_between(space, cut, after),
-            )?;
-            Ok(CountReads {
-                cut,
-                summaries,
-                entries,
-            })
-        }
-        _ => Ok(CountReads {
-            cut: minute,
+    let cut = noted.map_or(minute, |noted| noted.min(minute));
+    let ranges = count_ranges(cut);
+    if cut == minute {
+        let summaries = read.tier_ranges(space, &ranges).await?;
+        return Ok(CountReads {
+            cut,
             summaries,
             entries,
-        }),
+        });
     }
+    let (summaries, entries) = tokio::try_join!(
+        read.tier_ranges(space, &ranges),
+        read.entries_between(space, cut, after),
+    )?;
+    Ok(CountReads {
+        cut,
+        summaries,
+        entries,
+    })
 }
 
 fn fold_count(space: SpaceId, rule: Option<&DailyReset>, reads: CountReads, t: Timestamp) -> i64 {
