@@ -9,7 +9,9 @@
 #   scripts/fleet-pace.sh postgres://postgres:postgres@127.0.0.1:5432/pace   # an empty database
 #
 # Needs mosquitto (TEST_MOSQUITTO, default /usr/sbin/mosquitto), curl and bc. Extra flags for
-# `roomer ingest` go in PACE_FLAGS (e.g. PACE_FLAGS="--batch-size 500").
+# `roomer ingest` go in PACE_FLAGS (e.g. PACE_FLAGS="--batch-size 500"); its log filter in
+# PACE_LOG (default warn; PACE_LOG=warn,sqlx::query=debug logs every statement with its time,
+# and the logs are kept: scripts/statement-times.py sums them per statement).
 set -u
 DB="$1"
 R=${ROOMER:-$(dirname "$0")/../target/release/roomer}
@@ -22,7 +24,7 @@ printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\
 sleep 0.5
 "$R" simulate fleet --dpus 1000 --rooms 100 --events-per-dpu 20 --print-layout > "$D/layout.toml" 2>/dev/null
 DATABASE_URL="$DB" "$R" layout apply "$D/layout.toml" > /dev/null
-DATABASE_URL="$DB" RUST_LOG=warn "$R" ingest --mqtt-url "mqtt://127.0.0.1:$PORT" --client-id pace-1 ${PACE_FLAGS:-} > "$D/ingest.log" 2>&1 & IN=$!
+DATABASE_URL="$DB" RUST_LOG=${PACE_LOG:-warn} "$R" ingest --mqtt-url "mqtt://127.0.0.1:$PORT" --client-id pace-1 ${PACE_FLAGS:-} > "$D/ingest.log" 2>&1 & IN=$!
 DATABASE_URL="$DB" RUST_LOG=warn "$R" api --http-addr "127.0.0.1:$HTTP" --public-read > "$D/api.log" 2>&1 & API=$!
 sleep 2
 start=$(date +%s.%N)
@@ -37,4 +39,4 @@ done
 done_=$(date +%s.%N)
 echo "$DB publish $(echo "$pub - $start" | bc) s, stored $(echo "$done_ - $start" | bc) s, pace $(echo "scale=2; ($pub - $start) / ($done_ - $start)" | bc), crossings ${n:-?}"
 kill $IN $API $MQ 2>/dev/null; wait 2>/dev/null
-if [ "${n:-0}" -ge 20000 ]; then rm -rf "$D"; else echo "logs in $D"; fi
+if [ "${n:-0}" -ge 20000 ] && [ -z "${PACE_LOG:-}" ]; then rm -rf "$D"; else echo "logs in $D"; fi

@@ -39,8 +39,8 @@ pub enum ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound(what) => Self::NotFound(what),
-            StoreError::InUse(what) => Self::Conflict(what),
+            StoreError::NotFound(what) => Self::NotFound(what.to_string()),
+            StoreError::InUse(why) => Self::Conflict(why.to_string()),
             StoreError::Layout(why) => Self::Unprocessable(why.to_string()),
             other => Self::Internal(other),
         }

@@ -5,7 +5,7 @@
 //! Keeping the flow here means SQLite and PostgreSQL cannot drift apart in what they count.
 
 use crate::tiers::{Appended, Span};
-use crate::{IngestOutcome, LayoutReport, StoreError};
+use crate::{InUse, IngestOutcome, LayoutReport, Missing, StoreError};
 use async_trait::async_trait;
 use occupancy::effect::Effect;
 use occupancy::layout::Attribution;
@@ -389,7 +389,7 @@ pub(crate) async fn put_space(tx: &mut dyn WriteTx, space: &Space) -> Result<boo
 
 pub(crate) async fn delete_space(tx: &mut dyn WriteTx, id: SpaceId) -> Result<()> {
     if id == OUTSIDE {
-        return Err(StoreError::InUse("Outside (space 0) always exists".into()));
+        return Err(InUse::Outside.into());
     }
     tx.lock_layout(true).await?;
     if let Some(d) = tx
@@ -398,20 +398,22 @@ pub(crate) async fn delete_space(tx: &mut dyn WriteTx, id: SpaceId) -> Result<()
         .into_iter()
         .find(|d| d.exiting_to == id || d.entering_to == id)
     {
-        return Err(StoreError::InUse(format!(
-            "space {id} is a side of doorway {}; delete or change the doorway first",
-            d.id
-        )));
+        return Err(InUse::SideOfDoorway {
+            space: id,
+            doorway: d.id,
+        }
+        .into());
     }
     let spaces = tx.spaces().await?;
     if let Some(child) = spaces.iter().find(|s| s.parent == Some(id)) {
-        return Err(StoreError::InUse(format!(
-            "space {id} is the parent of space {}",
-            child.id
-        )));
+        return Err(InUse::Parent {
+            space: id,
+            child: child.id,
+        }
+        .into());
     }
     if !tx.delete_space(id).await? {
-        return Err(StoreError::NotFound(format!("space {id} does not exist")));
+        return Err(Missing::Space(id).into());
     }
     Ok(())
 }
@@ -450,12 +452,10 @@ pub(crate) async fn put_doorway(tx: &mut dyn WriteTx, doorway: &Doorway) -> Resu
 pub(crate) async fn delete_doorway(tx: &mut dyn WriteTx, id: DoorwayId) -> Result<()> {
     tx.lock_layout(true).await?;
     if tx.doorway_installed(id).await? {
-        return Err(StoreError::InUse(format!(
-            "doorway {id} is in a DPU's installation history; change that history first"
-        )));
+        return Err(InUse::Installed(id).into());
     }
     if !tx.delete_doorway(id).await? {
-        return Err(StoreError::NotFound(format!("doorway {id} does not exist")));
+        return Err(Missing::Doorway(id).into());
     }
     Ok(())
 }
@@ -470,7 +470,7 @@ pub(crate) async fn delete_dpu(tx: &mut dyn WriteTx, dpu: &DpuId) -> Result<Layo
     }
     let reattributed = reattribute(tx, &old_doorways, std::slice::from_ref(dpu), &[]).await?;
     if !tx.delete_dpu(dpu).await? && !had_history {
-        return Err(StoreError::NotFound(format!("DPU {dpu} is not declared")));
+        return Err(Missing::Dpu(dpu.clone()).into());
     }
     Ok(LayoutReport {
         changed: 1,

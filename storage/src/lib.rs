@@ -67,12 +67,39 @@ pub enum StoreError {
          to open the file now at that path"
     )]
     FileGone(String),
-    /// A layout change names something that does not exist.
-    #[error("{0}")]
-    NotFound(String),
+    /// A change names something that does not exist.
+    #[error(transparent)]
+    NotFound(#[from] Missing),
     /// A layout change would leave something dangling (a doorway without its space, …).
-    #[error("{0}")]
-    InUse(String),
+    #[error(transparent)]
+    InUse(#[from] InUse),
+}
+
+/// What a change named that does not exist.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Missing {
+    #[error("space {0} does not exist")]
+    Space(SpaceId),
+    #[error("doorway {0} does not exist")]
+    Doorway(DoorwayId),
+    #[error("DPU {0} is not declared")]
+    Dpu(DpuId),
+    /// A token selector by id shorter than 8 hex digits (it could name several tokens).
+    #[error("a token id is at least 8 hex digits, as `roomer token list` shows; got {0:?}")]
+    TokenId(String),
+}
+
+/// Why a layout element cannot be deleted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InUse {
+    #[error("Outside (space 0) always exists")]
+    Outside,
+    #[error("space {space} is a side of doorway {doorway}; delete or change the doorway first")]
+    SideOfDoorway { space: SpaceId, doorway: DoorwayId },
+    #[error("space {space} is the parent of space {child}")]
+    Parent { space: SpaceId, child: SpaceId },
+    #[error("doorway {0} is in a DPU's installation history; change that history first")]
+    Installed(DoorwayId),
 }
 
 impl StoreError {

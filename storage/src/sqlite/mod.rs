@@ -15,8 +15,8 @@ mod write;
 use crate::cadence::{self, Background, Cadence, SummarizeNoted};
 use crate::engine;
 use crate::{
-    Batch, DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Role, Series,
-    SpaceCount, Store, StoreError, StoreOptions, TokenInfo, TokenSelector, Totals,
+    Batch, DpuInfo, IngestOutcome, LayoutReport, Missing, Page, Rejected, RejectedFilter, Role,
+    Series, SpaceCount, Store, StoreError, StoreOptions, TokenInfo, TokenSelector, Totals,
 };
 use async_trait::async_trait;
 use chrono::DateTime;
@@ -348,11 +348,7 @@ impl Store for SqliteStore {
                 sqlx::query("DELETE FROM api_tokens WHERE hash LIKE ?1 || '%'")
                     .bind(prefix.to_ascii_lowercase())
             }
-            TokenSelector::Id(prefix) => {
-                return Err(StoreError::NotFound(format!(
-                "a token id is at least 8 hex digits, as `roomer token list` shows; got {prefix:?}"
-            )))
-            }
+            TokenSelector::Id(prefix) => return Err(Missing::TokenId(prefix.clone()).into()),
             TokenSelector::Name(name) => {
                 sqlx::query("DELETE FROM api_tokens WHERE name = ?").bind(name.clone())
             }

@@ -500,7 +500,7 @@ pub async fn registering_and_correcting_installations_equals_a_fresh_replay(stor
 }
 
 pub async fn the_layout_can_be_edited_piece_by_piece(store: &dyn Store) {
-    use roomer_storage::StoreError;
+    use roomer_storage::{InUse, Missing, StoreError};
     store.apply_layout(&building()).await.unwrap();
     // A building with a time zone; Space A becomes a room in it, with a capacity.
     let hq = Space {
@@ -566,27 +566,33 @@ pub async fn the_layout_can_be_edited_piece_by_piece(store: &dyn Store) {
     ));
     assert!(matches!(
         store.delete_space(ROOM_B).await,
-        Err(StoreError::InUse(_))
+        Err(StoreError::InUse(InUse::SideOfDoorway {
+            space: ROOM_B,
+            ..
+        }))
     ));
     assert!(matches!(
         store.delete_space(10).await,
-        Err(StoreError::InUse(_))
+        Err(StoreError::InUse(InUse::Parent {
+            space: 10,
+            child: ROOM_A
+        }))
     ));
     assert!(matches!(
         store.delete_space(OUTSIDE).await,
-        Err(StoreError::InUse(_))
+        Err(StoreError::InUse(InUse::Outside))
     ));
     assert!(matches!(
         store.delete_space(77).await,
-        Err(StoreError::NotFound(_))
+        Err(StoreError::NotFound(Missing::Space(77)))
     ));
     assert!(matches!(
         store.delete_doorway(2).await,
-        Err(StoreError::InUse(_))
+        Err(StoreError::InUse(InUse::Installed(2)))
     ));
     assert!(matches!(
         store.delete_doorway(77).await,
-        Err(StoreError::NotFound(_))
+        Err(StoreError::NotFound(Missing::Doorway(77)))
     ));
     let same_sides = Doorway {
         id: 3,
@@ -627,7 +633,7 @@ pub async fn the_layout_can_be_edited_piece_by_piece(store: &dyn Store) {
     store.delete_doorway(2).await.unwrap();
     assert!(matches!(
         store.delete_dpu(&dpu("423")).await,
-        Err(StoreError::NotFound(_))
+        Err(StoreError::NotFound(Missing::Dpu(d))) if d == dpu("423")
     ));
     // And Space B, now on no doorway, with it.
     store.delete_space(ROOM_B).await.unwrap();
