@@ -9,11 +9,13 @@ from collections import defaultdict
 
 SUMMARY = re.compile(r'summary="((?:[^"\\]|\\.)*)"')
 ELAPSED = re.compile(r"elapsed_secs=([0-9.eE+-]+)")
+COLOURS = re.compile(r"\x1b\[[0-9;]*m")
 
 totals = defaultdict(lambda: [0, 0.0])
 for path in sys.argv[1:]:
     with open(path, encoding="utf-8", errors="replace") as log:
         for line in log:
+            line = COLOURS.sub("", line)
             summary, elapsed = SUMMARY.search(line), ELAPSED.search(line)
             if summary and elapsed:
                 entry = totals[summary.group(1)]
