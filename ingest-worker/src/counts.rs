@@ -161,12 +161,17 @@ impl Announcer {
 
     /// Reads and publishes the current counts of `spaces`, whatever was published before.
     async fn publish(&mut self, spaces: &BTreeSet<SpaceId>) {
-        for &space in spaces {
-            match self.store.count_at(space, None).await {
-                Ok(Some(count)) => self.send(space, count).await,
-                Ok(None) => {}
-                Err(e) => tracing::warn!(space, error = %e, "could not read a count to publish"),
+        if spaces.is_empty() {
+            return;
+        }
+        let wanted: Vec<SpaceId> = spaces.iter().copied().collect();
+        match self.store.counts_now(&wanted).await {
+            Ok(counts) => {
+                for (space, count) in counts {
+                    self.send(space, count).await;
+                }
             }
+            Err(e) => tracing::warn!(error = %e, "could not read the counts to publish"),
         }
     }
 

@@ -403,6 +403,10 @@ pub trait Store: Send + Sync + 'static {
     /// this only moves work, for benchmarks and for a shutdown that leaves nothing noted.
     async fn catch_up(&self) -> Result<(), StoreError>;
 
+    /// The current counts of those of `spaces` that exist, by id, in a few statements
+    /// whatever their number (what the count publisher reads after each commit).
+    async fn counts_now(&self, spaces: &[SpaceId]) -> Result<Vec<(SpaceId, i64)>, StoreError>;
+
     /// One space with its settings and current count; `None` if it does not exist.
     async fn space(&self, id: SpaceId) -> Result<Option<SpaceCount>, StoreError>;
 

@@ -292,6 +292,11 @@ impl Store for PostgresStore {
         SummarizeNoted::summarize_noted(self).await.map(|_| ())
     }
 
+    async fn counts_now(&self, spaces: &[SpaceId]) -> Result<Vec<(SpaceId, i64)>, StoreError> {
+        let all = layout_sql::all_spaces(&mut *self.pool.acquire().await?).await?;
+        crate::tiers::counts_now_of(&tiers_sql::Reader(&self.pool), &all, spaces).await
+    }
+
     async fn space(&self, id: SpaceId) -> Result<Option<SpaceCount>, StoreError> {
         crate::tiers::space_of(&tiers_sql::Reader(&self.pool), id).await
     }

@@ -5,7 +5,7 @@ use super::entries_sql;
 use crate::engine::Result;
 use crate::tiers::{columns, from_columns, tier_of, Span};
 use occupancy::effect::Effect;
-use occupancy::series::EntryKey;
+use occupancy::series::{EntryKey, Step};
 use occupancy::tiers::Tier;
 use occupancy::{SpaceId, Timestamp};
 use sqlx::postgres::PgRow;
@@ -205,5 +205,69 @@ impl crate::tiers::TierRead for Reader<'_> {
         to: Timestamp,
     ) -> Result<Vec<Timestamp>> {
         entries_sql::pending_between(self.0, space, from, to).await
+    }
+
+    async fn last_entries(&self, spaces: &[SpaceId]) -> Result<Vec<Option<Timestamp>>> {
+        let rows: Vec<(Option<Timestamp>,)> = sqlx::query_as(
+            "SELECT (SELECT c.ts FROM space_counts c WHERE c.space_id = u.s \
+                     ORDER BY c.ts DESC LIMIT 1) \
+             FROM UNNEST($1::bigint[]) WITH ORDINALITY AS u(s, i) ORDER BY u.i",
+        )
+        .bind(spaces)
+        .fetch_all(self.0)
+        .await?;
+        Ok(rows.into_iter().map(|(ts,)| ts).collect())
+    }
+
+    async fn first_pending_each(
+        &self,
+        before: &[(SpaceId, Timestamp)],
+    ) -> Result<Vec<Option<Timestamp>>> {
+        let rows: Vec<(Option<Timestamp>,)> = sqlx::query_as(
+            "SELECT (SELECT min(p.minute) FROM tier_pending p \
+                     WHERE p.space_id = u.s AND p.minute < u.m) \
+             FROM UNNEST($1::bigint[], $2::timestamptz[]) WITH ORDINALITY AS u(s, m, i) \
+             ORDER BY u.i",
+        )
+        .bind(before.iter().map(|(s, _)| *s).collect::<Vec<_>>())
+        .bind(before.iter().map(|(_, t)| *t).collect::<Vec<_>>())
+        .fetch_all(self.0)
+        .await?;
+        Ok(rows.into_iter().map(|(ts,)| ts).collect())
+    }
+
+    async fn tier_ranges_each(
+        &self,
+        ranges: &[(SpaceId, Tier, Option<Timestamp>, Timestamp)],
+    ) -> Result<Vec<(SpaceId, Tier, Timestamp, Effect)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT t.space_id, t.tier, t.start, {EFFECT_COLUMNS} \
+             FROM UNNEST($1::bigint[], $2::smallint[], $3::timestamptz[], $4::timestamptz[]) \
+                  AS u(s, tier, lo, hi) \
+             JOIN space_tiers t ON t.space_id = u.s AND t.tier = u.tier \
+              AND t.start >= coalesce(u.lo, '-infinity') AND t.start < u.hi \
+             ORDER BY t.space_id, t.start, t.tier DESC"
+        ))
+        .bind(ranges.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(ranges.iter().map(|r| r.1 as i16).collect::<Vec<_>>())
+        .bind(ranges.iter().map(|r| r.2).collect::<Vec<_>>())
+        .bind(ranges.iter().map(|r| r.3).collect::<Vec<_>>())
+        .fetch_all(self.0)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let (start, effect) = tier_row_at(row, 2);
+                Ok((
+                    row.get(0),
+                    tier_of(row.get::<i16, _>(1).into())?,
+                    start,
+                    effect,
+                ))
+            })
+            .collect()
+    }
+
+    async fn steps_each(&self, spans: &[Span]) -> Result<Vec<(SpaceId, Step)>> {
+        entries_sql::steps_within(&mut *self.0.acquire().await?, spans).await
     }
 }

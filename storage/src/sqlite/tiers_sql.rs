@@ -6,7 +6,7 @@ use super::{from_micros, micros};
 use crate::engine::Result;
 use crate::tiers::{columns, from_columns, tier_of, Span};
 use occupancy::effect::Effect;
-use occupancy::series::EntryKey;
+use occupancy::series::{EntryKey, Step};
 use occupancy::tiers::Tier;
 use occupancy::{SpaceId, Timestamp};
 use sqlx::sqlite::SqliteRow;
@@ -212,6 +212,83 @@ impl crate::tiers::TierRead for Reader<'_> {
     ) -> Result<Vec<Timestamp>> {
         entries_sql::pending_between(self.0, space, from, to).await
     }
+
+    async fn last_entries(&self, spaces: &[SpaceId]) -> Result<Vec<Option<Timestamp>>> {
+        let rows: Vec<(Option<i64>,)> = sqlx::query_as(
+            "SELECT (SELECT c.ts FROM space_counts c WHERE c.space_id = j.value \
+                     ORDER BY c.ts DESC LIMIT 1) \
+             FROM json_each(?) AS j ORDER BY j.key",
+        )
+        .bind(json(spaces)?)
+        .fetch_all(self.0)
+        .await?;
+        rows.into_iter()
+            .map(|(ts,)| ts.map(from_micros).transpose())
+            .collect()
+    }
+
+    async fn first_pending_each(
+        &self,
+        before: &[(SpaceId, Timestamp)],
+    ) -> Result<Vec<Option<Timestamp>>> {
+        let pairs: Vec<(SpaceId, i64)> = before.iter().map(|&(s, t)| (s, micros(t))).collect();
+        let rows: Vec<(Option<i64>,)> = sqlx::query_as(
+            "SELECT (SELECT min(p.minute) FROM tier_pending p \
+                     WHERE p.space_id = json_extract(j.value, '$[0]') \
+                       AND p.minute < json_extract(j.value, '$[1]')) \
+             FROM json_each(?) AS j ORDER BY j.key",
+        )
+        .bind(json(&pairs)?)
+        .fetch_all(self.0)
+        .await?;
+        rows.into_iter()
+            .map(|(ts,)| ts.map(from_micros).transpose())
+            .collect()
+    }
+
+    async fn tier_ranges_each(
+        &self,
+        ranges: &[(SpaceId, Tier, Option<Timestamp>, Timestamp)],
+    ) -> Result<Vec<(SpaceId, Tier, Timestamp, Effect)>> {
+        let rows: Vec<(SpaceId, i64, i64, i64)> = ranges
+            .iter()
+            .map(|&(space, tier, from, to)| {
+                (
+                    space,
+                    tier as i64,
+                    from.map_or(i64::MIN, micros),
+                    micros(to),
+                )
+            })
+            .collect();
+        let rows = sqlx::query(&format!(
+            "SELECT t.space_id, t.tier, t.start, {EFFECT_COLUMNS} FROM json_each(?) AS r \
+             CROSS JOIN space_tiers t ON t.space_id = json_extract(r.value, '$[0]') \
+              AND t.tier = json_extract(r.value, '$[1]') \
+              AND t.start >= json_extract(r.value, '$[2]') \
+              AND t.start < json_extract(r.value, '$[3]') \
+             ORDER BY t.space_id, t.start, t.tier DESC"
+        ))
+        .bind(json(&rows)?)
+        .fetch_all(self.0)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let (start, effect) = tier_row_at(row, 2)?;
+                Ok((row.get(0), tier_of(row.get(1))?, start, effect))
+            })
+            .collect()
+    }
+
+    async fn steps_each(&self, spans: &[Span]) -> Result<Vec<(SpaceId, Step)>> {
+        entries_sql::steps_within(&mut *self.0.acquire().await?, spans).await
+    }
+}
+
+/// A list as JSON, for `json_each`.
+fn json(value: &(impl serde::Serialize + ?Sized)) -> Result<String> {
+    serde_json::to_string(value)
+        .map_err(|e| crate::StoreError::Corrupt(format!("a list as JSON: {e}")))
 }
 
 #[cfg(test)]

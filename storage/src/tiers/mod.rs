@@ -9,7 +9,9 @@ mod maintain;
 mod read;
 
 pub(crate) use maintain::{rebuild, summarize_pending, upgrade, Summarized};
-pub(crate) use read::{buckets_of, count_of, series_of, space_of, with_counts, TierRead};
+pub(crate) use read::{
+    buckets_of, count_of, counts_now_of, series_of, space_of, with_counts, TierRead,
+};
 
 use crate::engine::Result;
 use occupancy::effect::{Effect, Map};

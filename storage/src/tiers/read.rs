@@ -5,14 +5,15 @@
 //! whether or not the summarizer has caught up.
 
 use crate::engine::Result;
+use crate::tiers::Span;
 use async_trait::async_trait;
 use occupancy::effect::Effect;
 use occupancy::history::Bucket;
 use occupancy::reset::DailyReset;
-use occupancy::series::EntryKey;
+use occupancy::series::{EntryKey, Step};
 use occupancy::tiers::{count_ranges, fold_buckets, pieces, Fetched, Folder, Piece, Tier};
 use occupancy::{Space, SpaceId, Timestamp};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What the reads need from a backend.
 #[async_trait]
@@ -44,6 +45,25 @@ pub(crate) trait TierRead: Send + Sync {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<Timestamp>>;
+
+    // Many spaces in one statement each (`currents`).
+
+    /// The instant of each space's latest entry, in the order given.
+    async fn last_entries(&self, spaces: &[SpaceId]) -> Result<Vec<Option<Timestamp>>>;
+    /// For each `(space, to)`, the earliest minute before `to` noted for the summarizer, in
+    /// the order given.
+    async fn first_pending_each(
+        &self,
+        before: &[(SpaceId, Timestamp)],
+    ) -> Result<Vec<Option<Timestamp>>>;
+    /// The summaries in each `(space, tier, from, to)` range (from the first with no
+    /// `from`), ordered by space, then start (coarser tier first).
+    async fn tier_ranges_each(
+        &self,
+        ranges: &[(SpaceId, Tier, Option<Timestamp>, Timestamp)],
+    ) -> Result<Vec<(SpaceId, Tier, Timestamp, Effect)>>;
+    /// The entries inside the spans as steps, ordered by space, instant and rank.
+    async fn steps_each(&self, spans: &[Span]) -> Result<Vec<(SpaceId, Step)>>;
 }
 
 /// A space's daily reset and capacity; `None` if the space does not exist.
@@ -128,11 +148,101 @@ pub(crate) async fn with_counts(
     all: &[Space],
 ) -> Result<Vec<crate::SpaceCount>> {
     let now = chrono::Utc::now();
-    let mut out = Vec::with_capacity(spaces.len());
-    for space in spaces {
-        let rule = DailyReset::of(space.id, all);
-        let count = current(read, space.id, rule.as_ref(), now).await?;
-        out.push(crate::SpaceCount::new(space, count));
+    let rules: Vec<(SpaceId, Option<DailyReset>)> = spaces
+        .iter()
+        .map(|s| (s.id, DailyReset::of(s.id, all)))
+        .collect();
+    let counts = currents(read, &rules, now).await?;
+    Ok(spaces
+        .into_iter()
+        .zip(counts)
+        .map(|(space, count)| crate::SpaceCount::new(space, count))
+        .collect())
+}
+
+/// [`Store::counts_now`](crate::Store::counts_now), given every space of the building.
+pub(crate) async fn counts_now_of(
+    read: &dyn TierRead,
+    all: &[Space],
+    wanted: &[SpaceId],
+) -> Result<Vec<(SpaceId, i64)>> {
+    let wanted: BTreeSet<SpaceId> = wanted.iter().copied().collect();
+    let rules: Vec<(SpaceId, Option<DailyReset>)> = all
+        .iter()
+        .filter(|s| wanted.contains(&s.id))
+        .map(|s| (s.id, DailyReset::of(s.id, all)))
+        .collect();
+    let counts = currents(read, &rules, chrono::Utc::now()).await?;
+    Ok(rules.iter().map(|(s, _)| *s).zip(counts).collect())
+}
+
+/// [`current`] of many distinct spaces, in four round trips whatever their number (a page
+/// of 1,000 spaces, or every space a commit touched, took four or five per space).
+pub(crate) async fn currents(
+    read: &dyn TierRead,
+    spaces: &[(SpaceId, Option<DailyReset>)],
+    now: Timestamp,
+) -> Result<Vec<i64>> {
+    let ids: Vec<SpaceId> = spaces.iter().map(|(s, _)| *s).collect();
+    debug_assert_eq!(
+        ids.iter().collect::<BTreeSet<_>>().len(),
+        ids.len(),
+        "distinct spaces"
+    );
+    let lasts = read.last_entries(&ids).await?;
+    // (index in `spaces`, space, its latest entry): only these have anything to fold.
+    let counted: Vec<(usize, SpaceId, Timestamp)> = lasts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, last)| last.map(|t| (i, ids[i], t)))
+        .collect();
+    let minutes: Vec<(SpaceId, Timestamp)> = counted
+        .iter()
+        .map(|&(_, space, last)| (space, Tier::Minute.floor(last)))
+        .collect();
+    // The notes first, then the summaries (see `reads_for_count`).
+    let noted = read.first_pending_each(&minutes).await?;
+    let mut ranges = Vec::new();
+    let mut spans = Vec::new();
+    for ((&(_, space, last), &(_, minute)), noted) in counted.iter().zip(&minutes).zip(&noted) {
+        let cut = noted.map_or(minute, |n| n.min(minute));
+        ranges.extend(
+            count_ranges(cut)
+                .into_iter()
+                .map(|(tier, from, to)| (space, tier, from, to)),
+        );
+        spans.push(Span {
+            space,
+            from: cut,
+            to: last + chrono::TimeDelta::microseconds(1),
+        });
+    }
+    let (summaries, steps) =
+        tokio::try_join!(read.tier_ranges_each(&ranges), read.steps_each(&spans))?;
+    let mut summaries_of: HashMap<SpaceId, Vec<(Tier, Timestamp, Effect)>> = HashMap::new();
+    for (space, tier, start, effect) in summaries {
+        summaries_of
+            .entry(space)
+            .or_default()
+            .push((tier, start, effect));
+    }
+    let mut steps_of: HashMap<SpaceId, Vec<Step>> = HashMap::new();
+    for (space, step) in steps {
+        steps_of.entry(space).or_default().push(step);
+    }
+    let mut out = vec![0; spaces.len()];
+    for (i, space, last) in counted {
+        let rule = spaces[i].1.as_ref();
+        let mut folder = Folder::new(space, rule, None);
+        for (tier, start, effect) in summaries_of.remove(&space).unwrap_or_default() {
+            folder.bucket(start, tier.end(start), &effect);
+        }
+        for step in steps_of.remove(&space).unwrap_or_default() {
+            folder.step(step);
+        }
+        let after = last + chrono::TimeDelta::microseconds(1);
+        let count = occupancy::effect::count_after(0, folder.finish(after).as_ref());
+        out[i] = occupancy::reset::apply(rule, count, Some(last), now);
     }
     Ok(out)
 }

@@ -72,12 +72,32 @@ async fn replay_corrected(
     check_counts(store, scenario).await
 }
 
-/// Every space's count at each probe time, and now, equals the reference model's.
+/// Every space's count at each probe time, and now, equals the reference model's; so do the
+/// counts now read for all spaces at once (`counts_now`, and the list of spaces).
 pub(crate) async fn check_counts(
     store: &dyn roomer_storage::Store,
     scenario: &Scenario,
 ) -> Result<(), TestCaseError> {
     let messages = scenario.messages();
+    let now = chrono::Utc::now();
+    let mut expected_now: Vec<(i64, i64)> = scenario
+        .space_ids()
+        .into_iter()
+        .map(|s| (s, reference::count_at(&scenario.layout, &messages, s, now)))
+        .collect();
+    expected_now.sort();
+    let mut at_once = store.counts_now(&scenario.space_ids()).await.unwrap();
+    at_once.sort();
+    prop_assert_eq!(&at_once, &expected_now, "counts_now");
+    let listed: Vec<(i64, i64)> = store
+        .spaces(&roomer_storage::Page::all())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| scenario.space_ids().contains(&s.space.id))
+        .map(|s| (s.space.id, s.count))
+        .collect();
+    prop_assert_eq!(&listed, &expected_now, "spaces listed with their counts");
     for space in scenario.space_ids() {
         for t in scenario.probe_times() {
             let expected = reference::count_at(&scenario.layout, &messages, space, t);
