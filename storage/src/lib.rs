@@ -400,7 +400,8 @@ pub trait Store: Send + Sync + 'static {
     /// Brings the summaries up to date with the minutes batches noted, now rather than at
     /// the summarizer's next turn ([`StoreOptions::summarize_every`]); if another writer on
     /// the same database holds the turn, leaves it to that one. Reads are exact either way:
-    /// this only moves work, for benchmarks and for a shutdown that leaves nothing noted.
+    /// this only moves work (benchmarks time ingest with it; a store that opens a database
+    /// with notes left summarizes them itself).
     async fn catch_up(&self) -> Result<(), StoreError>;
 
     /// The current counts of those of `spaces` that exist, by id, in a few statements

@@ -186,16 +186,6 @@ impl crate::tiers::TierRead for Reader<'_> {
         entries_sql::between(self.0, space, from, to).await
     }
 
-    async fn last_entry(&self, space: SpaceId) -> Result<Option<Timestamp>> {
-        let row: Option<(i64,)> = sqlx::query_as(
-            "SELECT ts FROM space_counts WHERE space_id = ? ORDER BY ts DESC LIMIT 1",
-        )
-        .bind(space)
-        .fetch_optional(self.0)
-        .await?;
-        row.map(|(ts,)| from_micros(ts)).transpose()
-    }
-
     async fn space_chain(&self, space: SpaceId) -> Result<Vec<occupancy::Space>> {
         super::layout_sql::space_chain(&mut *self.0.acquire().await?, space).await
     }

@@ -32,8 +32,6 @@ pub(crate) trait TierRead: Send + Sync {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<EntryKey>>;
-    /// The instant of the space's latest entry.
-    async fn last_entry(&self, space: SpaceId) -> Result<Option<Timestamp>>;
     /// The space and its ancestors (empty if it does not exist).
     async fn space_chain(&self, space: SpaceId) -> Result<Vec<Space>>;
     /// The earliest minute before `to` noted for the summarizer.
@@ -88,9 +86,8 @@ pub(crate) async fn count_of(
         let Some((rule, _)) = rule_of(read, space).await? else {
             return Ok(None);
         };
-        return Ok(Some(
-            current(read, space, rule.as_ref(), chrono::Utc::now()).await?,
-        ));
+        let counts = currents(read, &[(space, rule)], chrono::Utc::now()).await?;
+        return Ok(counts.first().copied());
     };
     // The space's rule and what the count folds are read at the same time.
     let (found, reads) = tokio::try_join!(rule_of(read, space), reads_for_count(read, space, t))?;
@@ -176,8 +173,9 @@ pub(crate) async fn counts_now_of(
     Ok(rules.iter().map(|(s, _)| *s).zip(counts).collect())
 }
 
-/// [`current`] of many distinct spaces, in four round trips whatever their number (a page
-/// of 1,000 spaces, or every space a commit touched, took four or five per space).
+/// The counts now of distinct spaces, in three round trips whatever their number: each
+/// after its latest crossing (even one stamped ahead of `now`), and 0 if a daily reset came
+/// between that crossing and `now`.
 pub(crate) async fn currents(
     read: &dyn TierRead,
     spaces: &[(SpaceId, Option<DailyReset>)],
@@ -245,21 +243,6 @@ pub(crate) async fn currents(
         out[i] = occupancy::reset::apply(rule, count, Some(last), now);
     }
     Ok(out)
-}
-
-/// The count of `space` now: after its latest crossing (even one stamped ahead of `now`),
-/// and 0 if a daily reset came between that crossing and `now`.
-pub(crate) async fn current(
-    read: &dyn TierRead,
-    space: SpaceId,
-    rule: Option<&DailyReset>,
-    now: Timestamp,
-) -> Result<i64> {
-    let Some(last) = read.last_entry(space).await? else {
-        return Ok(0);
-    };
-    let count = count_at(read, space, rule, last).await?;
-    Ok(occupancy::reset::apply(rule, count, Some(last), now))
 }
 
 /// The count of `space` right after everything at or before `t`: the summaries up to the
