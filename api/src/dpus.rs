@@ -2,6 +2,7 @@
 
 use crate::error::Problem;
 use crate::pages::{next_link, PageQuery};
+use crate::views::DpuInfo;
 use crate::{ApiError, AppState};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
@@ -9,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use occupancy::{DpuId, Installation};
-use roomer_storage::{DpuInfo, Page, StoreError};
+use roomer_storage::{Page, StoreError};
 use serde::Serialize;
 
 /// Midnight UTC today: "events received today" counts from there.
@@ -27,7 +28,13 @@ pub async fn list_dpus(
 ) -> Result<(HeaderMap, Json<Vec<DpuInfo>>), ApiError> {
     let page = query.page()?;
     let now = Utc::now();
-    let dpus = state.store.dpus(None, &page, now, day_start(now)).await?;
+    let dpus: Vec<DpuInfo> = state
+        .store
+        .dpus(None, &page, now, day_start(now))
+        .await?
+        .into_iter()
+        .map(DpuInfo::from)
+        .collect();
     let last = dpus.last().map(|d| d.id.clone());
     let headers = next_link("/api/v1/dpus", &page, dpus.len(), last);
     Ok((headers, Json(dpus)))
@@ -47,7 +54,7 @@ pub async fn get_dpu(
         .store
         .dpus(Some(&id), &Page::all(), now, day_start(now))
         .await?;
-    found.pop().map(Json).ok_or_else(not_found)
+    found.pop().map(|d| Json(d.into())).ok_or_else(not_found)
 }
 
 /// What `PUT /api/v1/dpus/{id}/installations` did.

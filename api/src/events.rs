@@ -1,6 +1,7 @@
 //! Crossings over HTTP, and what operators inspect about ingestion.
 
 use crate::error::Problem;
+use crate::views::Totals;
 use crate::{ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -10,7 +11,7 @@ use base64::prelude::{Engine as _, BASE64_STANDARD};
 use chrono::TimeDelta;
 use occupancy::payload::{parse_form, Rejection, Validation};
 use occupancy::{DpuId, Timestamp};
-use roomer_storage::{Rejected, RejectedFilter, Totals};
+use roomer_storage::{Rejected, RejectedFilter};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -195,7 +196,7 @@ pub async fn list_rejected(
 /// `GET /api/v1/totals`: crossings stored, pending and rejected.
 #[utoipa::path(get, path = "/api/v1/totals", tag = "ingest", responses((status = 200, body = Totals)))]
 pub async fn totals(State(state): State<AppState>) -> Result<Json<Totals>, ApiError> {
-    Ok(Json(state.store.totals().await?))
+    Ok(Json(state.store.totals().await?.into()))
 }
 
 /// `GET /api/v1/meters`: what the broker and the ingest worker in this process counted

@@ -4,13 +4,14 @@
 
 use crate::error::Problem;
 use crate::pages::{next_link, PageQuery};
+use crate::views::SpaceCount;
 use crate::{ApiError, AppState};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use occupancy::{Doorway, DoorwayId, Space, SpaceId};
-use roomer_storage::{Page, SpaceCount};
+use roomer_storage::Page;
 use serde::{Deserialize, Serialize};
 
 fn id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, ApiError> {
@@ -30,7 +31,13 @@ pub async fn list_spaces(
     Query(query): Query<PageQuery>,
 ) -> Result<(HeaderMap, Json<Vec<SpaceCount>>), ApiError> {
     let page = query.page()?;
-    let spaces = state.store.spaces(&page).await?;
+    let spaces: Vec<SpaceCount> = state
+        .store
+        .spaces(&page)
+        .await?
+        .into_iter()
+        .map(SpaceCount::from)
+        .collect();
     let last = spaces.last().map(|s| s.space.id.to_string());
     let headers = next_link("/api/v1/spaces", &page, spaces.len(), last);
     Ok((headers, Json(spaces)))
@@ -47,7 +54,7 @@ pub async fn get_space(
         .store
         .space(id)
         .await?
-        .map(Json)
+        .map(|s| Json(s.into()))
         .ok_or_else(|| ApiError::NotFound(format!("space {id} does not exist")))
 }
 

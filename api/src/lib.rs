@@ -33,6 +33,7 @@ mod live;
 mod observe;
 mod pages;
 mod time;
+mod views;
 
 pub use error::ApiError;
 pub use live::{CountUpdate, LiveFeed};

@@ -2,12 +2,10 @@
 //! the write paths (inside a transaction) and for paginated lists (on a reader).
 
 use crate::engine::Result;
-use crate::{space_columns, space_from_columns, Page, SpaceCount};
+use crate::{space_columns, space_from_columns, sql, Page};
 use occupancy::{Doorway, DoorwayId, DpuId, Installation, Space, SpaceId};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
-
-const SPACE_COLUMNS: &str = "s.id, s.name, s.parent_id, s.time_zone, s.capacity, s.daily_reset";
 
 fn space(row: &PgRow) -> Result<Space> {
     space_from_columns(
@@ -29,32 +27,18 @@ fn doorway(row: &PgRow) -> Doorway {
     }
 }
 
-fn limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
 /// A space and its ancestors: all a reset rule needs (its own reset, the nearest time zone).
 /// `UNION` stops at a repeated id, so even a corrupt parent cycle ends.
 pub(super) async fn space_chain(conn: &mut PgConnection, id: SpaceId) -> Result<Vec<Space>> {
-    let rows = sqlx::query(&format!(
-        "WITH RECURSIVE chain(id) AS ( \
-             SELECT id FROM spaces WHERE id = $1 \
-             UNION SELECT p.parent_id FROM spaces p JOIN chain c ON p.id = c.id \
-                 WHERE p.parent_id IS NOT NULL) \
-         SELECT {SPACE_COLUMNS} FROM spaces s WHERE s.id IN (SELECT id FROM chain)"
-    ))
-    .bind(id)
-    .fetch_all(conn)
-    .await?;
+    let rows = sqlx::query(sql::SPACE_CHAIN)
+        .bind(id)
+        .fetch_all(conn)
+        .await?;
     rows.iter().map(space).collect()
 }
 
 pub(super) async fn all_spaces(conn: &mut PgConnection) -> Result<Vec<Space>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {SPACE_COLUMNS} FROM spaces s ORDER BY s.id"
-    ))
-    .fetch_all(conn)
-    .await?;
+    let rows = sqlx::query(sql::ALL_SPACES).fetch_all(conn).await?;
     rows.iter().map(space).collect()
 }
 
@@ -120,44 +104,30 @@ pub(super) async fn delete_dpu(conn: &mut PgConnection, dpu: &DpuId) -> Result<b
     Ok(result.rows_affected() > 0)
 }
 
-/// Spaces after `page.after`, with their current counts (see `crate::tiers::current`).
-pub(super) async fn spaces_page(pool: &PgPool, page: &Page<SpaceId>) -> Result<Vec<SpaceCount>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {SPACE_COLUMNS} FROM spaces s WHERE $1::bigint IS NULL OR s.id > $1 ORDER BY s.id LIMIT $2"
-    ))
-    .bind(page.after)
-    .bind(limit(page.limit))
-    .fetch_all(pool)
-    .await?;
-    let read: Vec<Space> = rows.iter().map(space).collect::<Result<_>>()?;
-    let all = if read.iter().any(|s| s.daily_reset.is_some()) {
-        all_spaces(&mut *pool.acquire().await?).await?
-    } else {
-        Vec::new()
-    };
-    crate::tiers::with_counts(&super::tiers_sql::Reader(pool), read, &all).await
+/// One page of spaces, by id.
+pub(super) async fn spaces_page(pool: &PgPool, page: &Page<SpaceId>) -> Result<Vec<Space>> {
+    let rows = sqlx::query(sql::SPACES_PAGE)
+        .bind(page.after)
+        .bind(sql::limit(page.limit))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(space).collect()
 }
 
 pub(super) async fn doorways_page(pool: &PgPool, page: &Page<DoorwayId>) -> Result<Vec<Doorway>> {
-    let rows = sqlx::query(
-        "SELECT id, name, exiting_to, entering_to FROM doorways \
-         WHERE $1::bigint IS NULL OR id > $1 ORDER BY id LIMIT $2",
-    )
-    .bind(page.after)
-    .bind(limit(page.limit))
-    .fetch_all(pool)
-    .await?;
+    let rows = sqlx::query(sql::DOORWAYS_PAGE)
+        .bind(page.after)
+        .bind(sql::limit(page.limit))
+        .fetch_all(pool)
+        .await?;
     Ok(rows.iter().map(doorway).collect())
 }
 
 pub(super) async fn installations(pool: &PgPool, dpu: &DpuId) -> Result<Vec<Installation>> {
-    let rows = sqlx::query(
-        "SELECT valid_from, valid_until, doorway_id FROM installations \
-         WHERE dpu_id = $1 ORDER BY valid_from",
-    )
-    .bind(dpu.as_str())
-    .fetch_all(pool)
-    .await?;
+    let rows = sqlx::query(sql::INSTALLATIONS)
+        .bind(dpu.as_str())
+        .fetch_all(pool)
+        .await?;
     Ok(rows
         .iter()
         .map(|r| Installation {

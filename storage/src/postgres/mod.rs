@@ -16,17 +16,17 @@ mod tiers_sql;
 mod timescale;
 mod write;
 
+use crate::backend::Backend;
 use crate::cadence::{self, Background, Cadence, SummarizeNoted};
 use crate::engine;
+use crate::tiers::TierRead;
 use crate::{
-    Batch, DpuInfo, IngestOutcome, LayoutReport, Missing, Page, Rejected, RejectedFilter, Role,
-    Series, SpaceCount, Store, StoreError, StoreOptions, TimescaleSettings, TimescaleStatus,
-    TokenInfo, TokenSelector, Totals,
+    sql, Batch, DpuInfo, IngestOutcome, Page, Rejected, RejectedFilter, Role, StoreError,
+    StoreOptions, TimescaleSettings, TimescaleStatus, TokenInfo, TokenSelector, Totals,
 };
 use async_trait::async_trait;
-use occupancy::{Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp};
+use occupancy::{Doorway, DoorwayId, DpuId, Installation, Space, SpaceId, Timestamp};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::Row;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use write::PgTx;
@@ -39,6 +39,8 @@ const MAX_ATTEMPTS: usize = 5;
 #[derive(Clone, Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Reads of counts and history, over `pool`.
+    reads: tiers_sql::Reader,
     /// The TimescaleDB version, when the database uses it.
     timescale: Option<String>,
     /// The raw retention as last read, and when (re-read after a minute).
@@ -80,6 +82,7 @@ impl PostgresStore {
             timescale::configure(&pool, settings).await?;
         }
         let mut store = Self {
+            reads: tiers_sql::Reader(pool.clone()),
             pool,
             timescale,
             retention: Arc::default(),
@@ -114,13 +117,6 @@ impl PostgresStore {
         }
         Ok(any)
     }
-
-    async fn begin(&self) -> Result<PgTx, StoreError> {
-        Ok(PgTx::new(
-            self.pool.begin().await?,
-            self.timescale.is_some(),
-        ))
-    }
 }
 
 /// Deadlocks and serialization failures are worth another try.
@@ -141,26 +137,25 @@ impl SummarizeNoted for PostgresStore {
 }
 
 #[async_trait]
-impl Store for PostgresStore {
-    async fn apply_layout(&self, layout: &Layout) -> Result<LayoutReport, StoreError> {
-        let mut tx = self.begin().await?;
-        let report = engine::apply_layout(&mut tx, layout).await?;
-        tx.commit().await?;
-        Ok(report)
+impl Backend for PostgresStore {
+    type Tx = PgTx;
+
+    async fn begin(&self) -> Result<PgTx, StoreError> {
+        Ok(PgTx::new(
+            self.pool.begin().await?,
+            self.timescale.is_some(),
+        ))
     }
 
-    async fn set_installations(
-        &self,
-        dpu: &DpuId,
-        history: &[Installation],
-    ) -> Result<LayoutReport, StoreError> {
-        let mut tx = self.begin().await?;
-        let report = engine::set_installations(&mut tx, dpu, history).await?;
-        tx.commit().await?;
-        Ok(report)
+    async fn commit(tx: PgTx) -> Result<(), StoreError> {
+        tx.commit().await
     }
 
-    async fn apply_batch(&self, batch: &Batch<'_>) -> Result<IngestOutcome, StoreError> {
+    fn reads(&self) -> &dyn TierRead {
+        &self.reads
+    }
+
+    async fn store_batch(&self, batch: &Batch<'_>) -> Result<IngestOutcome, StoreError> {
         // Statuses and sightings go to the DPUs' status rows after the commit, one
         // autocommit statement each: every worker of a shared subscription hears from every
         // DPU, so a batch holding those rows until its commit made the other workers wait
@@ -214,36 +209,101 @@ impl Store for PostgresStore {
         }
     }
 
-    async fn reject(&self, rejected: &[Rejected]) -> Result<(), StoreError> {
+    async fn insert_rejected(&self, rejected: &[Rejected]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         ops_sql::insert_rejected(&mut tx, rejected).await?;
-        tx.commit().await?;
+        Ok(tx.commit().await?)
+    }
+
+    async fn record_statuses(
+        &self,
+        statuses: &[(DpuId, bool, Timestamp)],
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        ops_sql::record_statuses(&mut conn, statuses).await
+    }
+
+    async fn record_seen(&self, seen: &[(DpuId, Timestamp)]) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        ops_sql::record_seen(&mut conn, seen).await
+    }
+
+    async fn all_spaces(&self) -> Result<Vec<Space>, StoreError> {
+        layout_sql::all_spaces(&mut *self.pool.acquire().await?).await
+    }
+
+    async fn spaces_page(&self, page: &Page<SpaceId>) -> Result<Vec<Space>, StoreError> {
+        layout_sql::spaces_page(&self.pool, page).await
+    }
+
+    async fn doorways_page(&self, page: &Page<DoorwayId>) -> Result<Vec<Doorway>, StoreError> {
+        layout_sql::doorways_page(&self.pool, page).await
+    }
+
+    async fn installations(&self, dpu: &DpuId) -> Result<Vec<Installation>, StoreError> {
+        layout_sql::installations(&self.pool, dpu).await
+    }
+
+    async fn dpu_known(&self, dpu: &DpuId) -> Result<bool, StoreError> {
+        let row = sqlx::query(sql::DPU_KNOWN)
+            .bind(dpu.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn rejected(&self, filter: &RejectedFilter) -> Result<Vec<Rejected>, StoreError> {
+        ops_sql::rejected(&self.pool, filter).await
+    }
+
+    async fn totals(&self) -> Result<Totals, StoreError> {
+        ops_sql::totals(&self.pool).await
+    }
+
+    async fn dpus(
+        &self,
+        only: Option<&DpuId>,
+        page: &Page<String>,
+        now: Timestamp,
+        day_start: Timestamp,
+    ) -> Result<Vec<DpuInfo>, StoreError> {
+        ops_sql::dpus(&self.pool, only, page, now, day_start).await
+    }
+
+    async fn insert_token(
+        &self,
+        hash: &str,
+        role: Role,
+        name: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_TOKEN)
+            .bind(hash)
+            .bind(role.as_str())
+            .bind(name)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
-    async fn count_at(
-        &self,
-        space: SpaceId,
-        at: Option<Timestamp>,
-    ) -> Result<Option<i64>, StoreError> {
-        crate::tiers::count_of(&tiers_sql::Reader(&self.pool), space, at).await
+    async fn token_role(&self, hash: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(sql::TOKEN_ROLE)
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
-    async fn series(
-        &self,
-        space: SpaceId,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Option<Series>, StoreError> {
-        crate::tiers::series_of(&tiers_sql::Reader(&self.pool), space, from, to).await
+    async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        ops_sql::tokens(&self.pool).await
     }
 
-    async fn buckets(
-        &self,
-        space: SpaceId,
-        bounds: &[(Timestamp, Timestamp)],
-    ) -> Result<Option<Vec<occupancy::history::Bucket>>, StoreError> {
-        crate::tiers::buckets_of(&tiers_sql::Reader(&self.pool), space, bounds).await
+    async fn delete_tokens(&self, selector: &TokenSelector) -> Result<u64, StoreError> {
+        let query = match selector {
+            TokenSelector::Id(prefix) => sqlx::query(sql::DELETE_TOKENS_BY_PREFIX).bind(prefix),
+            TokenSelector::Name(name) => sqlx::query(sql::DELETE_TOKENS_BY_NAME).bind(name),
+        };
+        Ok(query.execute(&self.pool).await?.rows_affected())
     }
 
     async fn oldest_kept(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
@@ -282,228 +342,5 @@ impl Store for PostgresStore {
         *self.retention.lock().expect("retention cache") =
             Some((Instant::now(), status.raw_retention));
         Ok(Some(status))
-    }
-
-    async fn spaces(&self, page: &Page<SpaceId>) -> Result<Vec<SpaceCount>, StoreError> {
-        layout_sql::spaces_page(&self.pool, page).await
-    }
-
-    async fn catch_up(&self) -> Result<(), StoreError> {
-        SummarizeNoted::summarize_noted(self).await.map(|_| ())
-    }
-
-    async fn counts_now(&self, spaces: &[SpaceId]) -> Result<Vec<(SpaceId, i64)>, StoreError> {
-        let all = layout_sql::all_spaces(&mut *self.pool.acquire().await?).await?;
-        crate::tiers::counts_now_of(&tiers_sql::Reader(&self.pool), &all, spaces).await
-    }
-
-    async fn space(&self, id: SpaceId) -> Result<Option<SpaceCount>, StoreError> {
-        crate::tiers::space_of(&tiers_sql::Reader(&self.pool), id).await
-    }
-
-    async fn space_chain(&self, id: SpaceId) -> Result<Vec<Space>, StoreError> {
-        layout_sql::space_chain(&mut *self.pool.acquire().await?, id).await
-    }
-
-    async fn doorways(&self, page: &Page<DoorwayId>) -> Result<Vec<Doorway>, StoreError> {
-        layout_sql::doorways_page(&self.pool, page).await
-    }
-
-    async fn put_space(&self, space: &Space) -> Result<bool, StoreError> {
-        let mut tx = self.begin().await?;
-        let changed = engine::put_space(&mut tx, space).await?;
-        tx.commit().await?;
-        Ok(changed)
-    }
-
-    async fn delete_space(&self, id: SpaceId) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        engine::delete_space(&mut tx, id).await?;
-        tx.commit().await
-    }
-
-    async fn put_doorway(&self, doorway: &Doorway) -> Result<LayoutReport, StoreError> {
-        let mut tx = self.begin().await?;
-        let report = engine::put_doorway(&mut tx, doorway).await?;
-        tx.commit().await?;
-        Ok(report)
-    }
-
-    async fn delete_doorway(&self, id: DoorwayId) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        engine::delete_doorway(&mut tx, id).await?;
-        tx.commit().await
-    }
-
-    async fn create_token(&self, hash: &str, role: Role, name: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO api_tokens (hash, role, name, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(hash)
-        .bind(role.as_str())
-        .bind(name)
-        .bind(chrono::Utc::now())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn token_role(&self, hash: &str) -> Result<Option<Role>, StoreError> {
-        let role: Option<String> =
-            sqlx::query_scalar("SELECT role FROM api_tokens WHERE hash = $1")
-                .bind(hash)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(role.as_deref().and_then(Role::parse))
-    }
-
-    async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT substr(hash, 1, 8), name, role, created_at FROM api_tokens \
-             ORDER BY created_at, hash",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let role: String = r.get(2);
-                Ok(TokenInfo {
-                    id: r.get(0),
-                    name: r.get(1),
-                    role: Role::parse(&role)
-                        .ok_or_else(|| StoreError::Corrupt(format!("token role {role:?}")))?,
-                    created_at: r.get(3),
-                })
-            })
-            .collect()
-    }
-
-    async fn revoke_tokens(&self, selector: &TokenSelector) -> Result<u64, StoreError> {
-        let query = match selector {
-            TokenSelector::Id(prefix)
-                if prefix.len() >= 8 && prefix.bytes().all(|b| b.is_ascii_hexdigit()) =>
-            {
-                sqlx::query("DELETE FROM api_tokens WHERE hash LIKE $1 || '%'")
-                    .bind(prefix.to_ascii_lowercase())
-            }
-            TokenSelector::Id(prefix) => return Err(Missing::TokenId(prefix.clone()).into()),
-            TokenSelector::Name(name) => {
-                sqlx::query("DELETE FROM api_tokens WHERE name = $1").bind(name.clone())
-            }
-        };
-        Ok(query.execute(&self.pool).await?.rows_affected())
-    }
-
-    async fn installations(&self, dpu: &DpuId) -> Result<Vec<Installation>, StoreError> {
-        layout_sql::installations(&self.pool, dpu).await
-    }
-
-    async fn delete_dpu(&self, dpu: &DpuId) -> Result<LayoutReport, StoreError> {
-        let mut tx = self.begin().await?;
-        let report = engine::delete_dpu(&mut tx, dpu).await?;
-        tx.commit().await?;
-        Ok(report)
-    }
-
-    async fn dpu_known(&self, dpu: &DpuId) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM dpus WHERE id = $1")
-            .bind(dpu.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
-    }
-
-    async fn rejected(&self, filter: &RejectedFilter) -> Result<Vec<Rejected>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT received_at, source, dpu_id, reason, detail, payload FROM rejected \
-             WHERE ($1::text IS NULL OR dpu_id = $1) AND ($2::text IS NULL OR reason = $2) \
-             ORDER BY received_at DESC, id DESC LIMIT $3",
-        )
-        .bind(&filter.dpu_id)
-        .bind(&filter.reason)
-        .bind(i64::from(filter.limit))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Rejected {
-                received_at: r.get(0),
-                source: r.get(1),
-                dpu_id: r.get(2),
-                reason: r.get(3),
-                detail: r.get(4),
-                payload: r.get(5),
-            })
-            .collect())
-    }
-
-    async fn totals(&self) -> Result<Totals, StoreError> {
-        let row = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM crossings), \
-                    (SELECT COUNT(*) FROM crossings WHERE doorway_id IS NULL), \
-                    (SELECT COUNT(*) FROM rejected)",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Totals {
-            crossings: row.get(0),
-            pending: row.get(1),
-            rejected: row.get(2),
-        })
-    }
-
-    async fn record_status(
-        &self,
-        dpu: &DpuId,
-        online: bool,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        ops_sql::record_statuses(&mut conn, &[(dpu.clone(), online, at)]).await
-    }
-
-    async fn record_seen(&self, seen: &[(DpuId, Timestamp)]) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        ops_sql::record_seen(&mut conn, seen).await
-    }
-
-    async fn dpus(
-        &self,
-        only: Option<&DpuId>,
-        page: &Page<String>,
-        now: Timestamp,
-        day_start: Timestamp,
-    ) -> Result<Vec<DpuInfo>, StoreError> {
-        let rows = sqlx::query(
-            "WITH ids AS (SELECT id AS dpu_id FROM dpus UNION SELECT dpu_id FROM dpu_status) \
-             SELECT i.dpu_id, EXISTS (SELECT 1 FROM dpus d WHERE d.id = i.dpu_id), \
-                    s.online, s.status_at, s.last_seen, \
-                    (SELECT n.doorway_id FROM installations n WHERE n.dpu_id = i.dpu_id \
-                        AND n.valid_from <= $1 AND (n.valid_until IS NULL OR n.valid_until > $1)), \
-                    (SELECT COUNT(*) FROM crossings c \
-                        WHERE c.dpu_id = i.dpu_id AND c.received_at >= $2) \
-             FROM ids i LEFT JOIN dpu_status s ON s.dpu_id = i.dpu_id \
-             WHERE ($3::text IS NULL OR i.dpu_id = $3) AND ($4::text IS NULL OR i.dpu_id > $4) \
-             ORDER BY i.dpu_id LIMIT $5",
-        )
-        .bind(now)
-        .bind(day_start)
-        .bind(only.map(DpuId::as_str))
-        .bind(page.after.as_deref())
-        .bind(i64::try_from(page.limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| DpuInfo {
-                id: r.get(0),
-                declared: r.get(1),
-                online: r.get(2),
-                status_at: r.get(3),
-                last_seen: r.get(4),
-                doorway: r.get(5),
-                events_today: r.get(6),
-            })
-            .collect())
     }
 }

@@ -1,10 +1,12 @@
-//! PostgreSQL statements for what DPUs send besides crossings: refused messages, statuses
-//! and sightings. Each runs inside the caller's transaction (a batch's, or one of its own).
+//! PostgreSQL statements for what DPUs send besides crossings (refused messages, statuses
+//! and sightings, each inside the caller's transaction) and for what operators read
+//! (refused messages, totals, DPUs, tokens).
 
+use crate::backend::stored_role;
 use crate::engine::Result;
-use crate::Rejected;
+use crate::{sql, DpuInfo, Page, Rejected, RejectedFilter, TokenInfo, Totals};
 use occupancy::{DpuId, Timestamp};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool, Row};
 
 /// PostgreSQL text cannot hold U+0000, and a refusal must never fail to be kept (the batch
 /// holding it would be retried forever): NULs in its text become U+FFFD. The payload, bytes,
@@ -98,4 +100,76 @@ pub(super) async fn record_seen(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+pub(super) async fn rejected(pool: &PgPool, filter: &RejectedFilter) -> Result<Vec<Rejected>> {
+    let rows = sqlx::query(sql::REJECTED)
+        .bind(&filter.dpu_id)
+        .bind(&filter.reason)
+        .bind(i64::from(filter.limit))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Rejected {
+            received_at: r.get(0),
+            source: r.get(1),
+            dpu_id: r.get(2),
+            reason: r.get(3),
+            detail: r.get(4),
+            payload: r.get(5),
+        })
+        .collect())
+}
+
+pub(super) async fn totals(pool: &PgPool) -> Result<Totals> {
+    let row = sqlx::query(sql::TOTALS).fetch_one(pool).await?;
+    Ok(Totals {
+        crossings: row.get(0),
+        pending: row.get(1),
+        rejected: row.get(2),
+    })
+}
+
+pub(super) async fn dpus(
+    pool: &PgPool,
+    only: Option<&DpuId>,
+    page: &Page<String>,
+    now: Timestamp,
+    day_start: Timestamp,
+) -> Result<Vec<DpuInfo>> {
+    let rows = sqlx::query(sql::DPUS)
+        .bind(now)
+        .bind(day_start)
+        .bind(only.map(DpuId::as_str))
+        .bind(page.after.as_deref())
+        .bind(sql::limit(page.limit))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| DpuInfo {
+            id: r.get(0),
+            declared: r.get(1),
+            online: r.get(2),
+            status_at: r.get(3),
+            last_seen: r.get(4),
+            doorway: r.get(5),
+            events_today: r.get(6),
+        })
+        .collect())
+}
+
+pub(super) async fn tokens(pool: &PgPool) -> Result<Vec<TokenInfo>> {
+    let rows = sqlx::query(sql::TOKENS).fetch_all(pool).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(TokenInfo {
+                id: r.get(0),
+                name: r.get(1),
+                role: stored_role(r.get(2))?,
+                created_at: r.get(3),
+            })
+        })
+        .collect()
 }

@@ -135,10 +135,11 @@ pub(super) async fn spaces_with_entries(tx: &mut sqlx::PgConnection) -> Result<V
 }
 
 /// Reads of counts and history over a pool.
-pub(super) struct Reader<'a>(pub(super) &'a sqlx::PgPool);
+#[derive(Clone, Debug)]
+pub(super) struct Reader(pub(super) sqlx::PgPool);
 
 #[async_trait::async_trait]
-impl crate::tiers::TierRead for Reader<'_> {
+impl crate::tiers::TierRead for Reader {
     async fn tier_ranges(
         &self,
         space: SpaceId,
@@ -162,7 +163,7 @@ impl crate::tiers::TierRead for Reader<'_> {
             query.push(" AND start < ").push_bind(*to).push(")");
         }
         query.push(") ORDER BY start, tier DESC");
-        let rows = query.build().fetch_all(self.0).await?;
+        let rows = query.build().fetch_all(&self.0).await?;
         rows.iter()
             .map(|row| {
                 let (start, effect) = tier_row_at(row, 1);
@@ -177,7 +178,7 @@ impl crate::tiers::TierRead for Reader<'_> {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<EntryKey>> {
-        entries_sql::between(self.0, space, from, to).await
+        entries_sql::between(&self.0, space, from, to).await
     }
 
     async fn space_chain(&self, space: SpaceId) -> Result<Vec<occupancy::Space>> {
@@ -185,7 +186,7 @@ impl crate::tiers::TierRead for Reader<'_> {
     }
 
     async fn first_pending(&self, space: SpaceId, to: Timestamp) -> Result<Option<Timestamp>> {
-        entries_sql::first_pending(self.0, space, to).await
+        entries_sql::first_pending(&self.0, space, to).await
     }
 
     async fn pending_between(
@@ -194,7 +195,7 @@ impl crate::tiers::TierRead for Reader<'_> {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<Timestamp>> {
-        entries_sql::pending_between(self.0, space, from, to).await
+        entries_sql::pending_between(&self.0, space, from, to).await
     }
 
     async fn last_entries(&self, spaces: &[SpaceId]) -> Result<Vec<Option<Timestamp>>> {
@@ -204,7 +205,7 @@ impl crate::tiers::TierRead for Reader<'_> {
              FROM UNNEST($1::bigint[]) WITH ORDINALITY AS u(s, i) ORDER BY u.i",
         )
         .bind(spaces)
-        .fetch_all(self.0)
+        .fetch_all(&self.0)
         .await?;
         Ok(rows.into_iter().map(|(ts,)| ts).collect())
     }
@@ -221,7 +222,7 @@ impl crate::tiers::TierRead for Reader<'_> {
         )
         .bind(before.iter().map(|(s, _)| *s).collect::<Vec<_>>())
         .bind(before.iter().map(|(_, t)| *t).collect::<Vec<_>>())
-        .fetch_all(self.0)
+        .fetch_all(&self.0)
         .await?;
         Ok(rows.into_iter().map(|(ts,)| ts).collect())
     }
@@ -242,7 +243,7 @@ impl crate::tiers::TierRead for Reader<'_> {
         .bind(ranges.iter().map(|r| r.1 as i16).collect::<Vec<_>>())
         .bind(ranges.iter().map(|r| r.2).collect::<Vec<_>>())
         .bind(ranges.iter().map(|r| r.3).collect::<Vec<_>>())
-        .fetch_all(self.0)
+        .fetch_all(&self.0)
         .await?;
         rows.iter()
             .map(|row| {

@@ -12,19 +12,20 @@ mod ops_sql;
 mod tiers_sql;
 mod write;
 
+use crate::backend::Backend;
 use crate::cadence::{self, Background, Cadence, SummarizeNoted};
 use crate::engine;
+use crate::tiers::TierRead;
 use crate::{
-    Batch, DpuInfo, IngestOutcome, LayoutReport, Missing, Page, Rejected, RejectedFilter, Role,
-    Series, SpaceCount, Store, StoreError, StoreOptions, TokenInfo, TokenSelector, Totals,
+    sql, Batch, DpuInfo, IngestOutcome, Page, Rejected, RejectedFilter, Role, StoreError,
+    StoreOptions, TokenInfo, TokenSelector, Totals,
 };
 use async_trait::async_trait;
 use chrono::DateTime;
-use occupancy::{Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp};
+use occupancy::{Doorway, DoorwayId, DpuId, Installation, Space, SpaceId, Timestamp};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::Row;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub(crate) fn from_micros(us: i64) -> Result<Timestamp, StoreError> {
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    /// Reads of counts and history, over `readers`.
+    reads: tiers_sql::Reader,
     /// The database file as opened, to notice it deleted or replaced while open.
     file: Option<OpenedFile>,
     /// Raised when a write failed: the writer connection is replaced before its next use.
@@ -134,6 +137,7 @@ impl SqliteStore {
             });
         let mut store = Self {
             writer,
+            reads: tiers_sql::Reader(readers.clone()),
             readers,
             file,
             recycle_writer,
@@ -163,11 +167,6 @@ impl SqliteStore {
         }
         Ok(begun?)
     }
-
-    async fn begin(&self) -> Result<SqliteTx, StoreError> {
-        let tx = self.begin_write().await?;
-        Ok(SqliteTx::new(tx, self.recycle_writer.clone()))
-    }
 }
 
 #[async_trait]
@@ -185,26 +184,23 @@ impl SummarizeNoted for SqliteStore {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
-    async fn apply_layout(&self, layout: &Layout) -> Result<LayoutReport, StoreError> {
-        let mut tx = self.begin().await?;
-        let report = engine::apply_layout(&mut tx, layout).await?;
-        tx.commit().await?;
-        Ok(report)
+impl Backend for SqliteStore {
+    type Tx = SqliteTx;
+
+    async fn begin(&self) -> Result<SqliteTx, StoreError> {
+        let tx = self.begin_write().await?;
+        Ok(SqliteTx::new(tx, self.recycle_writer.clone()))
     }
 
-    async fn set_installations(
-        &self,
-        dpu: &DpuId,
-        history: &[Installation],
-    ) -> Result<LayoutReport, StoreError> {
-        let mut tx = self.begin().await?;
-        let report = engine::set_installations(&mut tx, dpu, history).await?;
-        tx.commit().await?;
-        Ok(report)
+    async fn commit(tx: SqliteTx) -> Result<(), StoreError> {
+        tx.commit().await
     }
 
-    async fn apply_batch(&self, batch: &Batch<'_>) -> Result<IngestOutcome, StoreError> {
+    fn reads(&self) -> &dyn TierRead {
+        &self.reads
+    }
+
+    async fn store_batch(&self, batch: &Batch<'_>) -> Result<IngestOutcome, StoreError> {
         let due = self.cadence.due();
         let mut tx = self.begin().await?;
         match crate::batch::apply(&mut tx, batch, chrono::Utc::now(), due).await? {
@@ -222,158 +218,45 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn reject(&self, rejected: &[Rejected]) -> Result<(), StoreError> {
+    async fn insert_rejected(&self, rejected: &[Rejected]) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         ops_sql::insert_rejected(&mut tx, rejected).await?;
-        tx.commit().await?;
-        Ok(())
+        Ok(tx.commit().await?)
     }
 
-    async fn count_at(
+    async fn record_statuses(
         &self,
-        space: SpaceId,
-        at: Option<Timestamp>,
-    ) -> Result<Option<i64>, StoreError> {
-        crate::tiers::count_of(&tiers_sql::Reader(&self.readers), space, at).await
+        statuses: &[(DpuId, bool, Timestamp)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        ops_sql::record_statuses(&mut tx, statuses).await?;
+        Ok(tx.commit().await?)
     }
 
-    async fn series(
-        &self,
-        space: SpaceId,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Option<Series>, StoreError> {
-        crate::tiers::series_of(&tiers_sql::Reader(&self.readers), space, from, to).await
+    async fn record_seen(&self, seen: &[(DpuId, Timestamp)]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        ops_sql::record_seen(&mut tx, seen).await?;
+        Ok(tx.commit().await?)
     }
 
-    async fn buckets(
-        &self,
-        space: SpaceId,
-        bounds: &[(Timestamp, Timestamp)],
-    ) -> Result<Option<Vec<occupancy::history::Bucket>>, StoreError> {
-        crate::tiers::buckets_of(&tiers_sql::Reader(&self.readers), space, bounds).await
+    async fn all_spaces(&self) -> Result<Vec<Space>, StoreError> {
+        layout_sql::all_spaces(&mut *self.readers.acquire().await?).await
     }
 
-    async fn spaces(&self, page: &Page<SpaceId>) -> Result<Vec<SpaceCount>, StoreError> {
+    async fn spaces_page(&self, page: &Page<SpaceId>) -> Result<Vec<Space>, StoreError> {
         layout_sql::spaces_page(&self.readers, page).await
     }
 
-    async fn catch_up(&self) -> Result<(), StoreError> {
-        SummarizeNoted::summarize_noted(self).await.map(|_| ())
-    }
-
-    async fn counts_now(&self, spaces: &[SpaceId]) -> Result<Vec<(SpaceId, i64)>, StoreError> {
-        let all = layout_sql::all_spaces(&mut *self.readers.acquire().await?).await?;
-        crate::tiers::counts_now_of(&tiers_sql::Reader(&self.readers), &all, spaces).await
-    }
-
-    async fn space(&self, id: SpaceId) -> Result<Option<SpaceCount>, StoreError> {
-        crate::tiers::space_of(&tiers_sql::Reader(&self.readers), id).await
-    }
-
-    async fn space_chain(&self, id: SpaceId) -> Result<Vec<Space>, StoreError> {
-        layout_sql::space_chain(&mut *self.readers.acquire().await?, id).await
-    }
-
-    async fn doorways(&self, page: &Page<DoorwayId>) -> Result<Vec<Doorway>, StoreError> {
+    async fn doorways_page(&self, page: &Page<DoorwayId>) -> Result<Vec<Doorway>, StoreError> {
         layout_sql::doorways_page(&self.readers, page).await
-    }
-
-    async fn put_space(&self, space: &Space) -> Result<bool, StoreError> {
-        let mut tx = self.begin().await?;
-        let changed = engine::put_space(&mut tx, space).await?;
-        tx.commit().await?;
-        Ok(changed)
-    }
-
-    async fn delete_space(&self, id: SpaceId) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        engine::delete_space(&mut tx, id).await?;
-        tx.commit().await
-    }
-
-    async fn put_doorway(&self, doorway: &Doorway) -> Result<LayoutReport, StoreError> {
-        let mut tx = self.begin().await?;
-        let report = engine::put_doorway(&mut tx, doorway).await?;
-        tx.commit().await?;
-        Ok(report)
-    }
-
-    async fn delete_doorway(&self, id: DoorwayId) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        engine::delete_doorway(&mut tx, id).await?;
-        tx.commit().await
-    }
-
-    async fn create_token(&self, hash: &str, role: Role, name: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO api_tokens (hash, role, name, created_at) VALUES (?, ?, ?, ?)")
-            .bind(hash)
-            .bind(role.as_str())
-            .bind(name)
-            .bind(micros(chrono::Utc::now()))
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
-
-    async fn token_role(&self, hash: &str) -> Result<Option<Role>, StoreError> {
-        let role: Option<String> = sqlx::query_scalar("SELECT role FROM api_tokens WHERE hash = ?")
-            .bind(hash)
-            .fetch_optional(&self.readers)
-            .await?;
-        Ok(role.as_deref().and_then(Role::parse))
-    }
-
-    async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT substr(hash, 1, 8), name, role, created_at FROM api_tokens \
-             ORDER BY created_at, hash",
-        )
-        .fetch_all(&self.readers)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let role: String = r.get(2);
-                Ok(TokenInfo {
-                    id: r.get(0),
-                    name: r.get(1),
-                    role: Role::parse(&role)
-                        .ok_or_else(|| StoreError::Corrupt(format!("token role {role:?}")))?,
-                    created_at: from_micros(r.get(3))?,
-                })
-            })
-            .collect()
-    }
-
-    async fn revoke_tokens(&self, selector: &TokenSelector) -> Result<u64, StoreError> {
-        let query = match selector {
-            TokenSelector::Id(prefix)
-                if prefix.len() >= 8 && prefix.bytes().all(|b| b.is_ascii_hexdigit()) =>
-            {
-                sqlx::query("DELETE FROM api_tokens WHERE hash LIKE ?1 || '%'")
-                    .bind(prefix.to_ascii_lowercase())
-            }
-            TokenSelector::Id(prefix) => return Err(Missing::TokenId(prefix.clone()).into()),
-            TokenSelector::Name(name) => {
-                sqlx::query("DELETE FROM api_tokens WHERE name = ?").bind(name.clone())
-            }
-        };
-        Ok(query.execute(&self.writer).await?.rows_affected())
     }
 
     async fn installations(&self, dpu: &DpuId) -> Result<Vec<Installation>, StoreError> {
         layout_sql::installations(&self.readers, dpu).await
     }
 
-    async fn delete_dpu(&self, dpu: &DpuId) -> Result<LayoutReport, StoreError> {
-        let mut tx = self.begin().await?;
-        let report = engine::delete_dpu(&mut tx, dpu).await?;
-        tx.commit().await?;
-        Ok(report)
-    }
-
     async fn dpu_known(&self, dpu: &DpuId) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM dpus WHERE id = ?")
+        let row = sqlx::query(sql::DPU_KNOWN)
             .bind(dpu.as_str())
             .fetch_optional(&self.readers)
             .await?;
@@ -381,62 +264,11 @@ impl Store for SqliteStore {
     }
 
     async fn rejected(&self, filter: &RejectedFilter) -> Result<Vec<Rejected>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT received_at, source, dpu_id, reason, detail, payload FROM rejected \
-             WHERE (?1 IS NULL OR dpu_id = ?1) AND (?2 IS NULL OR reason = ?2) \
-             ORDER BY received_at DESC, id DESC LIMIT ?3",
-        )
-        .bind(&filter.dpu_id)
-        .bind(&filter.reason)
-        .bind(filter.limit)
-        .fetch_all(&self.readers)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(Rejected {
-                    received_at: from_micros(r.get(0))?,
-                    source: r.get(1),
-                    dpu_id: r.get(2),
-                    reason: r.get(3),
-                    detail: r.get(4),
-                    payload: r.get(5),
-                })
-            })
-            .collect()
+        ops_sql::rejected(&self.readers, filter).await
     }
 
     async fn totals(&self) -> Result<Totals, StoreError> {
-        let row = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM crossings), \
-                    (SELECT COUNT(*) FROM crossings WHERE doorway_id IS NULL), \
-                    (SELECT COUNT(*) FROM rejected)",
-        )
-        .fetch_one(&self.readers)
-        .await?;
-        Ok(Totals {
-            crossings: row.get(0),
-            pending: row.get(1),
-            rejected: row.get(2),
-        })
-    }
-
-    async fn record_status(
-        &self,
-        dpu: &DpuId,
-        online: bool,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        ops_sql::record_statuses(&mut tx, &[(dpu.clone(), online, at)]).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn record_seen(&self, seen: &[(DpuId, Timestamp)]) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        ops_sql::record_seen(&mut tx, seen).await?;
-        tx.commit().await?;
-        Ok(())
+        ops_sql::totals(&self.readers).await
     }
 
     async fn dpus(
@@ -446,37 +278,42 @@ impl Store for SqliteStore {
         now: Timestamp,
         day_start: Timestamp,
     ) -> Result<Vec<DpuInfo>, StoreError> {
-        let rows = sqlx::query(
-            "WITH ids AS (SELECT id AS dpu_id FROM dpus UNION SELECT dpu_id FROM dpu_status) \
-             SELECT i.dpu_id, EXISTS (SELECT 1 FROM dpus d WHERE d.id = i.dpu_id), \
-                    s.online, s.status_at, s.last_seen, \
-                    (SELECT n.doorway_id FROM installations n WHERE n.dpu_id = i.dpu_id \
-                        AND n.valid_from <= ?1 AND (n.valid_until IS NULL OR n.valid_until > ?1)), \
-                    (SELECT COUNT(*) FROM crossings c \
-                        WHERE c.dpu_id = i.dpu_id AND c.received_at >= ?2) \
-             FROM ids i LEFT JOIN dpu_status s ON s.dpu_id = i.dpu_id \
-             WHERE (?3 IS NULL OR i.dpu_id = ?3) AND (?4 IS NULL OR i.dpu_id > ?4) \
-             ORDER BY i.dpu_id LIMIT ?5",
-        )
-        .bind(micros(now))
-        .bind(micros(day_start))
-        .bind(only.map(DpuId::as_str))
-        .bind(page.after.as_deref())
-        .bind(i64::try_from(page.limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.readers)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(DpuInfo {
-                    id: r.get(0),
-                    declared: r.get(1),
-                    online: r.get(2),
-                    status_at: r.get::<Option<i64>, _>(3).map(from_micros).transpose()?,
-                    last_seen: r.get::<Option<i64>, _>(4).map(from_micros).transpose()?,
-                    doorway: r.get(5),
-                    events_today: r.get(6),
-                })
-            })
-            .collect()
+        ops_sql::dpus(&self.readers, only, page, now, day_start).await
+    }
+
+    async fn insert_token(
+        &self,
+        hash: &str,
+        role: Role,
+        name: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql::INSERT_TOKEN)
+            .bind(hash)
+            .bind(role.as_str())
+            .bind(name)
+            .bind(micros(at))
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn token_role(&self, hash: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(sql::TOKEN_ROLE)
+            .bind(hash)
+            .fetch_optional(&self.readers)
+            .await?)
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
+        ops_sql::tokens(&self.readers).await
+    }
+
+    async fn delete_tokens(&self, selector: &TokenSelector) -> Result<u64, StoreError> {
+        let query = match selector {
+            TokenSelector::Id(prefix) => sqlx::query(sql::DELETE_TOKENS_BY_PREFIX).bind(prefix),
+            TokenSelector::Name(name) => sqlx::query(sql::DELETE_TOKENS_BY_NAME).bind(name),
+        };
+        Ok(query.execute(&self.writer).await?.rows_affected())
     }
 }

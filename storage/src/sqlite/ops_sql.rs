@@ -1,11 +1,13 @@
-//! SQLite statements for what DPUs send besides crossings: refused messages, statuses and
-//! sightings. Each runs inside the caller's transaction (a batch's, or one of its own).
+//! SQLite statements for what DPUs send besides crossings (refused messages, statuses and
+//! sightings, each inside the caller's transaction) and for what operators read (refused
+//! messages, totals, DPUs, tokens).
 
-use super::micros;
+use super::{from_micros, micros};
+use crate::backend::stored_role;
 use crate::engine::Result;
-use crate::Rejected;
+use crate::{sql, DpuInfo, Page, Rejected, RejectedFilter, TokenInfo, Totals};
 use occupancy::{DpuId, Timestamp};
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 pub(super) async fn insert_rejected(conn: &mut SqliteConnection, rows: &[Rejected]) -> Result<()> {
     // 6 parameters a row: well under SQLite's limit per statement.
@@ -68,4 +70,78 @@ pub(super) async fn record_seen(
     );
     query.build().execute(&mut *conn).await?;
     Ok(())
+}
+
+pub(super) async fn rejected(pool: &SqlitePool, filter: &RejectedFilter) -> Result<Vec<Rejected>> {
+    let rows = sqlx::query(sql::REJECTED)
+        .bind(&filter.dpu_id)
+        .bind(&filter.reason)
+        .bind(i64::from(filter.limit))
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Rejected {
+                received_at: from_micros(r.get(0))?,
+                source: r.get(1),
+                dpu_id: r.get(2),
+                reason: r.get(3),
+                detail: r.get(4),
+                payload: r.get(5),
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn totals(pool: &SqlitePool) -> Result<Totals> {
+    let row = sqlx::query(sql::TOTALS).fetch_one(pool).await?;
+    Ok(Totals {
+        crossings: row.get(0),
+        pending: row.get(1),
+        rejected: row.get(2),
+    })
+}
+
+pub(super) async fn dpus(
+    pool: &SqlitePool,
+    only: Option<&DpuId>,
+    page: &Page<String>,
+    now: Timestamp,
+    day_start: Timestamp,
+) -> Result<Vec<DpuInfo>> {
+    let rows = sqlx::query(sql::DPUS)
+        .bind(micros(now))
+        .bind(micros(day_start))
+        .bind(only.map(DpuId::as_str))
+        .bind(page.after.as_deref())
+        .bind(sql::limit(page.limit))
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(DpuInfo {
+                id: r.get(0),
+                declared: r.get(1),
+                online: r.get(2),
+                status_at: r.get::<Option<i64>, _>(3).map(from_micros).transpose()?,
+                last_seen: r.get::<Option<i64>, _>(4).map(from_micros).transpose()?,
+                doorway: r.get(5),
+                events_today: r.get(6),
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn tokens(pool: &SqlitePool) -> Result<Vec<TokenInfo>> {
+    let rows = sqlx::query(sql::TOKENS).fetch_all(pool).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(TokenInfo {
+                id: r.get(0),
+                name: r.get(1),
+                role: stored_role(r.get(2))?,
+                created_at: from_micros(r.get(3))?,
+            })
+        })
+        .collect()
 }

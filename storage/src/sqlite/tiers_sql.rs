@@ -155,10 +155,11 @@ fn ranges_query(
 }
 
 /// Reads of counts and history over a pool.
-pub(super) struct Reader<'a>(pub(super) &'a sqlx::SqlitePool);
+#[derive(Clone, Debug)]
+pub(super) struct Reader(pub(super) sqlx::SqlitePool);
 
 #[async_trait::async_trait]
-impl crate::tiers::TierRead for Reader<'_> {
+impl crate::tiers::TierRead for Reader {
     async fn tier_ranges(
         &self,
         space: SpaceId,
@@ -168,7 +169,7 @@ impl crate::tiers::TierRead for Reader<'_> {
             return Ok(Vec::new());
         }
         let mut query = ranges_query(space, ranges);
-        let rows = query.build().fetch_all(self.0).await?;
+        let rows = query.build().fetch_all(&self.0).await?;
         rows.iter()
             .map(|row| {
                 let (start, effect) = tier_row_at(row, 1)?;
@@ -183,7 +184,7 @@ impl crate::tiers::TierRead for Reader<'_> {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<EntryKey>> {
-        entries_sql::between(self.0, space, from, to).await
+        entries_sql::between(&self.0, space, from, to).await
     }
 
     async fn space_chain(&self, space: SpaceId) -> Result<Vec<occupancy::Space>> {
@@ -191,7 +192,7 @@ impl crate::tiers::TierRead for Reader<'_> {
     }
 
     async fn first_pending(&self, space: SpaceId, to: Timestamp) -> Result<Option<Timestamp>> {
-        entries_sql::first_pending(self.0, space, to).await
+        entries_sql::first_pending(&self.0, space, to).await
     }
 
     async fn pending_between(
@@ -200,7 +201,7 @@ impl crate::tiers::TierRead for Reader<'_> {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<Timestamp>> {
-        entries_sql::pending_between(self.0, space, from, to).await
+        entries_sql::pending_between(&self.0, space, from, to).await
     }
 
     async fn last_entries(&self, spaces: &[SpaceId]) -> Result<Vec<Option<Timestamp>>> {
@@ -210,7 +211,7 @@ impl crate::tiers::TierRead for Reader<'_> {
              FROM json_each(?) AS j ORDER BY j.key",
         )
         .bind(json(spaces)?)
-        .fetch_all(self.0)
+        .fetch_all(&self.0)
         .await?;
         rows.into_iter()
             .map(|(ts,)| ts.map(from_micros).transpose())
@@ -229,7 +230,7 @@ impl crate::tiers::TierRead for Reader<'_> {
              FROM json_each(?) AS j ORDER BY j.key",
         )
         .bind(json(&pairs)?)
-        .fetch_all(self.0)
+        .fetch_all(&self.0)
         .await?;
         rows.into_iter()
             .map(|(ts,)| ts.map(from_micros).transpose())
@@ -260,7 +261,7 @@ impl crate::tiers::TierRead for Reader<'_> {
              ORDER BY t.space_id, t.start, t.tier DESC"
         ))
         .bind(json(&rows)?)
-        .fetch_all(self.0)
+        .fetch_all(&self.0)
         .await?;
         rows.iter()
             .map(|row| {
