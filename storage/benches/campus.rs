@@ -17,7 +17,8 @@
 //!   buckets, Europe/Paris) ending with the campus day, of Outside and of one room, median
 //!   of 15.
 //!
-//! Rerun (arguments pick backends; `ROOMER_CAMPUS_DPUS` scales the campus down):
+//! Rerun (arguments pick backends; `ROOMER_CAMPUS_DPUS` scales the campus down,
+//! `ROOMER_SUMMARIZE_EVERY` sets the summarizer's interval in milliseconds):
 //!
 //! ```text
 //! cargo bench -p roomer-storage --bench campus -- sqlite
@@ -38,7 +39,7 @@ use roomer_storage::history::{history, Source};
 use roomer_storage::testing::{
     compress_all_chunks, fresh_postgres_database, postgres_url, timescale_url,
 };
-use roomer_storage::{Page, Store};
+use roomer_storage::{Page, Store, StoreOptions};
 use sqlx::{Connection, Row};
 use std::time::Instant;
 
@@ -54,6 +55,18 @@ fn dpus() -> usize {
         .ok()
         .and_then(|v| v.replace('_', "").parse().ok())
         .unwrap_or(100_000)
+}
+
+/// The store's options: `ROOMER_SUMMARIZE_EVERY` (milliseconds) as `roomer` reads it.
+fn options() -> StoreOptions {
+    let mut options = StoreOptions::default();
+    if let Some(ms) = std::env::var("ROOMER_SUMMARIZE_EVERY")
+        .ok()
+        .and_then(|v| v.trim_end_matches("ms").parse().ok())
+    {
+        options.summarize_every = std::time::Duration::from_millis(ms);
+    }
+    options
 }
 
 fn day() -> Timestamp {
@@ -88,6 +101,12 @@ fn upload(i: usize) -> Vec<Crossing> {
 }
 
 fn main() {
+    // `RUST_LOG=sqlx::query=debug` logs every statement with its time, for
+    // `scripts/statement-times.py`.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let wanted: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
@@ -131,7 +150,9 @@ async fn run(backend: &str, dpus: usize) {
         _ => unreachable!(),
     };
     println!("\n== {backend}");
-    let store = roomer_storage::connect(&url).await.expect("open the store");
+    let store = roomer_storage::connect_with(&url, options())
+        .await
+        .expect("open the store");
     assert_eq!(
         store.timescale().await.expect("status").is_some(),
         backend == "timescale",
