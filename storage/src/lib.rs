@@ -15,6 +15,7 @@
 //!   [`history`]: a space's buckets, folded from them (or from the raw series, to compare).
 //! - `cadence`: how often the summarizer runs, and the store's background task that runs it.
 //! - `sql`: statements both databases run as written.
+//! - `memory`: the tables as ordered maps, for property tests of the real engine.
 //! - `sqlite`: the zero-setup default (`sqlite://roomer.db`, WAL, one writer connection).
 //! - `postgres`: PostgreSQL; several ingest workers share it without locking each other's
 //!   spaces (one advisory lock takes turns at summarizing). With TimescaleDB
@@ -35,6 +36,7 @@ mod engine;
 mod error;
 pub mod history;
 mod latest;
+mod memory;
 mod model;
 mod postgres;
 mod sql;
@@ -49,6 +51,7 @@ use std::sync::Arc;
 pub use batch::Batch;
 pub use capabilities::{CountStore, IngestStore, LayoutStore, OperationsStore, Store, TokenStore};
 pub use error::{InUse, Missing, StoreError};
+pub use memory::MemoryStore;
 pub(crate) use model::{space_columns, space_from_columns};
 pub use model::{
     DpuInfo, IngestOutcome, LayoutReport, Page, Rejected, RejectedFilter, Role, Series, SpaceCount,

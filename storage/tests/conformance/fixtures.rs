@@ -16,6 +16,22 @@ pub const EAGER: StoreOptions = StoreOptions {
     summarize_every: Duration::ZERO,
 };
 
+pub async fn memory() -> Fixture {
+    memory_with(StoreOptions::default())
+}
+
+pub async fn memory_eager() -> Fixture {
+    memory_with(EAGER)
+}
+
+/// A fresh in-memory store: the same engine, tables as ordered maps.
+pub fn memory_with(options: StoreOptions) -> Fixture {
+    Fixture {
+        store: Arc::new(roomer_storage::MemoryStore::new(options)),
+        _dir: None,
+    }
+}
+
 pub async fn sqlite() -> Fixture {
     sqlite_with(StoreOptions::default()).await.0
 }

@@ -1,4 +1,4 @@
-//! One conformance suite, run against every backend: SQLite always, PostgreSQL when
+//! One conformance suite, run against every backend: in memory and SQLite always, PostgreSQL when
 //! `TEST_DATABASE_URL` is set, TimescaleDB when `TEST_TIMESCALE_URL` is set (otherwise their
 //! copies of the suite are reported as ignored).
 
@@ -61,6 +61,12 @@ macro_rules! conformance {
     };
 }
 
+conformance!(
+    memory,
+    crate::fixtures::memory,
+    crate::fixtures::memory_eager,
+    []
+);
 conformance!(
     sqlite,
     crate::fixtures::sqlite,

@@ -149,6 +149,23 @@ fn check_installations<F: Future<Output = Fixture>>(cases: u32, fixture: fn() ->
     });
 }
 
+/// The in-memory backend runs the same engine as the databases in a fraction of the time,
+/// so the engine meets as many scenarios as the domain's own property tests.
+#[test]
+fn memory_counts_match_the_reference_model_whatever_the_delivery() {
+    check(2_000, fixtures::memory);
+}
+
+#[test]
+fn memory_resets_match_the_reference_model_whatever_the_delivery() {
+    check_resets(2_000, fixtures::memory);
+}
+
+#[test]
+fn memory_histories_put_one_by_one_match_the_reference_model() {
+    check_installations(1_000, fixtures::memory);
+}
+
 #[test]
 fn sqlite_histories_put_one_by_one_match_the_reference_model() {
     check_installations(64, fixtures::sqlite);

@@ -1,0 +1,117 @@
+//! Reads of the in-memory backend, over its last committed tables.
+
+use super::data::Data;
+use crate::engine::Result;
+use crate::tiers::{Span, TierRead};
+use async_trait::async_trait;
+use occupancy::effect::Effect;
+use occupancy::series::{EntryKey, Step};
+use occupancy::tiers::Tier;
+use occupancy::{Space, SpaceId, Timestamp};
+use std::cmp::Reverse;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The committed tables, shared with the store's writers.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Reader(pub(super) Arc<Mutex<Data>>);
+
+impl Reader {
+    pub(super) fn data(&self) -> MutexGuard<'_, Data> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl TierRead for Reader {
+    async fn tier_ranges(
+        &self,
+        space: SpaceId,
+        ranges: &[(Tier, Option<Timestamp>, Timestamp)],
+    ) -> Result<Vec<(Tier, Timestamp, Effect)>> {
+        let data = self.data();
+        let mut rows: Vec<(Tier, Timestamp, Effect)> = ranges
+            .iter()
+            .flat_map(|&(tier, from, to)| {
+                data.tier_range(space, tier, from, to)
+                    .map(move |(start, effect)| (tier, start, effect))
+            })
+            .collect();
+        rows.sort_by_key(|&(tier, start, _)| (start, Reverse(tier)));
+        Ok(rows)
+    }
+
+    async fn entries_between(
+        &self,
+        space: SpaceId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<EntryKey>> {
+        Ok(self.data().entries_in(space, from, to).cloned().collect())
+    }
+
+    async fn space_chain(&self, space: SpaceId) -> Result<Vec<Space>> {
+        Ok(self.data().space_chain(space))
+    }
+
+    async fn first_pending(&self, space: SpaceId, to: Timestamp) -> Result<Option<Timestamp>> {
+        Ok(self.data().noted(space, None, to).first().copied())
+    }
+
+    async fn pending_between(
+        &self,
+        space: SpaceId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Timestamp>> {
+        Ok(self
+            .data()
+            .noted(space, Some(from), to)
+            .into_iter()
+            .collect())
+    }
+
+    async fn last_entries(&self, spaces: &[SpaceId]) -> Result<Vec<Option<Timestamp>>> {
+        let data = self.data();
+        Ok(spaces
+            .iter()
+            .map(|&space| {
+                data.entries
+                    .iter()
+                    .filter(|(s, _)| *s == space)
+                    .map(|(_, k)| k.ts)
+                    .max()
+            })
+            .collect())
+    }
+
+    async fn first_pending_each(
+        &self,
+        before: &[(SpaceId, Timestamp)],
+    ) -> Result<Vec<Option<Timestamp>>> {
+        let data = self.data();
+        Ok(before
+            .iter()
+            .map(|&(space, to)| data.noted(space, None, to).first().copied())
+            .collect())
+    }
+
+    async fn tier_ranges_each(
+        &self,
+        ranges: &[(SpaceId, Tier, Option<Timestamp>, Timestamp)],
+    ) -> Result<Vec<(SpaceId, Tier, Timestamp, Effect)>> {
+        let data = self.data();
+        let mut rows: Vec<(SpaceId, Tier, Timestamp, Effect)> = ranges
+            .iter()
+            .flat_map(|&(space, tier, from, to)| {
+                data.tier_range(space, tier, from, to)
+                    .map(move |(start, effect)| (space, tier, start, effect))
+            })
+            .collect();
+        rows.sort_by_key(|&(space, tier, start, _)| (space, start, Reverse(tier)));
+        Ok(rows)
+    }
+
+    async fn steps_each(&self, spans: &[Span]) -> Result<Vec<(SpaceId, Step)>> {
+        Ok(self.data().steps_in(spans))
+    }
+}
