@@ -18,7 +18,9 @@
 //!   of 15.
 //!
 //! Rerun (arguments pick backends; `ROOMER_CAMPUS_DPUS` scales the campus down,
-//! `ROOMER_SUMMARIZE_EVERY` sets the summarizer's interval in milliseconds):
+//! `ROOMER_SUMMARIZE_EVERY` sets the summarizer's interval in milliseconds; PostgreSQL
+//! databases are kept, and `ROOMER_CAMPUS_READ_URL=postgres://…/that_database` reruns only
+//! the reads against one):
 //!
 //! ```text
 //! cargo bench -p roomer-storage --bench campus -- sqlite
@@ -100,6 +102,16 @@ fn upload(i: usize) -> Vec<Crossing> {
         .collect()
 }
 
+/// With `ROOMER_CAMPUS_READ_URL`, only the reads, against a campus stored by an earlier run
+/// (its database is kept): what they cost once the database has settled.
+async fn read_only(url: &str, dpus: usize) {
+    println!("\n== reads of {url}");
+    let store = roomer_storage::connect_with(url, options())
+        .await
+        .expect("open the store");
+    reads(store.as_ref(), dpus / DPUS_PER_ROOM).await;
+}
+
 fn main() {
     // `RUST_LOG=sqlx::query=debug` logs every statement with its time, for
     // `scripts/statement-times.py`.
@@ -123,6 +135,9 @@ fn main() {
             dpus * PER_DPU,
             dpus / DPUS_PER_ROOM
         );
+        if let Ok(url) = std::env::var("ROOMER_CAMPUS_READ_URL") {
+            return read_only(&url, dpus).await;
+        }
         for backend in ["sqlite", "postgres", "timescale"] {
             if wanted.is_empty() || wanted.iter().any(|w| backend.contains(w.as_str())) {
                 run(backend, dpus).await;
@@ -219,7 +234,12 @@ async fn run(backend: &str, dpus: usize) {
         compression_ratios(&url).await;
     }
 
-    lookups(store.as_ref(), rooms).await;
+    reads(store.as_ref(), rooms).await;
+}
+
+/// `count_at` at random instants, and 90 days of hourly history.
+async fn reads(store: &dyn Store, rooms: usize) {
+    lookups(store, rooms).await;
     let spaces: Vec<_> = store
         .spaces(&Page::all())
         .await
@@ -228,7 +248,7 @@ async fn run(backend: &str, dpus: usize) {
         .map(|s| s.space)
         .collect();
     for (name, space) in [("Outside", OUTSIDE), ("Room 1", 1)] {
-        let ms = hourly_90_days(store.as_ref(), &spaces, space).await;
+        let ms = hourly_90_days(store, &spaces, space).await;
         println!("90 days of hourly history of {name} (2,160 buckets): median {ms:.1} ms");
     }
 }
