@@ -49,7 +49,8 @@ pub(super) struct Data {
     pub(super) dpus: BTreeSet<DpuId>,
     pub(super) installations: BTreeMap<DpuId, Vec<Installation>>,
     pub(super) crossings: BTreeMap<(CrossingKey, u32), StoredCrossing>,
-    pub(super) entries: BTreeSet<(SpaceId, EntryKey)>,
+    /// Each space's entries by instant (a range read is a range of this map).
+    pub(super) entries: BTreeMap<(SpaceId, Timestamp), BTreeSet<EntryKey>>,
     pub(super) tiers: BTreeMap<(SpaceId, Tier, Timestamp), Effect>,
     pub(super) notes: BTreeMap<i64, (SpaceId, Timestamp)>,
     pub(super) next_note: i64,
@@ -67,7 +68,7 @@ impl Default for Data {
             dpus: BTreeSet::new(),
             installations: BTreeMap::new(),
             crossings: BTreeMap::new(),
-            entries: BTreeSet::new(),
+            entries: BTreeMap::new(),
             tiers: BTreeMap::new(),
             notes: BTreeMap::new(),
             next_note: 1,
@@ -86,11 +87,16 @@ impl Data {
         from: Timestamp,
         to: Timestamp,
     ) -> impl Iterator<Item = &EntryKey> {
+        let range = (from < to).then(|| self.entries.range((space, from)..(space, to)));
+        range.into_iter().flatten().flat_map(|(_, keys)| keys)
+    }
+
+    /// The instant of a space's latest entry.
+    pub(super) fn last_entry(&self, space: SpaceId) -> Option<Timestamp> {
         self.entries
-            .iter()
-            .skip_while(move |(s, k)| *s < space || (*s == space && k.ts < from))
-            .take_while(move |(s, k)| *s == space && k.ts < to)
-            .map(|(_, k)| k)
+            .range((space, Timestamp::MIN_UTC)..=(space, Timestamp::MAX_UTC))
+            .next_back()
+            .map(|((_, ts), _)| *ts)
     }
 
     pub(super) fn steps_in(&self, spans: &[Span]) -> Vec<(SpaceId, Step)> {
@@ -113,11 +119,11 @@ impl Data {
         from: Option<Timestamp>,
         to: Timestamp,
     ) -> impl Iterator<Item = (Timestamp, Effect)> + '_ {
-        self.tiers
-            .iter()
-            .filter(move |((s, t, start), _)| {
-                *s == space && *t == tier && from.is_none_or(|f| *start >= f) && *start < to
-            })
+        let from = from.unwrap_or(Timestamp::MIN_UTC);
+        let range = (from < to).then(|| self.tiers.range((space, tier, from)..(space, tier, to)));
+        range
+            .into_iter()
+            .flatten()
             .map(|((_, _, start), effect)| (*start, *effect))
     }
 
@@ -237,14 +243,22 @@ impl WriteTx for MemoryTx {
     }
 
     async fn remove_entries(&mut self, keys: &[(SpaceId, EntryKey)]) -> Result<()> {
-        for key in keys {
-            self.data.entries.remove(key);
+        for (space, key) in keys {
+            if let Some(at) = self.data.entries.get_mut(&(*space, key.ts)) {
+                at.remove(key);
+                if at.is_empty() {
+                    self.data.entries.remove(&(*space, key.ts));
+                }
+            }
         }
         Ok(())
     }
 
     async fn insert_entries(&mut self, keys: &[(SpaceId, EntryKey)]) -> Result<()> {
-        self.data.entries.extend(keys.iter().cloned());
+        for (space, key) in keys {
+            let at = self.data.entries.entry((*space, key.ts)).or_default();
+            at.insert(key.clone());
+        }
         Ok(())
     }
 
@@ -327,9 +341,8 @@ impl WriteTx for MemoryTx {
         let minutes: BTreeSet<Timestamp> = self
             .data
             .entries
-            .iter()
-            .filter(|(s, _)| *s == space)
-            .map(|(_, k)| Tier::Minute.floor(k.ts))
+            .range((space, Timestamp::MIN_UTC)..=(space, Timestamp::MAX_UTC))
+            .map(|((_, ts), _)| Tier::Minute.floor(*ts))
             .collect();
         Ok(minutes.into_iter().collect())
     }
@@ -340,7 +353,7 @@ impl WriteTx for MemoryTx {
     }
 
     async fn spaces_with_entries(&mut self) -> Result<Vec<SpaceId>> {
-        let spaces: BTreeSet<SpaceId> = self.data.entries.iter().map(|(s, _)| *s).collect();
+        let spaces: BTreeSet<SpaceId> = self.data.entries.keys().map(|(s, _)| *s).collect();
         Ok(spaces.into_iter().collect())
     }
 
@@ -353,7 +366,7 @@ impl WriteTx for MemoryTx {
     }
 
     async fn delete_space(&mut self, id: SpaceId) -> Result<bool> {
-        self.data.entries.retain(|(s, _)| *s != id);
+        self.data.entries.retain(|(s, _), _| *s != id);
         self.clear_tiers(id).await?;
         Ok(self.data.spaces.remove(&id).is_some())
     }

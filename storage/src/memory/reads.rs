@@ -72,16 +72,7 @@ impl TierRead for Reader {
 
     async fn last_entries(&self, spaces: &[SpaceId]) -> Result<Vec<Option<Timestamp>>> {
         let data = self.data();
-        Ok(spaces
-            .iter()
-            .map(|&space| {
-                data.entries
-                    .iter()
-                    .filter(|(s, _)| *s == space)
-                    .map(|(_, k)| k.ts)
-                    .max()
-            })
-            .collect())
+        Ok(spaces.iter().map(|&space| data.last_entry(space)).collect())
     }
 
     async fn first_pending_each(
