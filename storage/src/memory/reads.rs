@@ -53,10 +53,6 @@ impl TierRead for Reader {
         Ok(self.data().space_chain(space))
     }
 
-    async fn first_pending(&self, space: SpaceId, to: Timestamp) -> Result<Option<Timestamp>> {
-        Ok(self.data().noted(space, None, to).first().copied())
-    }
-
     async fn pending_between(
         &self,
         space: SpaceId,
@@ -75,15 +71,22 @@ impl TierRead for Reader {
         Ok(spaces.iter().map(|&space| data.last_entry(space)).collect())
     }
 
-    async fn first_pending_each(
+    async fn pending_before_each(
         &self,
         before: &[(SpaceId, Timestamp)],
-    ) -> Result<Vec<Option<Timestamp>>> {
+    ) -> Result<Vec<(SpaceId, Timestamp)>> {
         let data = self.data();
-        Ok(before
+        let mut noted: Vec<(SpaceId, Timestamp)> = before
             .iter()
-            .map(|&(space, to)| data.noted(space, None, to).first().copied())
-            .collect())
+            .flat_map(|&(space, to)| {
+                data.noted(space, None, to)
+                    .into_iter()
+                    .map(move |m| (space, m))
+            })
+            .collect();
+        noted.sort();
+        noted.dedup();
+        Ok(noted)
     }
 
     async fn tier_ranges_each(

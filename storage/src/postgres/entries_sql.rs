@@ -261,20 +261,6 @@ pub(super) async fn any_pending<'e>(db: impl Executor<'e, Database = Postgres>) 
     Ok(any)
 }
 
-pub(super) async fn first_pending<'e>(
-    db: impl Executor<'e, Database = Postgres>,
-    space: SpaceId,
-    to: Timestamp,
-) -> Result<Option<Timestamp>> {
-    let (first,): (Option<Timestamp>,) =
-        sqlx::query_as("SELECT min(minute) FROM tier_pending WHERE space_id = $1 AND minute < $2")
-            .bind(space)
-            .bind(to)
-            .fetch_one(db)
-            .await?;
-    Ok(first)
-}
-
 pub(super) async fn pending_between<'e>(
     db: impl Executor<'e, Database = Postgres>,
     space: SpaceId,

@@ -185,10 +185,6 @@ impl crate::tiers::TierRead for Reader {
         super::layout_sql::space_chain(&mut *self.0.acquire().await?, space).await
     }
 
-    async fn first_pending(&self, space: SpaceId, to: Timestamp) -> Result<Option<Timestamp>> {
-        entries_sql::first_pending(&self.0, space, to).await
-    }
-
     async fn pending_between(
         &self,
         space: SpaceId,
@@ -210,21 +206,20 @@ impl crate::tiers::TierRead for Reader {
         Ok(rows.into_iter().map(|(ts,)| ts).collect())
     }
 
-    async fn first_pending_each(
+    async fn pending_before_each(
         &self,
         before: &[(SpaceId, Timestamp)],
-    ) -> Result<Vec<Option<Timestamp>>> {
-        let rows: Vec<(Option<Timestamp>,)> = sqlx::query_as(
-            "SELECT (SELECT min(p.minute) FROM tier_pending p \
-                     WHERE p.space_id = u.s AND p.minute < u.m) \
-             FROM UNNEST($1::bigint[], $2::timestamptz[]) WITH ORDINALITY AS u(s, m, i) \
-             ORDER BY u.i",
+    ) -> Result<Vec<(SpaceId, Timestamp)>> {
+        Ok(sqlx::query_as(
+            "SELECT DISTINCT p.space_id, p.minute \
+             FROM UNNEST($1::bigint[], $2::timestamptz[]) AS u(s, m) \
+             JOIN tier_pending p ON p.space_id = u.s AND p.minute < u.m \
+             ORDER BY p.space_id, p.minute",
         )
         .bind(before.iter().map(|(s, _)| *s).collect::<Vec<_>>())
         .bind(before.iter().map(|(_, t)| *t).collect::<Vec<_>>())
         .fetch_all(&self.0)
-        .await?;
-        Ok(rows.into_iter().map(|(ts,)| ts).collect())
+        .await?)
     }
 
     async fn tier_ranges_each(

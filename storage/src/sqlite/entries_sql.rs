@@ -224,20 +224,6 @@ pub(super) async fn any_pending<'e>(db: impl Executor<'e, Database = Sqlite>) ->
     Ok(any)
 }
 
-pub(super) async fn first_pending<'e>(
-    db: impl Executor<'e, Database = Sqlite>,
-    space: SpaceId,
-    to: Timestamp,
-) -> Result<Option<Timestamp>> {
-    let (first,): (Option<i64>,) =
-        sqlx::query_as("SELECT min(minute) FROM tier_pending WHERE space_id = ? AND minute < ?")
-            .bind(space)
-            .bind(micros(to))
-            .fetch_one(db)
-            .await?;
-    first.map(from_micros).transpose()
-}
-
 pub(super) async fn pending_between<'e>(
     db: impl Executor<'e, Database = Sqlite>,
     space: SpaceId,

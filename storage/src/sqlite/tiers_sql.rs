@@ -191,10 +191,6 @@ impl crate::tiers::TierRead for Reader {
         super::layout_sql::space_chain(&mut *self.0.acquire().await?, space).await
     }
 
-    async fn first_pending(&self, space: SpaceId, to: Timestamp) -> Result<Option<Timestamp>> {
-        entries_sql::first_pending(&self.0, space, to).await
-    }
-
     async fn pending_between(
         &self,
         space: SpaceId,
@@ -218,22 +214,22 @@ impl crate::tiers::TierRead for Reader {
             .collect()
     }
 
-    async fn first_pending_each(
+    async fn pending_before_each(
         &self,
         before: &[(SpaceId, Timestamp)],
-    ) -> Result<Vec<Option<Timestamp>>> {
+    ) -> Result<Vec<(SpaceId, Timestamp)>> {
         let pairs: Vec<(SpaceId, i64)> = before.iter().map(|&(s, t)| (s, micros(t))).collect();
-        let rows: Vec<(Option<i64>,)> = sqlx::query_as(
-            "SELECT (SELECT min(p.minute) FROM tier_pending p \
-                     WHERE p.space_id = json_extract(j.value, '$[0]') \
-                       AND p.minute < json_extract(j.value, '$[1]')) \
-             FROM json_each(?) AS j ORDER BY j.key",
+        let rows: Vec<(SpaceId, i64)> = sqlx::query_as(
+            "SELECT DISTINCT p.space_id, p.minute FROM json_each(?) AS j \
+             CROSS JOIN tier_pending p ON p.space_id = json_extract(j.value, '$[0]') \
+              AND p.minute < json_extract(j.value, '$[1]') \
+             ORDER BY p.space_id, p.minute",
         )
         .bind(json(&pairs)?)
         .fetch_all(&self.0)
         .await?;
         rows.into_iter()
-            .map(|(ts,)| ts.map(from_micros).transpose())
+            .map(|(space, minute)| Ok((space, from_micros(minute)?)))
             .collect()
     }
 

@@ -6,6 +6,7 @@
 //! implements, reading the entries of minutes still noted instead of their summaries.
 
 mod maintain;
+mod plan;
 mod read;
 
 pub(crate) use maintain::{rebuild, summarize_pending, upgrade, Summarized};

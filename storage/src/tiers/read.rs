@@ -5,13 +5,13 @@
 //! whether or not the summarizer has caught up.
 
 use crate::engine::Result;
-use crate::tiers::Span;
+use crate::tiers::{plan, Span};
 use async_trait::async_trait;
 use occupancy::effect::Effect;
 use occupancy::history::Bucket;
 use occupancy::reset::DailyReset;
 use occupancy::series::{EntryKey, Step};
-use occupancy::tiers::{count_ranges, fold_buckets, pieces, Fetched, Folder, Piece, Tier};
+use occupancy::tiers::{fold_buckets, pieces, Fetched, Folder, Piece, Tier};
 use occupancy::{Space, SpaceId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -34,8 +34,6 @@ pub(crate) trait TierRead: Send + Sync {
     ) -> Result<Vec<EntryKey>>;
     /// The space and its ancestors (empty if it does not exist).
     async fn space_chain(&self, space: SpaceId) -> Result<Vec<Space>>;
-    /// The earliest minute before `to` noted for the summarizer.
-    async fn first_pending(&self, space: SpaceId, to: Timestamp) -> Result<Option<Timestamp>>;
     /// The minutes in `[from, to)` noted for the summarizer, in order.
     async fn pending_between(
         &self,
@@ -48,12 +46,12 @@ pub(crate) trait TierRead: Send + Sync {
 
     /// The instant of each space's latest entry, in the order given.
     async fn last_entries(&self, spaces: &[SpaceId]) -> Result<Vec<Option<Timestamp>>>;
-    /// For each `(space, to)`, the earliest minute before `to` noted for the summarizer, in
-    /// the order given.
-    async fn first_pending_each(
+    /// For each `(space, to)`, the minutes before `to` noted for the summarizer, distinct,
+    /// ordered by space and minute.
+    async fn pending_before_each(
         &self,
         before: &[(SpaceId, Timestamp)],
-    ) -> Result<Vec<Option<Timestamp>>>;
+    ) -> Result<Vec<(SpaceId, Timestamp)>>;
     /// The summaries in each `(space, tier, from, to)` range (from the first with no
     /// `from`), ordered by space, then start (coarser tier first).
     async fn tier_ranges_each(
@@ -199,19 +197,23 @@ pub(crate) async fn currents(
         .map(|&(_, space, last)| (space, Tier::Minute.floor(last)))
         .collect();
     // The notes first, then the summaries (see `reads_for_count`).
-    let noted = read.first_pending_each(&minutes).await?;
+    let mut noted_of: HashMap<SpaceId, BTreeSet<Timestamp>> = HashMap::new();
+    for (space, minute) in read.pending_before_each(&minutes).await? {
+        noted_of.entry(space).or_default().insert(minute);
+    }
     let mut ranges = Vec::new();
     let mut spans = Vec::new();
-    for ((&(_, space, last), &(_, minute)), noted) in counted.iter().zip(&minutes).zip(&noted) {
-        let cut = noted.map_or(minute, |n| n.min(minute));
+    for (&(_, space, last), &(_, minute)) in counted.iter().zip(&minutes) {
+        let noted = noted_of.remove(&space).unwrap_or_default();
         ranges.extend(
-            count_ranges(cut)
+            plan::current_ranges(minute, &noted)
                 .into_iter()
                 .map(|(tier, from, to)| (space, tier, from, to)),
         );
+        spans.extend(noted_spans(space, &noted));
         spans.push(Span {
             space,
-            from: cut,
+            from: minute,
             to: last + chrono::TimeDelta::microseconds(1),
         });
     }
@@ -232,17 +234,25 @@ pub(crate) async fn currents(
     for (i, space, last) in counted {
         let rule = spaces[i].1.as_ref();
         let mut folder = Folder::new(space, rule, None);
-        for (tier, start, effect) in summaries_of.remove(&space).unwrap_or_default() {
-            folder.bucket(start, tier.end(start), &effect);
-        }
-        for step in steps_of.remove(&space).unwrap_or_default() {
-            folder.step(step);
-        }
+        plan::fold_in_order(
+            &mut folder,
+            summaries_of.remove(&space).unwrap_or_default(),
+            steps_of.remove(&space).unwrap_or_default(),
+        );
         let after = last + chrono::TimeDelta::microseconds(1);
         let count = occupancy::effect::count_after(0, folder.finish(after).as_ref());
         out[i] = occupancy::reset::apply(rule, count, Some(last), now);
     }
     Ok(out)
+}
+
+/// The noted minutes of a space, as spans of its crossings to read.
+fn noted_spans(space: SpaceId, noted: &BTreeSet<Timestamp>) -> impl Iterator<Item = Span> + '_ {
+    noted.iter().map(move |&minute| Span {
+        space,
+        from: minute,
+        to: Tier::Minute.end(minute),
+    })
 }
 
 /// The count of `space` right after everything at or before `t`: the summaries up to the
@@ -257,57 +267,55 @@ pub(crate) async fn count_at(
     Ok(fold_count(space, rule, reads, t))
 }
 
-/// What a count at `t` folds: summaries before `cut`, then the entries from `cut` to `t`.
+/// What a count at `t` folds: current summaries, and the crossings of the minutes noted for
+/// the summarizer and of `t`'s own minute up to `t` (see `plan`).
 struct CountReads {
-    cut: Timestamp,
     summaries: Vec<(Tier, Timestamp, Effect)>,
-    entries: Vec<EntryKey>,
+    steps: Vec<Step>,
 }
 
-/// Reads what a count at `t` folds. Whether a minute before `t`'s awaits the summarizer is
-/// read first, and the summaries only after it: the summarizer updates summaries and drops
-/// notes in one commit, so summaries read later are at least as new as the notes seen (read
-/// at the same time, a summarizer's commit between the two reads made stale summaries look
-/// up to date; the property test caught it). `t`'s own minute is never read from summaries,
-/// so its entries are read meanwhile.
+/// Summary ranges per statement: SQLite's compound SELECT has at most 500 arms.
+const RANGES_PER_READ: usize = 200;
+
+/// Reads what a count at `t` folds. The minutes noted for the summarizer are read first, and
+/// the summaries only after them: the summarizer updates summaries and drops notes in one
+/// commit, so summaries read later are at least as new as the notes seen (read at the same
+/// time, a summarizer's commit between the two reads made stale summaries look up to date;
+/// the property test caught it). `t`'s own minute is never read from summaries, so its
+/// entries are read meanwhile.
 async fn reads_for_count(read: &dyn TierRead, space: SpaceId, t: Timestamp) -> Result<CountReads> {
     let minute = Tier::Minute.floor(t);
     let after = t + chrono::TimeDelta::microseconds(1);
-    let (noted, entries) = tokio::try_join!(
-        read.first_pending(space, minute),
+    let before = [(space, minute)];
+    let (noted, own) = tokio::try_join!(
+        read.pending_before_each(&before),
         read.entries_between(space, minute, after),
     )?;
-    let cut = noted.map_or(minute, |noted| noted.min(minute));
-    let ranges = count_ranges(cut);
-    if cut == minute {
-        let summaries = read.tier_ranges(space, &ranges).await?;
-        return Ok(CountReads {
-            cut,
-            summaries,
-            entries,
-        });
-    }
-    let (summaries, entries) = tokio::try_join!(
-        read.tier_ranges(space, &ranges),
-        read.entries_between(space, cut, after),
-    )?;
-    Ok(CountReads {
-        cut,
-        summaries,
-        entries,
-    })
+    let noted: BTreeSet<Timestamp> = noted.into_iter().map(|(_, m)| m).collect();
+    let ranges = plan::current_ranges(minute, &noted);
+    let spans: Vec<Span> = noted_spans(space, &noted).collect();
+    let read_summaries = async {
+        let mut summaries = Vec::new();
+        for chunk in ranges.chunks(RANGES_PER_READ) {
+            summaries.extend(read.tier_ranges(space, chunk).await?);
+        }
+        Ok::<_, crate::StoreError>(summaries)
+    };
+    let read_steps = async {
+        if spans.is_empty() {
+            return Ok(Vec::new());
+        }
+        read.steps_each(&spans).await
+    };
+    let (summaries, noted_steps) = tokio::try_join!(read_summaries, read_steps)?;
+    let mut steps: Vec<Step> = noted_steps.into_iter().map(|(_, step)| step).collect();
+    steps.extend(own.iter().map(Step::from));
+    Ok(CountReads { summaries, steps })
 }
 
 fn fold_count(space: SpaceId, rule: Option<&DailyReset>, reads: CountReads, t: Timestamp) -> i64 {
     let mut folder = Folder::new(space, rule, None);
-    // The ranges follow each other in time, so ordered by start the rows are in fold order.
-    for (tier, start, effect) in &reads.summaries {
-        debug_assert!(*start < reads.cut);
-        folder.bucket(*start, tier.end(*start), effect);
-    }
-    for key in &reads.entries {
-        folder.entry(key);
-    }
+    plan::fold_in_order(&mut folder, reads.summaries, reads.steps);
     let after = t + chrono::TimeDelta::microseconds(1);
     occupancy::effect::count_after(0, folder.finish(after).as_ref())
 }
