@@ -5,6 +5,7 @@
 //! spaces at once, over the write port); [`read`] folds counts and history from them over a narrow read port each backend
 //! implements, reading the entries of minutes still noted instead of their summaries.
 
+mod buckets;
 mod maintain;
 mod plan;
 mod read;

@@ -27,6 +27,20 @@ pub(crate) fn current_ranges(minute: Timestamp, noted: &BTreeSet<Timestamp>) -> 
     out
 }
 
+/// The current summary ranges inside a bucket of `tier` that holds a noted minute: its
+/// children's, descending again into those that hold one (the noted minutes left out).
+pub(crate) fn current_inside(
+    tier: Tier,
+    start: Timestamp,
+    noted: &BTreeSet<Timestamp>,
+) -> Vec<TierRange> {
+    let mut out = Vec::new();
+    if let Some(child) = tier.child() {
+        split(child, Some(start), tier.end(start), noted, &mut out);
+    }
+    out
+}
+
 /// `[from, to)` of `tier` without its buckets that hold a noted minute, whose children are
 /// split in turn (a noted minute itself is left out).
 fn split(

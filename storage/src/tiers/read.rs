@@ -1,8 +1,9 @@
 //! Counts and history folded from the summaries, over a narrow read port.
 //!
 //! A minute still noted for the summarizer has a stale summary, and so has every bucket
-//! above it; the folds read such stretches from the entries instead, so every read is exact
-//! whether or not the summarizer has caught up.
+//! above it; the folds descend from such a bucket into its current children and read only
+//! the noted minutes from their entries (`plan`), so every read is exact whether or not the
+//! summarizer has caught up. History buckets are in `buckets.rs`.
 
 use crate::engine::Result;
 use crate::tiers::{plan, Span};
@@ -11,9 +12,9 @@ use occupancy::effect::Effect;
 use occupancy::history::Bucket;
 use occupancy::reset::DailyReset;
 use occupancy::series::{EntryKey, Step};
-use occupancy::tiers::{fold_buckets, pieces, Fetched, Folder, Piece, Tier};
+use occupancy::tiers::{Folder, Tier};
 use occupancy::{Space, SpaceId, Timestamp};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 /// What the reads need from a backend.
 #[async_trait]
@@ -118,7 +119,7 @@ pub(crate) async fn buckets_of(
         return Ok(None);
     };
     Ok(Some(
-        buckets(read, space, rule.as_ref(), bounds, capacity).await?,
+        super::buckets::buckets(read, space, rule.as_ref(), bounds, capacity).await?,
     ))
 }
 
@@ -257,7 +258,7 @@ fn noted_spans(space: SpaceId, noted: &BTreeSet<Timestamp>) -> impl Iterator<Ite
 
 /// The count of `space` right after everything at or before `t`: the summaries up to the
 /// first minute still noted for the summarizer (or `t`'s own minute), then the entries.
-pub(crate) async fn count_at(
+pub(super) async fn count_at(
     read: &dyn TierRead,
     space: SpaceId,
     rule: Option<&DailyReset>,
@@ -318,85 +319,6 @@ fn fold_count(space: SpaceId, rule: Option<&DailyReset>, reads: CountReads, t: T
     plan::fold_in_order(&mut folder, reads.summaries, reads.steps);
     let after = t + chrono::TimeDelta::microseconds(1);
     occupancy::effect::count_after(0, folder.finish(after).as_ref())
-}
-
-/// The piece itself, or, for a bucket that holds a minute noted for the summarizer, its
-/// entries instead.
-fn avoiding(piece: Piece, noted: &BTreeSet<Timestamp>) -> Piece {
-    match piece {
-        Piece::Bucket(tier, start) if noted.range(start..tier.end(start)).next().is_some() => {
-            Piece::Entries(start, tier.end(start))
-        }
-        other => other,
-    }
-}
-
-/// History buckets over consecutive `bounds`, from the summaries (and the crossings of
-/// partial minutes, if a bound is not on a whole minute).
-pub(crate) async fn buckets(
-    read: &dyn TierRead,
-    space: SpaceId,
-    rule: Option<&DailyReset>,
-    bounds: &[(Timestamp, Timestamp)],
-    capacity: Option<u32>,
-) -> Result<Vec<Bucket>> {
-    let (Some(&(first, _)), Some(&(_, last))) = (bounds.first(), bounds.last()) else {
-        return Ok(Vec::new());
-    };
-    let noted: BTreeSet<Timestamp> = read
-        .pending_between(space, first, last)
-        .await?
-        .into_iter()
-        .collect();
-    let plans: Vec<Vec<Piece>> = bounds
-        .iter()
-        .map(|&(s, e)| {
-            pieces(s, e)
-                .into_iter()
-                .map(|p| avoiding(p, &noted))
-                .collect()
-        })
-        .collect();
-    let mut wanted: BTreeSet<Tier> = BTreeSet::new();
-    let mut partial = Vec::new();
-    for piece in plans.iter().flatten() {
-        match *piece {
-            Piece::Bucket(tier, _) => {
-                wanted.insert(tier);
-            }
-            Piece::Entries(from, to) => partial.push((from, to)),
-        }
-    }
-    let ranges: Vec<(Tier, Option<Timestamp>, Timestamp)> = wanted
-        .into_iter()
-        .map(|tier| (tier, Some(first), last))
-        .collect();
-    let rows: BTreeMap<(Tier, Timestamp), Effect> = read
-        .tier_ranges(space, &ranges)
-        .await?
-        .into_iter()
-        .map(|(tier, start, effect)| ((tier, start), effect))
-        .collect();
-    let mut entries: BTreeMap<Timestamp, Vec<EntryKey>> = BTreeMap::new();
-    for (from, to) in partial {
-        entries.insert(from, read.entries_between(space, from, to).await?);
-    }
-    let carried = count_at(
-        read,
-        space,
-        rule,
-        first - chrono::TimeDelta::microseconds(1),
-    )
-    .await?;
-    // The folds cut the bounds into pieces again; a bucket `avoiding` replaced by its
-    // entries is found under its start among the entries read.
-    let fetch = |piece: Piece| match avoiding(piece, &noted) {
-        Piece::Bucket(tier, start) => rows.get(&(tier, start)).copied().map(Fetched::Bucket),
-        Piece::Entries(from, _) => entries
-            .get(&from)
-            .map(|e| Fetched::Entries(e.iter().collect())),
-    };
-    Ok(fold_buckets(space, rule, bounds, carried, capacity, &fetch))
 }
 
 /// The entries in `[from, to)` with the count after each, walked one by one from the count

@@ -5,6 +5,7 @@
 
 use crate::fixtures;
 use crate::properties::check_counts;
+use chrono::DurationRound as _;
 use occupancy::testkit::{base_time, scenario_with_resets, Scenario};
 use proptest::prelude::*;
 use roomer_storage::testing::{hold_summaries, pending_minutes, release_summaries};
@@ -17,15 +18,29 @@ const HOURLY: StoreOptions = StoreOptions {
     summarize_every: Duration::from_secs(3_600),
 };
 
-/// Ten-minute buckets over the scenario's hour and a little around it.
-fn bounds() -> Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
-    let start = base_time() - chrono::TimeDelta::minutes(10);
-    (0..9)
-        .map(|i| {
-            let from = start + chrono::TimeDelta::minutes(10 * i);
-            (from, from + chrono::TimeDelta::minutes(10))
-        })
-        .collect()
+type Bounds = Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>;
+
+/// Ten-minute buckets over the scenario's hour and a little around it (folded from minute
+/// summaries), the hours of its day and the day itself (folded from hour and day summaries,
+/// which a noted minute makes stale).
+fn bound_sets() -> Vec<Bounds> {
+    let every = |start: chrono::DateTime<chrono::Utc>, step: chrono::TimeDelta, n: i32| {
+        (0..n)
+            .map(|i| (start + step * i, start + step * (i + 1)))
+            .collect::<Bounds>()
+    };
+    let day = base_time()
+        .duration_trunc(chrono::TimeDelta::days(1))
+        .unwrap();
+    vec![
+        every(
+            base_time() - chrono::TimeDelta::minutes(10),
+            chrono::TimeDelta::minutes(10),
+            9,
+        ),
+        every(day, chrono::TimeDelta::hours(1), 24),
+        every(day, chrono::TimeDelta::days(1), 1),
+    ]
 }
 
 /// Applies the layout, then replays every batch with the summarizer's turn held by someone
@@ -41,10 +56,7 @@ async fn replay_held(scenario: &Scenario) -> Result<bool, TestCaseError> {
     }
     let waiting = pending_minutes(&url).await > 0;
     check_counts(store, scenario).await?;
-    let mut waiting_history = Vec::new();
-    for space in scenario.space_ids() {
-        waiting_history.push(store.buckets(space, &bounds()).await.unwrap());
-    }
+    let waiting_history = histories(store, scenario).await;
 
     // Once the turn is free, the next batch (even an empty one) summarizes everything, and
     // the answers stay the same.
@@ -52,23 +64,21 @@ async fn replay_held(scenario: &Scenario) -> Result<bool, TestCaseError> {
     store.ingest(&[]).await.unwrap();
     prop_assert_eq!(pending_minutes(&url).await, 0);
     check_counts(store, scenario).await?;
-    for (space, before) in scenario.space_ids().into_iter().zip(waiting_history) {
-        let after = store.buckets(space, &bounds()).await.unwrap();
-        prop_assert_eq!(
-            before,
-            after,
-            "history of space {} changed once summarized",
-            space
-        );
-    }
+    prop_assert_eq!(
+        waiting_history,
+        histories(store, scenario).await,
+        "history changed once summarized"
+    );
     Ok(waiting)
 }
 
-/// Each space's history in [`bounds`].
+/// Each space's history in each of [`bound_sets`].
 async fn histories(store: &dyn Store, scenario: &Scenario) -> Vec<Vec<occupancy::history::Bucket>> {
     let mut all = Vec::new();
     for space in scenario.space_ids() {
-        all.push(store.buckets(space, &bounds()).await.unwrap().unwrap());
+        for bounds in bound_sets() {
+            all.push(store.buckets(space, &bounds).await.unwrap().unwrap());
+        }
     }
     all
 }
