@@ -154,6 +154,9 @@ fn ranges_query(
     query
 }
 
+/// Summary ranges per statement of [`ranges_query`] (SQLite's compound SELECT limit is 500).
+const RANGES_PER_STATEMENT: usize = 200;
+
 /// Reads of counts and history over a pool.
 #[derive(Clone, Debug)]
 pub(super) struct Reader(pub(super) sqlx::SqlitePool);
@@ -165,17 +168,19 @@ impl crate::tiers::TierRead for Reader {
         space: SpaceId,
         ranges: &[(Tier, Option<Timestamp>, Timestamp)],
     ) -> Result<Vec<(Tier, Timestamp, Effect)>> {
-        if ranges.is_empty() {
-            return Ok(Vec::new());
+        // One UNION ALL arm per range, and SQLite allows at most 500 arms a statement.
+        let mut out = Vec::new();
+        for chunk in ranges.chunks(RANGES_PER_STATEMENT) {
+            let mut query = ranges_query(space, chunk);
+            for row in query.build().fetch_all(&self.0).await? {
+                let (start, effect) = tier_row_at(&row, 1)?;
+                out.push((tier_of(row.get(0))?, start, effect));
+            }
         }
-        let mut query = ranges_query(space, ranges);
-        let rows = query.build().fetch_all(&self.0).await?;
-        rows.iter()
-            .map(|row| {
-                let (start, effect) = tier_row_at(row, 1)?;
-                Ok((tier_of(row.get(0))?, start, effect))
-            })
-            .collect()
+        if ranges.len() > RANGES_PER_STATEMENT {
+            out.sort_by_key(|&(tier, start, _)| (start, std::cmp::Reverse(tier)));
+        }
+        Ok(out)
     }
 
     async fn entries_between(
@@ -318,5 +323,45 @@ mod tests {
                 "a range read by its whole key: {plan:?}"
             );
         }
+    }
+
+    /// More ranges than one statement may hold (SQLite allows 500 arms) come back whole and
+    /// ordered by start, as `count_at` and history ask while many minutes await the summarizer.
+    #[tokio::test]
+    async fn many_ranges_are_read_in_several_statements_and_ordered() {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .expect("in-memory database");
+        sqlx::migrate!("../migrations/sqlite")
+            .run(&pool)
+            .await
+            .expect("migrations");
+        let start: Timestamp = "2026-06-01T00:00:00Z".parse().expect("constant");
+        let minutes: Vec<Timestamp> = (0..600)
+            .map(|i| start + chrono::TimeDelta::minutes(i))
+            .collect();
+        let effect = Effect::crossing(1, false);
+        let rows: Vec<(SpaceId, Timestamp, Option<Effect>)> =
+            minutes.iter().map(|&m| (0, m, Some(effect))).collect();
+        put_tier_rows(
+            &mut pool.acquire().await.expect("connection"),
+            Tier::Minute,
+            &rows,
+        )
+        .await
+        .expect("summaries stored");
+        // One range per minute, latest first.
+        let ranges: Vec<(Tier, Option<Timestamp>, Timestamp)> = minutes
+            .iter()
+            .rev()
+            .map(|&m| (Tier::Minute, Some(m), Tier::Minute.end(m)))
+            .collect();
+        let read = crate::tiers::TierRead::tier_ranges(&Reader(pool), 0, &ranges)
+            .await
+            .expect("read");
+        let starts: Vec<Timestamp> = read.iter().map(|&(_, s, _)| s).collect();
+        assert_eq!(starts, minutes);
     }
 }

@@ -17,9 +17,6 @@ use occupancy::tiers::{fold_buckets, pieces, Fetched, Folder, Piece, Tier};
 use occupancy::{SpaceId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Summary ranges per statement (see `read::RANGES_PER_READ`).
-const RANGES_PER_READ: usize = 200;
-
 /// History buckets over consecutive `bounds`, from the summaries (and the crossings of
 /// partial minutes, if a bound is not on a whole minute).
 pub(crate) async fn buckets(
@@ -63,12 +60,12 @@ pub(crate) async fn buckets(
         .map(|tier| (tier, Some(first), last))
         .collect();
     ranges.extend(inside);
-    let mut rows: BTreeMap<(Tier, Timestamp), Effect> = BTreeMap::new();
-    for chunk in ranges.chunks(RANGES_PER_READ) {
-        for (tier, start, effect) in read.tier_ranges(space, chunk).await? {
-            rows.insert((tier, start), effect);
-        }
-    }
+    let rows: BTreeMap<(Tier, Timestamp), Effect> = read
+        .tier_ranges(space, &ranges)
+        .await?
+        .into_iter()
+        .map(|(tier, start, effect)| ((tier, start), effect))
+        .collect();
     let mut entries: BTreeMap<Timestamp, Vec<EntryKey>> = BTreeMap::new();
     for (from, to) in partial {
         entries.insert(from, read.entries_between(space, from, to).await?);

@@ -275,9 +275,6 @@ struct CountReads {
     steps: Vec<Step>,
 }
 
-/// Summary ranges per statement: SQLite's compound SELECT has at most 500 arms.
-const RANGES_PER_READ: usize = 200;
-
 /// Reads what a count at `t` folds. The minutes noted for the summarizer are read first, and
 /// the summaries only after them: the summarizer updates summaries and drops notes in one
 /// commit, so summaries read later are at least as new as the notes seen (read at the same
@@ -295,20 +292,13 @@ async fn reads_for_count(read: &dyn TierRead, space: SpaceId, t: Timestamp) -> R
     let noted: BTreeSet<Timestamp> = noted.into_iter().map(|(_, m)| m).collect();
     let ranges = plan::current_ranges(minute, &noted);
     let spans: Vec<Span> = noted_spans(space, &noted).collect();
-    let read_summaries = async {
-        let mut summaries = Vec::new();
-        for chunk in ranges.chunks(RANGES_PER_READ) {
-            summaries.extend(read.tier_ranges(space, chunk).await?);
-        }
-        Ok::<_, crate::StoreError>(summaries)
-    };
     let read_steps = async {
         if spans.is_empty() {
             return Ok(Vec::new());
         }
         read.steps_each(&spans).await
     };
-    let (summaries, noted_steps) = tokio::try_join!(read_summaries, read_steps)?;
+    let (summaries, noted_steps) = tokio::try_join!(read.tier_ranges(space, &ranges), read_steps)?;
     let mut steps: Vec<Step> = noted_steps.into_iter().map(|(_, step)| step).collect();
     steps.extend(own.iter().map(Step::from));
     Ok(CountReads { summaries, steps })
