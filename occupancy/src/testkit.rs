@@ -138,46 +138,87 @@ fn events() -> impl Strategy<Value = Vec<Crossing>> {
         prop::bool::weighted(0.15),
     );
     prop::collection::vec(event, 0..40).prop_map(|raw| {
-        let with_id: Vec<bool> = raw.iter().map(|e| e.4).collect();
-        let reboots: Vec<bool> = raw.iter().map(|e| e.5).collect();
-        let mut events: Vec<Crossing> = raw
-            .into_iter()
-            .map(|(dpu, m, half, inward, _, _)| {
-                let ts = minute(m) + TimeDelta::milliseconds(if half { 500 } else { 0 });
-                let direction = if inward {
-                    Direction::In
-                } else {
-                    Direction::Out
-                };
-                Crossing::new(
-                    DpuId::new(DPUS[dpu]).expect("constant"),
-                    ts,
-                    direction,
-                    None,
-                )
-            })
-            .collect();
-        events.sort_by_key(Crossing::key);
-        events.dedup_by_key(|c| c.key());
-        // Some crossings carry an event id from the DPU's counter (in key order, that is in
-        // time order per DPU), which restarts when the DPU reboots and wraps around a small
-        // pool: one id often comes with several crossings, as real firmware sends it.
-        let mut counters: HashMap<DpuId, u64> = HashMap::new();
-        for (i, event) in events.iter_mut().enumerate() {
-            let counter = counters.entry(event.dpu.clone()).or_default();
-            if reboots[i] {
-                *counter = 0;
-            }
-            *counter = (*counter + 1) % ID_POOL;
-            event.event_id = with_id[i].then_some(*counter);
-        }
-        events
+        let raw = raw.into_iter().map(|(dpu, m, half, inward, id, reboot)| {
+            let ts = minute(m) + TimeDelta::milliseconds(if half { 500 } else { 0 });
+            (dpu, ts, inward, id, reboot)
+        });
+        crossings(raw.collect())
     })
 }
 
+/// Up to 250 crossings crowded into two minutes at millisecond instants (a minute with
+/// more than a few dozen keeps summaries per second in storage), or into one second.
+fn crowded_events() -> impl Strategy<Value = Vec<Crossing>> {
+    (0i64..30, any::<bool>()).prop_flat_map(|(start, one_second)| {
+        let spread: i64 = if one_second { 1_000 } else { 120_000 };
+        let event = (
+            0..DPUS.len(),
+            0..spread,
+            any::<bool>(),
+            any::<bool>(),
+            prop::bool::weighted(0.05),
+        );
+        prop::collection::vec(event, 0..250).prop_map(move |raw| {
+            let raw = raw.into_iter().map(|(dpu, ms, inward, id, reboot)| {
+                let ts = minute(start) + TimeDelta::milliseconds(ms);
+                (dpu, ts, inward, id, reboot)
+            });
+            crossings(raw.collect())
+        })
+    })
+}
+
+/// Crossings of (DPU index, instant, inward, numbered, reboot before it), distinct by key.
+fn crossings(raw: Vec<(usize, Timestamp, bool, bool, bool)>) -> Vec<Crossing> {
+    let with_id: Vec<bool> = raw.iter().map(|e| e.3).collect();
+    let reboots: Vec<bool> = raw.iter().map(|e| e.4).collect();
+    let mut events: Vec<Crossing> = raw
+        .into_iter()
+        .map(|(dpu, ts, inward, _, _)| {
+            let direction = if inward {
+                Direction::In
+            } else {
+                Direction::Out
+            };
+            Crossing::new(
+                DpuId::new(DPUS[dpu]).expect("constant"),
+                ts,
+                direction,
+                None,
+            )
+        })
+        .collect();
+    events.sort_by_key(Crossing::key);
+    events.dedup_by_key(|c| c.key());
+    // Some crossings carry an event id from the DPU's counter (in key order, that is in
+    // time order per DPU), which restarts when the DPU reboots and wraps around a small
+    // pool: one id often comes with several crossings, as real firmware sends it.
+    let mut counters: HashMap<DpuId, u64> = HashMap::new();
+    for (i, event) in events.iter_mut().enumerate() {
+        let counter = counters.entry(event.dpu.clone()).or_default();
+        if reboots[i] {
+            *counter = 0;
+        }
+        *counter = (*counter + 1) % ID_POOL;
+        event.event_id = with_id[i].then_some(*counter);
+    }
+    events
+}
+
 pub fn scenario() -> impl Strategy<Value = Scenario> {
+    scenario_from(events)
+}
+
+/// Like [`scenario`], with many crossings crowded into a minute or a second (`crowded_events`).
+pub fn crowded_scenario() -> impl Strategy<Value = Scenario> {
+    scenario_from(crowded_events)
+}
+
+fn scenario_from<S: Strategy<Value = Vec<Crossing>> + 'static>(
+    events: fn() -> S,
+) -> impl Strategy<Value = Scenario> {
     building()
-        .prop_flat_map(|(spaces, doorways)| {
+        .prop_flat_map(move |(spaces, doorways)| {
             let n = doorways.len();
             (
                 Just(spaces),

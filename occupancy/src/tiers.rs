@@ -30,6 +30,10 @@ pub enum Tier {
     Day = 2,
     Days30 = 3,
     Days360 = 4,
+    /// A second of a dense minute: not part of the nested buckets above (a minute's summary
+    /// is folded from its crossings or, when it holds many, from its seconds'), kept so that
+    /// a late crossing into a busy minute rereads its second, not the whole minute.
+    Second = 5,
 }
 
 impl Tier {
@@ -43,6 +47,7 @@ impl Tier {
 
     pub fn seconds(self) -> i64 {
         match self {
+            Self::Second => 1,
             Self::Minute => 60,
             Self::Hour => 3_600,
             Self::Day => 86_400,
@@ -65,12 +70,29 @@ impl Tier {
 
     /// The next coarser tier.
     pub fn parent(self) -> Option<Self> {
-        Self::ALL.get(self as usize + 1).copied()
+        match self {
+            Self::Second => Some(Self::Minute),
+            _ => Self::ALL.get(self as usize + 1).copied(),
+        }
     }
 
-    /// The next finer tier.
+    /// The next finer tier of the nested buckets (a minute has none: its summary is its
+    /// crossings', whether folded from them or from its seconds').
     pub fn child(self) -> Option<Self> {
-        (self as usize).checked_sub(1).map(|i| Self::ALL[i])
+        match self {
+            Self::Second => None,
+            _ => (self as usize).checked_sub(1).map(|i| Self::ALL[i]),
+        }
+    }
+
+    /// The tier stored as `code` (`tier as i64`).
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            5 => Some(Self::Second),
+            _ => usize::try_from(code)
+                .ok()
+                .and_then(|i| Self::ALL.get(i).copied()),
+        }
     }
 }
 

@@ -98,7 +98,7 @@ impl<B: Backend> IngestStore for B {
     }
 
     async fn catch_up(&self) -> Result<()> {
-        self.summarize_noted().await.map(|_| ())
+        SummarizeNoted::catch_up(self).await
     }
 
     async fn oldest_kept(&self, now: Timestamp) -> Result<Option<Timestamp>> {

@@ -48,6 +48,12 @@ impl Cadence {
 pub(crate) trait SummarizeNoted: Send + Sync + 'static {
     /// Summarizes what batches noted, if anything; answers whether it did.
     async fn summarize_noted(&self) -> Result<bool, StoreError>;
+
+    /// Summarizes until nothing noted is left, waiting for another writer's turn to end
+    /// rather than leaving its notes to it ([`crate::IngestStore::catch_up`]).
+    async fn catch_up(&self) -> Result<(), StoreError> {
+        self.summarize_noted().await.map(|_| ())
+    }
 }
 
 /// The background task of a store; stopped when the last handle to it is dropped.

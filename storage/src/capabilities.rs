@@ -35,11 +35,12 @@ pub trait IngestStore: Send + Sync + 'static {
     /// Keeps refused messages for inspection.
     async fn reject(&self, rejected: &[Rejected]) -> Result<(), StoreError>;
 
-    /// Brings the summaries up to date with the minutes batches noted, now rather than at
-    /// the summarizer's next turn ([`crate::StoreOptions::summarize_every`]); if another
-    /// writer on the same database holds the turn, leaves it to that one. Reads are exact
-    /// either way: this only moves work (benchmarks time ingest with it; a store that opens
-    /// a database with notes left summarizes them itself).
+    /// Brings the summaries up to date with what batches noted, now rather than at the
+    /// summarizer's next turn ([`crate::StoreOptions::summarize_every`]); if another writer
+    /// on the same database holds the turn, waits for it and summarizes what was noted
+    /// meanwhile, until no note is left. Reads are exact either way: this only moves work
+    /// (benchmarks time ingest with it; a store that opens a database with notes left
+    /// summarizes them itself).
     async fn catch_up(&self) -> Result<(), StoreError>;
 
     /// With raw-event retention (TimescaleDB), the oldest instant whose crossings are still

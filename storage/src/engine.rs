@@ -67,8 +67,9 @@ pub(crate) trait WriteTx: Send {
         tier: Tier,
         rows: &[(SpaceId, Timestamp, Option<Effect>)],
     ) -> Result<()>;
-    /// Notes minutes whose summaries are out of date.
-    async fn mark_pending(&mut self, minutes: &[(SpaceId, Timestamp)]) -> Result<()>;
+    /// Notes seconds whose summaries (their minute's, and the second's own in a dense
+    /// minute) are out of date.
+    async fn mark_pending(&mut self, seconds: &[(SpaceId, Timestamp)]) -> Result<()>;
     /// Up to `limit` notes, with their ids.
     async fn pending(&mut self, limit: usize) -> Result<Vec<(i64, SpaceId, Timestamp)>>;
     /// Deletes the notes with these ids (never others: a note made since stays).
@@ -267,7 +268,7 @@ enum Turn {
     IfFree,
     /// Layout changes, rare and already exclusive: wait, so they end summarized.
     Wait,
-    /// Batches between the summarizer's runs (`cadence`): only note the minutes.
+    /// Batches between the summarizer's runs (`cadence`): only note the seconds.
     Later,
 }
 
@@ -284,18 +285,19 @@ async fn apply_changes(
     }
     let mut removes = Vec::new();
     let mut inserts = Vec::new();
-    let mut minutes = BTreeSet::new();
+    // The seconds changed: what the summarizer rereads of a dense minute (`tiers::dense`).
+    let mut seconds = BTreeSet::new();
     let mut removed = BTreeSet::new();
     let mut appended: Appended = BTreeMap::new();
     for (space, change) in changes {
         for key in change.removes {
-            minutes.insert((space, Tier::Minute.floor(key.ts)));
+            seconds.insert((space, Tier::Second.floor(key.ts)));
             removed.insert((space, Tier::Minute.floor(key.ts)));
             removes.push((space, key));
         }
         for key in change.inserts {
             let minute = Tier::Minute.floor(key.ts);
-            minutes.insert((space, minute));
+            seconds.insert((space, Tier::Second.floor(key.ts)));
             appended
                 .entry((space, minute))
                 .or_default()
@@ -316,11 +318,11 @@ async fn apply_changes(
         Turn::Later => false,
     };
     if !mine {
-        let minutes: Vec<(SpaceId, Timestamp)> = minutes.into_iter().collect();
-        tx.mark_pending(&minutes).await?;
+        let seconds: Vec<(SpaceId, Timestamp)> = seconds.into_iter().collect();
+        tx.mark_pending(&seconds).await?;
         return Ok(0);
     }
-    Ok(crate::tiers::summarize_pending(tx, minutes, appended)
+    Ok(crate::tiers::summarize_pending(tx, seconds, appended)
         .await?
         .read)
 }

@@ -45,8 +45,11 @@ impl TierRead for Reader {
         space: SpaceId,
         from: Timestamp,
         to: Timestamp,
+        limit: Option<usize>,
     ) -> Result<Vec<EntryKey>> {
-        Ok(self.data().entries_in(space, from, to).cloned().collect())
+        let data = self.data();
+        let entries = data.entries_in(space, from, to).cloned();
+        Ok(entries.take(limit.unwrap_or(usize::MAX)).collect())
     }
 
     async fn space_chain(&self, space: SpaceId) -> Result<Vec<Space>> {

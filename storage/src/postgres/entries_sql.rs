@@ -113,14 +113,17 @@ pub(super) async fn between<'e>(
     space: SpaceId,
     from: Timestamp,
     to: Timestamp,
+    limit: Option<usize>,
 ) -> Result<Vec<EntryKey>> {
     let rows = sqlx::query(
         "SELECT ts, rank, dpu_id, copy FROM space_counts \
-         WHERE space_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts, rank, dpu_id, copy",
+         WHERE space_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts, rank, dpu_id, copy LIMIT $4",
     )
     .bind(space)
     .bind(from)
     .bind(to)
+    // PostgreSQL reads a null limit as none.
+    .bind(limit.and_then(|n| i64::try_from(n).ok()))
     .fetch_all(db)
     .await?;
     rows.iter().map(|row| entry_key_at(row, 0)).collect()
@@ -181,10 +184,15 @@ pub(super) async fn steps_within(
 ) -> Result<Vec<(SpaceId, Step)>> {
     let rows = fetch_over_spans(
         tx,
+        // One index range scan per span (LATERAL, kept from being flattened into a join by
+        // OFFSET 0). As a join, with thousands of spans (the seconds of busy minutes) the
+        // planner merged on the space alone and compared every span of Outside with every
+        // entry of its day: minutes instead of under a second for 50,000 spans.
         "SELECT r.space_id, c.ts, c.rank \
          FROM UNNEST($1::bigint[], $2::timestamptz[], $3::timestamptz[]) AS r(space_id, lo, hi) \
-         JOIN space_counts c ON c.space_id = r.space_id AND c.ts >= r.lo AND c.ts < r.hi \
-         WHERE c.ts >= $4 AND c.ts < $5 \
+         CROSS JOIN LATERAL (SELECT c.ts, c.rank, c.dpu_id, c.copy FROM space_counts c \
+              WHERE c.space_id = r.space_id AND c.ts >= r.lo AND c.ts < r.hi \
+                AND c.ts >= $4 AND c.ts < $5 OFFSET 0) AS c \
          ORDER BY r.space_id, c.ts, c.rank",
         spans,
     )

@@ -134,6 +134,17 @@ impl SummarizeNoted for PostgresStore {
     async fn summarize_noted(&self) -> Result<bool, StoreError> {
         self.settle().await
     }
+
+    /// Another writer (the background task of this store, or another worker) may hold the
+    /// summarizer's turn: its run ends, and the notes made meanwhile are summarized here.
+    async fn catch_up(&self) -> Result<(), StoreError> {
+        while entries_sql::any_pending(&self.pool).await? {
+            if !self.settle().await? {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -33,11 +33,12 @@ pub(super) async fn tier_rows_in(
         return Ok(Vec::new());
     }
     let (spaces, froms, tos) = entries_sql::span_columns(spans);
+    // One index range scan per span, as in `entries_sql::steps_within`.
     let sql = format!(
         "SELECT r.space_id, t.start, {EFFECT_COLUMNS} \
          FROM UNNEST($1::bigint[], $2::timestamptz[], $3::timestamptz[]) AS r(space_id, lo, hi) \
-         JOIN space_tiers t ON t.space_id = r.space_id AND t.tier = $4 \
-          AND t.start >= r.lo AND t.start < r.hi \
+         CROSS JOIN LATERAL (SELECT * FROM space_tiers t WHERE t.space_id = r.space_id \
+              AND t.tier = $4 AND t.start >= r.lo AND t.start < r.hi OFFSET 0) AS t \
          ORDER BY r.space_id, t.start"
     );
     let rows = sqlx::query(&sql)
@@ -177,8 +178,9 @@ impl crate::tiers::TierRead for Reader {
         space: SpaceId,
         from: Timestamp,
         to: Timestamp,
+        limit: Option<usize>,
     ) -> Result<Vec<EntryKey>> {
-        entries_sql::between(&self.0, space, from, to).await
+        entries_sql::between(&self.0, space, from, to, limit).await
     }
 
     async fn space_chain(&self, space: SpaceId) -> Result<Vec<occupancy::Space>> {

@@ -86,14 +86,17 @@ pub(super) async fn between<'e>(
     space: SpaceId,
     from: Timestamp,
     to: Timestamp,
+    limit: Option<usize>,
 ) -> Result<Vec<EntryKey>> {
     let rows = sqlx::query(
         "SELECT ts, rank, dpu_id, copy FROM space_counts \
-         WHERE space_id = ? AND ts >= ? AND ts < ? ORDER BY ts, rank, dpu_id, copy",
+         WHERE space_id = ? AND ts >= ? AND ts < ? ORDER BY ts, rank, dpu_id, copy LIMIT ?",
     )
     .bind(space)
     .bind(micros(from))
     .bind(micros(to))
+    // SQLite reads a negative limit as none.
+    .bind(limit.and_then(|n| i64::try_from(n).ok()).unwrap_or(-1))
     .fetch_all(db)
     .await?;
     rows.iter().map(|row| entry_key_at(row, 0)).collect()

@@ -188,8 +188,9 @@ impl crate::tiers::TierRead for Reader {
         space: SpaceId,
         from: Timestamp,
         to: Timestamp,
+        limit: Option<usize>,
     ) -> Result<Vec<EntryKey>> {
-        entries_sql::between(&self.0, space, from, to).await
+        entries_sql::between(&self.0, space, from, to, limit).await
     }
 
     async fn space_chain(&self, space: SpaceId) -> Result<Vec<occupancy::Space>> {

@@ -34,6 +34,7 @@ pub(crate) async fn buckets(
         .pending_between(space, first, last)
         .await?
         .into_iter()
+        .map(|noted| Tier::Minute.floor(noted))
         .collect();
     let stale = |tier: Tier, start: Timestamp| noted.range(start..tier.end(start)).next().is_some();
     let mut wanted: BTreeSet<Tier> = BTreeSet::new();
@@ -68,7 +69,7 @@ pub(crate) async fn buckets(
         .collect();
     let mut entries: BTreeMap<Timestamp, Vec<EntryKey>> = BTreeMap::new();
     for (from, to) in partial {
-        entries.insert(from, read.entries_between(space, from, to).await?);
+        entries.insert(from, read.entries_between(space, from, to, None).await?);
     }
     let spans: Vec<Span> = noted_inside
         .iter()

@@ -8,11 +8,11 @@
 //! writer that has the turn. Notes made meanwhile stay for the
 //! next turn, and the reads fold the entries of noted minutes, so no count waits for it.
 
+use super::dense::{self, DENSE_MINUTE};
 use super::{spans, Appended, Span};
 use crate::engine::{reset_rules, Result, WriteTx};
 use occupancy::effect::Effect;
 use occupancy::reset::DailyReset;
-use occupancy::series::Step;
 use occupancy::tiers::{self, summarize, Tier};
 use occupancy::{SpaceId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -29,9 +29,9 @@ pub(crate) struct Summarized {
     pub read: usize,
 }
 
-/// Recomputes `mine` (the minutes the caller's own transaction changed, never noted) and the
-/// minutes noted so far (up to [`NOTES_PER_TURN`] of them), with the buckets above them,
-/// then deletes those notes. The caller holds the summarizer's turn.
+/// Recomputes `mine` (the seconds the caller's own transaction changed, never noted) and the
+/// seconds noted so far (up to [`NOTES_PER_TURN`] of them), with their minutes and the
+/// buckets above them, then deletes those notes. The caller holds the summarizer's turn.
 pub(crate) async fn summarize_pending(
     tx: &mut dyn WriteTx,
     mine: BTreeSet<(SpaceId, Timestamp)>,
@@ -39,14 +39,18 @@ pub(crate) async fn summarize_pending(
 ) -> Result<Summarized> {
     let notes = tx.pending(NOTES_PER_TURN).await?;
     let mut touched = mine;
-    touched.extend(notes.iter().map(|&(_, space, m)| (space, m)));
+    touched.extend(
+        notes
+            .iter()
+            .map(|&(_, space, s)| (space, Tier::Second.floor(s))),
+    );
     if touched.is_empty() {
         return Ok(Summarized::default());
     }
     let rules = reset_rules(&tx.spaces().await?);
     // A minute another writer noted holds entries this one has not seen.
-    for &(_, space, minute) in &notes {
-        appended.remove(&(space, minute));
+    for &(_, space, second) in &notes {
+        appended.remove(&(space, Tier::Minute.floor(second)));
     }
     let (done, mut read) = append(tx, &rules, appended).await?;
     read += resummarize(tx, &rules, touched, done).await?;
@@ -70,6 +74,9 @@ async fn append(
     mut appended: Appended,
 ) -> Result<(BTreeMap<(SpaceId, Timestamp), Option<Effect>>, usize)> {
     appended.retain(|&(space, minute), _| tiers::appendable(rules.get(&space), minute));
+    if appended.is_empty() {
+        return Ok((BTreeMap::new(), 0));
+    }
     for steps in appended.values_mut() {
         steps.sort();
     }
@@ -92,8 +99,10 @@ async fn append(
     let read = counts.iter().sum::<usize>() + old.len();
     let mut done = BTreeMap::new();
     for (((space, minute), steps), count) in appended.into_iter().zip(counts) {
-        if count == steps.len() {
-            let old = old.get(&(space, minute)).copied();
+        let old = old.get(&(space, minute)).copied();
+        // A minute that is or becomes dense keeps its seconds too (`dense::recount`).
+        let dense = old.as_ref().map_or(0, dense::crossings_in) + steps.len() > DENSE_MINUTE;
+        if count == steps.len() && !dense {
             let rule = rules.get(&space);
             let summary = tiers::append(space, rule, minute, old, steps);
             done.insert((space, minute), summary);
@@ -102,15 +111,19 @@ async fn append(
     Ok((done, read))
 }
 
-/// Recomputes the summaries of the minutes in `touched` and of every bucket above them,
-/// for all their spaces at once, except the minutes already summarized in `done`, which are
-/// stored as given; answers how many entries and summaries it read.
+/// Recomputes the summaries of the minutes of the seconds in `changed` and of every bucket
+/// above them, for all their spaces at once, except the minutes already summarized in
+/// `done`, which are stored as given; answers how many entries and summaries it read.
 pub(crate) async fn resummarize(
     tx: &mut dyn WriteTx,
     rules: &HashMap<SpaceId, DailyReset>,
-    mut touched: BTreeSet<(SpaceId, Timestamp)>,
+    changed: BTreeSet<(SpaceId, Timestamp)>,
     done: BTreeMap<(SpaceId, Timestamp), Option<Effect>>,
 ) -> Result<usize> {
+    let mut touched: BTreeSet<(SpaceId, Timestamp)> = changed
+        .iter()
+        .map(|&(space, s)| (space, Tier::Minute.floor(s)))
+        .collect();
     let mut read = 0;
     for tier in Tier::ALL {
         if touched.is_empty() {
@@ -123,27 +136,13 @@ pub(crate) async fn resummarize(
                     .filter(|m| !done.contains_key(m))
                     .copied()
                     .collect();
-                let spans: Vec<Span> = spans(tier, &recount);
-                let steps = tx.steps_in(&spans).await?;
-                read += steps.len();
-                let mut by_bucket: BTreeMap<(SpaceId, Timestamp), Vec<Step>> = BTreeMap::new();
-                for (space, step) in steps {
-                    by_bucket
-                        .entry((space, tier.floor(step.ts)))
-                        .or_default()
-                        .push(step);
-                }
+                let (recounted, n) = dense::recount(tx, rules, &recount, &changed).await?;
+                read += n;
                 touched
                     .iter()
-                    .map(|&(space, s)| {
-                        if let Some(summary) = done.get(&(space, s)) {
-                            return (space, s, *summary);
-                        }
-                        let steps = by_bucket.get(&(space, s)).map(Vec::as_slice);
-                        let steps = steps.unwrap_or_default().iter().copied();
-                        let rule = rules.get(&space);
-                        let effect = summarize(space, rule, tier, s, steps, &[]);
-                        (space, s, effect)
+                    .map(|m| {
+                        let summary = done.get(m).or_else(|| recounted.get(m));
+                        (m.0, m.1, summary.copied().flatten())
                     })
                     .collect()
             }
@@ -187,6 +186,7 @@ pub(crate) async fn rebuild(
     rules: &HashMap<SpaceId, DailyReset>,
 ) -> Result<usize> {
     tx.clear_tiers(space).await?;
+    // Each minute given by its first second: with its summaries cleared, it is read whole.
     let minutes = tx
         .entry_minutes(space)
         .await?

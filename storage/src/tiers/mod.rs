@@ -6,6 +6,7 @@
 //! implements, reading the entries of minutes still noted instead of their summaries.
 
 mod buckets;
+mod dense;
 mod maintain;
 mod plan;
 mod read;
@@ -80,10 +81,7 @@ pub(crate) fn from_columns(c: [i64; 8]) -> Effect {
 
 /// The tier stored as `value`.
 pub(crate) fn tier_of(value: i64) -> Result<Tier> {
-    usize::try_from(value)
-        .ok()
-        .and_then(|i| Tier::ALL.get(i).copied())
-        .ok_or_else(|| crate::StoreError::Corrupt(format!("tier {value}")))
+    Tier::from_code(value).ok_or_else(|| crate::StoreError::Corrupt(format!("tier {value}")))
 }
 
 #[cfg(test)]

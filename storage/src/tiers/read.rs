@@ -6,6 +6,7 @@
 //! summarizer has caught up. History buckets are in `buckets.rs`.
 
 use crate::engine::Result;
+use crate::tiers::dense::DENSE_MINUTE;
 use crate::tiers::{plan, Span};
 use async_trait::async_trait;
 use occupancy::effect::Effect;
@@ -26,16 +27,18 @@ pub(crate) trait TierRead: Send + Sync {
         space: SpaceId,
         ranges: &[(Tier, Option<Timestamp>, Timestamp)],
     ) -> Result<Vec<(Tier, Timestamp, Effect)>>;
-    /// The entries in `[from, to)`, in key order.
+    /// The entries in `[from, to)`, in key order (the first `limit` of them).
     async fn entries_between(
         &self,
         space: SpaceId,
         from: Timestamp,
         to: Timestamp,
+        limit: Option<usize>,
     ) -> Result<Vec<EntryKey>>;
     /// The space and its ancestors (empty if it does not exist).
     async fn space_chain(&self, space: SpaceId) -> Result<Vec<Space>>;
-    /// The minutes in `[from, to)` noted for the summarizer, in order.
+    /// The instants in `[from, to)` noted for the summarizer (seconds; minutes in a database
+    /// noted before seconds were), in order.
     async fn pending_between(
         &self,
         space: SpaceId,
@@ -47,8 +50,8 @@ pub(crate) trait TierRead: Send + Sync {
 
     /// The instant of each space's latest entry, in the order given.
     async fn last_entries(&self, spaces: &[SpaceId]) -> Result<Vec<Option<Timestamp>>>;
-    /// For each `(space, to)`, the minutes before `to` noted for the summarizer, distinct,
-    /// ordered by space and minute.
+    /// For each `(space, to)`, the instants before `to` noted for the summarizer, distinct,
+    /// ordered by space and instant.
     async fn pending_before_each(
         &self,
         before: &[(SpaceId, Timestamp)],
@@ -199,8 +202,11 @@ pub(crate) async fn currents(
         .collect();
     // The notes first, then the summaries (see `reads_for_count`).
     let mut noted_of: HashMap<SpaceId, BTreeSet<Timestamp>> = HashMap::new();
-    for (space, minute) in read.pending_before_each(&minutes).await? {
-        noted_of.entry(space).or_default().insert(minute);
+    for (space, noted) in read.pending_before_each(&minutes).await? {
+        noted_of
+            .entry(space)
+            .or_default()
+            .insert(Tier::Minute.floor(noted));
     }
     let mut ranges = Vec::new();
     let mut spans = Vec::new();
@@ -279,28 +285,53 @@ struct CountReads {
 /// the summaries only after them: the summarizer updates summaries and drops notes in one
 /// commit, so summaries read later are at least as new as the notes seen (read at the same
 /// time, a summarizer's commit between the two reads made stale summaries look up to date;
-/// the property test caught it). `t`'s own minute is never read from summaries, so its
-/// entries are read meanwhile.
+/// the property test caught it). `t`'s own minute is read from its crossings meanwhile, up to
+/// one more than a sparse minute holds: if there are more, the minute is dense, and unless
+/// it is noted, its seconds before `t`'s are folded from their summaries and only `t`'s own
+/// second from its crossings (`dense`).
 async fn reads_for_count(read: &dyn TierRead, space: SpaceId, t: Timestamp) -> Result<CountReads> {
     let minute = Tier::Minute.floor(t);
+    let second = Tier::Second.floor(t);
     let after = t + chrono::TimeDelta::microseconds(1);
-    let before = [(space, minute)];
+    let before = [(space, Tier::Minute.end(minute))];
     let (noted, own) = tokio::try_join!(
         read.pending_before_each(&before),
-        read.entries_between(space, minute, after),
+        read.entries_between(space, minute, after, Some(DENSE_MINUTE + 1)),
     )?;
-    let noted: BTreeSet<Timestamp> = noted.into_iter().map(|(_, m)| m).collect();
-    let ranges = plan::current_ranges(minute, &noted);
-    let spans: Vec<Span> = noted_spans(space, &noted).collect();
+    let mut noted: BTreeSet<Timestamp> = noted
+        .into_iter()
+        .map(|(_, n)| Tier::Minute.floor(n))
+        .collect();
+    let own_noted = noted.remove(&minute);
+    let ranges_before = plan::current_ranges(minute, &noted);
+    let mut ranges = ranges_before;
+    let mut spans: Vec<Span> = noted_spans(space, &noted).collect();
+    let mut steps: Vec<Step> = Vec::new();
+    if own.len() <= DENSE_MINUTE {
+        steps.extend(own.iter().map(Step::from));
+    } else if own_noted {
+        spans.push(Span {
+            space,
+            from: minute,
+            to: after,
+        });
+    } else {
+        ranges.push((Tier::Second, Some(minute), second));
+        spans.push(Span {
+            space,
+            from: second,
+            to: after,
+        });
+    }
     let read_steps = async {
         if spans.is_empty() {
             return Ok(Vec::new());
         }
         read.steps_each(&spans).await
     };
-    let (summaries, noted_steps) = tokio::try_join!(read.tier_ranges(space, &ranges), read_steps)?;
-    let mut steps: Vec<Step> = noted_steps.into_iter().map(|(_, step)| step).collect();
-    steps.extend(own.iter().map(Step::from));
+    let (summaries, more) = tokio::try_join!(read.tier_ranges(space, &ranges), read_steps)?;
+    steps.extend(more.into_iter().map(|(_, step)| step));
+    steps.sort();
     Ok(CountReads { summaries, steps })
 }
 
@@ -326,7 +357,7 @@ pub(crate) async fn series(
     let mut count = carried_in;
     let mut previous = before;
     let mut points = Vec::new();
-    for key in read.entries_between(space, from, to).await? {
+    for key in read.entries_between(space, from, to, None).await? {
         if rule.is_some_and(|r| r.between(Some(previous), key.ts)) {
             count = 0;
         }

@@ -3,7 +3,7 @@
 
 use crate::fixtures::{self, Fixture};
 use occupancy::reference;
-use occupancy::testkit::{scenario, scenario_with_resets, Scenario};
+use occupancy::testkit::{crowded_scenario, scenario, scenario_with_resets, Scenario};
 use proptest::prelude::*;
 use std::future::Future;
 
@@ -40,10 +40,6 @@ async fn correct(store: &dyn roomer_storage::Store, scenario: &Scenario, how: Co
             }
         }
     }
-}
-
-async fn replay(scenario: &Scenario, fixture: Fixture) -> Result<(), TestCaseError> {
-    replay_corrected(scenario, fixture, Correction::Layout).await
 }
 
 async fn replay_corrected(
@@ -115,38 +111,41 @@ pub(crate) async fn check_counts(
     Ok(())
 }
 
-fn check<F: Future<Output = Fixture>>(cases: u32, fixture: fn() -> F) {
+/// Replays `cases` scenarios drawn from `scenarios` on fresh stores from `fixture`.
+fn replay_all<F: Future<Output = Fixture>>(
+    cases: u32,
+    scenarios: impl Strategy<Value = Scenario>,
+    fixture: fn() -> F,
+    how: Correction,
+) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    proptest!(ProptestConfig::with_cases(cases), |(scenario in scenario())| {
-        runtime.block_on(async { replay(&scenario, fixture().await).await })?;
+    proptest!(ProptestConfig::with_cases(cases), |(scenario in scenarios)| {
+        runtime.block_on(async { replay_corrected(&scenario, fixture().await, how).await })?;
     });
+}
+
+fn check<F: Future<Output = Fixture>>(cases: u32, fixture: fn() -> F) {
+    replay_all(cases, scenario(), fixture, Correction::Layout);
 }
 
 /// The same with daily resets on some spaces (UTC, Paris, Kolkata).
 fn check_resets<F: Future<Output = Fixture>>(cases: u32, fixture: fn() -> F) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    proptest!(ProptestConfig::with_cases(cases), |(scenario in scenario_with_resets())| {
-        runtime.block_on(async { replay(&scenario, fixture().await).await })?;
-    });
+    replay_all(cases, scenario_with_resets(), fixture, Correction::Layout);
+}
+
+/// The same with hundreds of crossings crowded into a minute or a second: the minutes that
+/// keep summaries per second (`tiers::dense`), becoming dense, and sparse again when a
+/// corrected layout moves crossings away.
+fn check_crowded<F: Future<Output = Fixture>>(cases: u32, fixture: fn() -> F) {
+    replay_all(cases, crowded_scenario(), fixture, Correction::Layout);
 }
 
 /// The same, with the layout corrected one DPU history at a time.
 fn check_installations<F: Future<Output = Fixture>>(cases: u32, fixture: fn() -> F) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    proptest!(ProptestConfig::with_cases(cases), |(scenario in scenario())| {
-        runtime.block_on(async {
-            replay_corrected(&scenario, fixture().await, Correction::Installations).await
-        })?;
-    });
+    replay_all(cases, scenario(), fixture, Correction::Installations);
 }
 
 /// The in-memory backend runs the same engine as the databases in a fraction of the time,
@@ -164,6 +163,34 @@ fn memory_resets_match_the_reference_model_whatever_the_delivery() {
 #[test]
 fn memory_histories_put_one_by_one_match_the_reference_model() {
     check_installations(1_000, fixtures::memory);
+}
+
+#[test]
+fn memory_crowded_minutes_match_the_reference_model() {
+    check_crowded(100, fixtures::memory_eager);
+}
+
+#[test]
+fn sqlite_crowded_minutes_match_the_reference_model() {
+    check_crowded(12, fixtures::sqlite_eager);
+}
+
+#[test]
+#[cfg_attr(
+    not(roomer_postgres_tests),
+    ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
+)]
+fn postgres_crowded_minutes_match_the_reference_model() {
+    check_crowded(6, fixtures::postgres_eager);
+}
+
+#[test]
+#[cfg_attr(
+    not(roomer_timescale_tests),
+    ignore = "set TEST_TIMESCALE_URL to run against TimescaleDB"
+)]
+fn timescale_crowded_minutes_match_the_reference_model() {
+    check_crowded(4, fixtures::timescale);
 }
 
 #[test]
