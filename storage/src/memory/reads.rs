@@ -111,4 +111,17 @@ impl TierRead for Reader {
     async fn steps_each(&self, spans: &[Span]) -> Result<Vec<(SpaceId, Step)>> {
         Ok(self.data().steps_in(spans))
     }
+
+    async fn first_steps_each(&self, spans: &[Span], limit: usize) -> Result<Vec<(SpaceId, Step)>> {
+        let data = self.data();
+        let mut steps: Vec<(SpaceId, Step)> = spans
+            .iter()
+            .flat_map(|s| {
+                let entries = data.entries_in(s.space, s.from, s.to).take(limit);
+                entries.map(move |k| (s.space, Step::from(k)))
+            })
+            .collect();
+        steps.sort();
+        Ok(steps)
+    }
 }

@@ -258,4 +258,8 @@ impl crate::tiers::TierRead for Reader {
     async fn steps_each(&self, spans: &[Span]) -> Result<Vec<(SpaceId, Step)>> {
         entries_sql::steps_within(&mut *self.0.acquire().await?, spans).await
     }
+
+    async fn first_steps_each(&self, spans: &[Span], limit: usize) -> Result<Vec<(SpaceId, Step)>> {
+        entries_sql::first_steps_within(&self.0, spans, limit).await
+    }
 }

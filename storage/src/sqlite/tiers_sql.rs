@@ -276,6 +276,20 @@ impl crate::tiers::TierRead for Reader {
     async fn steps_each(&self, spans: &[Span]) -> Result<Vec<(SpaceId, Step)>> {
         entries_sql::steps_within(&mut *self.0.acquire().await?, spans).await
     }
+
+    /// One statement per span, on one connection: SQLite runs them in-process, and a
+    /// single statement could only number every entry of each span to cut it.
+    async fn first_steps_each(&self, spans: &[Span], limit: usize) -> Result<Vec<(SpaceId, Step)>> {
+        let mut conn = self.0.acquire().await?;
+        let mut steps = Vec::new();
+        for span in spans {
+            let keys =
+                entries_sql::between(&mut *conn, span.space, span.from, span.to, Some(limit));
+            steps.extend(keys.await?.iter().map(|k| (span.space, Step::from(k))));
+        }
+        steps.sort();
+        Ok(steps)
+    }
 }
 
 /// A list as JSON, for `json_each`.

@@ -64,6 +64,8 @@ pub(crate) trait TierRead: Send + Sync {
     ) -> Result<Vec<(SpaceId, Tier, Timestamp, Effect)>>;
     /// The entries inside the spans as steps, ordered by space, instant and rank.
     async fn steps_each(&self, spans: &[Span]) -> Result<Vec<(SpaceId, Step)>>;
+    /// The first `limit` entries of each span as steps, ordered by space, instant and rank.
+    async fn first_steps_each(&self, spans: &[Span], limit: usize) -> Result<Vec<(SpaceId, Step)>>;
 }
 
 /// A space's daily reset and capacity; `None` if the space does not exist.
@@ -200,32 +202,76 @@ pub(crate) async fn currents(
         .iter()
         .map(|&(_, space, last)| (space, Tier::Minute.floor(last)))
         .collect();
-    // The notes first, then the summaries (see `reads_for_count`).
+    // The notes first, then the summaries (see `reads_for_count`); each space's last minute
+    // is read meanwhile, up to one crossing more than a sparse minute holds.
+    let before: Vec<(SpaceId, Timestamp)> = minutes
+        .iter()
+        .map(|&(space, minute)| (space, Tier::Minute.end(minute)))
+        .collect();
+    let last_minutes: Vec<Span> = counted
+        .iter()
+        .zip(&minutes)
+        .map(|(&(_, space, last), &(_, minute))| Span {
+            space,
+            from: minute,
+            to: last + chrono::TimeDelta::microseconds(1),
+        })
+        .collect();
+    let (notes, firsts) = tokio::try_join!(
+        read.pending_before_each(&before),
+        read.first_steps_each(&last_minutes, DENSE_MINUTE + 1),
+    )?;
     let mut noted_of: HashMap<SpaceId, BTreeSet<Timestamp>> = HashMap::new();
-    for (space, noted) in read.pending_before_each(&minutes).await? {
+    for (space, noted) in notes {
         noted_of
             .entry(space)
             .or_default()
             .insert(Tier::Minute.floor(noted));
     }
+    let mut firsts_of: HashMap<SpaceId, Vec<Step>> = HashMap::new();
+    for (space, step) in firsts {
+        firsts_of.entry(space).or_default().push(step);
+    }
     let mut ranges = Vec::new();
     let mut spans = Vec::new();
+    let mut steps_of: HashMap<SpaceId, Vec<Step>> = HashMap::new();
     for (&(_, space, last), &(_, minute)) in counted.iter().zip(&minutes) {
-        let noted = noted_of.remove(&space).unwrap_or_default();
+        let mut noted = noted_of.remove(&space).unwrap_or_default();
+        let own_noted = noted.remove(&minute);
         ranges.extend(
             plan::current_ranges(minute, &noted)
                 .into_iter()
                 .map(|(tier, from, to)| (space, tier, from, to)),
         );
         spans.extend(noted_spans(space, &noted));
-        spans.push(Span {
-            space,
-            from: minute,
-            to: last + chrono::TimeDelta::microseconds(1),
-        });
+        let after = last + chrono::TimeDelta::microseconds(1);
+        let own = firsts_of.remove(&space).unwrap_or_default();
+        if own.len() <= DENSE_MINUTE {
+            steps_of.insert(space, own);
+        } else if own_noted {
+            spans.push(Span {
+                space,
+                from: minute,
+                to: after,
+            });
+        } else {
+            let second = Tier::Second.floor(last);
+            ranges.push((space, Tier::Second, Some(minute), second));
+            spans.push(Span {
+                space,
+                from: second,
+                to: after,
+            });
+        }
     }
-    let (summaries, steps) =
-        tokio::try_join!(read.tier_ranges_each(&ranges), read.steps_each(&spans))?;
+    spans.sort_by_key(|s| (s.space, s.from));
+    let read_steps = async {
+        if spans.is_empty() {
+            return Ok(Vec::new());
+        }
+        read.steps_each(&spans).await
+    };
+    let (summaries, steps) = tokio::try_join!(read.tier_ranges_each(&ranges), read_steps)?;
     let mut summaries_of: HashMap<SpaceId, Vec<(Tier, Timestamp, Effect)>> = HashMap::new();
     for (space, tier, start, effect) in summaries {
         summaries_of
@@ -233,7 +279,6 @@ pub(crate) async fn currents(
             .or_default()
             .push((tier, start, effect));
     }
-    let mut steps_of: HashMap<SpaceId, Vec<Step>> = HashMap::new();
     for (space, step) in steps {
         steps_of.entry(space).or_default().push(step);
     }
@@ -241,10 +286,12 @@ pub(crate) async fn currents(
     for (i, space, last) in counted {
         let rule = spaces[i].1.as_ref();
         let mut folder = Folder::new(space, rule, None);
+        let mut steps = steps_of.remove(&space).unwrap_or_default();
+        steps.sort();
         plan::fold_in_order(
             &mut folder,
             summaries_of.remove(&space).unwrap_or_default(),
-            steps_of.remove(&space).unwrap_or_default(),
+            steps,
         );
         let after = last + chrono::TimeDelta::microseconds(1);
         let count = occupancy::effect::count_after(0, folder.finish(after).as_ref());
