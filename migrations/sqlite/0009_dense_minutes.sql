@@ -19,3 +19,8 @@ CREATE TABLE space_tiers_new (
 INSERT INTO space_tiers_new SELECT * FROM space_tiers;
 DROP TABLE space_tiers;
 ALTER TABLE space_tiers_new RENAME TO space_tiers;
+
+-- A note names its minute and, as bits 0 to 59, the seconds a batch changed in it (the
+-- summarizer rereads only those of a dense minute); notes made before name none (NULL),
+-- which stands for every second of the minute.
+ALTER TABLE tier_pending ADD COLUMN seconds BIGINT;

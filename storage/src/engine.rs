@@ -4,7 +4,7 @@
 //! transaction; the flows below combine them with the domain's planning and recount rules.
 //! Keeping the flow here means SQLite and PostgreSQL cannot drift apart in what they count.
 
-use crate::tiers::{Appended, Span};
+use crate::tiers::{Appended, Note, Span};
 use crate::{InUse, IngestOutcome, LayoutReport, Missing, StoreError};
 use async_trait::async_trait;
 use occupancy::effect::Effect;
@@ -67,11 +67,11 @@ pub(crate) trait WriteTx: Send {
         tier: Tier,
         rows: &[(SpaceId, Timestamp, Option<Effect>)],
     ) -> Result<()>;
-    /// Notes seconds whose summaries (their minute's, and the second's own in a dense
-    /// minute) are out of date.
-    async fn mark_pending(&mut self, seconds: &[(SpaceId, Timestamp)]) -> Result<()>;
-    /// Up to `limit` notes, with their ids.
-    async fn pending(&mut self, limit: usize) -> Result<Vec<(i64, SpaceId, Timestamp)>>;
+    /// Notes minutes whose summaries are out of date, each with the seconds changed in it
+    /// (bits 0 to 59; see `tiers::dense`).
+    async fn mark_pending(&mut self, notes: &[(SpaceId, Timestamp, i64)]) -> Result<()>;
+    /// Up to `limit` notes, with their ids (seconds `None`: the whole minute).
+    async fn pending(&mut self, limit: usize) -> Result<Vec<Note>>;
     /// Deletes the notes with these ids (never others: a note made since stays).
     async fn drop_pending(&mut self, ids: &[i64]) -> Result<()>;
     /// Forgets every summary of a space, and its notes.
@@ -318,8 +318,7 @@ async fn apply_changes(
         Turn::Later => false,
     };
     if !mine {
-        let seconds: Vec<(SpaceId, Timestamp)> = seconds.into_iter().collect();
-        tx.mark_pending(&seconds).await?;
+        tx.mark_pending(&crate::tiers::notes_of(&seconds)).await?;
         return Ok(0);
     }
     Ok(crate::tiers::summarize_pending(tx, seconds, appended)

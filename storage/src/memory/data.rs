@@ -2,7 +2,7 @@
 //! replaces them on commit (writers take turns, as on SQLite; readers see the last commit).
 
 use crate::engine::{Result, WriteTx};
-use crate::tiers::Span;
+use crate::tiers::{Note, Span};
 use crate::{Rejected, Role};
 use async_trait::async_trait;
 use occupancy::effect::Effect;
@@ -52,7 +52,7 @@ pub(super) struct Data {
     /// Each space's entries by instant (a range read is a range of this map).
     pub(super) entries: BTreeMap<(SpaceId, Timestamp), BTreeSet<EntryKey>>,
     pub(super) tiers: BTreeMap<(SpaceId, Tier, Timestamp), Effect>,
-    pub(super) notes: BTreeMap<i64, (SpaceId, Timestamp)>,
+    pub(super) notes: BTreeMap<i64, (SpaceId, Timestamp, Option<i64>)>,
     pub(super) next_note: i64,
     pub(super) rejected: Vec<Rejected>,
     pub(super) statuses: BTreeMap<DpuId, Status>,
@@ -136,8 +136,8 @@ impl Data {
     ) -> BTreeSet<Timestamp> {
         self.notes
             .values()
-            .filter(|(s, m)| *s == space && from.is_none_or(|f| *m >= f) && *m < to)
-            .map(|(_, m)| *m)
+            .filter(|(s, m, _)| *s == space && from.is_none_or(|f| *m >= f) && *m < to)
+            .map(|(_, m, _)| *m)
             .collect()
     }
 
@@ -305,22 +305,22 @@ impl WriteTx for MemoryTx {
         Ok(())
     }
 
-    async fn mark_pending(&mut self, minutes: &[(SpaceId, Timestamp)]) -> Result<()> {
-        for minute in minutes {
+    async fn mark_pending(&mut self, notes: &[(SpaceId, Timestamp, i64)]) -> Result<()> {
+        for &(space, minute, seconds) in notes {
             let id = self.data.next_note;
             self.data.next_note += 1;
-            self.data.notes.insert(id, *minute);
+            self.data.notes.insert(id, (space, minute, Some(seconds)));
         }
         Ok(())
     }
 
-    async fn pending(&mut self, limit: usize) -> Result<Vec<(i64, SpaceId, Timestamp)>> {
+    async fn pending(&mut self, limit: usize) -> Result<Vec<Note>> {
         Ok(self
             .data
             .notes
             .iter()
             .take(limit)
-            .map(|(id, (space, minute))| (*id, *space, *minute))
+            .map(|(id, &(space, minute, seconds))| (*id, space, minute, seconds))
             .collect())
     }
 
@@ -333,7 +333,7 @@ impl WriteTx for MemoryTx {
 
     async fn clear_tiers(&mut self, space: SpaceId) -> Result<()> {
         self.data.tiers.retain(|(s, _, _), _| *s != space);
-        self.data.notes.retain(|_, (s, _)| *s != space);
+        self.data.notes.retain(|_, (s, _, _)| *s != space);
         Ok(())
     }
 

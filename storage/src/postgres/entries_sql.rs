@@ -4,7 +4,7 @@
 //! the chunks in range are searched.
 
 use crate::engine::Result;
-use crate::tiers::Span;
+use crate::tiers::{Note, Span};
 use crate::StoreError;
 use occupancy::series::{EntryKey, Rank, Step};
 use occupancy::{DpuId, SpaceId, Timestamp};
@@ -264,32 +264,30 @@ pub(super) async fn minutes(tx: &mut PgConnection, space: SpaceId) -> Result<Vec
 
 pub(super) async fn mark_pending(
     tx: &mut PgConnection,
-    minutes: &[(SpaceId, Timestamp)],
+    notes: &[(SpaceId, Timestamp, i64)],
 ) -> Result<()> {
-    if minutes.is_empty() {
+    if notes.is_empty() {
         return Ok(());
     }
     sqlx::query(
-        "INSERT INTO tier_pending (space_id, minute) \
-         SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[])",
+        "INSERT INTO tier_pending (space_id, minute, seconds) \
+         SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::bigint[])",
     )
-    .bind(minutes.iter().map(|(s, _)| *s).collect::<Vec<_>>())
-    .bind(minutes.iter().map(|(_, m)| *m).collect::<Vec<_>>())
+    .bind(notes.iter().map(|n| n.0).collect::<Vec<_>>())
+    .bind(notes.iter().map(|n| n.1).collect::<Vec<_>>())
+    .bind(notes.iter().map(|n| n.2).collect::<Vec<_>>())
     .execute(tx)
     .await?;
     Ok(())
 }
 
-pub(super) async fn pending(
-    tx: &mut PgConnection,
-    limit: usize,
-) -> Result<Vec<(i64, SpaceId, Timestamp)>> {
-    Ok(
-        sqlx::query_as("SELECT id, space_id, minute FROM tier_pending ORDER BY id LIMIT $1")
-            .bind(limit as i64)
-            .fetch_all(tx)
-            .await?,
+pub(super) async fn pending(tx: &mut PgConnection, limit: usize) -> Result<Vec<Note>> {
+    Ok(sqlx::query_as(
+        "SELECT id, space_id, minute, seconds FROM tier_pending ORDER BY id LIMIT $1",
     )
+    .bind(limit as i64)
+    .fetch_all(tx)
+    .await?)
 }
 
 pub(super) async fn drop_pending(tx: &mut PgConnection, ids: &[i64]) -> Result<()> {

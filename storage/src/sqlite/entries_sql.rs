@@ -6,7 +6,7 @@
 
 use super::{from_micros, micros};
 use crate::engine::Result;
-use crate::tiers::Span;
+use crate::tiers::{Note, Span};
 use crate::StoreError;
 use occupancy::series::{EntryKey, Rank, Step};
 use occupancy::{DpuId, SpaceId, Timestamp};
@@ -183,29 +183,30 @@ pub(super) async fn minutes(tx: &mut SqliteConnection, space: SpaceId) -> Result
 
 pub(super) async fn mark_pending(
     tx: &mut SqliteConnection,
-    minutes: &[(SpaceId, Timestamp)],
+    notes: &[(SpaceId, Timestamp, i64)],
 ) -> Result<()> {
-    for chunk in minutes.chunks(CHUNK) {
-        let mut query = QueryBuilder::<Sqlite>::new("INSERT INTO tier_pending (space_id, minute) ");
-        query.push_values(chunk, |mut row, (space, minute)| {
-            row.push_bind(*space).push_bind(micros(*minute));
+    for chunk in notes.chunks(CHUNK) {
+        let mut query =
+            QueryBuilder::<Sqlite>::new("INSERT INTO tier_pending (space_id, minute, seconds) ");
+        query.push_values(chunk, |mut row, (space, minute, seconds)| {
+            row.push_bind(*space)
+                .push_bind(micros(*minute))
+                .push_bind(*seconds);
         });
         query.build().execute(&mut *tx).await?;
     }
     Ok(())
 }
 
-pub(super) async fn pending(
-    tx: &mut SqliteConnection,
-    limit: usize,
-) -> Result<Vec<(i64, SpaceId, Timestamp)>> {
-    let rows: Vec<(i64, SpaceId, i64)> =
-        sqlx::query_as("SELECT id, space_id, minute FROM tier_pending ORDER BY id LIMIT ?")
-            .bind(limit as i64)
-            .fetch_all(tx)
-            .await?;
+pub(super) async fn pending(tx: &mut SqliteConnection, limit: usize) -> Result<Vec<Note>> {
+    let rows: Vec<(i64, SpaceId, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT id, space_id, minute, seconds FROM tier_pending ORDER BY id LIMIT ?",
+    )
+    .bind(limit as i64)
+    .fetch_all(tx)
+    .await?;
     rows.into_iter()
-        .map(|(id, space, m)| Ok((id, space, from_micros(m)?)))
+        .map(|(id, space, m, seconds)| Ok((id, space, from_micros(m)?, seconds)))
         .collect()
 }
 

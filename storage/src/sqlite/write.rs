@@ -3,7 +3,7 @@
 
 use super::{crossings_sql, entries_sql, from_micros, layout_sql, micros, ops_sql, tiers_sql};
 use crate::engine::{Result, WriteTx};
-use crate::tiers::Span;
+use crate::tiers::{Note, Span};
 use crate::StoreError;
 use async_trait::async_trait;
 use occupancy::effect::Effect;
@@ -179,11 +179,11 @@ impl WriteTx for SqliteTx {
         tiers_sql::put_tier_rows(&mut self.tx, tier, rows).await
     }
 
-    async fn mark_pending(&mut self, minutes: &[(SpaceId, Timestamp)]) -> Result<()> {
-        entries_sql::mark_pending(&mut self.tx, minutes).await
+    async fn mark_pending(&mut self, notes: &[(SpaceId, Timestamp, i64)]) -> Result<()> {
+        entries_sql::mark_pending(&mut self.tx, notes).await
     }
 
-    async fn pending(&mut self, limit: usize) -> Result<Vec<(i64, SpaceId, Timestamp)>> {
+    async fn pending(&mut self, limit: usize) -> Result<Vec<Note>> {
         entries_sql::pending(&mut self.tx, limit).await
     }
 

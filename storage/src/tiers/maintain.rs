@@ -39,23 +39,19 @@ pub(crate) async fn summarize_pending(
 ) -> Result<Summarized> {
     let notes = tx.pending(NOTES_PER_TURN).await?;
     let mut touched = mine;
-    touched.extend(
-        notes
-            .iter()
-            .map(|&(_, space, s)| (space, Tier::Second.floor(s))),
-    );
+    touched.extend(notes.iter().flat_map(super::seconds_of));
     if touched.is_empty() {
         return Ok(Summarized::default());
     }
     let rules = reset_rules(&tx.spaces().await?);
     // A minute another writer noted holds entries this one has not seen.
-    for &(_, space, second) in &notes {
-        appended.remove(&(space, Tier::Minute.floor(second)));
+    for &(_, space, minute, _) in &notes {
+        appended.remove(&(space, minute));
     }
     let (done, mut read) = append(tx, &rules, appended).await?;
     read += resummarize(tx, &rules, touched, done).await?;
     if !notes.is_empty() {
-        let ids: Vec<i64> = notes.iter().map(|&(id, _, _)| id).collect();
+        let ids: Vec<i64> = notes.iter().map(|&(id, ..)| id).collect();
         tx.drop_pending(&ids).await?;
     }
     Ok(Summarized {

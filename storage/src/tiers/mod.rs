@@ -12,6 +12,7 @@ mod plan;
 mod read;
 
 pub(crate) use maintain::{rebuild, summarize_pending, upgrade, Summarized};
+
 pub(crate) use read::{
     buckets_of, count_of, counts_now_of, series_of, space_of, with_counts, TierRead,
 };
@@ -22,6 +23,32 @@ use occupancy::series::Step;
 use occupancy::tiers::Tier;
 use occupancy::{SpaceId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// A note for the summarizer: its id, space, minute, and the seconds changed in the minute
+/// (bits 0 to 59; `None`, from a version that noted minutes only: all of them).
+pub(crate) type Note = (i64, SpaceId, Timestamp, Option<i64>);
+
+/// The changed seconds as notes, one per minute.
+pub(crate) fn notes_of(seconds: &BTreeSet<(SpaceId, Timestamp)>) -> Vec<(SpaceId, Timestamp, i64)> {
+    let mut notes: BTreeMap<(SpaceId, Timestamp), i64> = BTreeMap::new();
+    for &(space, second) in seconds {
+        let minute = Tier::Minute.floor(second);
+        let bit = (second - minute).num_seconds().clamp(0, 59);
+        *notes.entry((space, minute)).or_default() |= 1 << bit;
+    }
+    notes
+        .into_iter()
+        .map(|((space, minute), bits)| (space, minute, bits))
+        .collect()
+}
+
+/// The seconds a note names.
+pub(crate) fn seconds_of(note: &Note) -> impl Iterator<Item = (SpaceId, Timestamp)> + '_ {
+    let &(_, space, minute, bits) = note;
+    (0..60)
+        .filter(move |bit| bits.is_none_or(|b| b & (1 << bit) != 0))
+        .map(move |bit| (space, minute + chrono::TimeDelta::seconds(bit)))
+}
 
 /// The steps a transaction appended to each minute it only added entries to, by space and
 /// minute (`maintain::append` summarizes them without rereading the minute).
@@ -88,6 +115,35 @@ pub(crate) fn tier_of(value: i64) -> Result<Tier> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn notes_name_each_minute_once_with_its_changed_seconds() {
+        let at = |s: i64| chrono::Utc.timestamp_opt(s, 0).unwrap();
+        let seconds: BTreeSet<(SpaceId, Timestamp)> =
+            [(1, at(60)), (1, at(119)), (1, at(180)), (2, at(61))]
+                .into_iter()
+                .collect();
+        let notes = notes_of(&seconds);
+        assert_eq!(
+            notes,
+            vec![
+                (1, at(60), 1 | 1 << 59),
+                (1, at(180), 1),
+                (2, at(60), 1 << 1)
+            ]
+        );
+        let back: BTreeSet<(SpaceId, Timestamp)> = notes
+            .iter()
+            .enumerate()
+            .flat_map(|(id, &(space, minute, bits))| {
+                let note = (id as i64, space, minute, Some(bits));
+                seconds_of(&note).collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(back, seconds);
+        // A note from before seconds were noted stands for its whole minute.
+        assert_eq!(seconds_of(&(0, 1, at(60), None)).count(), 60);
+    }
 
     #[test]
     fn consecutive_buckets_of_a_space_merge_into_one_span() {

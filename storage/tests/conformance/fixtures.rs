@@ -24,6 +24,14 @@ pub async fn memory_eager() -> Fixture {
     memory_with(EAGER)
 }
 
+/// Summarizing at most every millisecond: some batches note their seconds, the next one due
+/// summarizes them with its own.
+pub async fn memory_often() -> Fixture {
+    memory_with(StoreOptions {
+        summarize_every: Duration::from_millis(1),
+    })
+}
+
 /// A fresh in-memory store: the same engine, tables as ordered maps.
 pub fn memory_with(options: StoreOptions) -> Fixture {
     Fixture {

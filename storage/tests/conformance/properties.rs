@@ -171,6 +171,11 @@ fn memory_crowded_minutes_match_the_reference_model() {
 }
 
 #[test]
+fn memory_crowded_minutes_noted_match_the_reference_model() {
+    check_crowded(100, fixtures::memory_often);
+}
+
+#[test]
 fn sqlite_crowded_minutes_match_the_reference_model() {
     check_crowded(12, fixtures::sqlite_eager);
 }
