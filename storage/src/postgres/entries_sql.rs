@@ -197,58 +197,41 @@ pub(super) async fn steps_within(
         spans,
     )
     .await?;
-    rows.iter()
-        .map(|row| {
-            let rank: i16 = row.get(2);
-            let rank = Rank::from_i16(rank).ok_or_else(|| corrupt(format!("rank {rank}")))?;
-            Ok((
-                row.get(0),
-                Step {
-                    ts: row.get(1),
-                    rank,
-                },
-            ))
-        })
-        .collect()
+    rows.iter().map(step_at).collect()
+}
+
+/// A row of (space, instant, rank) as a step of that space.
+fn step_at(row: &PgRow) -> Result<(SpaceId, Step)> {
+    let rank: i16 = row.get(2);
+    let rank = Rank::from_i16(rank).ok_or_else(|| corrupt(format!("rank {rank}")))?;
+    Ok((
+        row.get(0),
+        Step {
+            ts: row.get(1),
+            rank,
+        },
+    ))
 }
 
 /// The first `limit` entries of each span as steps, ordered by space, instant and rank: one
 /// index range scan per span, stopped at the limit.
 pub(super) async fn first_steps_within(
-    db: &sqlx::PgPool,
+    tx: &mut PgConnection,
     spans: &[Span],
     limit: usize,
 ) -> Result<Vec<(SpaceId, Step)>> {
-    let (Some(first), Some(end)) = (
-        spans.iter().map(|s| s.from).min(),
-        spans.iter().map(|s| s.to).max(),
-    ) else {
-        return Ok(Vec::new());
-    };
-    let (spaces, froms, tos) = span_columns(spans);
-    let rows: Vec<(SpaceId, Timestamp, i16)> = sqlx::query_as(
+    // The limit is a constant of the caller's, so the statement text stays one.
+    let sql = format!(
         "SELECT r.space_id, c.ts, c.rank \
          FROM UNNEST($1::bigint[], $2::timestamptz[], $3::timestamptz[]) AS r(space_id, lo, hi) \
          CROSS JOIN LATERAL (SELECT c.ts, c.rank FROM space_counts c \
               WHERE c.space_id = r.space_id AND c.ts >= r.lo AND c.ts < r.hi \
                 AND c.ts >= $4 AND c.ts < $5 \
-              ORDER BY c.ts, c.rank, c.dpu_id, c.copy LIMIT $6) AS c \
-         ORDER BY r.space_id, c.ts, c.rank",
-    )
-    .bind(spaces)
-    .bind(froms)
-    .bind(tos)
-    .bind(first)
-    .bind(end)
-    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-    .fetch_all(db)
-    .await?;
-    rows.into_iter()
-        .map(|(space, ts, rank)| {
-            let rank = Rank::from_i16(rank).ok_or_else(|| corrupt(format!("rank {rank}")))?;
-            Ok((space, Step { ts, rank }))
-        })
-        .collect()
+              ORDER BY c.ts, c.rank, c.dpu_id, c.copy LIMIT {limit}) AS c \
+         ORDER BY r.space_id, c.ts, c.rank"
+    );
+    let rows = fetch_over_spans(tx, &sql, spans).await?;
+    rows.iter().map(step_at).collect()
 }
 
 pub(super) async fn minutes(tx: &mut PgConnection, space: SpaceId) -> Result<Vec<Timestamp>> {

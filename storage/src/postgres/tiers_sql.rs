@@ -260,6 +260,6 @@ impl crate::tiers::TierRead for Reader {
     }
 
     async fn first_steps_each(&self, spans: &[Span], limit: usize) -> Result<Vec<(SpaceId, Step)>> {
-        entries_sql::first_steps_within(&self.0, spans, limit).await
+        entries_sql::first_steps_within(&mut *self.0.acquire().await?, spans, limit).await
     }
 }

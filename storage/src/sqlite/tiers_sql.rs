@@ -302,12 +302,10 @@ fn json(value: &(impl serde::Serialize + ?Sized)) -> Result<String> {
 mod tests {
     use super::*;
     use occupancy::tiers::count_ranges;
-    use sqlx::sqlite::SqlitePoolOptions;
+    use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
 
-    /// Every range of a count is one index range (space, tier and start), whatever the
-    /// history: the plan SQLite chooses for the query `count_at` sends.
-    #[tokio::test]
-    async fn each_range_of_a_count_is_one_index_range() {
+    /// An in-memory database with the schema, on one connection.
+    async fn migrated() -> SqlitePool {
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect("sqlite::memory:")
@@ -317,6 +315,14 @@ mod tests {
             .run(&pool)
             .await
             .expect("migrations");
+        pool
+    }
+
+    /// Every range of a count is one index range (space, tier and start), whatever the
+    /// history: the plan SQLite chooses for the query `count_at` sends.
+    #[tokio::test]
+    async fn each_range_of_a_count_is_one_index_range() {
+        let pool = migrated().await;
         let t: Timestamp = "2026-06-01T12:34:56Z".parse().expect("constant");
         let ranges = count_ranges(Tier::Minute.floor(t));
         assert!(ranges.len() >= 3, "a count reads several tiers: {ranges:?}");
@@ -344,15 +350,7 @@ mod tests {
     /// ordered by start, as `count_at` and history ask while many minutes await the summarizer.
     #[tokio::test]
     async fn many_ranges_are_read_in_several_statements_and_ordered() {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .expect("in-memory database");
-        sqlx::migrate!("../migrations/sqlite")
-            .run(&pool)
-            .await
-            .expect("migrations");
+        let pool = migrated().await;
         let start: Timestamp = "2026-06-01T00:00:00Z".parse().expect("constant");
         let minutes: Vec<Timestamp> = (0..600)
             .map(|i| start + chrono::TimeDelta::minutes(i))

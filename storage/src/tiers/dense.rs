@@ -148,7 +148,7 @@ fn by_second(
 
 /// A minute's summary folded from its seconds' (the resets between them applied as gaps,
 /// as an hour is folded from its minutes).
-pub(crate) fn from_seconds(
+fn from_seconds(
     space: SpaceId,
     rule: Option<&DailyReset>,
     minute: Timestamp,

@@ -73,6 +73,19 @@ fn split(
     }
 }
 
+/// What a count up to `t` still reads of `t`'s own minute once its first crossings showed it
+/// dense (`dense::DENSE_MINUTE`): the summaries of its seconds before `t`'s, unless the
+/// minute is `noted` (they may be stale), and the crossings from the instant answered up to
+/// `t`.
+pub(crate) fn rest_of_dense_minute(t: Timestamp, noted: bool) -> (Option<TierRange>, Timestamp) {
+    let minute = Tier::Minute.floor(t);
+    if noted {
+        return (None, minute);
+    }
+    let second = Tier::Second.floor(t);
+    (Some((Tier::Second, Some(minute), second)), second)
+}
+
 /// Folds summaries and crossings that cover disjoint stretches, in time order.
 pub(crate) fn fold_in_order(
     folder: &mut Folder<'_>,

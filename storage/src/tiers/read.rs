@@ -248,18 +248,12 @@ pub(crate) async fn currents(
         let own = firsts_of.remove(&space).unwrap_or_default();
         if own.len() <= DENSE_MINUTE {
             steps_of.insert(space, own);
-        } else if own_noted {
-            spans.push(Span {
-                space,
-                from: minute,
-                to: after,
-            });
         } else {
-            let second = Tier::Second.floor(last);
-            ranges.push((space, Tier::Second, Some(minute), second));
+            let (seconds, from) = plan::rest_of_dense_minute(last, own_noted);
+            ranges.extend(seconds.map(|(tier, from, to)| (space, tier, from, to)));
             spans.push(Span {
                 space,
-                from: second,
+                from,
                 to: after,
             });
         }
@@ -338,7 +332,6 @@ struct CountReads {
 /// second from its crossings (`dense`).
 async fn reads_for_count(read: &dyn TierRead, space: SpaceId, t: Timestamp) -> Result<CountReads> {
     let minute = Tier::Minute.floor(t);
-    let second = Tier::Second.floor(t);
     let after = t + chrono::TimeDelta::microseconds(1);
     let before = [(space, Tier::Minute.end(minute))];
     let (noted, own) = tokio::try_join!(
@@ -350,23 +343,17 @@ async fn reads_for_count(read: &dyn TierRead, space: SpaceId, t: Timestamp) -> R
         .map(|(_, n)| Tier::Minute.floor(n))
         .collect();
     let own_noted = noted.remove(&minute);
-    let ranges_before = plan::current_ranges(minute, &noted);
-    let mut ranges = ranges_before;
+    let mut ranges = plan::current_ranges(minute, &noted);
     let mut spans: Vec<Span> = noted_spans(space, &noted).collect();
     let mut steps: Vec<Step> = Vec::new();
     if own.len() <= DENSE_MINUTE {
         steps.extend(own.iter().map(Step::from));
-    } else if own_noted {
-        spans.push(Span {
-            space,
-            from: minute,
-            to: after,
-        });
     } else {
-        ranges.push((Tier::Second, Some(minute), second));
+        let (seconds, from) = plan::rest_of_dense_minute(t, own_noted);
+        ranges.extend(seconds);
         spans.push(Span {
             space,
-            from: second,
+            from,
             to: after,
         });
     }
