@@ -71,8 +71,11 @@ fn options() -> StoreOptions {
     options
 }
 
+/// Yesterday (UTC): an outage's uploads are hours late, not weeks (on TimescaleDB, data
+/// older than the compression age would be written into compressed chunks).
 fn day() -> Timestamp {
-    "2026-11-02T00:00:00Z".parse().expect("constant")
+    let yesterday = chrono::Utc::now().date_naive() - TimeDelta::days(1);
+    yesterday.and_time(chrono::NaiveTime::MIN).and_utc()
 }
 
 /// DPU `i`'s day (0-based), in time order.

@@ -7,7 +7,9 @@
 //!   timestamp order and (ii) shuffled, so that every batch is mostly late events. Events/s,
 //!   median of 3 runs, a fresh store per run (a single run when it takes over 20 s), and the
 //!   shuffled/in-order ratio. Each run is timed until the summaries are up to date
-//!   (`Store::catch_up`), not only until the last batch is stored.
+//!   (`Store::catch_up`), not only until the last batch is stored. (iii) **Bulk**: 1,000
+//!   DPUs over 100 rooms, each uploading its 100 crossings in one message after an outage,
+//!   the uploads in random order, 50 uploads (5,000 crossings) a batch.
 //! - **b. Late-event cost vs history**: one DPU over Outside→Room with H crossings stored
 //!   (H = 1,000 and 20,000, or `ROOMER_BENCH_HISTORY`), then ONE late crossing: at the very
 //!   beginning of a history where the room never empties (a count kept per entry would
@@ -26,7 +28,7 @@
 //! ```
 //!
 //! PostgreSQL too (a fresh database per store, dropped afterwards) when `TEST_DATABASE_URL`
-//! names a server:
+//! names a server, and TimescaleDB when `TEST_TIMESCALE_URL` names one:
 //!
 //! ```text
 //! TEST_DATABASE_URL=postgres://postgres:postgres@127.0.0.1:5432/postgres \
@@ -47,7 +49,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use roomer_simulator::{fleet_events, fleet_layout};
-use roomer_storage::testing::{fresh_postgres_database, postgres_url};
+use roomer_storage::testing::{fresh_postgres_database, postgres_url, timescale_url};
 use roomer_storage::Store;
 use sqlx::Connection;
 use std::collections::BTreeMap;
@@ -58,6 +60,12 @@ const FLEET_DPUS: usize = 200;
 const FLEET_ROOMS: usize = 20;
 const FLEET_EVENTS_PER_DPU: usize = 100;
 const BATCH: usize = 500;
+/// The bulk column: DPUs that each upload their crossings in one message, gathered
+/// `BULK_UPLOADS_PER_BATCH` uploads a batch (as the campus bench does).
+const BULK_DPUS: usize = 1_000;
+const BULK_ROOMS: usize = 100;
+const BULK_UPLOADS_PER_BATCH: usize = 50;
+const BULK_BATCH: usize = BULK_UPLOADS_PER_BATCH * FLEET_EVENTS_PER_DPU;
 const INGEST_RUNS: usize = 3;
 /// An ingest run longer than this is not repeated (SQLite, shuffled), to keep the bench short.
 const SLOW_RUN: Duration = Duration::from_secs(20);
@@ -117,60 +125,97 @@ fn main() {
 // a. Ingest throughput
 
 async fn ingest_throughput(backends: &[Backend]) {
-    let start = base_time();
+    let start = recent_time();
     let layout = fleet_layout(FLEET_DPUS, FLEET_ROOMS, start);
     let mut in_order = fleet_events(FLEET_DPUS, FLEET_EVENTS_PER_DPU, start, SEED);
     in_order.sort_by(|a, b| (a.ts, &a.dpu).cmp(&(b.ts, &b.dpu)));
     let mut shuffled = in_order.clone();
     shuffled.shuffle(&mut StdRng::seed_from_u64(SEED));
+    let bulk_layout = fleet_layout(BULK_DPUS, BULK_ROOMS, start);
+    let bulk = bulk_uploads(start);
     let n = in_order.len();
     println!(
         "\na. Ingest throughput: {FLEET_DPUS} DPUs x {FLEET_EVENTS_PER_DPU} events = {n} \
-         crossings into {FLEET_ROOMS} rooms + Outside, batches of {BATCH}, \
-         median of {INGEST_RUNS} runs (fresh store each; 1 run if over 20 s)"
+         crossings into {FLEET_ROOMS} rooms + Outside, batches of {BATCH}; bulk: {BULK_DPUS} \
+         DPUs each uploading its {FLEET_EVENTS_PER_DPU} crossings in one message, in random \
+         order, {BULK_UPLOADS_PER_BATCH} uploads a batch; median of {INGEST_RUNS} runs \
+         (fresh store each; 1 run if over 20 s)"
     );
     println!(
-        "{:<10} {:>16} {:>16} {:>18}",
-        "backend", "in order ev/s", "shuffled ev/s", "shuffled/in-order"
+        "{:<10} {:>16} {:>16} {:>18} {:>16}",
+        "backend", "in order ev/s", "shuffled ev/s", "shuffled/in-order", "bulk ev/s"
     );
-    let spaces: Vec<SpaceId> = (0..=FLEET_ROOMS as SpaceId).collect();
-    let mut expected_counts: Option<Vec<i64>> = None;
+    let mut expected: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
     for &backend in backends {
+        let runs = [
+            ("fleet", &layout, &in_order, BATCH, FLEET_ROOMS),
+            ("fleet", &layout, &shuffled, BATCH, FLEET_ROOMS),
+            ("bulk", &bulk_layout, &bulk, BULK_BATCH, BULK_ROOMS),
+        ];
         let mut rates = Vec::new();
-        for events in [&in_order, &shuffled] {
-            let mut runs = Vec::new();
-            while runs.len() < INGEST_RUNS {
-                let mut subject = Subject::open(backend).await;
-                subject.apply_layout(&layout).await;
-                let began = Instant::now();
-                for batch in events.chunks(BATCH) {
-                    subject.ingest(batch).await;
-                }
-                // Timed until the summaries are up to date, not only the crossings stored.
-                subject.catch_up().await;
-                let elapsed = began.elapsed();
-                runs.push(elapsed.as_secs_f64());
+        for (name, layout, events, batch, rooms) in runs {
+            let mut times = Vec::new();
+            while times.len() < INGEST_RUNS {
+                let (elapsed, counts) = timed_load(backend, layout, events, batch, rooms).await;
+                times.push(elapsed.as_secs_f64());
                 // Same crossings, any order, any backend: the same counts.
-                let counts = subject.counts_now(&spaces).await;
-                match &expected_counts {
-                    Some(expected) => assert_eq!(&counts, expected, "{} disagrees", backend.name()),
-                    None => expected_counts = Some(counts),
-                }
-                subject.close().await;
+                let expected = expected.entry(name).or_insert_with(|| counts.clone());
+                assert_eq!(&counts, expected, "{} disagrees", backend.name());
                 if elapsed > SLOW_RUN {
                     break; // Keeps the whole bench within a few minutes.
                 }
             }
-            rates.push((n as f64 / median(runs.clone()), runs.len()));
+            rates.push((events.len() as f64 / median(times.clone()), times.len()));
         }
         println!(
-            "{:<10} {:>16} {:>16} {:>18}",
+            "{:<10} {:>16} {:>16} {:>18} {:>16}",
             backend.name(),
             rate(rates[0]),
             rate(rates[1]),
-            format!("{:.3}", rates[1].0 / rates[0].0)
+            format!("{:.3}", rates[1].0 / rates[0].0),
+            rate(rates[2]),
         );
     }
+}
+
+/// Stores `events` in a fresh store in batches of `batch`, timed until the summaries are up
+/// to date (`Store::catch_up`), not only until the last batch is stored; with the counts of
+/// Outside and the rooms afterwards.
+async fn timed_load(
+    backend: Backend,
+    layout: &Layout,
+    events: &[Crossing],
+    batch: usize,
+    rooms: usize,
+) -> (Duration, Vec<i64>) {
+    let mut subject = Subject::open(backend).await;
+    subject.apply_layout(layout).await;
+    let began = Instant::now();
+    for batch in events.chunks(batch) {
+        subject.ingest(batch).await;
+    }
+    subject.catch_up().await;
+    let elapsed = began.elapsed();
+    let spaces: Vec<SpaceId> = (0..=rooms as SpaceId).collect();
+    let counts = subject.counts_now(&spaces).await;
+    subject.close().await;
+    (elapsed, counts)
+}
+
+/// Each DPU's crossings in one upload (in time order), the uploads in random order: what
+/// the ingest worker gathers when a fleet comes back online after an outage.
+fn bulk_uploads(start: Timestamp) -> Vec<Crossing> {
+    let events = fleet_events(BULK_DPUS, FLEET_EVENTS_PER_DPU, start, SEED);
+    let mut by_dpu: BTreeMap<DpuId, Vec<Crossing>> = BTreeMap::new();
+    for event in events {
+        by_dpu.entry(event.dpu.clone()).or_default().push(event);
+    }
+    let mut uploads: Vec<Vec<Crossing>> = by_dpu.into_values().collect();
+    for upload in &mut uploads {
+        upload.sort_by_key(|c| c.ts);
+    }
+    uploads.shuffle(&mut StdRng::seed_from_u64(SEED));
+    uploads.concat()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -477,6 +522,7 @@ enum Backend {
     Ledger,
     Sqlite,
     Postgres,
+    Timescale,
 }
 
 impl Backend {
@@ -484,6 +530,9 @@ impl Backend {
         let mut all = vec![Backend::Ledger, Backend::Sqlite];
         if postgres_url().is_some() {
             all.push(Backend::Postgres);
+        }
+        if timescale_url().is_some() {
+            all.push(Backend::Timescale);
         }
         all
     }
@@ -493,6 +542,7 @@ impl Backend {
             Backend::Ledger => "ledger",
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
+            Backend::Timescale => "timescale",
         }
     }
 }
@@ -521,15 +571,25 @@ impl Subject {
                 let store = roomer_storage::connect(&url).await.expect("open SQLite");
                 Subject::Sqlite { store, _dir: dir }
             }
-            Backend::Postgres => {
-                let admin_url = postgres_url().expect("TEST_DATABASE_URL is set");
+            Backend::Postgres | Backend::Timescale => {
+                let admin_url = if backend == Backend::Postgres {
+                    postgres_url()
+                } else {
+                    timescale_url()
+                }
+                .expect("the backend's URL is set");
                 let url = fresh_postgres_database(&admin_url)
                     .await
-                    .expect("TEST_DATABASE_URL is set but PostgreSQL cannot be reached");
+                    .expect("the backend's URL is set but its server cannot be reached");
                 let database = database_name(&url);
                 let store = roomer_storage::connect(&url)
                     .await
                     .expect("open PostgreSQL");
+                assert_eq!(
+                    store.timescale().await.expect("status").is_some(),
+                    backend == Backend::Timescale,
+                    "TEST_TIMESCALE_URL is TimescaleDB and TEST_DATABASE_URL plain PostgreSQL"
+                );
                 Subject::Postgres {
                     store,
                     admin_url,
@@ -622,6 +682,13 @@ fn database_name(url: &str) -> String {
 
 fn base_time() -> Timestamp {
     "2024-03-04T08:00:00Z".parse().expect("constant")
+}
+
+/// 08:00 UTC yesterday: uploads after an outage are hours late, not years (on TimescaleDB,
+/// data older than the compression age would be written into compressed chunks).
+fn recent_time() -> Timestamp {
+    let yesterday = chrono::Utc::now().date_naive() - TimeDelta::days(1);
+    yesterday.and_time(chrono::NaiveTime::MIN).and_utc() + TimeDelta::hours(8)
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
