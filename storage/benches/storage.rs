@@ -204,16 +204,10 @@ async fn timed_load(
 
 /// Each DPU's crossings in one upload (in time order), the uploads in random order: what
 /// the ingest worker gathers when a fleet comes back online after an outage.
+/// `fleet_events` already lists each DPU's crossings together, in time order.
 fn bulk_uploads(start: Timestamp) -> Vec<Crossing> {
     let events = fleet_events(BULK_DPUS, FLEET_EVENTS_PER_DPU, start, SEED);
-    let mut by_dpu: BTreeMap<DpuId, Vec<Crossing>> = BTreeMap::new();
-    for event in events {
-        by_dpu.entry(event.dpu.clone()).or_default().push(event);
-    }
-    let mut uploads: Vec<Vec<Crossing>> = by_dpu.into_values().collect();
-    for upload in &mut uploads {
-        upload.sort_by_key(|c| c.ts);
-    }
+    let mut uploads: Vec<&[Crossing]> = events.chunks(FLEET_EVENTS_PER_DPU).collect();
     uploads.shuffle(&mut StdRng::seed_from_u64(SEED));
     uploads.concat()
 }
