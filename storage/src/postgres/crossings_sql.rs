@@ -6,7 +6,36 @@ use crate::engine::Result;
 use occupancy::plan::{Known, NewCrossing};
 use occupancy::{Crossing, CrossingKey, DoorwayId, DpuId, Timestamp};
 use sqlx::{PgConnection, Row};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+
+/// Keys of one DPU in a batch from which [`known`] probes the DPU's time range first.
+const RANGE_PROBE_FROM: usize = 8;
+
+/// One primary-key probe per key. LATERAL … OFFSET 0, whatever the planner believes about
+/// the table's size: a subquery it may flatten could become a hash join that scans every
+/// crossing. The keys' time range ($4, $5) lets TimescaleDB leave out every other chunk up
+/// front.
+const PROBE_EACH_KEY: &str = "SELECT b.dpu_id, b.ts, b.direction, found.event_id \
+     FROM UNNEST($1::text[], $2::timestamptz[], $3::smallint[]) AS b(dpu_id, ts, direction) \
+     CROSS JOIN LATERAL (SELECT c.event_id FROM crossings c \
+         WHERE c.dpu_id = b.dpu_id AND c.ts = b.ts AND c.direction = b.direction \
+         AND c.ts >= $4 AND c.ts <= $5 OFFSET 0) AS found";
+
+/// The same, except that a DPU with `$6` keys or more (an upload after an outage) is first
+/// probed once over its keys' time range: mostly nothing of it is stored there yet, and then
+/// its keys need no probe each.
+const PROBE_RANGES_FIRST: &str = "WITH b AS (SELECT * FROM UNNEST($1::text[], \
+         $2::timestamptz[], $3::smallint[]) AS b(dpu_id, ts, direction)), \
+     probed AS (SELECT r.dpu_id FROM (SELECT dpu_id, min(ts) AS lo, max(ts) AS hi, \
+             count(*) AS n FROM b GROUP BY dpu_id) AS r \
+         WHERE r.n < $6 OR EXISTS (SELECT 1 FROM crossings c \
+             WHERE c.dpu_id = r.dpu_id AND c.ts >= r.lo AND c.ts <= r.hi \
+             AND c.ts >= $4 AND c.ts <= $5)) \
+     SELECT b.dpu_id, b.ts, b.direction, found.event_id \
+     FROM b JOIN probed USING (dpu_id) \
+     CROSS JOIN LATERAL (SELECT c.event_id FROM crossings c \
+         WHERE c.dpu_id = b.dpu_id AND c.ts = b.ts AND c.direction = b.direction \
+         AND c.ts >= $4 AND c.ts <= $5 OFFSET 0) AS found";
 
 /// Every stored copy of the batch's keys, with the ids they carry.
 pub(super) async fn known(conn: &mut PgConnection, batch: &[Crossing]) -> Result<Known> {
@@ -15,16 +44,16 @@ pub(super) async fn known(conn: &mut PgConnection, batch: &[Crossing]) -> Result
     if keys.is_empty() {
         return Ok(known);
     }
-    let rows = sqlx::query(
-        // LATERAL: one primary-key range probe per key, whatever the planner believes about
-        // the table's size (a hash join would scan every crossing). The keys' time range
-        // lets TimescaleDB leave out every other chunk up front.
-        "SELECT b.dpu_id, b.ts, b.direction, found.event_id \
-         FROM UNNEST($1::text[], $2::timestamptz[], $3::smallint[]) AS b(dpu_id, ts, direction) \
-         CROSS JOIN LATERAL (SELECT c.event_id FROM crossings c \
-             WHERE c.dpu_id = b.dpu_id AND c.ts = b.ts AND c.direction = b.direction \
-             AND c.ts >= $4 AND c.ts <= $5) AS found",
-    )
+    let mut per_dpu: HashMap<&DpuId, usize> = HashMap::new();
+    for k in &keys {
+        *per_dpu.entry(&k.dpu).or_default() += 1;
+    }
+    let uploads = per_dpu.values().any(|&n| n >= RANGE_PROBE_FROM);
+    let query = sqlx::query(if uploads {
+        PROBE_RANGES_FIRST
+    } else {
+        PROBE_EACH_KEY
+    })
     .bind(keys.iter().map(|k| k.dpu.as_str()).collect::<Vec<_>>())
     .bind(keys.iter().map(|k| k.ts).collect::<Vec<_>>())
     .bind(
@@ -33,9 +62,13 @@ pub(super) async fn known(conn: &mut PgConnection, batch: &[Crossing]) -> Result
             .collect::<Vec<_>>(),
     )
     .bind(keys.iter().map(|k| k.ts).min())
-    .bind(keys.iter().map(|k| k.ts).max())
-    .fetch_all(&mut *conn)
-    .await?;
+    .bind(keys.iter().map(|k| k.ts).max());
+    let query = if uploads {
+        query.bind(RANGE_PROBE_FROM as i64)
+    } else {
+        query
+    };
+    let rows = query.fetch_all(&mut *conn).await?;
     for row in rows {
         let key = CrossingKey {
             dpu: dpu(row.get(0))?,
@@ -72,7 +105,10 @@ pub(super) async fn name(conn: &mut PgConnection, named: &[(CrossingKey, u64)]) 
     Ok(true)
 }
 
-/// Stores new crossings; answers how many were new (fewer: another writer got there first).
+/// Stores new crossings; answers how many were new (none: another writer stored one of them
+/// first). A plain insert, not `ON CONFLICT DO NOTHING`: the batch's plan already knows these
+/// keys are new, and a conflict means its transaction is retried whole anyway, so it need not
+/// pay for a speculative insertion per row.
 pub(super) async fn insert(
     conn: &mut PgConnection,
     rows: &[NewCrossing],
@@ -84,8 +120,7 @@ pub(super) async fn insert(
     let result = sqlx::query(
         "INSERT INTO crossings (dpu_id, ts, direction, copy, event_id, doorway_id, received_at) \
          SELECT u.*, $7 FROM UNNEST($1::text[], $2::timestamptz[], $3::smallint[], \
-                                    $4::integer[], $5::bigint[], $6::bigint[]) AS u \
-         ON CONFLICT DO NOTHING",
+                                    $4::integer[], $5::bigint[], $6::bigint[]) AS u",
     )
     .bind(
         rows.iter()
@@ -107,8 +142,12 @@ pub(super) async fn insert(
     .bind(rows.iter().map(|n| n.doorway).collect::<Vec<_>>())
     .bind(received_at)
     .execute(&mut *conn)
-    .await?;
-    Ok(result.rows_affected() as usize)
+    .await;
+    match result {
+        Ok(done) => Ok(done.rows_affected() as usize),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(0),
+        Err(e) => Err(e.into()),
+    }
 }
 
 // The row comparisons below start with space_id so that PostgreSQL uses them as the

@@ -19,6 +19,7 @@ macro_rules! conformance {
                 applying_a_layout_twice_changes_nothing,
                 counts_follow_event_time_and_clamp_at_zero,
                 repeats_count_once,
+                an_upload_sent_again_with_more_counts_only_the_new,
                 a_late_crossing_corrects_every_later_count,
                 crossings_of_unknown_dpus_wait_for_their_installation,
                 moving_a_dpu_reattributes_its_crossings,

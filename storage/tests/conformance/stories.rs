@@ -149,6 +149,30 @@ pub async fn repeats_count_once(store: &dyn Store) {
     assert_eq!(store.totals().await.unwrap().crossings, 1);
 }
 
+/// A DPU's upload after an outage, sent again with more crossings among those already
+/// stored (one offline buffer flushed twice): only the new ones count.
+pub async fn an_upload_sent_again_with_more_counts_only_the_new(store: &dyn Store) {
+    store.apply_layout(&building()).await.unwrap();
+    let arrivals = |minutes: &mut dyn Iterator<Item = i64>| -> Vec<Crossing> {
+        minutes.map(|m| crossing("283", m, 1)).collect()
+    };
+    let first = arrivals(&mut (0..40).step_by(2));
+    let outcome = store.ingest(&first).await.unwrap();
+    assert_eq!(
+        (outcome.report.inserted, outcome.report.duplicates),
+        (20, 0)
+    );
+    let again = arrivals(&mut (0..40).step_by(2).chain([7, 13, 41]));
+    let outcome = store.ingest(&again).await.unwrap();
+    assert_eq!(
+        (outcome.report.inserted, outcome.report.duplicates),
+        (3, 20)
+    );
+    assert_eq!(count(store, ROOM_A, None).await, 23);
+    assert_eq!(count(store, ROOM_A, Some(13)).await, 9);
+    assert_eq!(store.totals().await.unwrap().crossings, 23);
+}
+
 pub async fn a_late_crossing_corrects_every_later_count(store: &dyn Store) {
     store.apply_layout(&building()).await.unwrap();
     store

@@ -1,0 +1,148 @@
+//! Two writers, one crossing: a batch that meets another writer's uncommitted copy of one of
+//! its crossings waits for that writer. If the other writer gives up, the batch stores the
+//! crossing; if it commits, the batch is rolled back and tried again, and the crossing is
+//! stored once. The other writer is a plain connection inserting the crossing's row, as the
+//! first statement of another worker's batch would, so the race happens every time.
+//!
+//! Runs on PostgreSQL when `TEST_DATABASE_URL` is set and on TimescaleDB when
+//! `TEST_TIMESCALE_URL` is (reported as ignored otherwise, failed if set and unreachable).
+
+use occupancy::layout::DpuLayout;
+use occupancy::{Crossing, Direction, Doorway, DpuId, Installation, Layout, Space, OUTSIDE};
+use roomer_storage::testing::{
+    eventually, fresh_postgres_database, fresh_timescale_database, postgres_url,
+};
+use roomer_storage::Store;
+use sqlx::{Connection, PgConnection};
+use std::sync::Arc;
+use std::time::Duration;
+
+const ROOM: i64 = 1;
+
+fn dpu() -> DpuId {
+    DpuId::new("dpu-race").unwrap()
+}
+
+fn layout() -> Layout {
+    let from = "2024-01-01T00:00:00Z".parse().unwrap();
+    Layout {
+        spaces: vec![Space::new(ROOM, "Room")],
+        doorways: vec![Doorway {
+            id: 1,
+            name: "Door".into(),
+            exiting_to: OUTSIDE,
+            entering_to: ROOM,
+        }],
+        dpus: vec![DpuLayout {
+            id: dpu(),
+            installations: vec![Installation {
+                doorway: 1,
+                from,
+                until: None,
+            }],
+        }],
+    }
+}
+
+/// Two arrivals into the room; the first is the one both writers store.
+fn batch() -> Vec<Crossing> {
+    ["2024-01-02T08:00:00Z", "2024-01-02T08:00:05Z"]
+        .iter()
+        .map(|ts| Crossing::new(dpu(), ts.parse().unwrap(), Direction::In, None))
+        .collect()
+}
+
+/// Another writer's transaction that has inserted `crossing` and not yet finished.
+async fn other_writer_inserting(url: &str, crossing: &Crossing) -> PgConnection {
+    let mut conn = PgConnection::connect(url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
+    sqlx::query(
+        "INSERT INTO crossings (dpu_id, ts, direction, copy, doorway_id, received_at) \
+         VALUES ($1, $2, 1, 0, 1, now())",
+    )
+    .bind(crossing.dpu.as_str())
+    .bind(crossing.ts)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn
+}
+
+/// Waits until a session of the database waits for a row lock: the batch met the other
+/// writer's row.
+async fn batch_waits_for_the_other_writer(url: &str) {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    eventually(
+        "the batch to wait for the other writer",
+        Duration::from_secs(10),
+        || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            (waiting > 0).then_some(())
+        },
+    )
+    .await;
+    pool.close().await;
+}
+
+/// The batch races another writer for its first crossing; `commit` says how the other
+/// writer ends. Answers the batch's report and the crossings stored.
+async fn race(url: &str, commit: bool) -> (occupancy::plan::IngestReport, i64) {
+    let store: Arc<dyn Store> = roomer_storage::connect(url).await.unwrap();
+    store.apply_layout(&layout()).await.unwrap();
+    let batch = batch();
+    let mut other = other_writer_inserting(url, &batch[0]).await;
+
+    let writer = Arc::clone(&store);
+    let stored = tokio::spawn(async move { writer.ingest(&batch).await });
+    batch_waits_for_the_other_writer(url).await;
+    let end = if commit { "COMMIT" } else { "ROLLBACK" };
+    sqlx::query(end).execute(&mut other).await.unwrap();
+
+    let outcome = stored.await.unwrap().expect("the batch is stored");
+    let totals = store.totals().await.unwrap();
+    (outcome.report, totals.crossings)
+}
+
+async fn both_endings(url_of: impl AsyncFn() -> String) {
+    // The other writer gives up: the batch stores both crossings and counts both.
+    let url = url_of().await;
+    let (report, stored) = race(&url, false).await;
+    assert_eq!((report.inserted, report.duplicates), (2, 0));
+    assert_eq!(stored, 2);
+    let store = roomer_storage::connect(&url).await.unwrap();
+    assert_eq!(store.count_at(ROOM, None).await.unwrap(), Some(2));
+
+    // The other writer commits first: the batch is retried and finds the crossing stored.
+    let url = url_of().await;
+    let (report, stored) = race(&url, true).await;
+    assert_eq!((report.inserted, report.duplicates), (1, 1));
+    assert_eq!(stored, 2, "each crossing stored once");
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(roomer_postgres_tests),
+    ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
+)]
+async fn postgres_a_batch_that_loses_a_race_for_a_crossing_stores_it_once() {
+    both_endings(async || {
+        let admin = postgres_url().expect("TEST_DATABASE_URL is set");
+        fresh_postgres_database(&admin).await.unwrap()
+    })
+    .await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(roomer_timescale_tests),
+    ignore = "set TEST_TIMESCALE_URL to run against TimescaleDB"
+)]
+async fn timescale_a_batch_that_loses_a_race_for_a_crossing_stores_it_once() {
+    both_endings(fresh_timescale_database).await;
+}
