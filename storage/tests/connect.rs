@@ -87,6 +87,48 @@ async fn postgres_time_series_keys_include_their_time_column() {
     }
 }
 
+/// A store's pooled connections are ended by the server (a restart, a failover, an
+/// operator's `pg_terminate_backend`) while idle: the next count is answered, not refused,
+/// since a connection idle for a second is checked before use and replaced if dead.
+#[tokio::test]
+#[cfg_attr(
+    not(roomer_postgres_tests),
+    ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
+)]
+async fn connections_ended_by_the_server_while_idle_are_replaced_unseen() {
+    let admin = roomer_storage::testing::postgres_url().expect("TEST_DATABASE_URL");
+    let url = roomer_storage::testing::fresh_postgres_database(&admin)
+        .await
+        .expect("TEST_DATABASE_URL is set but PostgreSQL cannot be reached");
+    let store = roomer_storage::connect(&url).await.unwrap();
+    reference_building::apply(store.as_ref()).await;
+    let at = Some("2018-02-26T16:06:02Z".parse().unwrap());
+    // Several counts at once fill the pool with connections.
+    let (a, b, c) = tokio::join!(
+        store.count_at(1, at),
+        store.count_at(2, at),
+        store.count_at(0, at)
+    );
+    assert_eq!(
+        (a.unwrap(), b.unwrap(), c.unwrap()),
+        (Some(0), Some(0), Some(0))
+    );
+    let mut operator = sqlx::PgConnection::connect(&url).await.unwrap();
+    let ended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut operator)
+    .await
+    .unwrap();
+    assert!(ended >= 2, "the store's connections were ended ({ended})");
+    // The connections must have sat idle long enough to be checked: this wait is the
+    // condition under test, not a guess at how long something takes.
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    assert_eq!(store.count_at(1, at).await.unwrap(), Some(0));
+    assert_eq!(store.totals().await.unwrap().crossings, 0);
+}
+
 #[tokio::test]
 #[cfg_attr(
     not(roomer_postgres_tests),
