@@ -32,9 +32,6 @@ use std::time::{Duration, Instant};
 use write::PgTx;
 pub(crate) use write::LOCK_SUMMARIES;
 
-/// How long a pooled connection may sit idle before it is checked before use.
-const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
-
 /// How often a batch is retried after losing a race with another writer.
 const MAX_ATTEMPTS: usize = 5;
 
@@ -68,19 +65,6 @@ impl PostgresStore {
     pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(8)
-            // A connection is pinged before use only if it sat idle for a while: one used in
-            // the last second is alive, and a count at T takes five statements, each of
-            // which would otherwise pay a round trip for the ping (sqlx's own recipe; the
-            // same rule as HikariCP's alive-bypass window).
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for >= PING_IF_IDLE_FOR {
-                        sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            })
             // Fail (and let the caller retry or answer 503) rather than queue for long while
             // the database is away.
             .acquire_timeout(Duration::from_secs(5))
