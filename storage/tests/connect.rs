@@ -6,6 +6,21 @@ mod reference_building;
 use roomer_storage::StoreError;
 use sqlx::{Connection, Row};
 
+/// A fresh database on the `TEST_DATABASE_URL` server.
+async fn fresh_postgres_url() -> String {
+    let admin = roomer_storage::testing::postgres_url().expect("TEST_DATABASE_URL");
+    roomer_storage::testing::fresh_postgres_database(&admin)
+        .await
+        .expect("TEST_DATABASE_URL is set but PostgreSQL cannot be reached")
+}
+
+/// A store on a fresh database, with the database's URL.
+async fn fresh_postgres_store() -> (std::sync::Arc<dyn roomer_storage::Store>, String) {
+    let url = fresh_postgres_url().await;
+    let store = roomer_storage::connect(&url).await.unwrap();
+    (store, url)
+}
+
 #[tokio::test]
 async fn a_url_of_another_kind_is_refused_with_the_kinds_that_work() {
     for url in ["mysql://localhost/roomer", "roomer.db", ""] {
@@ -52,10 +67,7 @@ const TIME_SERIES: [(&str, &str); 3] = [
     ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
 )]
 async fn postgres_time_series_keys_include_their_time_column() {
-    let admin = roomer_storage::testing::postgres_url().expect("TEST_DATABASE_URL");
-    let url = roomer_storage::testing::fresh_postgres_database(&admin)
-        .await
-        .expect("TEST_DATABASE_URL is set but PostgreSQL cannot be reached");
+    let url = fresh_postgres_url().await;
     // `postgresql://` is the same as `postgres://`.
     let long_form = url.replacen("postgres://", "postgresql://", 1);
     roomer_storage::connect(&long_form).await.unwrap();
@@ -96,11 +108,7 @@ async fn postgres_time_series_keys_include_their_time_column() {
     ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
 )]
 async fn connections_ended_by_the_server_while_idle_are_replaced_unseen() {
-    let admin = roomer_storage::testing::postgres_url().expect("TEST_DATABASE_URL");
-    let url = roomer_storage::testing::fresh_postgres_database(&admin)
-        .await
-        .expect("TEST_DATABASE_URL is set but PostgreSQL cannot be reached");
-    let store = roomer_storage::connect(&url).await.unwrap();
+    let (store, url) = fresh_postgres_store().await;
     reference_building::apply(store.as_ref()).await;
     let at = Some("2018-02-26T16:06:02Z".parse().unwrap());
     // Several counts at once fill the pool with connections.
@@ -133,11 +141,7 @@ async fn connections_ended_by_the_server_while_idle_are_replaced_unseen() {
 )]
 async fn a_batch_that_fails_anywhere_stores_nothing() {
     use occupancy::{Crossing, Direction, DpuId};
-    let admin = roomer_storage::testing::postgres_url().expect("TEST_DATABASE_URL");
-    let url = roomer_storage::testing::fresh_postgres_database(&admin)
-        .await
-        .expect("TEST_DATABASE_URL is set but PostgreSQL cannot be reached");
-    let store = roomer_storage::connect(&url).await.unwrap();
+    let (store, _) = fresh_postgres_store().await;
     reference_building::apply(store.as_ref()).await;
     let crossings = [Crossing::new(
         DpuId::new("283").unwrap(),
@@ -181,11 +185,7 @@ async fn a_batch_that_fails_anywhere_stores_nothing() {
     ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
 )]
 async fn a_refusal_with_nul_characters_is_kept() {
-    let admin = roomer_storage::testing::postgres_url().expect("TEST_DATABASE_URL");
-    let url = roomer_storage::testing::fresh_postgres_database(&admin)
-        .await
-        .expect("TEST_DATABASE_URL is set but PostgreSQL cannot be reached");
-    let store = roomer_storage::connect(&url).await.unwrap();
+    let (store, _) = fresh_postgres_store().await;
     // PostgreSQL text cannot hold U+0000; a message carrying one must still be kept.
     let refused = roomer_storage::Rejected {
         received_at: chrono::Utc::now(),

@@ -7,8 +7,7 @@
 //! Runs on PostgreSQL when `TEST_DATABASE_URL` is set and on TimescaleDB when
 //! `TEST_TIMESCALE_URL` is (reported as ignored otherwise, failed if set and unreachable).
 
-use occupancy::layout::DpuLayout;
-use occupancy::{Crossing, Direction, Doorway, DpuId, Installation, Layout, Space, OUTSIDE};
+use occupancy::{Crossing, Direction, DpuId};
 use roomer_storage::testing::{
     eventually, fresh_postgres_database, fresh_timescale_database, postgres_url,
 };
@@ -17,36 +16,19 @@ use sqlx::{Connection, PgConnection};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod reference_building;
+
+/// Space A of the reference building, behind Doorway X (from Outside) where DPU 283 hangs.
 const ROOM: i64 = 1;
+const DOORWAY: i64 = 1;
 
 fn dpu() -> DpuId {
-    DpuId::new("dpu-race").unwrap()
-}
-
-fn layout() -> Layout {
-    let from = "2024-01-01T00:00:00Z".parse().unwrap();
-    Layout {
-        spaces: vec![Space::new(ROOM, "Room")],
-        doorways: vec![Doorway {
-            id: 1,
-            name: "Door".into(),
-            exiting_to: OUTSIDE,
-            entering_to: ROOM,
-        }],
-        dpus: vec![DpuLayout {
-            id: dpu(),
-            installations: vec![Installation {
-                doorway: 1,
-                from,
-                until: None,
-            }],
-        }],
-    }
+    DpuId::new("283").unwrap()
 }
 
 /// Two arrivals into the room; the first is the one both writers store.
 fn batch() -> Vec<Crossing> {
-    ["2024-01-02T08:00:00Z", "2024-01-02T08:00:05Z"]
+    ["2018-02-26T08:00:00Z", "2018-02-26T08:00:05Z"]
         .iter()
         .map(|ts| Crossing::new(dpu(), ts.parse().unwrap(), Direction::In, None))
         .collect()
@@ -58,10 +40,11 @@ async fn other_writer_inserting(url: &str, crossing: &Crossing) -> PgConnection 
     sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
     sqlx::query(
         "INSERT INTO crossings (dpu_id, ts, direction, copy, doorway_id, received_at) \
-         VALUES ($1, $2, 1, 0, 1, now())",
+         VALUES ($1, $2, 1, 0, $3, now())",
     )
     .bind(crossing.dpu.as_str())
     .bind(crossing.ts)
+    .bind(DOORWAY)
     .execute(&mut conn)
     .await
     .unwrap();
@@ -94,7 +77,7 @@ async fn batch_waits_for_the_other_writer(url: &str) {
 /// writer ends. Answers the batch's report and the crossings stored.
 async fn race(url: &str, commit: bool) -> (occupancy::plan::IngestReport, i64) {
     let store: Arc<dyn Store> = roomer_storage::connect(url).await.unwrap();
-    store.apply_layout(&layout()).await.unwrap();
+    reference_building::apply(store.as_ref()).await;
     let batch = batch();
     let mut other = other_writer_inserting(url, &batch[0]).await;
 

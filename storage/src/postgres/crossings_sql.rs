@@ -6,36 +6,44 @@ use crate::engine::Result;
 use occupancy::plan::{Known, NewCrossing};
 use occupancy::{Crossing, CrossingKey, DoorwayId, DpuId, Timestamp};
 use sqlx::{PgConnection, Row};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// Keys of one DPU in a batch from which [`known`] probes the DPU's time range first.
 const RANGE_PROBE_FROM: usize = 8;
 
-/// One primary-key probe per key. LATERAL … OFFSET 0, whatever the planner believes about
-/// the table's size: a subquery it may flatten could become a hash join that scans every
-/// crossing. The keys' time range ($4, $5) lets TimescaleDB leave out every other chunk up
-/// front.
-const PROBE_EACH_KEY: &str = "SELECT b.dpu_id, b.ts, b.direction, found.event_id \
-     FROM UNNEST($1::text[], $2::timestamptz[], $3::smallint[]) AS b(dpu_id, ts, direction) \
-     CROSS JOIN LATERAL (SELECT c.event_id FROM crossings c \
+/// The stored copies of each key in `b`: one primary-key probe per key. LATERAL … OFFSET 0,
+/// whatever the planner believes about the table's size: a subquery it may flatten could
+/// become a hash join that scans every crossing. The keys' time range ($4, $5) lets
+/// TimescaleDB leave out every other chunk up front.
+macro_rules! probe_keys_of_b {
+    () => {
+        " CROSS JOIN LATERAL (SELECT c.event_id FROM crossings c \
          WHERE c.dpu_id = b.dpu_id AND c.ts = b.ts AND c.direction = b.direction \
-         AND c.ts >= $4 AND c.ts <= $5 OFFSET 0) AS found";
+         AND c.ts >= $4 AND c.ts <= $5 OFFSET 0) AS found"
+    };
+}
+
+/// Every key probed.
+const PROBE_EACH_KEY: &str = concat!(
+    "SELECT b.dpu_id, b.ts, b.direction, found.event_id \
+     FROM UNNEST($1::text[], $2::timestamptz[], $3::smallint[]) AS b(dpu_id, ts, direction)",
+    probe_keys_of_b!()
+);
 
 /// The same, except that a DPU with `$6` keys or more (an upload after an outage) is first
 /// probed once over its keys' time range: mostly nothing of it is stored there yet, and then
 /// its keys need no probe each.
-const PROBE_RANGES_FIRST: &str = "WITH b AS (SELECT * FROM UNNEST($1::text[], \
-         $2::timestamptz[], $3::smallint[]) AS b(dpu_id, ts, direction)), \
+const PROBE_RANGES_FIRST: &str = concat!(
+    "WITH b AS (SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::smallint[]) \
+         AS b(dpu_id, ts, direction)), \
      probed AS (SELECT r.dpu_id FROM (SELECT dpu_id, min(ts) AS lo, max(ts) AS hi, \
              count(*) AS n FROM b GROUP BY dpu_id) AS r \
          WHERE r.n < $6 OR EXISTS (SELECT 1 FROM crossings c \
              WHERE c.dpu_id = r.dpu_id AND c.ts >= r.lo AND c.ts <= r.hi \
              AND c.ts >= $4 AND c.ts <= $5)) \
-     SELECT b.dpu_id, b.ts, b.direction, found.event_id \
-     FROM b JOIN probed USING (dpu_id) \
-     CROSS JOIN LATERAL (SELECT c.event_id FROM crossings c \
-         WHERE c.dpu_id = b.dpu_id AND c.ts = b.ts AND c.direction = b.direction \
-         AND c.ts >= $4 AND c.ts <= $5 OFFSET 0) AS found";
+     SELECT b.dpu_id, b.ts, b.direction, found.event_id FROM b JOIN probed USING (dpu_id)",
+    probe_keys_of_b!()
+);
 
 /// Every stored copy of the batch's keys, with the ids they carry.
 pub(super) async fn known(conn: &mut PgConnection, batch: &[Crossing]) -> Result<Known> {
@@ -44,11 +52,11 @@ pub(super) async fn known(conn: &mut PgConnection, batch: &[Crossing]) -> Result
     if keys.is_empty() {
         return Ok(known);
     }
-    let mut per_dpu: HashMap<&DpuId, usize> = HashMap::new();
-    for k in &keys {
-        *per_dpu.entry(&k.dpu).or_default() += 1;
-    }
-    let uploads = per_dpu.values().any(|&n| n >= RANGE_PROBE_FROM);
+    // Keys are ordered by DPU first, so each DPU's keys are one run.
+    let ordered: Vec<&CrossingKey> = keys.iter().collect();
+    let uploads = ordered
+        .chunk_by(|a, b| a.dpu == b.dpu)
+        .any(|run| run.len() >= RANGE_PROBE_FROM);
     let query = sqlx::query(if uploads {
         PROBE_RANGES_FIRST
     } else {
