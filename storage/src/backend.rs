@@ -29,6 +29,12 @@ pub(crate) trait Backend: SummarizeNoted + Send + Sync + 'static {
     async fn commit(tx: Self::Tx) -> Result<()>;
     /// Reads of counts and history.
     fn reads(&self) -> &dyn TierRead;
+    /// Whether `error` says the connection a statement used had been ended by the server.
+    /// If so, the backend checks connections before use for a while, and a read that failed
+    /// with it is worth one more try.
+    fn lost_connection(&self, _error: &StoreError) -> bool {
+        false
+    }
     /// Stores one batch with `crate::batch::apply`: backends differ in whether another
     /// writer can race it (PostgreSQL retries) and where DPU statuses are written.
     async fn store_batch(&self, batch: &Batch<'_>) -> Result<IngestOutcome>;
@@ -77,6 +83,16 @@ pub(crate) trait Backend: SummarizeNoted + Send + Sync + 'static {
     }
 }
 
+/// Runs a read, and runs it once more if it met a connection the server had ended.
+macro_rules! read {
+    ($backend:expr, $read:expr) => {{
+        match $read.await {
+            Err(e) if $backend.lost_connection(&e) => $read.await,
+            done => done,
+        }
+    }};
+}
+
 /// Runs one engine step in its own transaction, committed if it succeeds.
 macro_rules! in_tx {
     ($backend:expr, |$tx:ident| $step:expr) => {{
@@ -102,7 +118,7 @@ impl<B: Backend> IngestStore for B {
     }
 
     async fn oldest_kept(&self, now: Timestamp) -> Result<Option<Timestamp>> {
-        Backend::oldest_kept(self, now).await
+        read!(self, Backend::oldest_kept(self, now))
     }
 
     async fn record_status(&self, dpu: &DpuId, online: bool, at: Timestamp) -> Result<()> {
@@ -117,12 +133,14 @@ impl<B: Backend> IngestStore for B {
 #[async_trait]
 impl<B: Backend> CountStore for B {
     async fn count_at(&self, space: SpaceId, at: Option<Timestamp>) -> Result<Option<i64>> {
-        tiers::count_of(self.reads(), space, at).await
+        read!(self, tiers::count_of(self.reads(), space, at))
     }
 
     async fn counts_now(&self, spaces: &[SpaceId]) -> Result<Vec<(SpaceId, i64)>> {
-        let all = self.all_spaces().await?;
-        tiers::counts_now_of(self.reads(), &all, spaces).await
+        read!(self, async {
+            let all = self.all_spaces().await?;
+            tiers::counts_now_of(self.reads(), &all, spaces).await
+        })
     }
 
     async fn series(
@@ -131,7 +149,7 @@ impl<B: Backend> CountStore for B {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Option<Series>> {
-        tiers::series_of(self.reads(), space, from, to).await
+        read!(self, tiers::series_of(self.reads(), space, from, to))
     }
 
     async fn buckets(
@@ -139,26 +157,28 @@ impl<B: Backend> CountStore for B {
         space: SpaceId,
         bounds: &[(Timestamp, Timestamp)],
     ) -> Result<Option<Vec<Bucket>>> {
-        tiers::buckets_of(self.reads(), space, bounds).await
+        read!(self, tiers::buckets_of(self.reads(), space, bounds))
     }
 
     async fn spaces(&self, page: &Page<SpaceId>) -> Result<Vec<SpaceCount>> {
-        let read = self.spaces_page(page).await?;
-        // Reset rules may come from an ancestor outside the page.
-        let all = if read.iter().any(|s| s.daily_reset.is_some()) {
-            self.all_spaces().await?
-        } else {
-            Vec::new()
-        };
-        tiers::with_counts(self.reads(), read, &all).await
+        read!(self, async {
+            let read = self.spaces_page(page).await?;
+            // Reset rules may come from an ancestor outside the page.
+            let all = if read.iter().any(|s| s.daily_reset.is_some()) {
+                self.all_spaces().await?
+            } else {
+                Vec::new()
+            };
+            tiers::with_counts(self.reads(), read, &all).await
+        })
     }
 
     async fn space(&self, id: SpaceId) -> Result<Option<SpaceCount>> {
-        tiers::space_of(self.reads(), id).await
+        read!(self, tiers::space_of(self.reads(), id))
     }
 
     async fn space_chain(&self, id: SpaceId) -> Result<Vec<Space>> {
-        self.reads().space_chain(id).await
+        read!(self, self.reads().space_chain(id))
     }
 }
 
@@ -177,7 +197,7 @@ impl<B: Backend> LayoutStore for B {
     }
 
     async fn doorways(&self, page: &Page<DoorwayId>) -> Result<Vec<Doorway>> {
-        self.doorways_page(page).await
+        read!(self, self.doorways_page(page))
     }
 
     async fn put_space(&self, space: &Space) -> Result<bool> {
@@ -197,7 +217,7 @@ impl<B: Backend> LayoutStore for B {
     }
 
     async fn installations(&self, dpu: &DpuId) -> Result<Vec<Installation>> {
-        Backend::installations(self, dpu).await
+        read!(self, Backend::installations(self, dpu))
     }
 
     async fn delete_dpu(&self, dpu: &DpuId) -> Result<LayoutReport> {
@@ -205,7 +225,7 @@ impl<B: Backend> LayoutStore for B {
     }
 
     async fn dpu_known(&self, dpu: &DpuId) -> Result<bool> {
-        Backend::dpu_known(self, dpu).await
+        read!(self, Backend::dpu_known(self, dpu))
     }
 }
 
@@ -217,12 +237,12 @@ impl<B: Backend> TokenStore for B {
     }
 
     async fn token_role(&self, hash: &str) -> Result<Option<Role>> {
-        let role = Backend::token_role(self, hash).await?;
+        let role = read!(self, Backend::token_role(self, hash))?;
         Ok(role.as_deref().and_then(Role::parse))
     }
 
     async fn tokens(&self) -> Result<Vec<TokenInfo>> {
-        Backend::tokens(self).await
+        read!(self, Backend::tokens(self))
     }
 
     async fn revoke_tokens(&self, selector: &TokenSelector) -> Result<u64> {
@@ -242,11 +262,11 @@ impl<B: Backend> TokenStore for B {
 #[async_trait]
 impl<B: Backend> OperationsStore for B {
     async fn rejected(&self, filter: &RejectedFilter) -> Result<Vec<Rejected>> {
-        Backend::rejected(self, filter).await
+        read!(self, Backend::rejected(self, filter))
     }
 
     async fn totals(&self) -> Result<Totals> {
-        Backend::totals(self).await
+        read!(self, Backend::totals(self))
     }
 
     async fn dpus(
@@ -256,11 +276,11 @@ impl<B: Backend> OperationsStore for B {
         now: Timestamp,
         day_start: Timestamp,
     ) -> Result<Vec<DpuInfo>> {
-        Backend::dpus(self, only, page, now, day_start).await
+        read!(self, Backend::dpus(self, only, page, now, day_start))
     }
 
     async fn timescale(&self) -> Result<Option<TimescaleStatus>> {
-        Backend::timescale(self).await
+        read!(self, Backend::timescale(self))
     }
 
     async fn configure_timescale(

@@ -58,6 +58,21 @@ pub enum InUse {
 }
 
 impl StoreError {
+    /// Whether the connection a statement used turned out to be closed or ended by the
+    /// server (restarted, or `pg_terminate_backend`): the statement never ran, or ran in a
+    /// transaction that is now rolled back, so a read or a `BEGIN` can simply be tried again
+    /// on another connection.
+    pub(crate) fn is_lost_connection(&self) -> bool {
+        match self {
+            Self::Database(sqlx::Error::Io(_) | sqlx::Error::Protocol(_)) => true,
+            // Connection exceptions; the server shutting down or ending this session.
+            Self::Database(sqlx::Error::Database(e)) => e.code().is_some_and(|code| {
+                code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02")
+            }),
+            _ => false,
+        }
+    }
+
     /// Whether this is the storage failing rather than the data it was given: the database
     /// is unreachable, full, read-only, busy, restarting or refusing the login. Such faults
     /// heal (the disk is freed, the server comes back) and what failed must simply be tried

@@ -2,7 +2,9 @@
 //! its crossings waits for that writer. If the other writer gives up, the batch stores the
 //! crossing; if it commits, the batch is rolled back and tried again, and the crossing is
 //! stored once. The other writer is a plain connection inserting the crossing's row, as the
-//! first statement of another worker's batch would, so the race happens every time.
+//! first statement of another worker's batch would, so the race happens every time. Once
+//! with a batch of two crossings and once with an upload of 300 (whose DPU is probed over
+//! its time range first, which cannot see the other writer's uncommitted row).
 //!
 //! Runs on PostgreSQL when `TEST_DATABASE_URL` is set and on TimescaleDB when
 //! `TEST_TIMESCALE_URL` is (reported as ignored otherwise, failed if set and unreachable).
@@ -26,13 +28,19 @@ fn dpu() -> DpuId {
     DpuId::new("283").unwrap()
 }
 
-/// Two arrivals into the room; the first is the one both writers store.
-fn batch() -> Vec<Crossing> {
-    ["2018-02-26T08:00:00Z", "2018-02-26T08:00:05Z"]
-        .iter()
-        .map(|ts| Crossing::new(dpu(), ts.parse().unwrap(), Direction::In, None))
+/// `size` arrivals into the room, 5 s apart; the first is the one both writers store.
+fn batch(size: usize) -> Vec<Crossing> {
+    let first: chrono::DateTime<chrono::Utc> = "2018-02-26T08:00:00Z".parse().unwrap();
+    (0..size)
+        .map(|i| {
+            let ts = first + chrono::TimeDelta::seconds(5 * i as i64);
+            Crossing::new(dpu(), ts, Direction::In, None)
+        })
         .collect()
 }
+
+/// A batch of a few crossings, and an upload.
+const SIZES: [usize; 2] = [2, 300];
 
 /// Another writer's transaction that has inserted `crossing` and not yet finished.
 async fn other_writer_inserting(url: &str, crossing: &Crossing) -> PgConnection {
@@ -75,10 +83,10 @@ async fn batch_waits_for_the_other_writer(url: &str) {
 
 /// The batch races another writer for its first crossing; `commit` says how the other
 /// writer ends. Answers the batch's report and the crossings stored.
-async fn race(url: &str, commit: bool) -> (occupancy::plan::IngestReport, i64) {
+async fn race(url: &str, size: usize, commit: bool) -> (occupancy::plan::IngestReport, i64) {
     let store: Arc<dyn Store> = roomer_storage::connect(url).await.unwrap();
     reference_building::apply(store.as_ref()).await;
-    let batch = batch();
+    let batch = batch(size);
     let mut other = other_writer_inserting(url, &batch[0]).await;
 
     let writer = Arc::clone(&store);
@@ -93,19 +101,26 @@ async fn race(url: &str, commit: bool) -> (occupancy::plan::IngestReport, i64) {
 }
 
 async fn both_endings(url_of: impl AsyncFn() -> String) {
-    // The other writer gives up: the batch stores both crossings and counts both.
-    let url = url_of().await;
-    let (report, stored) = race(&url, false).await;
-    assert_eq!((report.inserted, report.duplicates), (2, 0));
-    assert_eq!(stored, 2);
-    let store = roomer_storage::connect(&url).await.unwrap();
-    assert_eq!(store.count_at(ROOM, None).await.unwrap(), Some(2));
+    for size in SIZES {
+        let n = size as i64;
+        // The other writer gives up: the batch stores every crossing and counts them all.
+        let url = url_of().await;
+        let (report, stored) = race(&url, size, false).await;
+        assert_eq!((report.inserted, report.duplicates), (size, 0), "{size}");
+        assert_eq!(stored, n);
+        let store = roomer_storage::connect(&url).await.unwrap();
+        assert_eq!(store.count_at(ROOM, None).await.unwrap(), Some(n));
 
-    // The other writer commits first: the batch is retried and finds the crossing stored.
-    let url = url_of().await;
-    let (report, stored) = race(&url, true).await;
-    assert_eq!((report.inserted, report.duplicates), (1, 1));
-    assert_eq!(stored, 2, "each crossing stored once");
+        // The other writer commits first: the batch is retried and finds the crossing stored.
+        let url = url_of().await;
+        let (report, stored) = race(&url, size, true).await;
+        assert_eq!(
+            (report.inserted, report.duplicates),
+            (size - 1, 1),
+            "{size}"
+        );
+        assert_eq!(stored, n, "each crossing stored once ({size})");
+    }
 }
 
 #[tokio::test]

@@ -85,13 +85,14 @@ impl Backend for MemoryStore {
 
     async fn store_batch(&self, batch: &Batch<'_>) -> Result<IngestOutcome> {
         let due = self.cadence.due();
+        let began = std::time::Instant::now();
         let mut tx = self.begin().await?;
         let outcome = crate::batch::apply(&mut tx, batch, chrono::Utc::now(), due)
             .await?
             .ok_or_else(|| StoreError::Corrupt("a concurrent writer stored this batch".into()))?;
         tx.commit();
         if due {
-            self.cadence.ran();
+            self.cadence.ran(began);
         }
         Ok(outcome)
     }

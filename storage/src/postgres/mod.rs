@@ -11,6 +11,7 @@ mod crossings_sql;
 mod entries_sql;
 mod layout_sql;
 mod legacy_ids;
+mod liveness;
 mod ops_sql;
 mod tiers_sql;
 mod timescale;
@@ -48,6 +49,8 @@ pub struct PostgresStore {
     cadence: Arc<Cadence>,
     /// The summarizer's background task (`None` in the task's own copy of the store).
     summarizer: Option<Arc<Background>>,
+    /// When pooled connections are checked before use.
+    liveness: liveness::Liveness,
 }
 
 type RetentionCache = Arc<Mutex<Option<(Instant, Option<Duration>)>>>;
@@ -63,7 +66,9 @@ impl PostgresStore {
 
     /// [`PostgresStore::connect`] with options.
     pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
+        let liveness = liveness::Liveness::default();
+        let pool = liveness
+            .apply(PgPoolOptions::new())
             .max_connections(8)
             // Fail (and let the caller retry or answer 503) rather than queue for long while
             // the database is away.
@@ -88,6 +93,7 @@ impl PostgresStore {
             retention: Arc::default(),
             cadence: Cadence::new(options.summarize_every),
             summarizer: None,
+            liveness,
         };
         let mut tx = store.begin().await?;
         crate::tiers::upgrade(&mut tx).await?;
@@ -98,6 +104,65 @@ impl PostgresStore {
         store.settle().await?;
         store.summarizer = cadence::spawn(store.clone(), store.cadence.clone());
         Ok(store)
+    }
+
+    /// Stores one batch, again after losing a race with another writer (or a deadlock).
+    async fn store_batch_retrying_races(
+        &self,
+        batch: &Batch<'_>,
+    ) -> Result<IngestOutcome, StoreError> {
+        // Statuses and sightings go to the DPUs' status rows after the commit, one
+        // autocommit statement each: every worker of a shared subscription hears from every
+        // DPU, so a batch holding those rows until its commit made the other workers wait
+        // for it, and in another order than theirs (deadlocks). If writing them fails, the
+        // caller stores the whole batch again, which changes nothing already stored.
+        let stored = Batch {
+            statuses: &[],
+            seen: &[],
+            ..*batch
+        };
+        let due = self.cadence.due();
+        let began = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut tx = self.begin().await?;
+            let result = crate::batch::apply(&mut tx, &stored, chrono::Utc::now(), due).await;
+            match result {
+                Ok(Some(outcome)) => {
+                    tx.commit().await?;
+                    let mut conn = self.pool.acquire().await?;
+                    ops_sql::record_statuses(&mut conn, batch.statuses).await?;
+                    ops_sql::record_seen(&mut conn, batch.seen).await?;
+                    drop(conn);
+                    // Notes left are summarized by a later run, and read exactly meanwhile:
+                    // a failure here must not make the caller store the batch again.
+                    if due {
+                        if let Err(error) = self.settle().await {
+                            tracing::warn!(%error, "batch stored; summarizing left for later");
+                        }
+                        self.cadence.ran(began);
+                    }
+                    return Ok(outcome);
+                }
+                Ok(None) if attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(
+                        attempt,
+                        "another writer stored part of this batch; retrying"
+                    );
+                }
+                Err(e) if is_transient(&e) && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %e, "transient database error; retrying");
+                }
+                Ok(None) => {
+                    return Err(StoreError::Corrupt(
+                        "kept losing races with other writers for this batch".into(),
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
+            // Dropping tx rolls it back.
+        }
     }
 
     /// Summarizes what batches noted until no note is left, or another writer has the turn;
@@ -132,7 +197,11 @@ fn is_transient(error: &StoreError) -> bool {
 #[async_trait]
 impl SummarizeNoted for PostgresStore {
     async fn summarize_noted(&self) -> Result<bool, StoreError> {
-        self.settle().await
+        let settled = self.settle().await;
+        if let Err(e) = &settled {
+            self.lost_connection(e);
+        }
+        settled
     }
 
     /// Another writer (the background task of this store, or another worker) may hold the
@@ -152,10 +221,21 @@ impl Backend for PostgresStore {
     type Tx = PgTx;
 
     async fn begin(&self) -> Result<PgTx, StoreError> {
-        Ok(PgTx::new(
-            self.pool.begin().await?,
-            self.timescale.is_some(),
-        ))
+        // Nothing is done yet when `BEGIN` meets an ended connection: begin again.
+        let tx = match self.pool.begin().await.map_err(StoreError::from) {
+            Err(e) if self.lost_connection(&e) => self.pool.begin().await?,
+            begun => begun?,
+        };
+        Ok(PgTx::new(tx, self.timescale.is_some()))
+    }
+
+    fn lost_connection(&self, error: &StoreError) -> bool {
+        let lost = error.is_lost_connection();
+        if lost {
+            tracing::debug!(%error, "a pooled connection was ended by the server; trying again");
+            self.liveness.connection_lost();
+        }
+        lost
     }
 
     async fn commit(tx: PgTx) -> Result<(), StoreError> {
@@ -167,57 +247,12 @@ impl Backend for PostgresStore {
     }
 
     async fn store_batch(&self, batch: &Batch<'_>) -> Result<IngestOutcome, StoreError> {
-        // Statuses and sightings go to the DPUs' status rows after the commit, one
-        // autocommit statement each: every worker of a shared subscription hears from every
-        // DPU, so a batch holding those rows until its commit made the other workers wait
-        // for it, and in another order than theirs (deadlocks). If writing them fails, the
-        // caller stores the whole batch again, which changes nothing already stored.
-        let stored = Batch {
-            statuses: &[],
-            seen: &[],
-            ..*batch
-        };
-        let due = self.cadence.due();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut tx = self.begin().await?;
-            let result = crate::batch::apply(&mut tx, &stored, chrono::Utc::now(), due).await;
-            match result {
-                Ok(Some(outcome)) => {
-                    tx.commit().await?;
-                    let mut conn = self.pool.acquire().await?;
-                    ops_sql::record_statuses(&mut conn, batch.statuses).await?;
-                    ops_sql::record_seen(&mut conn, batch.seen).await?;
-                    drop(conn);
-                    // Notes left are summarized by a later run, and read exactly meanwhile:
-                    // a failure here must not make the caller store the batch again.
-                    if due {
-                        self.cadence.ran();
-                        if let Err(error) = self.settle().await {
-                            tracing::warn!(%error, "batch stored; summarizing left for later");
-                        }
-                    }
-                    return Ok(outcome);
-                }
-                Ok(None) if attempt < MAX_ATTEMPTS => {
-                    tracing::debug!(
-                        attempt,
-                        "another writer stored part of this batch; retrying"
-                    );
-                }
-                Err(e) if is_transient(&e) && attempt < MAX_ATTEMPTS => {
-                    tracing::debug!(attempt, error = %e, "transient database error; retrying");
-                }
-                Ok(None) => {
-                    return Err(StoreError::Corrupt(
-                        "kept losing races with other writers for this batch".into(),
-                    ))
-                }
-                Err(e) => return Err(e),
-            }
-            // Dropping tx rolls it back.
+        let stored = self.store_batch_retrying_races(batch).await;
+        if let Err(e) = &stored {
+            // The caller stores the batch again: on checked connections if this one was lost.
+            self.lost_connection(e);
         }
+        stored
     }
 
     async fn insert_rejected(&self, rejected: &[Rejected]) -> Result<(), StoreError> {

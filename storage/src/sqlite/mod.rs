@@ -202,12 +202,13 @@ impl Backend for SqliteStore {
 
     async fn store_batch(&self, batch: &Batch<'_>) -> Result<IngestOutcome, StoreError> {
         let due = self.cadence.due();
+        let began = std::time::Instant::now();
         let mut tx = self.begin().await?;
         match crate::batch::apply(&mut tx, batch, chrono::Utc::now(), due).await? {
             Some(outcome) => {
                 tx.commit().await?;
                 if due {
-                    self.cadence.ran();
+                    self.cadence.ran(began);
                 }
                 Ok(outcome)
             }
