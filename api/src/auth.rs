@@ -55,12 +55,14 @@ pub async fn require_token(
     if OPEN.contains(&path) || path.starts_with("/docs") || (reading && state.access.public_read) {
         return next.run(request).await;
     }
+    // The scheme is case-insensitive (RFC 9110, section 11.1): `bearer` is `Bearer`.
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|v| v.trim_start().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     let Some(token) = presented else {
         return unauthorized("this route needs a bearer token (Authorization: Bearer roomer_…)");
     };

@@ -74,7 +74,7 @@ pub struct InstallationsReport {
 /// `[{"doorway": 1, "from": "2018-01-01T00:00:00Z", "until": "2018-03-01T00:00:00Z"},
 ///   {"doorway": 2, "from": "2018-03-01T00:00:00Z"}]`. Its stored crossings, including those
 /// kept while nothing covered them, are re-attributed by their own timestamps.
-#[utoipa::path(put, path = "/api/v1/dpus/{id}/installations", tag = "dpus", params(("id" = String, Path, description = "DPU id")), request_body = Vec<Installation>, responses((status = 200, body = InstallationsReport), (status = 400, description = "bad input", body = Problem), (status = 422, description = "inconsistent with the layout", body = Problem)))]
+#[utoipa::path(put, path = "/api/v1/dpus/{id}/installations", tag = "dpus", params(("id" = String, Path, description = "DPU id")), request_body = Vec<Installation>, responses((status = 200, body = InstallationsReport), (status = 400, description = "bad input", body = Problem), (status = 422, description = "inconsistent with the layout", body = Problem), (status = 413, description = "body over 64 KiB", body = Problem), (status = 415, description = "body not application/json", body = Problem)))]
 pub async fn put_installations(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
@@ -82,12 +82,8 @@ pub async fn put_installations(
 ) -> Result<Json<InstallationsReport>, ApiError> {
     let id = DpuId::new(raw_id.clone())
         .map_err(|e| ApiError::BadRequest(format!("DPU id {raw_id:?}: {e}")))?;
-    let Json(history) = body.map_err(|e| {
-        ApiError::BadRequest(format!(
-            "expected a JSON array of {{\"doorway\", \"from\", \"until\"}}: {}",
-            e.body_text()
-        ))
-    })?;
+    let Json(history) = body
+        .map_err(|e| ApiError::from_json(&e, r#"a JSON array of {"doorway", "from", "until"}"#))?;
     let report = match state.store.set_installations(&id, &history).await {
         Ok(report) => report,
         Err(StoreError::Layout(e)) => return Err(ApiError::Unprocessable(e.to_string())),

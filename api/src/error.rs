@@ -2,6 +2,7 @@
 //! (`application/problem+json`): `type`, `title`, `status`, `detail`, plus `code`, a stable
 //! machine-readable name of the problem. Internal causes are logged, never sent.
 
+use axum::extract::rejection::JsonRejection;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use problem_details::ProblemDetails;
@@ -31,6 +32,12 @@ pub enum ApiError {
     /// A part this route needs is not configured or not reachable.
     #[error("{0}")]
     Unavailable(String),
+    /// A body larger than the route takes.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// A body without the content type the route takes.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// Logged with its cause; the client sees only that something went wrong.
     #[error("internal error")]
     Internal(StoreError),
@@ -58,8 +65,8 @@ pub struct Problem {
     /// What went wrong, for a person.
     detail: String,
     /// What went wrong, for a program: `not_found`, `bad_request`, `conflict`, `invalid`,
-    /// `method_not_allowed`, `unsupported_media_type`, `unauthorized`, `forbidden`,
-    /// `unavailable`, `internal`.
+    /// `method_not_allowed`, `payload_too_large`, `unsupported_media_type`, `unauthorized`,
+    /// `forbidden`, `unavailable`, `internal`.
     code: String,
 }
 
@@ -77,6 +84,8 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -90,9 +99,25 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::Unprocessable(_) => "invalid",
             Self::Unavailable(_) => "unavailable",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl ApiError {
+    /// A JSON body that could not be read, as its own status says: 413 for one too large,
+    /// 415 for one without `Content-Type: application/json`, 400 for anything else
+    /// (`expected` says what the route takes).
+    pub(crate) fn from_json(rejection: &JsonRejection, expected: &str) -> Self {
+        let detail = format!("expected {expected}: {}", rejection.body_text());
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge(detail),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(detail),
+            _ => Self::BadRequest(detail),
         }
     }
 }
@@ -153,6 +178,7 @@ pub async fn problems_everywhere(response: Response) -> Response {
     };
     let code = match status {
         StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
         s if s.is_server_error() => "internal",
         _ => "bad_request",

@@ -21,7 +21,20 @@ fn id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, ApiError> {
 
 fn body<T>(body: Result<Json<T>, JsonRejection>, expected: &str) -> Result<T, ApiError> {
     body.map(|Json(b)| b)
-        .map_err(|e| ApiError::BadRequest(format!("expected {expected}: {}", e.body_text())))
+        .map_err(|e| ApiError::from_json(&e, expected))
+}
+
+/// The longest name a space or doorway may have, in characters: a dashboard shows it whole.
+pub const MAX_NAME: usize = 200;
+
+fn checked_name(what: &str, name: String) -> Result<String, ApiError> {
+    if name.chars().count() > MAX_NAME {
+        return Err(ApiError::Unprocessable(format!(
+            "a {what} name is at most {MAX_NAME} characters; this one has {}",
+            name.chars().count()
+        )));
+    }
+    Ok(name)
 }
 
 /// `GET /api/v1/spaces?limit=&after=`: spaces with their settings and current counts.
@@ -78,7 +91,7 @@ pub struct SpaceBody {
 }
 
 /// `PUT /api/v1/spaces/{id}`: creates or replaces a space.
-#[utoipa::path(put, path = "/api/v1/spaces/{id}", tag = "layout", params(("id" = i64, Path, description = "space id")), request_body = SpaceBody, responses((status = 200, body = SpaceCount), (status = 400, description = "bad input", body = Problem), (status = 422, description = "inconsistent with the layout", body = Problem)))]
+#[utoipa::path(put, path = "/api/v1/spaces/{id}", tag = "layout", params(("id" = i64, Path, description = "space id")), request_body = SpaceBody, responses((status = 200, body = SpaceCount), (status = 400, description = "bad input", body = Problem), (status = 422, description = "inconsistent with the layout", body = Problem), (status = 413, description = "body over 64 KiB", body = Problem), (status = 415, description = "body not application/json", body = Problem)))]
 pub async fn put_space(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -93,7 +106,7 @@ pub async fn put_space(
     )?;
     let space = Space {
         id,
-        name: b.name,
+        name: checked_name("space", b.name)?,
         parent: b.parent,
         time_zone: b.time_zone,
         capacity: b.capacity,
@@ -163,7 +176,7 @@ pub struct DoorwayWritten {
 
 /// `PUT /api/v1/doorways/{id}`: creates or replaces a doorway; if its sides change, its
 /// crossings move with them and counts are corrected.
-#[utoipa::path(put, path = "/api/v1/doorways/{id}", tag = "layout", params(("id" = i64, Path, description = "doorway id")), request_body = DoorwayBody, responses((status = 200, body = DoorwayWritten), (status = 400, description = "bad input", body = Problem), (status = 422, description = "inconsistent with the layout", body = Problem)))]
+#[utoipa::path(put, path = "/api/v1/doorways/{id}", tag = "layout", params(("id" = i64, Path, description = "doorway id")), request_body = DoorwayBody, responses((status = 200, body = DoorwayWritten), (status = 400, description = "bad input", body = Problem), (status = 422, description = "inconsistent with the layout", body = Problem), (status = 413, description = "body over 64 KiB", body = Problem), (status = 415, description = "body not application/json", body = Problem)))]
 pub async fn put_doorway(
     State(state): State<AppState>,
     Path(raw): Path<String>,
@@ -175,7 +188,7 @@ pub async fn put_doorway(
     let b = body(payload, r#"{"name", "exiting_to", "entering_to"}"#)?;
     let doorway = Doorway {
         id,
-        name: b.name,
+        name: checked_name("doorway", b.name)?,
         exiting_to: b.exiting_to,
         entering_to: b.entering_to,
     };

@@ -36,6 +36,7 @@ mod time;
 mod views;
 
 pub use error::ApiError;
+pub use layout::MAX_NAME;
 pub use live::{CountUpdate, LiveFeed};
 pub use observe::recorder as metrics_recorder;
 
@@ -165,6 +166,10 @@ pub fn install_metrics() {
     observe::recorder();
 }
 
+/// The largest request body the API reads (a space, a doorway, an installation history of
+/// hundreds of periods, a crossing are far smaller); a larger one is answered 413 unread.
+pub const MAX_BODY: usize = 64 * 1024;
+
 pub fn router(state: AppState) -> Router {
     // Installed before the first request, so nothing recorded before a scrape is lost.
     observe::recorder();
@@ -174,6 +179,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(move || async move { Json(document) }))
         .merge(Scalar::with_url("/docs", spec))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(CatchPanicLayer::custom(error::panicked))
         .layer(axum::middleware::map_response(error::problems_everywhere))
         .layer(axum::middleware::from_fn_with_state(

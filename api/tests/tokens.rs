@@ -23,10 +23,7 @@ async fn status(
     if method == "PUT" {
         request = request.json(&serde_json::json!({"name": "Room"}));
     }
-    let response = request.send().await.unwrap();
-    let code = response.status().as_u16();
-    let body: serde_json::Value = response.json().await.unwrap_or_default();
-    (code, body["code"].as_str().unwrap_or_default().to_owned())
+    common::status_and_code(request).await
 }
 
 #[tokio::test]

@@ -55,6 +55,14 @@ impl App {
     }
 }
 
+/// The status of the answer to `request`, and its problem `code` (empty if none).
+pub async fn status_and_code(request: reqwest::RequestBuilder) -> (u16, String) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or_default();
+    (status, body["code"].as_str().unwrap_or_default().to_owned())
+}
+
 pub async fn spawn_app() -> App {
     spawn_app_with(|state| state).await
 }
