@@ -6,6 +6,7 @@
 //!   probes and metrics, for processes that do not serve the API.
 //! - [`auth`]: bearer tokens (stored hashed): writes need `admin`, reads `read` unless reads
 //!   are public.
+//! - [`cors`]: cross-origin calls from dashboards on other origins (`--cors-origin`).
 //! - `counts`: count routes, both the proof of concept's (`/space/{id}/count/`) and `/api/v1`.
 //! - `events`: `POST /dpu/{id}/`, for DPUs that speak HTTP instead of MQTT, and what
 //!   operators inspect about ingestion (rejected messages, totals).
@@ -23,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod cors;
 mod counts;
 mod dpus;
 mod error;
@@ -72,6 +74,8 @@ pub struct AppState {
     pub store_fault: Option<Fault>,
     /// Whether reads need a token.
     pub access: auth::Access,
+    /// Origins whose pages may call the API from a browser (none: no CORS headers).
+    pub cors: cors::CorsOrigins,
 }
 
 impl AppState {
@@ -85,6 +89,7 @@ impl AppState {
             broker_ready: None,
             store_fault: None,
             access: auth::Access { public_read: false },
+            cors: cors::CorsOrigins::default(),
         }
     }
 }
@@ -175,7 +180,8 @@ pub fn router(state: AppState) -> Router {
     observe::recorder();
     let (routes, spec) = routes();
     let document = spec.clone();
-    routes
+    let cors = state.cors.layer();
+    let router = routes
         .route("/openapi.json", get(move || async move { Json(document) }))
         .merge(Scalar::with_url("/docs", spec))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
@@ -187,7 +193,12 @@ pub fn router(state: AppState) -> Router {
             auth::require_token,
         ))
         .layer(axum::middleware::from_fn(observe::track_http))
-        .with_state(state)
+        .with_state(state);
+    // Outermost: a preflight is answered before the token check.
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
 }
 
 /// Only the operator's routes, `/healthz`, `/readyz` and `/metrics`: what a process without

@@ -276,6 +276,7 @@ impl App {
                 ..IngestConfig::default()
             },
             public_read: true,
+            cors: Default::default(),
             ack_after_store: true,
         };
         let shutdown = CancellationToken::new();

@@ -137,9 +137,23 @@ pub struct HttpArgs {
         action = clap::ArgAction::Set
     )]
     pub public_read: Option<bool>,
+    /// An origin whose pages may call the API from a browser (CORS), such as
+    /// `https://dash.example.com`; repeat the flag or separate with commas; `*` for any.
+    /// None by default: browsers then only let pages of the API's own origin call it.
+    #[arg(
+        long = "cors-origin",
+        env = "ROOMER_CORS_ORIGIN",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
 }
 
 impl HttpArgs {
+    /// The `--cors-origin` values, checked.
+    pub fn cors(&self) -> anyhow::Result<roomer_api::cors::CorsOrigins> {
+        Ok(roomer_api::cors::CorsOrigins::parse(&self.cors_origins)?)
+    }
+
     /// Whether reads are public, and says so in the log when they are.
     pub fn public_read(&self) -> bool {
         let public = self
@@ -401,6 +415,27 @@ mod tests {
             "--public-read",
             "true"
         ]));
+    }
+
+    #[test]
+    fn cors_origins_are_repeated_or_comma_separated_and_checked() {
+        let http = |args: &[&str]| match Cli::try_parse_from([&["roomer", "serve"], args].concat())
+            .unwrap()
+            .command
+        {
+            Some(Command::Serve(serve)) => serve.http,
+            other => panic!("parsed as {other:?}"),
+        };
+        assert!(http(&[]).cors().unwrap().is_empty());
+        let two = http(&["--cors-origin", "https://a.example,http://localhost:3000"]);
+        assert_eq!(two.cors_origins.len(), 2);
+        assert!(two.cors().is_ok());
+        let repeated = http(&["--cors-origin", "https://a.example", "--cors-origin", "*"]);
+        assert_eq!(repeated.cors_origins.len(), 2);
+        let bad = http(&["--cors-origin", "a.example/dash"])
+            .cors()
+            .unwrap_err();
+        assert!(bad.to_string().contains("is not an origin"), "{bad}");
     }
 
     fn fleet(args: &[&str]) -> Result<SimulateCommand, clap::Error> {

@@ -37,6 +37,8 @@ pub struct ServeConfig {
     pub ingest: IngestConfig,
     /// Let API reads through without a token.
     pub public_read: bool,
+    /// Origins whose pages may call the API from a browser.
+    pub cors: roomer_api::cors::CorsOrigins,
     /// Acknowledge DPU messages only once the worker has stored them (see
     /// `BrokerConfig::ack_after_store_by`); otherwise on receipt.
     pub ack_after_store: bool,
@@ -118,6 +120,7 @@ pub async fn serve(
             access: roomer_api::auth::Access {
                 public_read: config.public_read,
             },
+            cors: config.cors.clone(),
             ..AppState::new(store.clone(), max_future)
         },
         shutdown.clone().cancelled_owned(),

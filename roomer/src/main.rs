@@ -59,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
                 database_url,
                 store: store_options,
                 public_read: args.http.public_read(),
+                cors: args.http.cors()?,
                 broker: args.mqtt.broker_config(),
                 ingest: IngestConfig {
                     batch_size: args.batching.batch_size,
@@ -119,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
                 access: roomer_api::auth::Access {
                     public_read: args.http.public_read(),
                 },
+                cors: args.http.cors()?,
                 ..roomer_api::AppState::new(store, args.max_future)
             };
             Ok(roomer_api::serve(http, state, token.cancelled_owned()).await?)

@@ -78,6 +78,7 @@ pub async fn spawn_app(backend: Backend) -> App {
             ..IngestConfig::default()
         },
         public_read: true,
+        cors: Default::default(),
         ack_after_store: true,
     };
     let shutdown = CancellationToken::new();
