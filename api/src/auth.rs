@@ -6,13 +6,15 @@
 //! stored and looked up, so the token itself never rests anywhere but with its holder.
 
 use crate::{ApiError, AppState};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rand::RngCore;
 use roomer_storage::Role;
 use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+use std::time::Instant;
 
 /// Routes anyone may call.
 const OPEN: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json"];
@@ -66,6 +68,16 @@ pub async fn require_token(
     let Some(token) = presented else {
         return unauthorized("this route needs a bearer token (Authorization: Bearer roomer_…)");
     };
+    // Unknown tokens count against the client's address (`attempts`); without the peer's
+    // address (a router called directly) there is no bound.
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    let now = Instant::now();
+    if let Some(wait) = client.and_then(|c| state.failed_tokens.blocked_for(c, now)) {
+        return ApiError::TooManyAttempts(wait).into_response();
+    }
     match state.store.token_role(&hash(token)).await {
         Ok(Some(Role::Admin)) => next.run(request).await,
         Ok(Some(Role::Read)) if reading => next.run(request).await,
@@ -73,7 +85,12 @@ pub async fn require_token(
             ApiError::Forbidden("a read token cannot change anything; use an admin token".into())
                 .into_response()
         }
-        Ok(None) => unauthorized("unknown token"),
+        Ok(None) => {
+            if let Some(client) = client {
+                state.failed_tokens.failed(client, now);
+            }
+            unauthorized("unknown token")
+        }
         Err(e) => ApiError::from(e).into_response(),
     }
 }

@@ -38,6 +38,9 @@ pub enum ApiError {
     /// A body without the content type the route takes.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Too many failed token attempts from this client; it may try again after this long.
+    #[error("too many failed token attempts from this address; try again in {} s", .0.as_secs().max(1))]
+    TooManyAttempts(std::time::Duration),
     /// Logged with its cause; the client sees only that something went wrong.
     #[error("internal error")]
     Internal(StoreError),
@@ -66,7 +69,7 @@ pub struct Problem {
     detail: String,
     /// What went wrong, for a program: `not_found`, `bad_request`, `conflict`, `invalid`,
     /// `method_not_allowed`, `payload_too_large`, `unsupported_media_type`, `unauthorized`,
-    /// `forbidden`, `unavailable`, `internal`.
+    /// `forbidden`, `too_many_attempts`, `unavailable`, `internal`.
     code: String,
 }
 
@@ -86,6 +89,7 @@ impl ApiError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -101,6 +105,7 @@ impl ApiError {
             Self::Unavailable(_) => "unavailable",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::TooManyAttempts(_) => "too_many_attempts",
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::Internal(_) => "internal",
@@ -127,7 +132,14 @@ impl IntoResponse for ApiError {
         if let Self::Internal(cause) = &self {
             tracing::error!(error = %cause, "request failed");
         }
-        problem(self.status(), self.code(), self.to_string())
+        let mut response = problem(self.status(), self.code(), self.to_string());
+        if let Self::TooManyAttempts(wait) = &self {
+            let seconds = wait.as_secs().max(1).to_string();
+            if let Ok(value) = header::HeaderValue::from_str(&seconds) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
     }
 }
 

@@ -4,6 +4,7 @@
 //! - [`router`] and [`serve`] (this file): the routes, and serving them on a bound listener
 //!   until a shutdown signal; [`health_router`] and [`serve_health`]: only the operator's
 //!   probes and metrics, for processes that do not serve the API.
+//! - `attempts`: the bound on failed token attempts per client address.
 //! - [`auth`]: bearer tokens (stored hashed): writes need `admin`, reads `read` unless reads
 //!   are public.
 //! - [`cors`]: cross-origin calls from dashboards on other origins (`--cors-origin`).
@@ -23,6 +24,7 @@
 //! - `time`: the timestamp formats the API accepts.
 #![forbid(unsafe_code)]
 
+mod attempts;
 pub mod auth;
 pub mod cors;
 mod counts;
@@ -76,6 +78,8 @@ pub struct AppState {
     pub access: auth::Access,
     /// Origins whose pages may call the API from a browser (none: no CORS headers).
     pub cors: cors::CorsOrigins,
+    /// Failed token attempts per client, shared by every copy of the state.
+    pub failed_tokens: Arc<attempts::FailedAttempts>,
 }
 
 impl AppState {
@@ -90,6 +94,7 @@ impl AppState {
             store_fault: None,
             access: auth::Access { public_read: false },
             cors: cors::CorsOrigins::default(),
+            failed_tokens: Arc::default(),
         }
     }
 }
@@ -236,7 +241,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "HTTP API listening");
-    axum::serve(listener, router(state))
+    // The peer's address, for the bound on failed token attempts.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

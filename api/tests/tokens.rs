@@ -76,3 +76,32 @@ async fn writes_need_an_admin_token_and_reads_a_token() {
         "Bearer realm=\"roomer\""
     );
 }
+
+/// A client that keeps presenting unknown tokens is held off with 429 and `Retry-After`
+/// before its tokens are looked up, even a valid one; a request without a token is not
+/// (that other clients are not held off is `attempts`' unit test).
+#[tokio::test]
+async fn a_client_guessing_tokens_is_held_off() {
+    let app = spawn_app().await;
+    let read = token(app.store.as_ref(), Role::Read).await;
+    let url = format!("{}/api/v1/spaces", app.base);
+    let plain = reqwest::Client::new();
+    let attempt = |bearer: String| plain.get(&url).bearer_auth(bearer);
+    for n in 0..20 {
+        let guess = format!("roomer_{n:064x}");
+        let answer = common::status_and_code(attempt(guess)).await;
+        assert_eq!(answer, (401, "unauthorized".into()), "guess {n}");
+    }
+    let held = attempt(read.clone()).send().await.unwrap();
+    assert_eq!(held.status(), 429);
+    let wait: u64 = held.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    let body: serde_json::Value = held.json().await.unwrap();
+    assert_eq!(body["code"], "too_many_attempts");
+    let no_token = common::status_and_code(plain.get(&url)).await;
+    assert_eq!(no_token, (401, "unauthorized".into()));
+}
