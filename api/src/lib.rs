@@ -18,6 +18,7 @@
 //!   never sent.
 //! - `history`: a space's counts in minute to week buckets of local time, JSON or CSV.
 //! - `layout`: layout CRUD — spaces with their settings, doorways.
+//! - `listen`: serving on a bound listener with header, body and idle timeouts.
 //! - `live`: Server-Sent Events of count changes, fed by the count topics on the broker.
 //! - `observe`: `/metrics` (Prometheus), `/readyz`, per-route HTTP latency.
 //! - `pages`: `?limit=&after=` keyset pagination and the `Link: rel="next"` header.
@@ -33,6 +34,7 @@ mod error;
 mod events;
 mod history;
 mod layout;
+mod listen;
 mod live;
 mod observe;
 mod pages;
@@ -41,6 +43,7 @@ mod views;
 
 pub use error::ApiError;
 pub use layout::MAX_NAME;
+pub use listen::{serve_router, REQUEST_TIMEOUT};
 pub use live::{CountUpdate, LiveFeed};
 pub use observe::recorder as metrics_recorder;
 
@@ -228,9 +231,7 @@ pub async fn serve_health(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "health and metrics listening");
-    axum::serve(listener, health_router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_router(listener, health_router(state), REQUEST_TIMEOUT, shutdown).await
 }
 
 /// Serves the API on an already-bound listener until `shutdown` completes, then finishes the
@@ -241,9 +242,5 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "HTTP API listening");
-    // The peer's address, for the bound on failed token attempts.
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_router(listener, router(state), REQUEST_TIMEOUT, shutdown).await
 }

@@ -94,3 +94,71 @@ async fn names_longer_than_the_bound_are_refused() {
     );
     assert_eq!(app.get("/api/v1/doorways/9").await.0, 404);
 }
+
+/// Clients that hold connections without finishing a request are cut off: one that sends
+/// nothing, one that trickles its headers, one that sits idle after a request, one that
+/// trickles its body. A complete request is answered as usual.
+#[tokio::test]
+async fn connections_that_send_no_whole_request_in_time_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    use tokio::time::{sleep, timeout, Duration};
+
+    let app = spawn_app().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = roomer_api::AppState::new(app.store.clone(), Duration::from_secs(300));
+    let limit = Duration::from_secs(1);
+    tokio::spawn(roomer_api::serve_router(
+        listener,
+        roomer_api::router(state),
+        limit,
+        std::future::pending(),
+    ));
+    /// Reads until the server closes the connection; fails if it is still open after 10 s.
+    async fn closed_by_server(mut tcp: TcpStream, what: &str) -> Vec<u8> {
+        let mut seen = Vec::new();
+        let read = timeout(Duration::from_secs(10), tcp.read_to_end(&mut seen)).await;
+        assert!(read.is_ok(), "{what}: still open after 10 s");
+        seen
+    }
+
+    let silent = TcpStream::connect(addr).await.unwrap();
+    assert!(closed_by_server(silent, "silent").await.is_empty());
+
+    let mut trickle = TcpStream::connect(addr).await.unwrap();
+    let trickling = tokio::spawn(async move {
+        let _ = trickle
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await;
+        for _ in 0..40 {
+            if trickle.write_all(b"X").await.is_err() {
+                break;
+            }
+            sleep(Duration::from_millis(250)).await;
+        }
+        trickle
+    });
+    // The writer stops at the first failed write, or after 10 s.
+    let trickle = trickling.await.unwrap();
+    let seen = closed_by_server(trickle, "trickled headers").await;
+    assert!(!String::from_utf8_lossy(&seen).contains("200 OK"));
+
+    let mut idle = TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let seen = closed_by_server(idle, "idle after a request").await;
+    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200 OK"));
+
+    let admin = token(app.store.as_ref(), Role::Admin).await;
+    let mut body = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "PUT /api/v1/spaces/9 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"na"
+    );
+    body.write_all(head.as_bytes()).await.unwrap();
+    let seen = closed_by_server(body, "trickled body").await;
+    assert!(!String::from_utf8_lossy(&seen).contains("200 OK"));
+    assert_eq!(app.get("/api/v1/spaces/9").await.0, 404, "nothing stored");
+}

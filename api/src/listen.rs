@@ -1,0 +1,69 @@
+//! Serving a router on a bound listener, with the timeouts `axum::serve` lacks.
+//!
+//! `axum::serve` sets no timer on its connections, so a client that opens a connection and
+//! sends nothing, or trickles its headers a byte at a time, holds it for ever (a handful of
+//! such clients exhausts a server's sockets). Here every connection is HTTP/1.1 with a
+//! header-read timeout, which also closes a keep-alive connection idle between requests,
+//! and a request body must arrive within the same time (`RequestBodyTimeoutLayer`). Shutdown
+//! is graceful as `axum::serve`'s: stop accepting, let the requests in flight finish.
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::timeout::RequestBodyTimeoutLayer;
+
+/// How long a client may take to send a request's headers, or its body, and how long a
+/// keep-alive connection may sit idle.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves `router` on `listener` until `shutdown` completes, closing connections that take
+/// longer than `timeout` to send a request (or sit idle that long between requests).
+pub async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = router.layer(RequestBodyTimeoutLayer::new(timeout));
+    let graceful = GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(timeout);
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, say: wait rather than spin.
+                    tracing::warn!(%error, "accepting an HTTP connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let router = router.clone();
+        let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+            router,
+            move |mut request: hyper::Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(tcp), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, %peer, "HTTP connection ended");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
