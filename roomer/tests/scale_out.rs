@@ -221,10 +221,10 @@ async fn three_workers_on_one_postgres_count_exactly() {
         applied.iter().all(|&a| a > 0.0),
         "applied per worker: {applied:?}"
     );
-    drop(workers);
 
     // The retained count of every space settles on the stored count, whichever worker
-    // published last.
+    // published last: each worker publishes its spaces again a second after its last commit
+    // (`SETTLE`), which needs the workers running.
     for space in [0, 1, 2] {
         let stored = store.count_at(space, None).await.unwrap().unwrap();
         eventually(
@@ -234,6 +234,7 @@ async fn three_workers_on_one_postgres_count_exactly() {
         )
         .await;
     }
+    drop(workers);
 
     let mut times: Vec<Timestamp> = all.iter().map(|c| c.ts).collect();
     times.sort();
