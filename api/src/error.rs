@@ -80,6 +80,18 @@ struct Code {
 }
 
 impl ApiError {
+    /// A JSON body that could not be read, as its own status says: 413 for one too large,
+    /// 415 for one without `Content-Type: application/json`, 400 for anything else
+    /// (`expected` says what the route takes).
+    pub(crate) fn from_json(rejection: &JsonRejection, expected: &str) -> Self {
+        let detail = format!("expected {expected}: {}", rejection.body_text());
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge(detail),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(detail),
+            _ => Self::BadRequest(detail),
+        }
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -109,20 +121,6 @@ impl ApiError {
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::Internal(_) => "internal",
-        }
-    }
-}
-
-impl ApiError {
-    /// A JSON body that could not be read, as its own status says: 413 for one too large,
-    /// 415 for one without `Content-Type: application/json`, 400 for anything else
-    /// (`expected` says what the route takes).
-    pub(crate) fn from_json(rejection: &JsonRejection, expected: &str) -> Self {
-        let detail = format!("expected {expected}: {}", rejection.body_text());
-        match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge(detail),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType(detail),
-            _ => Self::BadRequest(detail),
         }
     }
 }

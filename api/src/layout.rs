@@ -24,19 +24,6 @@ fn body<T>(body: Result<Json<T>, JsonRejection>, expected: &str) -> Result<T, Ap
         .map_err(|e| ApiError::from_json(&e, expected))
 }
 
-/// The longest name a space or doorway may have, in characters: a dashboard shows it whole.
-pub const MAX_NAME: usize = 200;
-
-fn checked_name(what: &str, name: String) -> Result<String, ApiError> {
-    if name.chars().count() > MAX_NAME {
-        return Err(ApiError::Unprocessable(format!(
-            "a {what} name is at most {MAX_NAME} characters; this one has {}",
-            name.chars().count()
-        )));
-    }
-    Ok(name)
-}
-
 /// `GET /api/v1/spaces?limit=&after=`: spaces with their settings and current counts.
 #[utoipa::path(get, path = "/api/v1/spaces", tag = "layout", params(PageQuery), responses((status = 200, body = Vec<SpaceCount>, description = "one page; `Link: rel=next` while there may be more"), (status = 400, description = "bad input", body = Problem)))]
 pub async fn list_spaces(
@@ -106,7 +93,7 @@ pub async fn put_space(
     )?;
     let space = Space {
         id,
-        name: checked_name("space", b.name)?,
+        name: b.name,
         parent: b.parent,
         time_zone: b.time_zone,
         capacity: b.capacity,
@@ -188,7 +175,7 @@ pub async fn put_doorway(
     let b = body(payload, r#"{"name", "exiting_to", "entering_to"}"#)?;
     let doorway = Doorway {
         id,
-        name: checked_name("doorway", b.name)?,
+        name: b.name,
         exiting_to: b.exiting_to,
         entering_to: b.entering_to,
     };

@@ -42,7 +42,6 @@ mod time;
 mod views;
 
 pub use error::ApiError;
-pub use layout::MAX_NAME;
 pub use listen::{serve_router, REQUEST_TIMEOUT};
 pub use live::{CountUpdate, LiveFeed};
 pub use observe::recorder as metrics_recorder;

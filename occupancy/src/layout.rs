@@ -52,6 +52,12 @@ pub enum LayoutError {
     ParentCycle(SpaceId),
     #[error("space {0} has capacity 0; leave it out if the space has none")]
     ZeroCapacity(SpaceId),
+    #[error("the name of {what} {id} has {chars} characters; at most {MAX_NAME}")]
+    NameTooLong {
+        what: &'static str,
+        id: i64,
+        chars: usize,
+    },
     #[error("DPU {dpu} is installed over doorway {doorway}, which the layout does not declare")]
     UnknownDoorway { dpu: DpuId, doorway: DoorwayId },
     #[error("DPU {dpu} has an installation that ends ({until}) before it starts ({from})")]
@@ -66,6 +72,18 @@ pub enum LayoutError {
         first: Timestamp,
         second: Timestamp,
     },
+}
+
+/// The longest name a space or doorway may have, in characters: dashboards show it whole.
+pub const MAX_NAME: usize = 200;
+
+/// Checks a space's or doorway's name against [`MAX_NAME`].
+pub fn check_name(what: &'static str, id: i64, name: &str) -> Result<(), LayoutError> {
+    let chars = name.chars().count();
+    if chars > MAX_NAME {
+        return Err(LayoutError::NameTooLong { what, id, chars });
+    }
+    Ok(())
 }
 
 impl Layout {
@@ -95,6 +113,7 @@ impl Layout {
             if !doorways.insert(doorway.id) {
                 return Err(LayoutError::DuplicateDoorway(doorway.id));
             }
+            check_name("doorway", doorway.id, &doorway.name)?;
             for space in [doorway.exiting_to, doorway.entering_to] {
                 if !spaces.contains(&space) {
                     return Err(LayoutError::UnknownSpace {
@@ -153,7 +172,8 @@ impl Layout {
 }
 
 /// Checks what spaces say about themselves and each other: every parent exists (Outside is
-/// nobody's parent), the parent links form no cycle, capacities are positive.
+/// nobody's parent), the parent links form no cycle, capacities are positive, names are at
+/// most [`MAX_NAME`] characters.
 pub fn check_space_tree(spaces: &[Space]) -> Result<(), LayoutError> {
     let parents: std::collections::HashMap<SpaceId, Option<SpaceId>> =
         spaces.iter().map(|s| (s.id, s.parent)).collect();
@@ -161,6 +181,7 @@ pub fn check_space_tree(spaces: &[Space]) -> Result<(), LayoutError> {
         if space.capacity == Some(0) {
             return Err(LayoutError::ZeroCapacity(space.id));
         }
+        check_name("space", space.id, &space.name)?;
         if let Some(parent) = space.parent {
             if !parents.contains_key(&parent) {
                 return Err(LayoutError::UnknownParent {

@@ -10,7 +10,8 @@
 //!
 //! Under a backlog a turn takes longer, and rereads the busy seconds it touches however few
 //! crossings each batch added to them; so after a turn the next one also waits
-//! [`WAIT_PER_TURN`] times as long as that turn took. The summarizer then takes at most a
+//! [`WAIT_PER_TURN`] times as long as that turn took (a batch that summarized counts its
+//! whole transaction as the turn: its own summarizing happens inside it). The summarizer then takes at most a
 //! fifth of the time, and each turn gathers more batches' notes, which it summarizes with
 //! one reread of each second they share.
 

@@ -435,6 +435,7 @@ pub(crate) async fn put_doorway(tx: &mut dyn WriteTx, doorway: &Doorway) -> Resu
     if doorway.exiting_to == doorway.entering_to {
         return Err(occupancy::LayoutError::SameSpaceBothSides(doorway.id).into());
     }
+    occupancy::layout::check_name("doorway", doorway.id, &doorway.name)?;
     let old_doorways = doorways_by_id(tx).await?;
     let changed = usize::from(tx.upsert_doorway(doorway).await?);
     let resided: Vec<DoorwayId> = old_doorways

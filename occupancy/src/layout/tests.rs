@@ -219,6 +219,35 @@ fn spaces_form_a_tree_with_inherited_time_zones() {
 }
 
 #[test]
+fn names_are_at_most_max_name_characters_in_files_and_edits() {
+    let file = |name: &str| {
+        Layout::from_toml(&format!(
+            "[[space]]\nid = 1\nname = \"{name}\"\n\n\
+             [[doorway]]\nid = 2\nname = \"{name}\"\nexiting_to = 0\nentering_to = 1\n"
+        ))
+    };
+    let longest = "é".repeat(MAX_NAME);
+    assert!(file(&longest).is_ok());
+    let long = format!("{longest}x");
+    assert_eq!(
+        file(&long).unwrap_err(),
+        LayoutError::NameTooLong {
+            what: "space",
+            id: 1,
+            chars: MAX_NAME + 1
+        }
+    );
+    assert_eq!(
+        check_name("doorway", 2, &long),
+        Err(LayoutError::NameTooLong {
+            what: "doorway",
+            id: 2,
+            chars: MAX_NAME + 1
+        })
+    );
+}
+
+#[test]
 fn space_settings_come_from_the_layout_file() {
     let layout = Layout::from_toml(
         r#"
