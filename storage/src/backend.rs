@@ -5,8 +5,11 @@
 //! change, a count or a token check does with them is written here, once.
 
 use crate::cadence::SummarizeNoted;
-use crate::capabilities::{CountStore, IngestStore, LayoutStore, OperationsStore, TokenStore};
+use crate::capabilities::{
+    CountStore, DpuSecretStore, IngestStore, LayoutStore, OperationsStore, TokenStore,
+};
 use crate::engine::{self, WriteTx};
+use crate::secrets;
 use crate::tiers::{self, TierRead};
 use crate::{
     Batch, DpuInfo, IngestOutcome, LayoutReport, Missing, Page, Rejected, RejectedFilter, Role,
@@ -67,6 +70,14 @@ pub(crate) trait Backend: SummarizeNoted + Send + Sync + 'static {
     async fn tokens(&self) -> Result<Vec<TokenInfo>>;
     /// Deletes by a lower-case hash prefix already checked, or by name.
     async fn delete_tokens(&self, selector: &TokenSelector) -> Result<u64>;
+
+    /// Keeps `hash` as `dpu`'s secret, replacing any other, changed at `at`.
+    async fn put_dpu_secret(&self, dpu: &DpuId, hash: &str, at: Timestamp) -> Result<()>;
+    async fn dpu_secret_hash(&self, dpu: &DpuId) -> Result<Option<String>>;
+    /// Forgets `dpu`'s hash (keeping when it changed); false if it had none.
+    async fn withdraw_dpu_secret(&self, dpu: &DpuId, at: Timestamp) -> Result<bool>;
+    async fn secrets_changed_since(&self, since: Timestamp) -> Result<Vec<(String, Timestamp)>>;
+    async fn secret_hashes(&self) -> Result<Vec<(String, String)>>;
 
     /// See [`IngestStore::oldest_kept`].
     async fn oldest_kept(&self, _now: Timestamp) -> Result<Option<Timestamp>> {
@@ -257,6 +268,44 @@ impl<B: Backend> TokenStore for B {
         };
         self.delete_tokens(&selector).await
     }
+}
+
+#[async_trait]
+impl<B: Backend> DpuSecretStore for B {
+    async fn issue_dpu_secret(&self, dpu: &DpuId) -> Result<String> {
+        let secret = secrets::new_secret();
+        self.put_dpu_secret(dpu, &secrets::hash_secret(&secret), chrono::Utc::now())
+            .await?;
+        Ok(secret)
+    }
+
+    async fn check_dpu_secret(&self, dpu: &DpuId, secret: &str) -> Result<bool> {
+        let kept = read!(self, Backend::dpu_secret_hash(self, dpu))?;
+        Ok(kept.is_some_and(|kept| secrets::verify_secret(secret, &kept)))
+    }
+
+    async fn revoke_dpu_secret(&self, dpu: &DpuId) -> Result<bool> {
+        self.withdraw_dpu_secret(dpu, chrono::Utc::now()).await
+    }
+
+    async fn dpu_secrets_changed(&self, since: Timestamp) -> Result<Vec<(DpuId, Timestamp)>> {
+        let rows = read!(self, Backend::secrets_changed_since(self, since))?;
+        rows.into_iter()
+            .map(|(dpu, at)| Ok((stored_dpu(dpu)?, at)))
+            .collect()
+    }
+
+    async fn dpu_secret_hashes(&self) -> Result<Vec<(DpuId, String)>> {
+        let rows = read!(self, Backend::secret_hashes(self))?;
+        rows.into_iter()
+            .map(|(dpu, hash)| Ok((stored_dpu(dpu)?, hash)))
+            .collect()
+    }
+}
+
+/// A DPU id read back from the database (where only valid ones are written).
+fn stored_dpu(id: String) -> Result<DpuId> {
+    DpuId::new(id).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 #[async_trait]

@@ -1,7 +1,8 @@
 //! What the rest of Roomer asks of storage, split by capability: the ingest worker stores
 //! ([`IngestStore`]), dashboards read counts ([`CountStore`]), operators change the layout
-//! ([`LayoutStore`]), the API checks tokens ([`TokenStore`]) and operators inspect
-//! ([`OperationsStore`]). [`Store`] is all of them. Each is implemented once, in
+//! ([`LayoutStore`]), the API checks tokens ([`TokenStore`]), the broker checks DPU secrets
+//! ([`DpuSecretStore`]) and operators inspect ([`OperationsStore`]). [`Store`] is all of
+//! them. Each is implemented once, in
 //! `backend.rs`, over the narrow port every backend provides.
 
 use crate::{
@@ -15,9 +16,15 @@ use occupancy::{Crossing, Doorway, DoorwayId, DpuId, Installation, Layout, Space
 /// Everything storage does. A `dyn Store` answers every capability's methods; code that
 /// holds a concrete store (`SqliteStore`) brings them into scope with
 /// `use roomer_storage::prelude::*`.
-pub trait Store: IngestStore + CountStore + LayoutStore + TokenStore + OperationsStore {}
+pub trait Store:
+    IngestStore + CountStore + LayoutStore + TokenStore + DpuSecretStore + OperationsStore
+{
+}
 
-impl<T> Store for T where T: IngestStore + CountStore + LayoutStore + TokenStore + OperationsStore {}
+impl<T> Store for T where
+    T: IngestStore + CountStore + LayoutStore + TokenStore + DpuSecretStore + OperationsStore
+{
+}
 
 /// Storing what DPUs send.
 #[async_trait]
@@ -162,6 +169,32 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Deletes the tokens whose hash starts with `hash_prefix` (at least 8 hex digits) or,
     /// with `name`, every token of that name; returns how many went.
     async fn revoke_tokens(&self, selector: &TokenSelector) -> Result<u64, StoreError>;
+}
+
+/// The secrets DPUs log in to the embedded broker with: one per DPU, kept only as a hash
+/// (Mosquitto's password-file form, see `secrets`), shown once when issued.
+#[async_trait]
+pub trait DpuSecretStore: Send + Sync + 'static {
+    /// Issues a new secret for `dpu`, replacing any earlier one, and returns it: the only
+    /// time anyone sees it. The DPU need not be declared in the layout yet.
+    async fn issue_dpu_secret(&self, dpu: &DpuId) -> Result<String, StoreError>;
+
+    /// Whether `secret` is `dpu`'s current secret.
+    async fn check_dpu_secret(&self, dpu: &DpuId, secret: &str) -> Result<bool, StoreError>;
+
+    /// Withdraws `dpu`'s secret; false if it had none.
+    async fn revoke_dpu_secret(&self, dpu: &DpuId) -> Result<bool, StoreError>;
+
+    /// The DPUs whose secret was issued or withdrawn at or after `since`, with when, oldest
+    /// first: what a broker polls to end connections that a withdrawn secret opened.
+    async fn dpu_secrets_changed(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(DpuId, Timestamp)>, StoreError>;
+
+    /// Every DPU with a current secret and the hash kept for it, by id (what a Mosquitto
+    /// password file is written from).
+    async fn dpu_secret_hashes(&self) -> Result<Vec<(DpuId, String)>, StoreError>;
 }
 
 /// What operators look at: refused messages, totals, DPUs, TimescaleDB.

@@ -3,8 +3,9 @@
 //!
 //! # Layout
 //! - `capabilities`: what the ingest worker, the API and the CLI may ask of storage
-//!   ([`IngestStore`], [`CountStore`], [`LayoutStore`], [`TokenStore`], [`OperationsStore`];
-//!   [`Store`] is all five). `model` and `error` hold the values they take and answer.
+//!   ([`IngestStore`], [`CountStore`], [`LayoutStore`], [`TokenStore`], [`DpuSecretStore`],
+//!   [`OperationsStore`]; [`Store`] is all six). [`secrets`]: how a DPU secret is made and
+//!   kept. `model` and `error` hold the values they take and answer.
 //! - `backend`: the port a backend implements (write transactions, series reads, a few plain
 //!   statements) and every capability implemented once over it.
 //! - `engine`: the write paths (ingest a batch, apply a layout) written once, over the
@@ -39,6 +40,7 @@ mod latest;
 mod memory;
 mod model;
 mod postgres;
+pub mod secrets;
 mod sql;
 mod sqlite;
 pub mod testing;
@@ -49,7 +51,9 @@ mod upgrade;
 use std::sync::Arc;
 
 pub use batch::Batch;
-pub use capabilities::{CountStore, IngestStore, LayoutStore, OperationsStore, Store, TokenStore};
+pub use capabilities::{
+    CountStore, DpuSecretStore, IngestStore, LayoutStore, OperationsStore, Store, TokenStore,
+};
 pub use error::{InUse, Missing, StoreError};
 pub use memory::MemoryStore;
 pub(crate) use model::{space_columns, space_from_columns};
@@ -65,7 +69,9 @@ pub use cadence::DEFAULT_SUMMARIZE_EVERY;
 
 /// The capabilities, to call them on a concrete store: `use roomer_storage::prelude::*;`.
 pub mod prelude {
-    pub use crate::{CountStore, IngestStore, LayoutStore, OperationsStore, Store, TokenStore};
+    pub use crate::{
+        CountStore, DpuSecretStore, IngestStore, LayoutStore, OperationsStore, Store, TokenStore,
+    };
 }
 
 /// How a store runs, beyond the database it opens.

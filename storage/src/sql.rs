@@ -69,6 +69,22 @@ pub(crate) const DELETE_TOKENS_BY_PREFIX: &str = "DELETE FROM api_tokens WHERE h
 
 pub(crate) const DELETE_TOKENS_BY_NAME: &str = "DELETE FROM api_tokens WHERE name = $1";
 
+pub(crate) const PUT_DPU_SECRET: &str = "INSERT INTO dpu_secrets (dpu_id, hash, changed_at) \
+     VALUES ($1, $2, $3) \
+     ON CONFLICT (dpu_id) DO UPDATE SET hash = excluded.hash, changed_at = excluded.changed_at";
+
+pub(crate) const DPU_SECRET_HASH: &str =
+    "SELECT hash FROM dpu_secrets WHERE dpu_id = $1 AND hash IS NOT NULL";
+
+pub(crate) const WITHDRAW_DPU_SECRET: &str =
+    "UPDATE dpu_secrets SET hash = NULL, changed_at = $2 WHERE dpu_id = $1 AND hash IS NOT NULL";
+
+pub(crate) const DPU_SECRETS_CHANGED: &str = "SELECT dpu_id, changed_at FROM dpu_secrets \
+     WHERE changed_at >= $1 ORDER BY changed_at, dpu_id";
+
+pub(crate) const DPU_SECRET_HASHES: &str =
+    "SELECT dpu_id, hash FROM dpu_secrets WHERE hash IS NOT NULL ORDER BY dpu_id";
+
 /// A page's limit as SQL takes it.
 pub(crate) fn limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)

@@ -57,6 +57,8 @@ pub(super) struct Data {
     pub(super) rejected: Vec<Rejected>,
     pub(super) statuses: BTreeMap<DpuId, Status>,
     pub(super) tokens: BTreeMap<String, Token>,
+    /// Each DPU's secret hash (none once withdrawn) and when it last changed.
+    pub(super) dpu_secrets: BTreeMap<DpuId, (Option<String>, Timestamp)>,
 }
 
 impl Default for Data {
@@ -75,6 +77,7 @@ impl Default for Data {
             rejected: Vec::new(),
             statuses: BTreeMap::new(),
             tokens: BTreeMap::new(),
+            dpu_secrets: BTreeMap::new(),
         }
     }
 }

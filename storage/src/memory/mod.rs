@@ -268,6 +268,52 @@ impl Backend for MemoryStore {
         });
         Ok((before - data.tokens.len()) as u64)
     }
+
+    async fn put_dpu_secret(&self, dpu: &DpuId, hash: &str, at: Timestamp) -> Result<()> {
+        let _turn = self.turn.lock().await;
+        let secret = (Some(hash.to_owned()), at);
+        self.reads.data().dpu_secrets.insert(dpu.clone(), secret);
+        Ok(())
+    }
+
+    async fn dpu_secret_hash(&self, dpu: &DpuId) -> Result<Option<String>> {
+        let data = self.reads.data();
+        Ok(data.dpu_secrets.get(dpu).and_then(|(hash, _)| hash.clone()))
+    }
+
+    async fn withdraw_dpu_secret(&self, dpu: &DpuId, at: Timestamp) -> Result<bool> {
+        let _turn = self.turn.lock().await;
+        let mut data = self.reads.data();
+        match data.dpu_secrets.get_mut(dpu) {
+            Some((hash @ Some(_), changed)) => {
+                *hash = None;
+                *changed = at;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn secrets_changed_since(&self, since: Timestamp) -> Result<Vec<(String, Timestamp)>> {
+        let data = self.reads.data();
+        let mut changed: Vec<(String, Timestamp)> = data
+            .dpu_secrets
+            .iter()
+            .filter(|(_, (_, at))| *at >= since)
+            .map(|(dpu, (_, at))| (dpu.as_str().to_owned(), *at))
+            .collect();
+        changed.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        Ok(changed)
+    }
+
+    async fn secret_hashes(&self) -> Result<Vec<(String, String)>> {
+        let data = self.reads.data();
+        Ok(data
+            .dpu_secrets
+            .iter()
+            .filter_map(|(dpu, (hash, _))| Some((dpu.as_str().to_owned(), hash.clone()?)))
+            .collect())
+    }
 }
 
 /// The keys after `after` (all with `None`).

@@ -352,6 +352,39 @@ impl Backend for PostgresStore {
         Ok(query.execute(&self.pool).await?.rows_affected())
     }
 
+    async fn put_dpu_secret(
+        &self,
+        dpu: &DpuId,
+        hash: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        ops_sql::put_dpu_secret(&self.pool, dpu, hash, at).await
+    }
+
+    async fn dpu_secret_hash(&self, dpu: &DpuId) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(sql::DPU_SECRET_HASH)
+            .bind(dpu.as_str())
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn withdraw_dpu_secret(&self, dpu: &DpuId, at: Timestamp) -> Result<bool, StoreError> {
+        ops_sql::withdraw_dpu_secret(&self.pool, dpu, at).await
+    }
+
+    async fn secrets_changed_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(String, Timestamp)>, StoreError> {
+        ops_sql::secrets_changed_since(&self.pool, since).await
+    }
+
+    async fn secret_hashes(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(sql::DPU_SECRET_HASHES)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     async fn oldest_kept(&self, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
         if self.timescale.is_none() {
             return Ok(None);

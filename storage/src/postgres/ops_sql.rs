@@ -173,3 +173,37 @@ pub(super) async fn tokens(pool: &PgPool) -> Result<Vec<TokenInfo>> {
         })
         .collect()
 }
+
+pub(super) async fn put_dpu_secret(
+    pool: &PgPool,
+    dpu: &DpuId,
+    hash: &str,
+    at: Timestamp,
+) -> Result<()> {
+    sqlx::query(sql::PUT_DPU_SECRET)
+        .bind(dpu.as_str())
+        .bind(hash)
+        .bind(at)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn withdraw_dpu_secret(pool: &PgPool, dpu: &DpuId, at: Timestamp) -> Result<bool> {
+    let done = sqlx::query(sql::WITHDRAW_DPU_SECRET)
+        .bind(dpu.as_str())
+        .bind(at)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(super) async fn secrets_changed_since(
+    pool: &PgPool,
+    since: Timestamp,
+) -> Result<Vec<(String, Timestamp)>> {
+    Ok(sqlx::query_as(sql::DPU_SECRETS_CHANGED)
+        .bind(since)
+        .fetch_all(pool)
+        .await?)
+}

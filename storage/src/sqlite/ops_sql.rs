@@ -145,3 +145,44 @@ pub(super) async fn tokens(pool: &SqlitePool) -> Result<Vec<TokenInfo>> {
         })
         .collect()
 }
+
+pub(super) async fn put_dpu_secret(
+    pool: &SqlitePool,
+    dpu: &DpuId,
+    hash: &str,
+    at: Timestamp,
+) -> Result<()> {
+    sqlx::query(sql::PUT_DPU_SECRET)
+        .bind(dpu.as_str())
+        .bind(hash)
+        .bind(micros(at))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn withdraw_dpu_secret(
+    pool: &SqlitePool,
+    dpu: &DpuId,
+    at: Timestamp,
+) -> Result<bool> {
+    let done = sqlx::query(sql::WITHDRAW_DPU_SECRET)
+        .bind(dpu.as_str())
+        .bind(micros(at))
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(super) async fn secrets_changed_since(
+    pool: &SqlitePool,
+    since: Timestamp,
+) -> Result<Vec<(String, Timestamp)>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(sql::DPU_SECRETS_CHANGED)
+        .bind(micros(since))
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter()
+        .map(|(dpu, at)| Ok((dpu, from_micros(at)?)))
+        .collect()
+}

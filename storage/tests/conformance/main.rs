@@ -8,6 +8,7 @@ mod costs;
 mod fixtures;
 mod pending;
 mod properties;
+mod secrets;
 mod stories;
 
 /// Declares every story of the suite as a test against one backend.
@@ -37,6 +38,7 @@ macro_rules! conformance {
             );
             conformance!(@in costs, $eager, [$(#[$attr])*], a_late_crossing_costs_the_same_whatever_came_after_it);
             conformance!(@in batches, $fixture, [$(#[$attr])*], a_batch_stores_everything_its_messages_said);
+            conformance!(@in secrets, $fixture, [$(#[$attr])*], dpu_secrets_are_issued_checked_replaced_and_withdrawn);
         }
     };
     (@tests $fixture:path, $attrs:tt, $name:ident, $($rest:ident,)*) => {
