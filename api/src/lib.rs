@@ -11,6 +11,7 @@
 //! - `counts`: count routes, both the proof of concept's (`/space/{id}/count/`) and `/api/v1`.
 //! - `events`: `POST /dpu/{id}/`, for DPUs that speak HTTP instead of MQTT, and what
 //!   operators inspect about ingestion (rejected messages, totals).
+//! - `dpu_secrets`: issuing and withdrawing a DPU's secret for the embedded broker.
 //! - `dpus`: each DPU's status, current doorway and crossings received today; replacing a
 //!   DPU's installation history.
 //! - `error`: the one error type every handler returns, as RFC 9457 problem details; a
@@ -29,6 +30,7 @@ mod attempts;
 pub mod auth;
 pub mod cors;
 mod counts;
+mod dpu_secrets;
 mod dpus;
 mod error;
 mod events;
@@ -163,6 +165,10 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(dpus::list_dpus))
         .routes(routes!(dpus::get_dpu, dpus::delete_dpu))
         .routes(routes!(dpus::get_installations, dpus::put_installations))
+        .routes(routes!(
+            dpu_secrets::create_credentials,
+            dpu_secrets::delete_credentials
+        ))
         .routes(routes!(events::list_rejected))
         .routes(routes!(events::totals))
         .routes(routes!(events::meters))

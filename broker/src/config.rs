@@ -4,9 +4,11 @@
 //! makes the router thread panic at the first subscription, and zero connections rejects every
 //! client without a CONNACK. So every rumqttd field is filled in here explicitly.
 
+use crate::access::Gatekeeper;
 use crate::front::LinkSettings;
 use rumqttd::{RouterConfig, Strategy};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// rumqttd compares its payload limit with a PUBLISH's *remaining length* (topic, packet id and
@@ -106,8 +108,9 @@ impl BrokerConfig {
     }
 
     /// What every connection of a listener is held to.
-    pub(crate) fn link_settings(&self) -> LinkSettings {
+    pub(crate) fn link_settings(&self, gatekeeper: Arc<Gatekeeper>) -> LinkSettings {
         LinkSettings {
+            gatekeeper,
             connect_timeout: CONNECT_TIMEOUT,
             max_packet_bytes: self.max_payload_bytes.saturating_add(HEADER_SLACK_BYTES),
             max_connections: self.max_connections.max(1),
@@ -131,7 +134,8 @@ mod tests {
         assert_eq!(router.max_segment_count, 4);
         assert_eq!(router.max_connections, 100_000);
         assert_eq!(config.health_interval, Some(Duration::from_secs(2)));
-        let link = config.link_settings();
+        let open = Arc::new(Gatekeeper::new(crate::Access::open()));
+        let link = config.link_settings(open);
         assert_eq!(link.max_packet_bytes, 1024 * 1024 + HEADER_SLACK_BYTES);
         assert_eq!(link.max_connections, 100_000);
     }

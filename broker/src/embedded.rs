@@ -1,6 +1,7 @@
 //! The broker's lifecycle: start on a runtime of its own, report its address, restart when
 //! wedged, stop for good.
 
+use crate::access::{Access, Gatekeeper};
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::instance::{reserve, Instance};
@@ -34,6 +35,7 @@ pub struct EmbeddedBroker {
     instance: Arc<Mutex<Option<Instance>>>,
     supervisor: Option<Supervisor>,
     restarts: Arc<AtomicU64>,
+    gatekeeper: Arc<Gatekeeper>,
 }
 
 impl EmbeddedBroker {
@@ -45,6 +47,12 @@ impl EmbeddedBroker {
     /// Blocks the calling thread while it waits; from async code prefer [`run`], or call this
     /// through `tokio::task::spawn_blocking`.
     pub fn start(config: BrokerConfig) -> Result<Self, BrokerError> {
+        Self::start_with(config, Access::open())
+    }
+
+    /// [`start`](Self::start), admitting clients as `access` says.
+    pub fn start_with(config: BrokerConfig, access: Access) -> Result<Self, BrokerError> {
+        let gatekeeper = Arc::new(Gatekeeper::new(access));
         warn!(
             "the embedded MQTT broker keeps retained messages and sessions in memory only: \
              a restart forgets them, and clients must republish what was not acknowledged"
@@ -52,7 +60,7 @@ impl EmbeddedBroker {
         let v4_addr = reserve(config.listen)?;
         let v5_addr = config.listen_v5.map(reserve).transpose()?;
         // From here on, dropping `instance` on an error path stops what was started.
-        let instance = Instance::start(&config, v4_addr, v5_addr, &|| false)?;
+        let instance = Instance::start(&config, &gatekeeper, v4_addr, v5_addr, &|| false)?;
         info!(mqtt = %v4_addr, mqtt_v5 = ?v5_addr, "embedded MQTT broker ready");
         let instance = Arc::new(Mutex::new(Some(instance)));
         let restarts = Arc::new(AtomicU64::new(0));
@@ -61,6 +69,7 @@ impl EmbeddedBroker {
                 supervise(
                     interval,
                     config,
+                    gatekeeper.clone(),
                     v4_addr,
                     v5_addr,
                     instance.clone(),
@@ -76,7 +85,19 @@ impl EmbeddedBroker {
             instance,
             supervisor,
             restarts,
+            gatekeeper,
         })
+    }
+
+    /// Ends every connection that DPU `dpu` has open: its secret was replaced or withdrawn.
+    /// It may connect again with a secret that is current.
+    pub fn disconnect_dpu(&self, dpu: &str) {
+        self.gatekeeper.revoke(dpu);
+    }
+
+    /// A handle that ends DPUs' connections, which outlives a borrow of the broker.
+    pub fn dpu_sessions(&self) -> crate::access::DpuSessions {
+        crate::access::DpuSessions(self.gatekeeper.clone())
     }
 
     /// The MQTT 3.1.1 listener's address (with the real port when port 0 was asked for).
@@ -136,12 +157,14 @@ impl Drop for EmbeddedBroker {
 fn supervise(
     interval: Duration,
     config: BrokerConfig,
+    gatekeeper: Arc<Gatekeeper>,
     v4_addr: SocketAddr,
     v5_addr: Option<SocketAddr>,
     instance: Arc<Mutex<Option<Instance>>>,
     restarts: Arc<AtomicU64>,
 ) -> std::io::Result<Supervisor> {
     let watched = instance.clone();
+    let probe_gate = gatekeeper.clone();
     let check = move || {
         let router_alive = watched
             .lock()
@@ -151,10 +174,11 @@ fn supervise(
         if !router_alive {
             return Err("the router thread is gone".to_owned());
         }
-        ready::probe_within(v4_addr, Protocol::V4, HEALTH_PROBE_TIMEOUT)
+        let login = Some(probe_gate.probe_login());
+        ready::probe_within(v4_addr, Protocol::V4, HEALTH_PROBE_TIMEOUT, login)
             .map_err(|e| format!("MQTT 3.1.1 listener {v4_addr}: {e}"))?;
         if let Some(addr) = v5_addr {
-            ready::probe_within(addr, Protocol::V5, HEALTH_PROBE_TIMEOUT)
+            ready::probe_within(addr, Protocol::V5, HEALTH_PROBE_TIMEOUT, login)
                 .map_err(|e| format!("MQTT 5 listener {addr}: {e}"))?;
         }
         Ok(())
@@ -192,7 +216,7 @@ fn supervise(
                  `lost` DPU messages it had acknowledged were never stored"
             );
         }
-        match Instance::start(&config, v4_addr, v5_addr, stopping) {
+        match Instance::start(&config, &gatekeeper, v4_addr, v5_addr, stopping) {
             Ok(fresh) => {
                 *slot = Some(fresh);
                 let restarts = restarts.fetch_add(1, Ordering::Relaxed) + 1;
@@ -219,9 +243,10 @@ fn supervise(
 /// both happen on tokio's blocking pool rather than on the caller's async worker.
 pub async fn run(
     config: BrokerConfig,
+    access: Access,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), BrokerError> {
-    let broker = tokio::task::spawn_blocking(move || EmbeddedBroker::start(config))
+    let broker = tokio::task::spawn_blocking(move || EmbeddedBroker::start_with(config, access))
         .await
         .map_err(|e| BrokerError::Task(e.to_string()))??;
     shutdown.await;

@@ -26,6 +26,7 @@ mod link;
 
 pub(crate) use ledger::Ledger;
 
+use crate::access::{Denial, Gatekeeper, Identity};
 use crate::meters;
 use bytes::BytesMut;
 use rumqttd::local::{LinkBuilder, LinkError, LinkRx, LinkTx};
@@ -49,8 +50,10 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const FORBIDDEN_IN_CLIENT_ID: [char; 4] = ['/', '+', '#', '$'];
 
 /// What every connection of a listener is held to.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct LinkSettings {
+    /// Who may connect, publish and subscribe.
+    pub gatekeeper: Arc<Gatekeeper>,
     /// Time allowed between opening TCP and a complete CONNECT.
     pub connect_timeout: Duration,
     /// The largest packet accepted (a bigger one closes the connection).
@@ -182,6 +185,8 @@ pub(crate) enum Refusal {
     Full,
     /// The router did not register the connection.
     Router,
+    /// The access rules refused it.
+    Access(Denial),
 }
 
 impl Refusal {
@@ -190,7 +195,11 @@ impl Refusal {
             Self::ClientId | Self::EmptyClientIdWithSession => {
                 ConnectReturnCode::ClientIdentifierNotValid
             }
-            Self::Full | Self::Router => ConnectReturnCode::ServiceUnavailable,
+            Self::Full | Self::Router | Self::Access(Denial::Unavailable) => {
+                ConnectReturnCode::ServiceUnavailable
+            }
+            Self::Access(Denial::BadLogin) => ConnectReturnCode::BadUserNamePassword,
+            Self::Access(Denial::NotAuthorized) => ConnectReturnCode::NotAuthorized,
         }
     }
 
@@ -200,6 +209,9 @@ impl Refusal {
             Self::EmptyClientIdWithSession => "empty_client_id",
             Self::Full => "full",
             Self::Router => "router",
+            Self::Access(Denial::BadLogin) => "bad_login",
+            Self::Access(Denial::NotAuthorized) => "not_authorized",
+            Self::Access(Denial::Unavailable) => "secrets_unavailable",
         }
     }
 }
@@ -222,8 +234,8 @@ async fn serve_connection<P: Protocol>(
     router: &Router,
 ) {
     let first = tokio::time::timeout(settings.connect_timeout, conn.read_packet()).await;
-    let (connect, will) = match first {
-        Ok(Ok(Packet::Connect(connect, _, will, _, _))) => (connect, will),
+    let (connect, will, login) = match first {
+        Ok(Ok(Packet::Connect(connect, _, will, _, login))) => (connect, will, login),
         Ok(Ok(other)) => {
             debug!(%peer, packet = ?other, "MQTT connection did not start with CONNECT");
             meters::connect_failed();
@@ -244,6 +256,18 @@ async fn serve_connection<P: Protocol>(
     if let Err(refusal) = check_client_id(&client_id, connect.clean_session) {
         return refuse(conn, peer, &client_id, refusal).await;
     }
+    let gatekeeper = &settings.gatekeeper;
+    let login_pair = login
+        .as_ref()
+        .map(|l| (l.username.as_str(), l.password.as_str()));
+    let will_topic = will.as_ref().map(|w| &w.topic[..]);
+    let identity = match gatekeeper.admit(&client_id, login_pair, will_topic).await {
+        Ok(identity) => identity,
+        Err(denial) => {
+            meters::unauthorized();
+            return refuse(conn, peer, &client_id, Refusal::Access(denial)).await;
+        }
+    };
     let assigned = client_id.is_empty();
     if assigned {
         let n = router.assigned.fetch_add(1, Ordering::Relaxed);
@@ -268,7 +292,7 @@ async fn serve_connection<P: Protocol>(
             .assigned_client_identifier = Some(client_id.clone());
     }
     let gate = settings.store_readers.as_deref().map(|prefix| {
-        let role = if client_id.starts_with(prefix) {
+        let role = if client_id.starts_with(prefix) && gatekeeper.trusted(&identity) {
             link::GateRole::StoreReader(Default::default())
         } else {
             let serial = router.serials.fetch_add(1, Ordering::Relaxed);
@@ -284,6 +308,12 @@ async fn serve_connection<P: Protocol>(
         ledger: router.ledger.clone(),
         gate,
         store_timeout: settings.store_timeout,
+        revocations: match &identity {
+            Identity::Dpu(_) => Some(gatekeeper.revocations()),
+            _ => None,
+        },
+        identity,
+        gatekeeper: gatekeeper.clone(),
     };
     link::run(conn, connack, link_tx, link_rx, session).await;
     drop(open);
@@ -351,6 +381,10 @@ pub(crate) enum LinkEnd {
     /// unless a topic alias stands for it; the server closes the connection.
     #[error("published to an invalid topic name {0:?}")]
     BadTopic(String),
+    #[error("published to {0:?}, which this client may not")]
+    Denied(String),
+    #[error("its secret was replaced or withdrawn")]
+    Revoked,
 }
 
 impl<P: Protocol> Connection<P> {

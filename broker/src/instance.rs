@@ -7,6 +7,7 @@
 //! - a whole new instance, when the router thread has died: everything it held is gone, and
 //!   [`Instance::held`] says how many acknowledged DPU messages that was.
 
+use crate::access::Gatekeeper;
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::front::{self, LinkSettings};
@@ -49,6 +50,7 @@ impl Instance {
     /// an MQTT handshake, or until `stopping()` says to give up.
     pub(crate) fn start(
         config: &BrokerConfig,
+        gatekeeper: &Arc<Gatekeeper>,
         v4_addr: SocketAddr,
         v5_addr: Option<SocketAddr>,
         stopping: &dyn Fn() -> bool,
@@ -64,7 +66,7 @@ impl Instance {
         let mut instance = Self {
             runtime: Some(runtime),
             router: front::Router::spawn(config.router()),
-            settings: Arc::new(config.link_settings()),
+            settings: Arc::new(config.link_settings(gatekeeper.clone())),
             listeners: Vec::new(),
         };
         let addrs = [(v4_addr, Protocol::V4)]
@@ -147,7 +149,8 @@ impl Instance {
     fn wait_ready(&self, stopping: &dyn Fn() -> bool) -> Result<(), BrokerError> {
         for listening in &self.listeners {
             let (addr, started) = (listening.addr, Instant::now());
-            while let Err(e) = ready::probe(addr, listening.protocol) {
+            let login = Some(self.settings.gatekeeper.probe_login());
+            while let Err(e) = ready::probe(addr, listening.protocol, login) {
                 if started.elapsed() >= READY_TIMEOUT || stopping() {
                     debug!(%addr, error = %e, "MQTT readiness probe gave up");
                     return Err(BrokerError::NotReady {

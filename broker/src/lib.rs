@@ -12,6 +12,8 @@
 //! worker has stored it, so a crash loses nothing a DPU was told is safe.
 //!
 //! # Layout
+//! - [`access`]: who may connect ([`Access`]: DPU secrets, the service account) and what
+//!   each client may publish and read, enforced by `front`.
 //! - [`config`]: [`BrokerConfig`], the few knobs Roomer needs, and its translation into
 //!   rumqttd's configuration (whose defaults are unusable: see the module).
 //! - [`embedded`]: [`EmbeddedBroker`], start / local address / restart count / shutdown, the
@@ -29,6 +31,7 @@
 //! - [`error`]: why a start fails, [`BrokerError`].
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod config;
 pub mod embedded;
 pub mod error;
@@ -38,6 +41,7 @@ pub mod meters;
 pub mod ready;
 pub mod supervisor;
 
+pub use access::{Access, AuthMode, DpuSecrets, DpuSessions};
 pub use config::BrokerConfig;
 pub use embedded::{run, EmbeddedBroker};
 pub use error::BrokerError;

@@ -32,6 +32,9 @@ static ACCEPTED: AtomicU64 = AtomicU64::new(0);
 static REFUSED: AtomicU64 = AtomicU64::new(0);
 static NO_CONNECT: AtomicU64 = AtomicU64::new(0);
 static REFUSED_PUBLISHES: AtomicU64 = AtomicU64::new(0);
+static UNAUTHORIZED: AtomicU64 = AtomicU64::new(0);
+static DENIED: AtomicU64 = AtomicU64::new(0);
+static REVOKED: AtomicU64 = AtomicU64::new(0);
 
 static LISTENERS_REPLACED: AtomicU64 = AtomicU64::new(0);
 static RESTARTS: AtomicU64 = AtomicU64::new(0);
@@ -63,6 +66,21 @@ pub(crate) fn refused_publish() {
     REFUSED_PUBLISHES.fetch_add(1, Ordering::Relaxed);
 }
 
+/// A CONNECT was refused by the access rules (also counted as refused).
+pub(crate) fn unauthorized() {
+    UNAUTHORIZED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A publish or subscription outside what its client may was stopped.
+pub(crate) fn denied() {
+    DENIED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A DPU's connection was ended because its secret was replaced or withdrawn.
+pub(crate) fn revoked() {
+    REVOKED.fetch_add(1, Ordering::Relaxed);
+}
+
 /// A socket closed, timed out or sent something else before a whole CONNECT.
 pub(crate) fn connect_failed() {
     NO_CONNECT.fetch_add(1, Ordering::Relaxed);
@@ -89,6 +107,15 @@ pub struct BrokerMeters {
     /// the broker's limit (1 MiB), or an invalid topic name (empty, `+`, `#`, NUL). The message
     /// was neither acknowledged nor delivered; each is logged as a WARN.
     pub refused_publishes: u64,
+    /// CONNECTs refused by the access rules: no login or a wrong one, a client id or last
+    /// will the login may not use, or DPU secrets that could not be checked (also in
+    /// `refused`).
+    pub unauthorized: u64,
+    /// Publishes (their connection closed, nothing acknowledged) and subscriptions (SUBACK
+    /// failure) outside what their client may.
+    pub denied: u64,
+    /// DPU connections ended because the DPU's secret was replaced or withdrawn.
+    pub revoked: u64,
     /// Errors rumqttd reported, other than clients disconnecting.
     pub failures: u64,
     /// Listeners replaced because they stopped answering; connections and queues were kept.
@@ -116,6 +143,9 @@ pub fn snapshot() -> BrokerMeters {
         refused: REFUSED.load(Ordering::Relaxed),
         no_connect: NO_CONNECT.load(Ordering::Relaxed),
         refused_publishes: REFUSED_PUBLISHES.load(Ordering::Relaxed),
+        unauthorized: UNAUTHORIZED.load(Ordering::Relaxed),
+        denied: DENIED.load(Ordering::Relaxed),
+        revoked: REVOKED.load(Ordering::Relaxed),
         failures: FAILURES.load(Ordering::Relaxed),
         cursor_jumps: CURSOR_JUMPS.load(Ordering::Relaxed),
         listeners_replaced: LISTENERS_REPLACED.load(Ordering::Relaxed),

@@ -19,10 +19,13 @@ pub enum Protocol {
 
 const IO_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Tries one handshake. `Ok(())` means an MQTT broker accepted a session on `addr`.
-/// Each step (connect, write, read) may take half a second.
-pub fn probe(addr: SocketAddr, protocol: Protocol) -> std::io::Result<()> {
-    probe_within(addr, protocol, IO_TIMEOUT)
+/// A username and password to log in with.
+pub type Login<'a> = Option<(&'a str, &'a str)>;
+
+/// Tries one handshake, logging in with `login` if given. `Ok(())` means an MQTT broker
+/// accepted a session on `addr`. Each step (connect, write, read) may take half a second.
+pub fn probe(addr: SocketAddr, protocol: Protocol, login: Login<'_>) -> std::io::Result<()> {
+    probe_within(addr, protocol, IO_TIMEOUT, login)
 }
 
 /// [`probe`], with `io_timeout` for each step instead of half a second: the supervisor's
@@ -31,11 +34,12 @@ pub fn probe_within(
     addr: SocketAddr,
     protocol: Protocol,
     io_timeout: Duration,
+    login: Login<'_>,
 ) -> std::io::Result<()> {
     let mut stream = TcpStream::connect_timeout(&addr, io_timeout)?;
     stream.set_read_timeout(Some(io_timeout))?;
     stream.set_write_timeout(Some(io_timeout))?;
-    stream.write_all(&connect_packet(protocol, &probe_client_id()))?;
+    stream.write_all(&connect_packet(protocol, &probe_client_id(), login))?;
     // CONNACK: fixed header 0x20, remaining length, then (v4) flags + return code or
     // (v5) flags + reason code + properties. Both put the verdict in byte 3.
     let mut head = [0u8; 4];
@@ -67,19 +71,23 @@ fn probe_client_id() -> String {
 }
 
 /// A CONNECT with a clean session, keep-alive 60 s, no will, no credentials.
-fn connect_packet(protocol: Protocol, client_id: &str) -> Vec<u8> {
+fn connect_packet(protocol: Protocol, client_id: &str, login: Login<'_>) -> Vec<u8> {
     let mut body = vec![0x00, 0x04, b'M', b'Q', b'T', b'T'];
     body.push(match protocol {
         Protocol::V4 => 4,
         Protocol::V5 => 5,
     });
-    body.extend_from_slice(&[0x02, 0x00, 0x3C]); // clean session; keep-alive 60 s
+    // Clean session, and a user name and password when logging in; keep-alive 60 s.
+    let flags = if login.is_some() { 0xC2 } else { 0x02 };
+    body.extend_from_slice(&[flags, 0x00, 0x3C]);
     if protocol == Protocol::V5 {
         body.push(0x00); // no properties
     }
-    let id = client_id.as_bytes();
-    body.extend_from_slice(&(id.len() as u16).to_be_bytes());
-    body.extend_from_slice(id);
+    let (user, password) = login.unzip();
+    for field in [Some(client_id), user, password].into_iter().flatten() {
+        body.extend_from_slice(&(field.len() as u16).to_be_bytes());
+        body.extend_from_slice(field.as_bytes());
+    }
     let mut packet = vec![0x10];
     encode_remaining_length(body.len(), &mut packet);
     packet.extend_from_slice(&body);
@@ -106,7 +114,7 @@ mod tests {
 
     #[test]
     fn a_v4_connect_packet_is_well_formed() {
-        let packet = connect_packet(Protocol::V4, "ab");
+        let packet = connect_packet(Protocol::V4, "ab", None);
         assert_eq!(
             packet,
             [0x10, 14, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 60, 0, 2, b'a', b'b']
@@ -114,8 +122,19 @@ mod tests {
     }
 
     #[test]
+    fn a_login_follows_the_client_id() {
+        let packet = connect_packet(Protocol::V4, "ab", Some(("u", "pw")));
+        assert_eq!(packet[9], 0xC2, "user name and password flags");
+        assert_eq!(
+            &packet[12..],
+            [0, 2, b'a', b'b', 0, 1, b'u', 0, 2, b'p', b'w']
+        );
+        assert_eq!(packet[1] as usize, packet.len() - 2);
+    }
+
+    #[test]
     fn a_v5_connect_packet_carries_an_empty_property_list() {
-        let packet = connect_packet(Protocol::V5, "ab");
+        let packet = connect_packet(Protocol::V5, "ab", None);
         assert_eq!(packet[1] as usize, packet.len() - 2);
         assert_eq!(packet[8], 5);
         assert_eq!(packet[12], 0, "property length");
@@ -133,6 +152,6 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        assert!(probe(addr, Protocol::V4).is_err());
+        assert!(probe(addr, Protocol::V4, None).is_err());
     }
 }

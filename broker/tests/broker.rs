@@ -3,7 +3,7 @@
 mod common;
 
 use common::{broker, connect, free_addr, Seen, PATIENCE};
-use roomer_broker::{BrokerConfig, BrokerError, EmbeddedBroker};
+use roomer_broker::{Access, BrokerConfig, BrokerError, EmbeddedBroker};
 use rumqttc::Event::Incoming;
 use rumqttc::{
     AsyncClient, ConnectReturnCode, ConnectionError, LastWill, MqttOptions, Packet, QoS,
@@ -287,9 +287,13 @@ async fn run_serves_until_its_shutdown_future_completes() {
         .local_addr()
         .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(roomer_broker::run(BrokerConfig::on(addr), async {
-        let _ = stopped.await;
-    }));
+    let serving = tokio::spawn(roomer_broker::run(
+        BrokerConfig::on(addr),
+        Access::open(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
 
     // Served: a client gets its publish acknowledged.
     let mut dpu = connect(addr, "dpu", None);

@@ -42,11 +42,41 @@ pub const CROSSINGS_FILTER: &str = "dpus/+/crossings";
 /// The topic filter DPUs publish `online` / `offline` under.
 pub const STATUS_FILTER: &str = "dpus/+/status";
 
+/// A user name and password for the broker. Its `Debug` form hides the password, so a
+/// logged configuration never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MqttLogin {
+    pub username: String,
+    pub password: String,
+}
+
+impl MqttLogin {
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Self {
+            username: username.into(),
+            password: password.into(),
+        }
+    }
+
+    /// Sets this login on `options`.
+    pub fn apply(&self, options: &mut rumqttc::MqttOptions) {
+        options.set_credentials(&self.username, &self.password);
+    }
+}
+
+impl std::fmt::Debug for MqttLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MqttLogin({:?}, password hidden)", self.username)
+    }
+}
+
 /// Where to read from and how to batch.
 #[derive(Clone, Debug)]
 pub struct IngestConfig {
     pub mqtt_host: String,
     pub mqtt_port: u16,
+    /// How the worker logs in to the broker, if it must.
+    pub mqtt_login: Option<MqttLogin>,
     /// The worker's MQTT client id. Its session is persistent, so give each worker its own.
     pub client_id: String,
     /// Subscribe through `$share/{group}/dpus/+/crossings`, so several workers split the stream.
@@ -80,6 +110,7 @@ impl Default for IngestConfig {
         Self {
             mqtt_host: "127.0.0.1".into(),
             mqtt_port: 1883,
+            mqtt_login: None,
             client_id: "roomer-ingest".into(),
             shared_group: None,
             batch_size: 2000,
@@ -140,6 +171,7 @@ pub async fn run(
             store.clone(),
             &config.mqtt_host,
             config.mqtt_port,
+            config.mqtt_login.as_ref(),
             format!("{}-counts", config.client_id),
             config.reconcile_counts_every,
         )

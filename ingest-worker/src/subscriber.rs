@@ -30,6 +30,9 @@ pub(crate) fn connect(config: &IngestConfig) -> (AsyncClient, EventLoop) {
         .set_clean_session(false)
         .set_manual_acks(true)
         .set_max_packet_size(config.max_packet_bytes, config.max_packet_bytes);
+    if let Some(login) = &config.mqtt_login {
+        login.apply(&mut options);
+    }
     AsyncClient::new(options, 1024)
 }
 

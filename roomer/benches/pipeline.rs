@@ -278,6 +278,8 @@ impl App {
             public_read: true,
             cors: Default::default(),
             ack_after_store: true,
+            mqtt_auth: roomer_broker::AuthMode::Off,
+            service_secret: None,
         };
         let shutdown = CancellationToken::new();
         let running = roomer::serve(config, http, shutdown.clone())

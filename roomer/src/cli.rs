@@ -75,6 +75,27 @@ pub enum Command {
     /// Bearer tokens for the HTTP API.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// DPUs' logins for the embedded broker.
+    #[command(subcommand)]
+    Dpu(DpuCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DpuCommand {
+    /// A DPU's secret: its MQTT password on the embedded broker (its id is the user name).
+    #[command(subcommand)]
+    Credentials(CredentialsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Issue a new secret for a DPU, replacing any earlier one, and print it as the last
+    /// line (the only time it is shown; only a hash is stored).
+    Create { dpu: String },
+    /// Withdraw a DPU's secret; a running broker ends its connections within seconds.
+    Revoke { dpu: String },
+    /// The DPUs that have a secret.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,9 +209,65 @@ pub struct MqttListenArgs {
     /// about 21 KB, and one open file (the broker raises its soft limit to the hard one).
     #[arg(long, env = "ROOMER_BROKER_MAX_CONNECTIONS", default_value_t = roomer_broker::BrokerConfig::default().max_connections)]
     pub broker_max_connections: usize,
+    /// Whether DPUs must log in to the embedded broker (user name: the DPU id; password: a
+    /// secret from `roomer dpu credentials create`). Default: `required` when the broker
+    /// listens beyond loopback, `off` on loopback.
+    #[arg(long, env = "ROOMER_MQTT_AUTH", value_enum)]
+    pub mqtt_auth: Option<MqttAuth>,
+    /// The password of Roomer's own account (user name `roomer`) on the embedded broker, for
+    /// workers and APIs of other processes; Roomer's topics (`spaces/…`) and client ids
+    /// (`roomer-…`) are that account's alone. `roomer serve` makes a random one if unset.
+    #[arg(long, env = "ROOMER_MQTT_SERVICE_PASSWORD", hide_env_values = true, value_parser = hidden)]
+    pub mqtt_service_password: Option<roomer::dpu_access::Hidden>,
+}
+
+/// See [`MqttListenArgs::mqtt_auth`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MqttAuth {
+    Required,
+    Off,
+}
+
+fn hidden(text: &str) -> Result<roomer::dpu_access::Hidden, std::convert::Infallible> {
+    Ok(roomer::dpu_access::Hidden(text.to_owned()))
+}
+
+/// How Roomer's components log in to a broker that asks for it (an embedded broker's
+/// `roomer` account, or an account on an external broker).
+#[derive(Debug, Args)]
+pub struct MqttLoginArgs {
+    #[arg(long, env = "ROOMER_MQTT_USERNAME", requires = "mqtt_password")]
+    pub mqtt_username: Option<String>,
+    #[arg(long, env = "ROOMER_MQTT_PASSWORD", hide_env_values = true, value_parser = hidden, requires = "mqtt_username")]
+    pub mqtt_password: Option<roomer::dpu_access::Hidden>,
+}
+
+impl MqttLoginArgs {
+    pub fn login(&self) -> Option<roomer_ingest::MqttLogin> {
+        let (user, password) = (self.mqtt_username.as_ref()?, self.mqtt_password.as_ref()?);
+        Some(roomer_ingest::MqttLogin::new(user, &password.0))
+    }
 }
 
 impl MqttListenArgs {
+    /// `--mqtt-auth`, or its default for the listen address; says so in the log when DPUs
+    /// beyond loopback need no login.
+    pub fn auth_mode(&self) -> roomer_broker::AuthMode {
+        let loopback = self.mqtt_addr.ip().is_loopback();
+        let required = match self.mqtt_auth {
+            Some(mode) => mode == MqttAuth::Required,
+            None => !loopback,
+        };
+        if !required && !loopback {
+            tracing::warn!(mqtt = %self.mqtt_addr, "--mqtt-auth off: any client that reaches the broker can publish crossings for any DPU");
+        }
+        if required {
+            roomer_broker::AuthMode::Required
+        } else {
+            roomer_broker::AuthMode::Off
+        }
+    }
+
     pub fn broker_config(&self) -> roomer_broker::BrokerConfig {
         roomer_broker::BrokerConfig {
             segment_bytes: self.broker_segment_bytes,
@@ -278,6 +355,8 @@ pub struct IngestArgs {
     /// Share the stream with other workers through `$share/GROUP/dpus/+/crossings`.
     #[arg(long, env = "ROOMER_SHARED_GROUP")]
     pub shared_group: Option<String>,
+    #[command(flatten)]
+    pub login: MqttLoginArgs,
     /// Serve `/metrics`, `/healthz` and `/readyz` on this address (e.g. `0.0.0.0:9100`), so
     /// that each worker can be scraped and probed; off unless given.
     #[arg(long, env = "ROOMER_METRICS_ADDR")]
@@ -297,6 +376,8 @@ pub struct ApiArgs {
     /// routes. Without it they answer 503.
     #[arg(long, env = "ROOMER_MQTT_URL")]
     pub mqtt_url: Option<String>,
+    #[command(flatten)]
+    pub login: MqttLoginArgs,
     /// MQTT client id of the live subscription (one per API process).
     #[arg(long, env = "ROOMER_LIVE_CLIENT_ID", default_value = "roomer-api-live")]
     pub live_client_id: String,

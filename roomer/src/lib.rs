@@ -3,18 +3,22 @@
 //! # Layout
 //! - [`serve`] (this file): broker, ingest worker and API in one process on the embedded
 //!   defaults: what `roomer serve` (and a bare `roomer`) runs.
+//! - [`dpu_access`]: the embedded broker's logins, checked against the DPU registry.
 //! - [`limits`]: the open-files limit raised for a fleet of connections.
 //! - [`shutdown`]: Ctrl-C / SIGTERM as a cancellation token every long-running part watches.
 //! - `main.rs` and `cli.rs`: flags (each also an environment variable) and the subcommands.
 #![forbid(unsafe_code)]
 
+pub mod dpu_access;
 pub mod limits;
 pub mod shutdown;
 
 use anyhow::Context;
+use dpu_access::{Hidden, StoredSecrets};
 use roomer_api::AppState;
-use roomer_broker::{BrokerConfig, EmbeddedBroker};
-use roomer_ingest::{IngestConfig, IngestStats};
+use roomer_broker::access::SERVICE_USER;
+use roomer_broker::{Access, AuthMode, BrokerConfig, EmbeddedBroker};
+use roomer_ingest::{IngestConfig, IngestStats, MqttLogin};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +46,11 @@ pub struct ServeConfig {
     /// Acknowledge DPU messages only once the worker has stored them (see
     /// `BrokerConfig::ack_after_store_by`); otherwise on receipt.
     pub ack_after_store: bool,
+    /// Whether DPUs log in to the broker with the secrets issued for them.
+    pub mqtt_auth: AuthMode,
+    /// The password of Roomer's own broker account (`roomer`), for components of other
+    /// processes that connect to this broker; a random one when `None`.
+    pub service_secret: Option<Hidden>,
 }
 
 /// A running all-in-one server.
@@ -77,15 +86,30 @@ pub async fn serve(
         ..config.broker
     };
     limits::raise_open_files_for(broker_config.max_connections);
-    let broker = tokio::task::spawn_blocking(move || EmbeddedBroker::start(broker_config))
-        .await?
-        .context("starting the embedded MQTT broker")?;
+    let service_secret = config
+        .service_secret
+        .map_or_else(dpu_access::new_service_secret, |hidden| hidden.0);
+    let access = Access {
+        mode: config.mqtt_auth,
+        service_secret: Some(service_secret.clone()),
+        dpu_secrets: Some(Arc::new(StoredSecrets(store.clone()))),
+    };
+    let broker =
+        tokio::task::spawn_blocking(move || EmbeddedBroker::start_with(broker_config, access))
+            .await?
+            .context("starting the embedded MQTT broker")?;
     let mqtt_addr = broker.local_addr();
+    tokio::spawn(dpu_access::follow_secret_changes(
+        store.clone(),
+        broker.dpu_sessions(),
+        shutdown.clone(),
+    ));
     let http_addr = http.local_addr()?;
 
     let ingest = IngestConfig {
         mqtt_host: mqtt_addr.ip().to_string(),
         mqtt_port: mqtt_addr.port(),
+        mqtt_login: Some(MqttLogin::new(SERVICE_USER, &service_secret)),
         ..config.ingest
     };
     let max_future = ingest.max_future;
@@ -106,6 +130,7 @@ pub async fn serve(
             live: Some(roomer_api::LiveFeed::connect(
                 &mqtt_addr.ip().to_string(),
                 mqtt_addr.port(),
+                Some((SERVICE_USER, &service_secret)),
                 &live_client_id,
                 shutdown.clone(),
             )),

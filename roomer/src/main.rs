@@ -70,6 +70,8 @@ async fn main() -> anyhow::Result<()> {
                     ..IngestConfig::default()
                 },
                 ack_after_store: args.ack == cli::AckWhen::Store,
+                mqtt_auth: args.mqtt.auth_mode(),
+                service_secret: args.mqtt.mqtt_service_password.clone(),
             };
             let running = roomer::serve(config, http, token).await?;
             tracing::info!(http = %running.http_addr, mqtt = %running.mqtt_addr, "roomer is running; Ctrl-C stops it");
@@ -87,9 +89,17 @@ async fn main() -> anyhow::Result<()> {
                 roomer::METERS_LOG_INTERVAL,
                 token.clone(),
             ));
-            roomer_broker::run(config, token.cancelled_owned())
-                .await
-                .context("running the MQTT broker")
+            let mode = args.mqtt.auth_mode();
+            let service_secret = args.mqtt.mqtt_service_password.map(|hidden| hidden.0);
+            roomer::dpu_access::run_broker(
+                config,
+                mode,
+                service_secret,
+                &database_url,
+                store_options,
+                token,
+            )
+            .await
         }
         Command::Ingest(args) => run_ingest(database_url, store_options, args).await,
         Command::Api(args) => {
@@ -101,9 +111,13 @@ async fn main() -> anyhow::Result<()> {
             let live = match &args.mqtt_url {
                 Some(url) => {
                     let target = MqttTarget::parse(url)?;
+                    let login = args.login.login();
                     Some(roomer_api::LiveFeed::connect(
                         &target.host,
                         target.port,
+                        login
+                            .as_ref()
+                            .map(|l| (l.username.as_str(), l.password.as_str())),
                         &args.live_client_id,
                         token.clone(),
                     ))
@@ -181,6 +195,15 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(revoked > 0, "no token matched");
             Ok(())
         }
+        Command::Dpu(cli::DpuCommand::Credentials(command)) => {
+            let store = roomer_storage::connect_with(&database_url, store_options).await?;
+            let action = match command {
+                cli::CredentialsCommand::Create { dpu } => roomer::dpu_access::Action::Create(dpu),
+                cli::CredentialsCommand::Revoke { dpu } => roomer::dpu_access::Action::Revoke(dpu),
+                cli::CredentialsCommand::List => roomer::dpu_access::Action::List,
+            };
+            roomer::dpu_access::credentials(store, action).await
+        }
         Command::Migrate(args) => {
             let store = roomer_storage::connect_with(&database_url, store_options).await?;
             println!("{database_url} is up to date");
@@ -234,6 +257,7 @@ async fn run_ingest(
     let config = IngestConfig {
         mqtt_host: target.host,
         mqtt_port: target.port,
+        mqtt_login: args.login.login(),
         client_id: args.client_id,
         shared_group: args.shared_group,
         batch_size: args.batching.batch_size,

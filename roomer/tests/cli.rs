@@ -369,3 +369,35 @@ async fn roomer_serve_stops_cleanly_on_ctrl_c() {
     assert!(exit.success(), "exit status {exit:?}; log:\n{log}");
     assert!(log.contains("stopped"), "log:\n{log}");
 }
+
+#[tokio::test]
+async fn dpu_credentials_are_created_listed_and_revoked_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("roomer.db").display());
+
+    let created = roomer(&database_url, &["dpu", "credentials", "create", "283"]);
+    let stdout = String::from_utf8(created.stdout).unwrap();
+    let secret = stdout.lines().last().expect("the secret, last").to_owned();
+    assert_eq!(secret.len(), 64, "{stdout}");
+    let store = roomer_storage::connect(&database_url).await.unwrap();
+    let dpu = occupancy::DpuId::new("283").unwrap();
+    assert!(store.check_dpu_secret(&dpu, &secret).await.unwrap());
+    let listed = roomer(&database_url, &["dpu", "credentials", "list"]);
+    assert_eq!(String::from_utf8_lossy(&listed.stdout), "283\n");
+
+    roomer(&database_url, &["dpu", "credentials", "revoke", "283"]);
+    assert!(!store.check_dpu_secret(&dpu, &secret).await.unwrap());
+    let again = Command::new(ROOMER)
+        .args(["dpu", "credentials", "revoke", "283"])
+        .env("DATABASE_URL", &database_url)
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "nothing left to revoke");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("has no secret"));
+    let bad = Command::new(ROOMER)
+        .args(["dpu", "credentials", "create", "dpu/1"])
+        .env("DATABASE_URL", &database_url)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success(), "not a DPU id");
+}

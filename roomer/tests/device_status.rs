@@ -82,7 +82,7 @@ async fn the_simulator_is_one_qos1_client_per_dpu() {
     assert_eq!(report.messages, 100);
     let mut published = 0;
     for dpu in &dpus {
-        let client = format!("roomer-sim-{dpu}");
+        let client = format!("sim-{dpu}");
         assert_eq!(
             mosquitto.log_count(&format!("as {client} ")),
             1,

@@ -167,7 +167,7 @@ async fn three_workers_on_one_postgres_count_exactly() {
         || async {
             // From the DPUs (not the workers' count updates).
             let sent = mosquitto.log_count("Received PUBLISH from csv-")
-                + mosquitto.log_count("Received PUBLISH from roomer-sim-");
+                + mosquitto.log_count("Received PUBLISH from sim-");
             let offered = mosquitto.log_count("Sending PUBLISH to worker-");
             let acked = mosquitto.log_count("Received PUBACK from worker-");
             (offered >= sent && acked == offered).then_some(())

@@ -44,12 +44,12 @@ pub struct ReplayOptions {
 }
 
 impl ReplayOptions {
-    /// As fast as possible, one event per message, client ids `roomer-sim-{dpu_id}`.
+    /// As fast as possible, one event per message, client ids `sim-{dpu_id}`.
     pub fn new(target: MqttTarget) -> Self {
         Self {
             target,
             speed: None,
-            client_prefix: "roomer-sim-".to_owned(),
+            client_prefix: "sim-".to_owned(),
             batch: 1,
             connect_rate: None,
             spread_hosts: Vec::new(),

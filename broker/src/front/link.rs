@@ -10,10 +10,11 @@
 use super::gate::{Content, Gate, Release};
 use super::ledger::{Ledger, Reader, DATA_PREFIX};
 use super::{will_publish, Connection, LinkEnd};
+use crate::access::{Gatekeeper, Identity};
 use crate::meters;
 use rumqttd::local::{LinkRx, LinkTx};
 use rumqttd::protocol::{Disconnect, DisconnectReasonCode, LastWill, Packet, Protocol};
-use rumqttd::protocol::{PubAck, PubAckReason};
+use rumqttd::protocol::{PubAck, PubAckReason, SubAck, SubscribeReasonCode};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +32,11 @@ pub(crate) struct Session {
     pub gate: Option<(Arc<Gate>, GateRole)>,
     /// How long a message may wait to be stored before the connection is closed.
     pub store_timeout: Duration,
+    /// Who the client logged in as, and the rules that says what it may do.
+    pub identity: Identity,
+    pub gatekeeper: Arc<Gatekeeper>,
+    /// For a DPU: the DPUs whose secrets were replaced or withdrawn from now on.
+    pub revocations: Option<tokio::sync::broadcast::Receiver<String>>,
 }
 
 /// A connection's part in acknowledging after store (see [`super::gate`]).
@@ -95,16 +101,25 @@ async fn pump<P: Protocol>(
     let allowance = (!session.keep_alive.is_zero()).then(|| session.keep_alive.mul_f32(1.5));
     let mut last_heard = Instant::now();
     let mut incoming = VecDeque::new();
+    let mut refusals = Vec::new();
     let mut reader = Reader::default();
     loop {
         // Hand the router every whole packet already read, a batch at a time.
         loop {
             match conn.next_buffered() {
-                Ok(Some((packet, pkid))) => {
+                Ok(Some((mut packet, pkid))) => {
                     if let Some(topic) = invalid_topic(&packet) {
                         warn!(client_id = session.client_id, topic, "publish to an invalid topic name: closing the connection, nothing acknowledged");
                         meters::refused_publish();
                         return Ended::Link(LinkEnd::BadTopic(topic));
+                    }
+                    match authorize(session, packet) {
+                        Authorized::Yes(allowed) => packet = allowed,
+                        Authorized::Refuse(suback) => {
+                            refusals.push(suback);
+                            continue;
+                        }
+                        Authorized::Close(topic) => return Ended::Link(LinkEnd::Denied(topic)),
                     }
                     reader.observe(&packet, &session.ledger);
                     gate_incoming(&mut session.gate, &packet, pkid);
@@ -124,6 +139,11 @@ async fn pump<P: Protocol>(
             }
             if incoming.len() >= session.max_batch {
                 break;
+            }
+        }
+        if !refusals.is_empty() {
+            if let Err(e) = conn.write(refusals.drain(..)).await {
+                return Ended::Link(e);
             }
         }
         if !incoming.is_empty() {
@@ -147,6 +167,11 @@ async fn pump<P: Protocol>(
             () = sleep_until(silence_ends) => return Ended::Link(LinkEnd::KeepAlive),
             () = sleep_until(ack_deadline(session)) => {
                 return Ended::Link(LinkEnd::NotStored);
+            }
+            () = revoked(&session.identity, &mut session.revocations) => {
+                tracing::info!(client_id = session.client_id, "DPU secret replaced or withdrawn: closing its connection");
+                meters::revoked();
+                return Ended::Link(LinkEnd::Revoked);
             }
             due = released(&mut session.gate) => {
                 let acks = due.into_iter().map(|pkid| {
@@ -250,6 +275,70 @@ fn gate_incoming(gate: &mut Option<(Arc<Gate>, GateRole)>, packet: &Packet, pkid
             }
         }
         _ => {}
+    }
+}
+
+/// What the access rules make of an incoming packet.
+enum Authorized {
+    /// Hand it to the router.
+    Yes(Packet),
+    /// A subscription the client may not have: answer with this SUBACK instead.
+    Refuse(Packet),
+    /// A publish the client may not make: close the connection, acknowledging nothing.
+    Close(String),
+}
+
+fn authorize(session: &Session, packet: Packet) -> Authorized {
+    let (gatekeeper, identity) = (&session.gatekeeper, &session.identity);
+    match &packet {
+        Packet::Publish(publish, _) if !gatekeeper.may_publish(identity, &publish.topic) => {
+            let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+            warn!(client_id = session.client_id, topic, "publish outside what this client may: closing the connection, nothing acknowledged");
+            meters::denied();
+            Authorized::Close(topic)
+        }
+        Packet::Subscribe(subscribe, _)
+            if subscribe
+                .filters
+                .iter()
+                .any(|f| !gatekeeper.may_subscribe(identity, &f.path)) =>
+        {
+            let filters: Vec<&str> = subscribe.filters.iter().map(|f| f.path.as_str()).collect();
+            warn!(
+                client_id = session.client_id,
+                ?filters,
+                "subscription outside what this client may: refused"
+            );
+            meters::denied();
+            let suback = SubAck {
+                pkid: subscribe.pkid,
+                return_codes: vec![SubscribeReasonCode::Failure; subscribe.filters.len()],
+            };
+            Authorized::Refuse(Packet::SubAck(suback, None))
+        }
+        _ => Authorized::Yes(packet),
+    }
+}
+
+/// Completes when `identity`, a DPU, has its secret replaced or withdrawn; never for others.
+async fn revoked(
+    identity: &Identity,
+    revocations: &mut Option<tokio::sync::broadcast::Receiver<String>>,
+) {
+    let (Identity::Dpu(dpu), Some(receiver)) = (identity, revocations.as_mut()) else {
+        return std::future::pending().await;
+    };
+    loop {
+        match receiver.recv().await {
+            Ok(revoked) if revoked == *dpu => return,
+            Ok(_) => {}
+            // Missed some: end the connection rather than keep one that may be revoked; a
+            // DPU whose secret is current connects again at once.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                return std::future::pending().await
+            }
+        }
     }
 }
 

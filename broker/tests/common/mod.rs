@@ -59,7 +59,8 @@ pub fn connect_persistent(addr: SocketAddr, id: &str) -> TestClient {
     start(options)
 }
 
-fn start(options: MqttOptions) -> TestClient {
+/// A client with `options`, its event loop pumped in the background.
+pub fn start(options: MqttOptions) -> TestClient {
     let (client, mut eventloop) = AsyncClient::new(options, 16);
     let (tx, seen) = mpsc::unbounded_channel();
     let pump = tokio::spawn(async move {

@@ -55,6 +55,11 @@ pub async fn app_with_example_building() -> App {
 }
 
 pub async fn spawn_app(backend: Backend) -> App {
+    spawn_app_with(backend, roomer_broker::AuthMode::Off).await
+}
+
+/// A whole Roomer whose broker admits DPUs as `mqtt_auth` says.
+pub async fn spawn_app_with(backend: Backend, mqtt_auth: roomer_broker::AuthMode) -> App {
     let dir = tempfile::tempdir().unwrap();
     let database_url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("roomer.db").display()),
@@ -80,6 +85,8 @@ pub async fn spawn_app(backend: Backend) -> App {
         public_read: true,
         cors: Default::default(),
         ack_after_store: true,
+        mqtt_auth,
+        service_secret: None,
     };
     let shutdown = CancellationToken::new();
     let running = roomer::serve(config, http, shutdown.clone()).await.unwrap();
