@@ -236,7 +236,14 @@ pub async fn serve_health(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "health and metrics listening");
-    serve_router(listener, health_router(state), REQUEST_TIMEOUT, shutdown).await
+    serve_router(
+        listener,
+        health_router(state),
+        REQUEST_TIMEOUT,
+        None,
+        shutdown,
+    )
+    .await
 }
 
 /// Serves the API on an already-bound listener until `shutdown` completes, then finishes the
@@ -246,6 +253,17 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    tracing::info!(addr = %listener.local_addr()?, "HTTP API listening");
-    serve_router(listener, router(state), REQUEST_TIMEOUT, shutdown).await
+    serve_with(listener, state, None, shutdown).await
+}
+
+/// [`serve`], as HTTPS when `tls` is given.
+pub async fn serve_with(
+    listener: TcpListener,
+    state: AppState,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(addr = %listener.local_addr()?, scheme, "HTTP API listening");
+    serve_router(listener, router(state), REQUEST_TIMEOUT, tls, shutdown).await
 }

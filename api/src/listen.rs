@@ -6,6 +6,9 @@
 //! header-read timeout, which also closes a keep-alive connection idle between requests,
 //! and a request body must arrive within the same time (`RequestBodyTimeoutLayer`). Shutdown
 //! is graceful as `axum::serve`'s: stop accepting, let the requests in flight finish.
+//!
+//! With a TLS acceptor the same connections are served as HTTPS (rustls), the handshake
+//! bounded by the same timeout.
 
 use axum::extract::ConnectInfo;
 use axum::Router;
@@ -15,7 +18,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
 /// How long a client may take to send a request's headers, or its body, and how long a
@@ -23,11 +28,13 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `router` on `listener` until `shutdown` completes, closing connections that take
-/// longer than `timeout` to send a request (or sit idle that long between requests).
+/// longer than `timeout` to send a request (or sit idle that long between requests); over
+/// TLS with `tls`.
 pub async fn serve_router(
     listener: TcpListener,
     router: Router,
     timeout: Duration,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = router.layer(RequestBodyTimeoutLayer::new(timeout));
@@ -56,9 +63,24 @@ pub async fn serve_router(
                 request
             },
         ));
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(tcp), service));
+        let (http, watcher, tls) = (http.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let served = match tls {
+                None => {
+                    watcher
+                        .watch(http.serve_connection(TokioIo::new(tcp), service))
+                        .await
+                }
+                Some(acceptor) => match tokio::time::timeout(timeout, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => serve_on(watcher, &http, stream, service).await,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%error, %peer, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                },
+            };
+            if let Err(error) = served {
                 tracing::debug!(%error, %peer, "HTTP connection ended");
             }
         });
@@ -66,4 +88,23 @@ pub async fn serve_router(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+async fn serve_on<S, Svc>(
+    watcher: hyper_util::server::graceful::Watcher,
+    http: &hyper::server::conn::http1::Builder,
+    stream: S,
+    service: Svc,
+) -> hyper::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Svc: hyper::service::HttpService<Incoming> + Send + 'static,
+    Svc::Future: Send + 'static,
+    Svc::ResBody: Send + 'static,
+    <Svc::ResBody as hyper::body::Body>::Data: Send,
+    <Svc::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    watcher
+        .watch(http.serve_connection(TokioIo::new(stream), service))
+        .await
 }

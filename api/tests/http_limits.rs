@@ -113,6 +113,7 @@ async fn connections_that_send_no_whole_request_in_time_are_closed() {
         listener,
         roomer_api::router(state),
         limit,
+        None,
         std::future::pending(),
     ));
     /// Reads until the server closes the connection; fails if it is still open after 10 s.

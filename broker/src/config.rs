@@ -36,6 +36,8 @@ pub struct BrokerConfig {
     /// An optional MQTT 5 listener on a second address (port 0 picks a free port too).
     /// Both listeners share one router: a v5 publisher reaches v4 subscribers and back.
     pub listen_v5: Option<SocketAddr>,
+    /// An optional MQTT 3.1.1-over-TLS listener, sharing the router too.
+    pub tls: Option<crate::tls::TlsSettings>,
     /// The largest PUBLISH payload accepted. A bigger one disconnects its sender.
     pub max_payload_bytes: usize,
     /// Connections beyond this get CONNACK "server unavailable" (and are counted as refused).
@@ -74,6 +76,7 @@ impl Default for BrokerConfig {
         Self {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 1883)),
             listen_v5: None,
+            tls: None,
             max_payload_bytes: 1024 * 1024,
             max_connections: 100_000,
             segment_bytes: 64 * 1024 * 1024,

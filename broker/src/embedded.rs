@@ -4,7 +4,7 @@
 use crate::access::{Access, Gatekeeper};
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
-use crate::instance::{reserve, Instance};
+use crate::instance::{reserve, Addrs, Instance};
 use crate::meters;
 use crate::ready::{self, Protocol};
 use crate::supervisor::Supervisor;
@@ -30,6 +30,7 @@ const MIN_HEALTH_INTERVAL: Duration = Duration::from_millis(10);
 pub struct EmbeddedBroker {
     local_addr: SocketAddr,
     local_addr_v5: Option<SocketAddr>,
+    local_addr_tls: Option<SocketAddr>,
     /// The broker serving now, swapped by the supervisor on a restart; `None` only after a
     /// failed restart (until the next one succeeds) and once stopped.
     instance: Arc<Mutex<Option<Instance>>>,
@@ -57,11 +58,15 @@ impl EmbeddedBroker {
             "the embedded MQTT broker keeps retained messages and sessions in memory only: \
              a restart forgets them, and clients must republish what was not acknowledged"
         );
-        let v4_addr = reserve(config.listen)?;
-        let v5_addr = config.listen_v5.map(reserve).transpose()?;
+        let addrs = Addrs {
+            v4: reserve(config.listen)?,
+            v5: config.listen_v5.map(reserve).transpose()?,
+            tls: config.tls.as_ref().map(|t| reserve(t.listen)).transpose()?,
+        };
+        let (v4_addr, v5_addr, tls_addr) = (addrs.v4, addrs.v5, addrs.tls);
         // From here on, dropping `instance` on an error path stops what was started.
-        let instance = Instance::start(&config, &gatekeeper, v4_addr, v5_addr, &|| false)?;
-        info!(mqtt = %v4_addr, mqtt_v5 = ?v5_addr, "embedded MQTT broker ready");
+        let instance = Instance::start(&config, &gatekeeper, addrs, &|| false)?;
+        info!(mqtt = %v4_addr, mqtt_v5 = ?v5_addr, mqtts = ?tls_addr, "embedded MQTT broker ready");
         let instance = Arc::new(Mutex::new(Some(instance)));
         let restarts = Arc::new(AtomicU64::new(0));
         let supervisor = match config.health_interval {
@@ -70,8 +75,7 @@ impl EmbeddedBroker {
                     interval,
                     config,
                     gatekeeper.clone(),
-                    v4_addr,
-                    v5_addr,
+                    addrs,
                     instance.clone(),
                     restarts.clone(),
                 )
@@ -82,6 +86,7 @@ impl EmbeddedBroker {
         Ok(Self {
             local_addr: v4_addr,
             local_addr_v5: v5_addr,
+            local_addr_tls: tls_addr,
             instance,
             supervisor,
             restarts,
@@ -109,6 +114,11 @@ impl EmbeddedBroker {
     /// The MQTT 5 listener's address, when one was configured. A restart keeps it.
     pub fn local_addr_v5(&self) -> Option<SocketAddr> {
         self.local_addr_v5
+    }
+
+    /// The MQTT-over-TLS listener's address, if [`BrokerConfig::tls`] is set.
+    pub fn local_addr_tls(&self) -> Option<SocketAddr> {
+        self.local_addr_tls
     }
 
     /// How many times the supervisor has restarted the broker because it stopped answering
@@ -158,11 +168,11 @@ fn supervise(
     interval: Duration,
     config: BrokerConfig,
     gatekeeper: Arc<Gatekeeper>,
-    v4_addr: SocketAddr,
-    v5_addr: Option<SocketAddr>,
+    addrs: Addrs,
     instance: Arc<Mutex<Option<Instance>>>,
     restarts: Arc<AtomicU64>,
 ) -> std::io::Result<Supervisor> {
+    let (v4_addr, v5_addr) = (addrs.v4, addrs.v5);
     let watched = instance.clone();
     let probe_gate = gatekeeper.clone();
     let check = move || {
@@ -216,7 +226,7 @@ fn supervise(
                  `lost` DPU messages it had acknowledged were never stored"
             );
         }
-        match Instance::start(&config, &gatekeeper, v4_addr, v5_addr, stopping) {
+        match Instance::start(&config, &gatekeeper, addrs, stopping) {
             Ok(fresh) => {
                 *slot = Some(fresh);
                 let restarts = restarts.fetch_add(1, Ordering::Relaxed) + 1;

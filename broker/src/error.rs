@@ -22,6 +22,9 @@ pub enum BrokerError {
     /// The supervisor's thread could not be spawned.
     #[error("cannot start the broker's supervisor thread: {0}")]
     Supervisor(#[source] std::io::Error),
+    /// The TLS listener's certificate, key or client CAs cannot be used.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// A background task of `run` panicked or was cancelled.
     #[error("broker task failed: {0}")]
     Task(String),

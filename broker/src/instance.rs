@@ -12,6 +12,7 @@ use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::front::{self, LinkSettings};
 use crate::ready::{self, Protocol};
+use crate::tls;
 use rumqttd::protocol::{v4::V4, v5::V5};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpSocket;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 /// How long `start` waits for the listeners to complete an MQTT handshake.
@@ -32,16 +34,29 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// costs its client a second or more before it retries.
 const LISTEN_BACKLOG: u32 = 4096;
 
+/// The addresses an instance listens on: MQTT 3.1.1, and optionally MQTT 5 and MQTT 3.1.1
+/// over TLS.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Addrs {
+    pub v4: SocketAddr,
+    pub v5: Option<SocketAddr>,
+    pub tls: Option<SocketAddr>,
+}
+
 pub(crate) struct Instance {
     runtime: Option<Runtime>,
     router: front::Router,
     settings: Arc<LinkSettings>,
     listeners: Vec<Listening>,
+    /// The TLS listener's handshakes, when there is one.
+    tls: Option<TlsAcceptor>,
 }
 
 struct Listening {
     addr: SocketAddr,
     protocol: Protocol,
+    /// MQTT 3.1.1 over TLS (`protocol` is then V4).
+    tls: bool,
     task: JoinHandle<()>,
 }
 
@@ -51,10 +66,10 @@ impl Instance {
     pub(crate) fn start(
         config: &BrokerConfig,
         gatekeeper: &Arc<Gatekeeper>,
-        v4_addr: SocketAddr,
-        v5_addr: Option<SocketAddr>,
+        addrs: Addrs,
         stopping: &dyn Fn() -> bool,
     ) -> Result<Self, BrokerError> {
+        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(worker_threads())
             .thread_name("roomer-mqtt")
@@ -68,15 +83,18 @@ impl Instance {
             router: front::Router::spawn(config.router()),
             settings: Arc::new(config.link_settings(gatekeeper.clone())),
             listeners: Vec::new(),
+            tls,
         };
-        let addrs = [(v4_addr, Protocol::V4)]
+        let listeners = [(addrs.v4, Protocol::V4, false)]
             .into_iter()
-            .chain(v5_addr.map(|addr| (addr, Protocol::V5)));
-        for (addr, protocol) in addrs {
-            let task = instance.listen(addr, protocol)?;
+            .chain(addrs.v5.map(|addr| (addr, Protocol::V5, false)))
+            .chain(addrs.tls.map(|addr| (addr, Protocol::V4, true)));
+        for (addr, protocol, tls) in listeners {
+            let task = instance.listen(addr, protocol, tls)?;
             instance.listeners.push(Listening {
                 addr,
                 protocol,
+                tls,
                 task,
             });
         }
@@ -102,12 +120,16 @@ impl Instance {
         stopping: &dyn Fn() -> bool,
     ) -> Result<(), BrokerError> {
         for i in 0..self.listeners.len() {
-            let (addr, protocol) = (self.listeners[i].addr, self.listeners[i].protocol);
+            let (addr, protocol, tls) = (
+                self.listeners[i].addr,
+                self.listeners[i].protocol,
+                self.listeners[i].tls,
+            );
             self.listeners[i].task.abort();
             // The old socket closes once the aborted task is dropped, on a runtime thread.
             let started = Instant::now();
             let task = loop {
-                match self.listen(addr, protocol) {
+                match self.listen(addr, protocol, tls) {
                     Ok(task) => break task,
                     Err(e) if started.elapsed() > READY_TIMEOUT || stopping() => return Err(e),
                     Err(_) => std::thread::sleep(READY_POLL),
@@ -124,7 +146,12 @@ impl Instance {
     }
 
     /// Binds `addr` (a taken address is an error here rather than a log line) and serves it.
-    fn listen(&self, addr: SocketAddr, protocol: Protocol) -> Result<JoinHandle<()>, BrokerError> {
+    fn listen(
+        &self,
+        addr: SocketAddr,
+        protocol: Protocol,
+        tls: bool,
+    ) -> Result<JoinHandle<()>, BrokerError> {
         let runtime = self.runtime.as_ref().expect("running");
         let _context = runtime.enter();
         let bind = || {
@@ -138,9 +165,10 @@ impl Instance {
         };
         let listener = bind().map_err(|source| BrokerError::Bind { addr, source })?;
         let (settings, router) = (self.settings.clone(), self.router.clone());
+        let tls = if tls { self.tls.clone() } else { None };
         Ok(match protocol {
-            Protocol::V4 => runtime.spawn(front::serve(listener, V4, settings, router)),
-            Protocol::V5 => runtime.spawn(front::serve(listener, V5, settings, router)),
+            Protocol::V4 => runtime.spawn(front::serve(listener, V4, settings, router, tls)),
+            Protocol::V5 => runtime.spawn(front::serve(listener, V5, settings, router, tls)),
         })
     }
 
@@ -150,7 +178,13 @@ impl Instance {
         for listening in &self.listeners {
             let (addr, started) = (listening.addr, Instant::now());
             let login = Some(self.settings.gatekeeper.probe_login());
-            while let Err(e) = ready::probe(addr, listening.protocol, login) {
+            // The TLS listener is bound once it accepts TCP; its connections are served by
+            // the same code the plain probe goes through.
+            let probe = || match listening.tls {
+                true => std::net::TcpStream::connect_timeout(&addr, READY_POLL * 50).map(drop),
+                false => ready::probe(addr, listening.protocol, login),
+            };
+            while let Err(e) = probe() {
                 if started.elapsed() >= READY_TIMEOUT || stopping() {
                     debug!(%addr, error = %e, "MQTT readiness probe gave up");
                     return Err(BrokerError::NotReady {

@@ -22,6 +22,8 @@
 //! - `front`: the MQTT listener in front of the router: CONNECT checked before the router sees
 //!   it, each connection's packet pump (`front/link.rs`), acknowledgement after store
 //!   (`front/gate.rs`) and what a dead router would lose (`front/ledger.rs`).
+//! - `test_certs` (feature `testing`): a CA and certificates made at test time.
+//! - [`tls`]: the MQTT-over-TLS listener's certificates ([`TlsSettings`]; rustls).
 //! - [`supervisor`]: the watchdog thread that heals a broker that stops answering.
 //! - [`ready`]: the readiness probe, a real MQTT CONNECT/CONNACK round trip, used by `start`
 //!   and by the supervisor's health checks.
@@ -40,8 +42,12 @@ mod instance;
 pub mod meters;
 pub mod ready;
 pub mod supervisor;
+#[cfg(feature = "testing")]
+pub mod test_certs;
+pub mod tls;
 
 pub use access::{Access, AuthMode, DpuSecrets, DpuSessions};
 pub use config::BrokerConfig;
 pub use embedded::{run, EmbeddedBroker};
 pub use error::BrokerError;
+pub use tls::TlsSettings;

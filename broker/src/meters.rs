@@ -35,6 +35,7 @@ static REFUSED_PUBLISHES: AtomicU64 = AtomicU64::new(0);
 static UNAUTHORIZED: AtomicU64 = AtomicU64::new(0);
 static DENIED: AtomicU64 = AtomicU64::new(0);
 static REVOKED: AtomicU64 = AtomicU64::new(0);
+static TLS_FAILED: AtomicU64 = AtomicU64::new(0);
 
 static LISTENERS_REPLACED: AtomicU64 = AtomicU64::new(0);
 static RESTARTS: AtomicU64 = AtomicU64::new(0);
@@ -81,6 +82,11 @@ pub(crate) fn revoked() {
     REVOKED.fetch_add(1, Ordering::Relaxed);
 }
 
+/// A TLS handshake failed or timed out.
+pub(crate) fn tls_failed() {
+    TLS_FAILED.fetch_add(1, Ordering::Relaxed);
+}
+
 /// A socket closed, timed out or sent something else before a whole CONNECT.
 pub(crate) fn connect_failed() {
     NO_CONNECT.fetch_add(1, Ordering::Relaxed);
@@ -116,6 +122,9 @@ pub struct BrokerMeters {
     pub denied: u64,
     /// DPU connections ended because the DPU's secret was replaced or withdrawn.
     pub revoked: u64,
+    /// TLS handshakes that failed (no or an untrusted client certificate, not TLS at all)
+    /// or timed out.
+    pub tls_failed: u64,
     /// Errors rumqttd reported, other than clients disconnecting.
     pub failures: u64,
     /// Listeners replaced because they stopped answering; connections and queues were kept.
@@ -146,6 +155,7 @@ pub fn snapshot() -> BrokerMeters {
         unauthorized: UNAUTHORIZED.load(Ordering::Relaxed),
         denied: DENIED.load(Ordering::Relaxed),
         revoked: REVOKED.load(Ordering::Relaxed),
+        tls_failed: TLS_FAILED.load(Ordering::Relaxed),
         failures: FAILURES.load(Ordering::Relaxed),
         cursor_jumps: CURSOR_JUMPS.load(Ordering::Relaxed),
         listeners_replaced: LISTENERS_REPLACED.load(Ordering::Relaxed),

@@ -280,6 +280,7 @@ impl App {
             ack_after_store: true,
             mqtt_auth: roomer_broker::AuthMode::Off,
             service_secret: None,
+            http_tls: None,
         };
         let shutdown = CancellationToken::new();
         let running = roomer::serve(config, http, shutdown.clone())

@@ -167,9 +167,23 @@ pub struct HttpArgs {
         value_delimiter = ','
     )]
     pub cors_origins: Vec<String>,
+    /// PEM certificate chain: with --http-tls-key, the API is served as HTTPS (rustls).
+    #[arg(long, env = "ROOMER_HTTP_TLS_CERT", requires = "http_tls_key")]
+    pub http_tls_cert: Option<PathBuf>,
+    /// PEM private key of --http-tls-cert.
+    #[arg(long, env = "ROOMER_HTTP_TLS_KEY", requires = "http_tls_cert")]
+    pub http_tls_key: Option<PathBuf>,
 }
 
 impl HttpArgs {
+    /// `--http-tls-cert` and `--http-tls-key`, when both are given.
+    pub fn tls_files(&self) -> Option<roomer::TlsFiles> {
+        Some(roomer::TlsFiles {
+            cert_chain: self.http_tls_cert.clone()?,
+            private_key: self.http_tls_key.clone()?,
+        })
+    }
+
     /// The `--cors-origin` values, checked.
     pub fn cors(&self) -> anyhow::Result<roomer_api::cors::CorsOrigins> {
         Ok(roomer_api::cors::CorsOrigins::parse(&self.cors_origins)?)
@@ -219,6 +233,20 @@ pub struct MqttListenArgs {
     /// (`roomer-…`) are that account's alone. `roomer serve` makes a random one if unset.
     #[arg(long, env = "ROOMER_MQTT_SERVICE_PASSWORD", hide_env_values = true, value_parser = hidden)]
     pub mqtt_service_password: Option<roomer::dpu_access::Hidden>,
+    /// PEM certificate chain for MQTT over TLS: with --mqtt-tls-key, the broker also serves
+    /// MQTT 3.1.1 over TLS on --mqtt-tls-addr.
+    #[arg(long, env = "ROOMER_MQTT_TLS_CERT", requires = "mqtt_tls_key")]
+    pub mqtt_tls_cert: Option<PathBuf>,
+    /// PEM private key of --mqtt-tls-cert.
+    #[arg(long, env = "ROOMER_MQTT_TLS_KEY", requires = "mqtt_tls_cert")]
+    pub mqtt_tls_key: Option<PathBuf>,
+    /// Where MQTT over TLS listens (with --mqtt-tls-cert).
+    #[arg(long, env = "ROOMER_MQTT_TLS_ADDR", default_value = "0.0.0.0:8883")]
+    pub mqtt_tls_addr: SocketAddr,
+    /// PEM CA certificates: set, a client of the TLS listener must present a certificate one
+    /// of them signed (mutual TLS), besides its login.
+    #[arg(long, env = "ROOMER_MQTT_TLS_CLIENT_CA", requires = "mqtt_tls_cert")]
+    pub mqtt_tls_client_ca: Option<PathBuf>,
 }
 
 /// See [`MqttListenArgs::mqtt_auth`].
@@ -253,13 +281,14 @@ impl MqttListenArgs {
     /// `--mqtt-auth`, or its default for the listen address; says so in the log when DPUs
     /// beyond loopback need no login.
     pub fn auth_mode(&self) -> roomer_broker::AuthMode {
-        let loopback = self.mqtt_addr.ip().is_loopback();
+        let tls_beyond = self.tls().is_some_and(|tls| !tls.listen.ip().is_loopback());
+        let loopback = self.mqtt_addr.ip().is_loopback() && !tls_beyond;
         let required = match self.mqtt_auth {
             Some(mode) => mode == MqttAuth::Required,
             None => !loopback,
         };
         if !required && !loopback {
-            tracing::warn!(mqtt = %self.mqtt_addr, "--mqtt-auth off: any client that reaches the broker can publish crossings for any DPU");
+            tracing::warn!(mqtt = %self.mqtt_addr, "--mqtt-auth off: any client that reaches the broker beyond loopback can publish crossings for any DPU");
         }
         if required {
             roomer_broker::AuthMode::Required
@@ -268,8 +297,19 @@ impl MqttListenArgs {
         }
     }
 
+    /// The TLS listener, when a certificate and key are given.
+    pub fn tls(&self) -> Option<roomer_broker::TlsSettings> {
+        Some(roomer_broker::TlsSettings {
+            listen: self.mqtt_tls_addr,
+            cert_chain: self.mqtt_tls_cert.clone()?,
+            private_key: self.mqtt_tls_key.clone()?,
+            client_ca: self.mqtt_tls_client_ca.clone(),
+        })
+    }
+
     pub fn broker_config(&self) -> roomer_broker::BrokerConfig {
         roomer_broker::BrokerConfig {
+            tls: self.tls(),
             segment_bytes: self.broker_segment_bytes,
             segment_count: self.broker_segments,
             max_connections: self.broker_max_connections,

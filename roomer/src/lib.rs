@@ -51,12 +51,32 @@ pub struct ServeConfig {
     /// The password of Roomer's own broker account (`roomer`), for components of other
     /// processes that connect to this broker; a random one when `None`.
     pub service_secret: Option<Hidden>,
+    /// Serve the API as HTTPS with this certificate.
+    pub http_tls: Option<TlsFiles>,
+}
+
+/// A TLS certificate chain and its private key, as PEM files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert_chain: std::path::PathBuf,
+    pub private_key: std::path::PathBuf,
+}
+
+impl TlsFiles {
+    /// The acceptor for HTTPS, the files read now.
+    pub fn acceptor(&self) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+        let config = roomer_broker::tls::server_config(&self.cert_chain, &self.private_key, None)
+            .context("the HTTPS certificate")?;
+        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    }
 }
 
 /// A running all-in-one server.
 pub struct Running {
     pub http_addr: SocketAddr,
     pub mqtt_addr: SocketAddr,
+    /// The MQTT-over-TLS listener, when configured.
+    pub mqtts_addr: Option<SocketAddr>,
     pub stats: Arc<IngestStats>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -79,6 +99,11 @@ pub async fn serve(
     let store = roomer_storage::connect_with(&config.database_url, config.store)
         .await
         .with_context(|| format!("opening the database {}", config.database_url))?;
+    let https = config
+        .http_tls
+        .as_ref()
+        .map(TlsFiles::acceptor)
+        .transpose()?;
     let broker_config = BrokerConfig {
         ack_after_store_by: config
             .ack_after_store
@@ -98,7 +123,7 @@ pub async fn serve(
         tokio::task::spawn_blocking(move || EmbeddedBroker::start_with(broker_config, access))
             .await?
             .context("starting the embedded MQTT broker")?;
-    let mqtt_addr = broker.local_addr();
+    let (mqtt_addr, mqtts_addr) = (broker.local_addr(), broker.local_addr_tls());
     tokio::spawn(dpu_access::follow_secret_changes(
         store.clone(),
         broker.dpu_sessions(),
@@ -123,7 +148,7 @@ pub async fn serve(
         stats.clone(),
         shutdown.clone().cancelled_owned(),
     ));
-    let api = tokio::spawn(roomer_api::serve(
+    let api = tokio::spawn(roomer_api::serve_with(
         http,
         AppState {
             meters: Some(meters_of(Some(stats.clone()), true)),
@@ -148,6 +173,7 @@ pub async fn serve(
             cors: config.cors.clone(),
             ..AppState::new(store.clone(), max_future)
         },
+        https,
         shutdown.clone().cancelled_owned(),
     ));
     tokio::spawn(log_meters(
@@ -167,6 +193,7 @@ pub async fn serve(
     Ok(Running {
         http_addr,
         mqtt_addr,
+        mqtts_addr,
         stats,
         task,
     })

@@ -72,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
                 ack_after_store: args.ack == cli::AckWhen::Store,
                 mqtt_auth: args.mqtt.auth_mode(),
                 service_secret: args.mqtt.mqtt_service_password.clone(),
+                http_tls: args.http.tls_files(),
             };
             let running = roomer::serve(config, http, token).await?;
             tracing::info!(http = %running.http_addr, mqtt = %running.mqtt_addr, "roomer is running; Ctrl-C stops it");
@@ -137,7 +138,12 @@ async fn main() -> anyhow::Result<()> {
                 cors: args.http.cors()?,
                 ..roomer_api::AppState::new(store, args.max_future)
             };
-            Ok(roomer_api::serve(http, state, token.cancelled_owned()).await?)
+            let https = args
+                .http
+                .tls_files()
+                .map(|files| files.acceptor())
+                .transpose()?;
+            Ok(roomer_api::serve_with(http, state, https, token.cancelled_owned()).await?)
         }
         Command::Simulate(command) => simulate(command).await,
         Command::Layout(LayoutCommand::Apply { file }) => {

@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{spawn_app_with, workspace_file, App, Backend};
+use common::{spawn_app_configured, spawn_app_with, workspace_file, App, Backend};
+use roomer_broker::test_certs::TestPki;
 use roomer_broker::AuthMode;
 use roomer_storage::testing::eventually;
 use rumqttc::Event::Incoming;
@@ -70,6 +71,18 @@ async fn ended_by_broker(eventloop: &mut EventLoop, within: Duration) {
     }
 }
 
+/// DPU 283 publishes one arrival into space A; returns once it is acknowledged (stored).
+async fn publish_one_arrival(dpu: &AsyncClient, eventloop: &mut EventLoop) {
+    let crossing = r#"{"ts":"2018-02-24T08:45:21Z","direction":1}"#;
+    dpu.publish("dpus/283/crossings", AtLeastOnce, false, crossing)
+        .await
+        .unwrap();
+    let acked = tokio::time::timeout(PATIENCE, async {
+        while !matches!(eventloop.poll().await, Ok(Incoming(Packet::PubAck(_)))) {}
+    });
+    acked.await.expect("acknowledged once stored");
+}
+
 /// The first event of a live stream: the current count.
 async fn live_count(app: &App, space: i64) -> serde_json::Value {
     let mut response = reqwest::get(format!("{}/api/v1/spaces/{space}/live", app.http))
@@ -127,18 +140,7 @@ async fn a_dpu_publishes_with_its_own_secret_and_nobody_forges_a_count() {
 
     // With it, DPU 283's crossing is counted.
     let (dpu, mut dpu_loop) = connect(&app, "283", Some(("283", &secret))).await.unwrap();
-    dpu.publish(
-        "dpus/283/crossings",
-        AtLeastOnce,
-        false,
-        r#"{"ts":"2018-02-24T08:45:21Z","direction":1}"#,
-    )
-    .await
-    .unwrap();
-    let acked = tokio::time::timeout(PATIENCE, async {
-        while !matches!(dpu_loop.poll().await, Ok(Incoming(Packet::PubAck(_)))) {}
-    });
-    acked.await.expect("acknowledged once stored");
+    publish_one_arrival(&dpu, &mut dpu_loop).await;
     assert_eq!(app.count_at(1, "2018-02-24T09:00:00Z").await, 1);
     eventually("the live count to be 1", PATIENCE, || async {
         (live_count(&app, 1).await["count"] == 1).then_some(())
@@ -180,5 +182,74 @@ async fn a_dpu_publishes_with_its_own_secret_and_nobody_forges_a_count() {
         .await
         .unwrap();
     assert_eq!(again.status(), 404);
+    app.stop().await;
+}
+
+/// GET `path` over HTTPS (trusting `pki`'s CA) with a bare HTTP/1.1 request: the answer.
+async fn https_get(
+    pki: &TestPki,
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(pki.client_config(None)));
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).await?;
+    let mut answer = String::new();
+    tls.read_to_string(&mut answer).await?;
+    Ok(answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dpu_over_tls_is_counted_and_read_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new(dir.path());
+    let app = spawn_app_configured(Backend::Sqlite, |config| {
+        config.mqtt_auth = AuthMode::Required;
+        config.broker.tls = Some(roomer_broker::TlsSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            cert_chain: pki.server_cert.clone(),
+            private_key: pki.server_key.clone(),
+            client_ca: None,
+        });
+        config.http_tls = Some(roomer::TlsFiles {
+            cert_chain: pki.server_cert.clone(),
+            private_key: pki.server_key.clone(),
+        });
+    })
+    .await;
+    let store = roomer_storage::connect(&app.database_url).await.unwrap();
+    let text = std::fs::read_to_string(workspace_file("examples/reference-building.toml")).unwrap();
+    store
+        .apply_layout(&occupancy::Layout::from_toml(&text).unwrap())
+        .await
+        .unwrap();
+    let secret = store
+        .issue_dpu_secret(&occupancy::DpuId::new("283").unwrap())
+        .await
+        .unwrap();
+
+    let mqtts = app.mqtts.expect("a TLS listener");
+    let mut options = MqttOptions::new("283", "localhost", mqtts.port());
+    options
+        .set_credentials("283", &secret)
+        .set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(std::sync::Arc::new(pki.client_config(None))),
+        ));
+    let (dpu, mut eventloop) = AsyncClient::new(options, 8);
+    publish_one_arrival(&dpu, &mut eventloop).await;
+
+    let http = app.http.strip_prefix("http://").unwrap().parse().unwrap();
+    let answer = https_get(&pki, http, "/api/v1/spaces/1/count?at=2018-02-24T09:00:00Z")
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""count":1"#), "{answer}");
+    // Plain HTTP to the HTTPS port gets no HTTP answer.
+    let plain = reqwest::get(format!("{}/healthz", app.http)).await;
+    assert!(plain.is_err(), "{plain:?}");
     app.stop().await;
 }

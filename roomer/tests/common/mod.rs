@@ -24,6 +24,8 @@ pub enum Backend {
 pub struct App {
     pub http: String,
     pub mqtt: SocketAddr,
+    /// The MQTT-over-TLS listener, when configured.
+    pub mqtts: Option<SocketAddr>,
     pub database_url: String,
     client: reqwest::Client,
     shutdown: CancellationToken,
@@ -60,6 +62,14 @@ pub async fn spawn_app(backend: Backend) -> App {
 
 /// A whole Roomer whose broker admits DPUs as `mqtt_auth` says.
 pub async fn spawn_app_with(backend: Backend, mqtt_auth: roomer_broker::AuthMode) -> App {
+    spawn_app_configured(backend, |config| config.mqtt_auth = mqtt_auth).await
+}
+
+/// A whole Roomer, its configuration changed by `configure` before it starts.
+pub async fn spawn_app_configured(
+    backend: Backend,
+    configure: impl FnOnce(&mut ServeConfig),
+) -> App {
     let dir = tempfile::tempdir().unwrap();
     let database_url = match backend {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("roomer.db").display()),
@@ -72,7 +82,7 @@ pub async fn spawn_app_with(backend: Backend, mqtt_auth: roomer_broker::AuthMode
         Backend::Url(url) => url,
     };
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let config = ServeConfig {
+    let mut config = ServeConfig {
         store: Default::default(),
         database_url: database_url.clone(),
         broker: roomer_broker::BrokerConfig::on(SocketAddr::from(([127, 0, 0, 1], 0))),
@@ -85,9 +95,11 @@ pub async fn spawn_app_with(backend: Backend, mqtt_auth: roomer_broker::AuthMode
         public_read: true,
         cors: Default::default(),
         ack_after_store: true,
-        mqtt_auth,
+        mqtt_auth: roomer_broker::AuthMode::Off,
         service_secret: None,
+        http_tls: None,
     };
+    configure(&mut config);
     let shutdown = CancellationToken::new();
     let running = roomer::serve(config, http, shutdown.clone()).await.unwrap();
     roomer::wait_until_ready(&running.stats, Duration::from_secs(10))
@@ -96,6 +108,7 @@ pub async fn spawn_app_with(backend: Backend, mqtt_auth: roomer_broker::AuthMode
     App {
         http: format!("http://{}", running.http_addr),
         mqtt: running.mqtt_addr,
+        mqtts: running.mqtts_addr,
         database_url,
         client: reqwest::Client::new(),
         shutdown,
