@@ -48,21 +48,11 @@ pub struct LiveFeed {
 }
 
 impl LiveFeed {
-    /// Subscribes to the count topics on the broker at `host:port`, logging in with `login`
-    /// (user name, password) if given, until `shutdown`.
-    pub fn connect(
-        host: &str,
-        port: u16,
-        login: Option<(&str, &str)>,
-        client_id: &str,
-        shutdown: CancellationToken,
-    ) -> Self {
+    /// Subscribes to the count topics on the broker `options` name (with their client id,
+    /// login and TLS) until `shutdown`.
+    pub fn connect(mut options: MqttOptions, shutdown: CancellationToken) -> Self {
         let (updates, _) = broadcast::channel(BUFFER);
-        let mut options = MqttOptions::new(client_id, host, port);
         options.set_keep_alive(Duration::from_secs(30));
-        if let Some((username, password)) = login {
-            options.set_credentials(username, password);
-        }
         let (client, eventloop) = AsyncClient::new(options, 16);
         let connected = Arc::new(AtomicBool::new(false));
         tokio::spawn(follow(

@@ -13,8 +13,8 @@
 //! - **Anyone**, when DPU authentication is off: every topic except Roomer's own
 //!   (`spaces/…`, where the counts are published), if a service secret is set.
 //!
-//! Refusals are answered as MQTT says (CONNACK 4 "bad user name or password" or 5 "not
-//! authorized"; SUBACK 0x80), logged with the reason and counted in
+//! Refusals are answered as MQTT says (CONNACK 5 "not authorized", whatever was wrong, as
+//! Mosquitto answers; SUBACK 0x80), logged with the reason and counted in
 //! [`meters`](crate::meters); a denied PUBLISH closes its connection without an
 //! acknowledgement, so a misconfigured DPU keeps the message rather than losing it.
 

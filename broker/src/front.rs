@@ -232,8 +232,11 @@ impl Refusal {
             Self::Full | Self::Router | Self::Access(Denial::Unavailable) => {
                 ConnectReturnCode::ServiceUnavailable
             }
-            Self::Access(Denial::BadLogin) => ConnectReturnCode::BadUserNamePassword,
-            Self::Access(Denial::NotAuthorized) => ConnectReturnCode::NotAuthorized,
+            // As Mosquitto answers: "not authorized" whatever was wrong with the login (the
+            // log says which).
+            Self::Access(Denial::BadLogin | Denial::NotAuthorized) => {
+                ConnectReturnCode::NotAuthorized
+            }
         }
     }
 

@@ -103,23 +103,23 @@ async fn only_clients_with_a_valid_login_connect() {
     let addr = broker.local_addr();
     let before = roomer_broker::meters::snapshot();
 
-    use ConnectReturnCode::{BadUserNamePassword, NotAuthorized};
+    use ConnectReturnCode::NotAuthorized;
     let attempts = [
-        ("anonymous", options(addr, "283", None), BadUserNamePassword),
+        ("anonymous", options(addr, "283", None), NotAuthorized),
         (
             "a wrong secret",
             options(addr, "283", Some(("283", "guess"))),
-            BadUserNamePassword,
+            NotAuthorized,
         ),
         (
             "an unknown DPU",
             options(addr, "999", Some(("999", "s3cret"))),
-            BadUserNamePassword,
+            NotAuthorized,
         ),
         (
             "a wrong service secret",
             options(addr, "roomer-x", Some((SERVICE_USER, "guess"))),
-            BadUserNamePassword,
+            NotAuthorized,
         ),
         // A DPU may not take another DPU's client id (and end its session), nor an ingest
         // worker's (and acknowledge messages as stored).
@@ -290,7 +290,7 @@ async fn a_withdrawn_secret_ends_the_connection_it_opened_without_a_restart() {
     closed_by_broker(&mut eventloop).await;
     assert_eq!(
         refused_with(connack(options(addr, "283", login)).await),
-        ConnectReturnCode::BadUserNamePassword
+        ConnectReturnCode::NotAuthorized
     );
     // Nobody else was disconnected.
     let quiet = tokio::time::timeout(Duration::from_millis(300), other_loop.poll()).await;

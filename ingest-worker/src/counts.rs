@@ -62,17 +62,10 @@ pub(crate) struct CountAnnouncer {
 impl CountAnnouncer {
     pub(crate) fn start(
         store: Arc<dyn Store>,
-        host: &str,
-        port: u16,
-        login: Option<&crate::MqttLogin>,
-        client_id: String,
+        mut options: MqttOptions,
         reconcile_every: Duration,
     ) -> Self {
-        let mut options = MqttOptions::new(client_id, host, port);
         options.set_keep_alive(Duration::from_secs(30));
-        if let Some(login) = login {
-            login.apply(&mut options);
-        }
         let (client, eventloop) = AsyncClient::new(options, 1024);
         let touched = Arc::new(Mutex::new(BTreeSet::new()));
         let wake = Arc::new(Notify::new());

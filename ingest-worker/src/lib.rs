@@ -42,33 +42,7 @@ pub const CROSSINGS_FILTER: &str = "dpus/+/crossings";
 /// The topic filter DPUs publish `online` / `offline` under.
 pub const STATUS_FILTER: &str = "dpus/+/status";
 
-/// A user name and password for the broker. Its `Debug` form hides the password, so a
-/// logged configuration never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct MqttLogin {
-    pub username: String,
-    pub password: String,
-}
-
-impl MqttLogin {
-    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
-        Self {
-            username: username.into(),
-            password: password.into(),
-        }
-    }
-
-    /// Sets this login on `options`.
-    pub fn apply(&self, options: &mut rumqttc::MqttOptions) {
-        options.set_credentials(&self.username, &self.password);
-    }
-}
-
-impl std::fmt::Debug for MqttLogin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MqttLogin({:?}, password hidden)", self.username)
-    }
-}
+pub use occupancy::broker_url::MqttLogin;
 
 /// Where to read from and how to batch.
 #[derive(Clone, Debug)]
@@ -77,6 +51,8 @@ pub struct IngestConfig {
     pub mqtt_port: u16,
     /// How the worker logs in to the broker, if it must.
     pub mqtt_login: Option<MqttLogin>,
+    /// MQTT over TLS, with this client configuration.
+    pub mqtt_tls: Option<rumqttc::TlsConfiguration>,
     /// The worker's MQTT client id. Its session is persistent, so give each worker its own.
     pub client_id: String,
     /// Subscribe through `$share/{group}/dpus/+/crossings`, so several workers split the stream.
@@ -111,6 +87,7 @@ impl Default for IngestConfig {
             mqtt_host: "127.0.0.1".into(),
             mqtt_port: 1883,
             mqtt_login: None,
+            mqtt_tls: None,
             client_id: "roomer-ingest".into(),
             shared_group: None,
             batch_size: 2000,
@@ -125,6 +102,18 @@ impl Default for IngestConfig {
 }
 
 impl IngestConfig {
+    /// Options for a connection `client_id` to the broker: address, login and TLS.
+    pub(crate) fn mqtt_options(&self, client_id: &str) -> rumqttc::MqttOptions {
+        let mut options = rumqttc::MqttOptions::new(client_id, &self.mqtt_host, self.mqtt_port);
+        if let Some(login) = &self.mqtt_login {
+            options.set_credentials(&login.username, &login.password);
+        }
+        if let Some(tls) = &self.mqtt_tls {
+            options.set_transport(rumqttc::Transport::tls_with_config(tls.clone()));
+        }
+        options
+    }
+
     /// The filters to subscribe to.
     pub fn filters(&self) -> Vec<String> {
         [CROSSINGS_FILTER, STATUS_FILTER]
@@ -169,10 +158,7 @@ pub async fn run(
     let counts = config.publish_counts.then(|| {
         counts::CountAnnouncer::start(
             store.clone(),
-            &config.mqtt_host,
-            config.mqtt_port,
-            config.mqtt_login.as_ref(),
-            format!("{}-counts", config.client_id),
+            config.mqtt_options(&format!("{}-counts", config.client_id)),
             config.reconcile_counts_every,
         )
     });

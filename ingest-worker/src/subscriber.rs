@@ -2,9 +2,7 @@
 
 use crate::{IngestConfig, IngestStats};
 use occupancy::Timestamp;
-use rumqttc::{
-    AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS, SubscribeFilter,
-};
+use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, Publish, QoS, SubscribeFilter};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,16 +21,13 @@ pub(crate) struct Message {
 }
 
 pub(crate) fn connect(config: &IngestConfig) -> (AsyncClient, EventLoop) {
-    let mut options = MqttOptions::new(&config.client_id, &config.mqtt_host, config.mqtt_port);
+    let mut options = config.mqtt_options(&config.client_id);
     options
         .set_keep_alive(Duration::from_secs(30))
         // A persistent session: what the broker sent but we did not ack is sent again.
         .set_clean_session(false)
         .set_manual_acks(true)
         .set_max_packet_size(config.max_packet_bytes, config.max_packet_bytes);
-    if let Some(login) = &config.mqtt_login {
-        login.apply(&mut options);
-    }
     AsyncClient::new(options, 1024)
 }
 

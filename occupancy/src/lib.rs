@@ -16,6 +16,7 @@
 //!   days included.
 //! - [`rollup`]: the walk that cuts a series' points into history buckets, daily resets
 //!   included (the raw path the tiers are checked against).
+//! - [`broker_url`]: how Roomer's MQTT clients name a broker (URL, login, TLS or not).
 //! - [`payload`]: the MQTT/HTTP wire format and its validation (rule 7).
 //! - [`ledger`]: an in-memory store built from the pieces above, its series in [`tiers`] (as
 //!   the storage backends keep them) or per entry; storage backends do the same with SQL.
@@ -25,6 +26,7 @@
 //! Nothing in this crate does I/O.
 #![forbid(unsafe_code)]
 
+pub mod broker_url;
 pub mod effect;
 pub mod history;
 pub mod layout;

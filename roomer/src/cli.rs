@@ -96,6 +96,21 @@ pub enum CredentialsCommand {
     Revoke { dpu: String },
     /// The DPUs that have a secret.
     List,
+    /// Write a Mosquitto password file (Roomer's account and every DPU with a secret, as
+    /// hashes) and ACL file (each DPU its own topics, Roomer's account everything), for an
+    /// external Mosquitto with `allow_anonymous false`. Rerun after issuing or withdrawing a
+    /// secret, then reload Mosquitto (`kill -HUP`).
+    Mosquitto {
+        /// Where to write the password file (Mosquitto's `password_file`).
+        #[arg(long)]
+        passwd: PathBuf,
+        /// Where to write the ACL file (Mosquitto's `acl_file`).
+        #[arg(long)]
+        acl: PathBuf,
+        /// The password of Roomer's account (`roomer`), which its workers and APIs log in with.
+        #[arg(long, env = "ROOMER_MQTT_SERVICE_PASSWORD", hide_env_values = true, value_parser = hidden)]
+        mqtt_service_password: roomer::dpu_access::Hidden,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -260,20 +275,34 @@ fn hidden(text: &str) -> Result<roomer::dpu_access::Hidden, std::convert::Infall
     Ok(roomer::dpu_access::Hidden(text.to_owned()))
 }
 
-/// How Roomer's components log in to a broker that asks for it (an embedded broker's
-/// `roomer` account, or an account on an external broker).
+/// How a client of a broker logs in and checks its certificate, besides `--mqtt-url`
+/// (whose `user:password@` also logs in; these flags take precedence).
 #[derive(Debug, Args)]
-pub struct MqttLoginArgs {
+pub struct MqttClientArgs {
+    /// The user name to log in with (an embedded broker's `roomer` account, or an account on
+    /// an external broker).
     #[arg(long, env = "ROOMER_MQTT_USERNAME", requires = "mqtt_password")]
     pub mqtt_username: Option<String>,
     #[arg(long, env = "ROOMER_MQTT_PASSWORD", hide_env_values = true, value_parser = hidden, requires = "mqtt_username")]
     pub mqtt_password: Option<roomer::dpu_access::Hidden>,
+    /// PEM CA certificates an `mqtts://` broker's certificate is checked against (default:
+    /// the system's trusted certificates).
+    #[arg(long, env = "ROOMER_MQTT_CA")]
+    pub mqtt_ca: Option<PathBuf>,
 }
 
-impl MqttLoginArgs {
-    pub fn login(&self) -> Option<roomer_ingest::MqttLogin> {
-        let (user, password) = (self.mqtt_username.as_ref()?, self.mqtt_password.as_ref()?);
-        Some(roomer_ingest::MqttLogin::new(user, &password.0))
+impl MqttClientArgs {
+    /// The broker at `url`, with these flags' login and CA.
+    pub fn target(&self, url: &str) -> anyhow::Result<roomer_simulator::MqttTarget> {
+        let mut target = roomer_simulator::MqttTarget::parse(url)?;
+        if let Some(ca) = &self.mqtt_ca {
+            anyhow::ensure!(target.tls.is_some(), "--mqtt-ca is for mqtts:// brokers");
+            target = target.with_ca(ca)?;
+        }
+        if let (Some(user), Some(password)) = (&self.mqtt_username, &self.mqtt_password) {
+            target.login = Some(roomer_ingest::MqttLogin::new(user, &password.0));
+        }
+        Ok(target)
     }
 }
 
@@ -396,7 +425,7 @@ pub struct IngestArgs {
     #[arg(long, env = "ROOMER_SHARED_GROUP")]
     pub shared_group: Option<String>,
     #[command(flatten)]
-    pub login: MqttLoginArgs,
+    pub client: MqttClientArgs,
     /// Serve `/metrics`, `/healthz` and `/readyz` on this address (e.g. `0.0.0.0:9100`), so
     /// that each worker can be scraped and probed; off unless given.
     #[arg(long, env = "ROOMER_METRICS_ADDR")]
@@ -417,7 +446,7 @@ pub struct ApiArgs {
     #[arg(long, env = "ROOMER_MQTT_URL")]
     pub mqtt_url: Option<String>,
     #[command(flatten)]
-    pub login: MqttLoginArgs,
+    pub client: MqttClientArgs,
     /// MQTT client id of the live subscription (one per API process).
     #[arg(long, env = "ROOMER_LIVE_CLIENT_ID", default_value = "roomer-api-live")]
     pub live_client_id: String,
@@ -470,6 +499,13 @@ pub struct PublishArgs {
     /// The broker to publish to.
     #[arg(long, env = "ROOMER_MQTT_URL", default_value = "mqtt://127.0.0.1:1883")]
     pub mqtt_url: String,
+    #[command(flatten)]
+    pub client: MqttClientArgs,
+    /// A file of DPU secrets, one `DPU_ID SECRET` a line (as `roomer dpu credentials create`
+    /// prints them): each such DPU logs in as itself, as the embedded broker requires with
+    /// logins on.
+    #[arg(long, env = "ROOMER_SIM_DPU_SECRETS")]
+    pub dpu_secrets: Option<PathBuf>,
     /// Events per message: 1 sends single objects, more sends JSON arrays (bulk uploads).
     #[arg(long, env = "ROOMER_SIM_BATCH", default_value_t = 1)]
     pub batch: usize,

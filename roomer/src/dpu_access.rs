@@ -181,3 +181,30 @@ pub async fn run_broker(
     tokio::task::spawn_blocking(move || broker.shutdown()).await?;
     Ok(())
 }
+
+/// Reads a file of DPU secrets, one `DPU_ID SECRET` a line (blank lines and `#` comments
+/// skipped), for simulated DPUs to log in with.
+pub fn read_secrets_file(
+    path: &std::path::Path,
+) -> anyhow::Result<std::collections::HashMap<String, String>> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading DPU secrets from {}", path.display()))?;
+    let mut secrets = std::collections::HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut fields = line.split_whitespace();
+        let (Some(dpu), Some(secret), None) = (fields.next(), fields.next(), fields.next()) else {
+            anyhow::bail!(
+                "{}, line {}: expected `DPU_ID SECRET`",
+                path.display(),
+                n + 1
+            );
+        };
+        secrets.insert(dpu.to_owned(), secret.to_owned());
+    }
+    Ok(secrets)
+}

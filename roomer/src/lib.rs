@@ -4,6 +4,7 @@
 //! - [`serve`] (this file): broker, ingest worker and API in one process on the embedded
 //!   defaults: what `roomer serve` (and a bare `roomer`) runs.
 //! - [`dpu_access`]: the embedded broker's logins, checked against the DPU registry.
+//! - [`mosquitto`]: a Mosquitto password file and ACL written from the DPU registry.
 //! - [`limits`]: the open-files limit raised for a fleet of connections.
 //! - [`shutdown`]: Ctrl-C / SIGTERM as a cancellation token every long-running part watches.
 //! - `main.rs` and `cli.rs`: flags (each also an environment variable) and the subcommands.
@@ -11,6 +12,7 @@
 
 pub mod dpu_access;
 pub mod limits;
+pub mod mosquitto;
 pub mod shutdown;
 
 use anyhow::Context;
@@ -153,10 +155,11 @@ pub async fn serve(
         AppState {
             meters: Some(meters_of(Some(stats.clone()), true)),
             live: Some(roomer_api::LiveFeed::connect(
-                &mqtt_addr.ip().to_string(),
-                mqtt_addr.port(),
-                Some((SERVICE_USER, &service_secret)),
-                &live_client_id,
+                roomer_simulator::MqttTarget {
+                    login: Some(MqttLogin::new(SERVICE_USER, &service_secret)),
+                    ..roomer_simulator::MqttTarget::from(mqtt_addr)
+                }
+                .options(&live_client_id),
                 shutdown.clone(),
             )),
             broker_ready: Some({

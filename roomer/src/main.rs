@@ -18,7 +18,7 @@ use cli::{Cli, Command, IngestArgs, LayoutCommand, LogFormat, SimulateCommand, T
 use occupancy::Layout;
 use roomer::{shutdown, ServeConfig};
 use roomer_ingest::{IngestConfig, IngestStats};
-use roomer_simulator::{MqttTarget, ReplayOptions};
+use roomer_simulator::ReplayOptions;
 use std::sync::Arc;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
@@ -111,15 +111,9 @@ async fn main() -> anyhow::Result<()> {
             let token = shutdown::on_signal();
             let live = match &args.mqtt_url {
                 Some(url) => {
-                    let target = MqttTarget::parse(url)?;
-                    let login = args.login.login();
+                    let target = args.client.target(url)?;
                     Some(roomer_api::LiveFeed::connect(
-                        &target.host,
-                        target.port,
-                        login
-                            .as_ref()
-                            .map(|l| (l.username.as_str(), l.password.as_str())),
-                        &args.live_client_id,
+                        target.options(&args.live_client_id),
                         token.clone(),
                     ))
                 }
@@ -207,6 +201,21 @@ async fn main() -> anyhow::Result<()> {
                 cli::CredentialsCommand::Create { dpu } => roomer::dpu_access::Action::Create(dpu),
                 cli::CredentialsCommand::Revoke { dpu } => roomer::dpu_access::Action::Revoke(dpu),
                 cli::CredentialsCommand::List => roomer::dpu_access::Action::List,
+                cli::CredentialsCommand::Mosquitto {
+                    passwd,
+                    acl,
+                    mqtt_service_password,
+                } => {
+                    let password = mqtt_service_password.0;
+                    let dpus =
+                        roomer::mosquitto::write_files(store, &password, &passwd, &acl).await?;
+                    println!(
+                        "wrote {} (roomer and {dpus} DPUs) and {}",
+                        passwd.display(),
+                        acl.display()
+                    );
+                    return Ok(());
+                }
             };
             roomer::dpu_access::credentials(store, action).await
         }
@@ -258,12 +267,13 @@ async fn run_ingest(
     store_options: roomer_storage::StoreOptions,
     args: IngestArgs,
 ) -> anyhow::Result<()> {
-    let target = MqttTarget::parse(&args.mqtt_url)?;
+    let target = args.client.target(&args.mqtt_url)?;
     let store = roomer_storage::connect_with(&database_url, store_options).await?;
     let config = IngestConfig {
         mqtt_host: target.host,
         mqtt_port: target.port,
-        mqtt_login: args.login.login(),
+        mqtt_login: target.login,
+        mqtt_tls: target.tls,
         client_id: args.client_id,
         shared_group: args.shared_group,
         batch_size: args.batching.batch_size,
@@ -361,7 +371,10 @@ async fn simulate(command: SimulateCommand) -> anyhow::Result<()> {
             (work, publish, None)
         }
     };
-    let mut options = ReplayOptions::new(MqttTarget::parse(&publish.mqtt_url)?);
+    let mut options = ReplayOptions::new(publish.client.target(&publish.mqtt_url)?);
+    if let Some(file) = &publish.dpu_secrets {
+        options.dpu_secrets = Arc::new(roomer::dpu_access::read_secrets_file(file)?);
+    }
     options.batch = publish.batch;
     options.speed = speed;
     options.connect_rate = publish.connect_rate;

@@ -20,18 +20,7 @@ fn free_port() -> u16 {
 }
 
 fn roomer(database_url: &str, args: &[&str]) -> Output {
-    let output = Command::new(ROOMER)
-        .args(args)
-        .env("DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "roomer {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
+    common::processes::run_roomer(database_url, args, &[])
 }
 
 async fn get_json(url: &str) -> Option<serde_json::Value> {

@@ -131,11 +131,11 @@ async fn a_dpu_publishes_with_its_own_secret_and_nobody_forges_a_count() {
     // Without it, or with a guess, nobody connects.
     assert_eq!(
         refusal(connect(&app, "283", None).await),
-        ConnectReturnCode::BadUserNamePassword
+        ConnectReturnCode::NotAuthorized
     );
     assert_eq!(
         refusal(connect(&app, "283", Some(("283", "guess"))).await),
-        ConnectReturnCode::BadUserNamePassword
+        ConnectReturnCode::NotAuthorized
     );
 
     // With it, DPU 283's crossing is counted.
@@ -147,19 +147,33 @@ async fn a_dpu_publishes_with_its_own_secret_and_nobody_forges_a_count() {
     })
     .await;
 
-    // A retained count forged by the DPU closes its connection and never reaches a dashboard.
-    let (forger, mut forger_loop) = connect(&app, "", Some(("283", &secret))).await.unwrap();
-    forger
-        .publish(
-            "spaces/1/count",
-            AtLeastOnce,
-            true,
-            r#"{"space_id":1,"count":999,"ts":"2018-02-24T09:00:00Z"}"#,
-        )
+    // A retained count forged by the DPU (999 in space A, a phantom space 4242) closes its
+    // connection and never reaches a dashboard.
+    for (space, count) in [(1, 999), (4242, 5)] {
+        let (forger, mut forger_loop) = connect(&app, "", Some(("283", &secret))).await.unwrap();
+        let forged =
+            format!(r#"{{"space_id":{space},"count":{count},"ts":"2018-02-24T09:00:00Z"}}"#);
+        forger
+            .publish(format!("spaces/{space}/count"), AtLeastOnce, true, forged)
+            .await
+            .unwrap();
+        ended_by_broker(&mut forger_loop, PATIENCE).await;
+    }
+    assert_eq!(live_count(&app, 1).await["count"], 1);
+    // What the stream of every space sends first: the current counts, no phantom.
+    let mut everything = reqwest::get(format!("{}/api/v1/live", app.http))
         .await
         .unwrap();
-    ended_by_broker(&mut forger_loop, PATIENCE).await;
-    assert_eq!(live_count(&app, 1).await["count"], 1);
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, everything.chunk()).await {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        text.contains(r#""space_id":1"#),
+        "the current counts: {text}"
+    );
+    assert!(!text.contains("4242"), "a phantom space: {text}");
 
     // Withdrawn over the API: the open connection ends within seconds, no restart, and the
     // secret no longer connects.
@@ -173,7 +187,7 @@ async fn a_dpu_publishes_with_its_own_secret_and_nobody_forges_a_count() {
     ended_by_broker(&mut dpu_loop, PATIENCE).await;
     assert_eq!(
         refusal(connect(&app, "283", Some(("283", &secret))).await),
-        ConnectReturnCode::BadUserNamePassword
+        ConnectReturnCode::NotAuthorized
     );
     let again = http
         .delete(format!("{}/api/v1/dpus/283/credentials", app.http))

@@ -25,7 +25,7 @@ use crate::source::Source;
 use crate::target::MqttTarget;
 use controller::Controller;
 use occupancy::DpuId;
-use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, LastWill, MqttOptions};
+use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, LastWill};
 use rumqttc::{Outgoing, Packet, QoS};
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,7 +100,7 @@ pub async fn run(
     progress: Arc<FleetProgress>,
 ) -> Result<DpuReport, SimError> {
     let status = status_topic(&dpu);
-    let mut options = MqttOptions::new(client_id, target.connect_host(), target.port);
+    let mut options = target.options(client_id);
     let max_packet = MAX_PAYLOAD_BYTES + PACKET_SLACK_BYTES;
     options
         .set_keep_alive(KEEP_ALIVE)

@@ -24,8 +24,12 @@ pub enum SimError {
         line: u64,
         reason: String,
     },
-    #[error("{0:?} is not an MQTT address like mqtt://host:1883")]
+    /// The broker URL (the message says why, without its password).
+    #[error("{0}")]
     BadTarget(String),
+    /// The TLS client configuration for an `mqtts://` broker.
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("invalid replay options: {0}")]
     BadOptions(String),
     /// Checked before connecting: rumqttc would otherwise fail the write, reconnect and resend

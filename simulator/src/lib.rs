@@ -40,5 +40,5 @@ pub use latency::LatencySummary;
 pub use live::{live, LiveOptions, LiveSchedule};
 pub use progress::{FleetProgress, FleetReport, ProgressSnapshot};
 pub use replay::{connect_delay, replay, replay_watched, ReplayOptions, ReplayReport};
-pub use target::MqttTarget;
+pub use target::{client_tls, MqttTarget};
 pub use wire::{batch_payload, payload};

@@ -6,6 +6,7 @@ use crate::progress::{FleetProgress, FleetReport};
 use crate::source::{Planned, Source};
 use crate::target::MqttTarget;
 use crate::wire::{batch_payload, payload};
+use occupancy::broker_url::MqttLogin;
 use occupancy::{Crossing, DpuId, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -41,6 +42,10 @@ pub struct ReplayOptions {
     /// (bytebeamio/rumqtt#835), so the addresses vary on the broker's side instead, which
     /// must listen on all of them (`0.0.0.0`).
     pub spread_hosts: Vec<String>,
+    /// DPUs' own secrets, by DPU id: a DPU with one logs in as itself (user name and client
+    /// id its id), as Roomer's embedded broker requires when logins are on; the others use
+    /// the target's login, if any.
+    pub dpu_secrets: Arc<HashMap<String, String>>,
 }
 
 impl ReplayOptions {
@@ -53,6 +58,7 @@ impl ReplayOptions {
             batch: 1,
             connect_rate: None,
             spread_hosts: Vec::new(),
+            dpu_secrets: Arc::default(),
         }
     }
 
@@ -62,7 +68,7 @@ impl ReplayOptions {
             0 => self.target.clone(),
             n => MqttTarget {
                 host: self.spread_hosts[index % n].clone(),
-                port: self.target.port,
+                ..self.target.clone()
             },
         }
     }
@@ -169,8 +175,14 @@ pub(crate) async fn run_fleet<S: Source>(
     warn_if_short_of_ports(sources.len(), options.spread_hosts.len().max(1));
     let mut tasks = JoinSet::new();
     for (index, (dpu, source)) in sources.enumerate() {
-        let client_id = format!("{}{dpu}", options.client_prefix);
-        let target = options.target_of(index);
+        let mut target = options.target_of(index);
+        let client_id = match options.dpu_secrets.get(dpu.as_str()) {
+            Some(secret) => {
+                target.login = Some(MqttLogin::new(dpu.as_str(), secret));
+                dpu.as_str().to_owned()
+            }
+            None => format!("{}{dpu}", options.client_prefix),
+        };
         let progress = progress.clone();
         let delay = connect_delay(index, options.connect_rate);
         tasks.spawn(async move {

@@ -1,56 +1,50 @@
-//! Where the simulated DPUs publish.
+//! Where simulated DPUs (and Roomer's other MQTT clients) connect: a broker's URL (see
+//! `occupancy::broker_url`), with its login and, for `mqtts://`, a TLS client configuration.
 
 use crate::error::SimError;
+use occupancy::broker_url::{BrokerUrl, MqttLogin};
+use rumqttc::{MqttOptions, TlsConfiguration, Transport};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
-/// An MQTT broker's address, written `mqtt://host:port` (`tcp://` is accepted too; the port
-/// defaults to 1883). Plain TCP only, no credentials.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A broker to connect to.
+#[derive(Clone)]
 pub struct MqttTarget {
     /// A host name or IP address; an IPv6 address without brackets.
     pub host: String,
     pub port: u16,
+    /// Every client's login; a DPU with a secret of its own logs in with that instead.
+    pub login: Option<MqttLogin>,
+    /// TLS, for `mqtts://`: the certificates the broker's is checked against.
+    pub tls: Option<TlsConfiguration>,
 }
 
 impl MqttTarget {
-    pub const DEFAULT_PORT: u16 = 1883;
+    pub const DEFAULT_PORT: u16 = BrokerUrl::PORT;
 
+    /// A target from its URL; for `mqtts://` the broker's certificate is checked against the
+    /// system's trusted certificates (see [`with_ca`](Self::with_ca) for a private CA).
     pub fn parse(url: &str) -> Result<Self, SimError> {
-        let bad = || SimError::BadTarget(url.to_owned());
-        let rest = url
-            .strip_prefix("mqtt://")
-            .or_else(|| url.strip_prefix("tcp://"))
-            .ok_or_else(bad)?;
-        let rest = rest.strip_suffix('/').unwrap_or(rest);
-        if rest.contains(['/', '?', '@', '#']) {
-            return Err(bad());
-        }
-        let (host, port) = match rest.strip_prefix('[') {
-            // [IPv6]:port
-            Some(bracketed) => {
-                let (host, after) = bracketed.split_once(']').ok_or_else(bad)?;
-                match after {
-                    "" => (host, None),
-                    _ => (host, Some(after.strip_prefix(':').ok_or_else(bad)?)),
-                }
-            }
-            None => match rest.split_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (rest, None),
-            },
-        };
-        let port = match port {
-            Some(port) => port.parse().map_err(|_| bad())?,
-            None => Self::DEFAULT_PORT,
-        };
-        if host.is_empty() || port == 0 {
-            return Err(bad());
-        }
+        let url = BrokerUrl::parse(url).map_err(|e| SimError::BadTarget(e.to_string()))?;
         Ok(Self {
-            host: host.to_owned(),
-            port,
+            tls: url.tls.then(|| client_tls(None)).transpose()?,
+            host: url.host,
+            port: url.port,
+            login: url.login,
         })
+    }
+
+    /// Checks the broker's certificate against the CA certificates in the PEM file `ca`
+    /// instead of the system's (for `mqtts://` targets only).
+    pub fn with_ca(mut self, ca: &Path) -> Result<Self, SimError> {
+        if self.tls.is_some() {
+            self.tls = Some(client_tls(Some(ca))?);
+        }
+        Ok(self)
     }
 
     /// The host as a socket address wants it: IPv6 addresses in brackets.
@@ -61,6 +55,59 @@ impl MqttTarget {
             self.host.clone()
         }
     }
+
+    /// Options for a client `client_id` of this broker: its address, login and TLS.
+    pub fn options(&self, client_id: impl Into<String>) -> MqttOptions {
+        let mut options = MqttOptions::new(client_id, self.connect_host(), self.port);
+        if let Some(login) = &self.login {
+            options.set_credentials(&login.username, &login.password);
+        }
+        if let Some(tls) = &self.tls {
+            options.set_transport(Transport::tls_with_config(tls.clone()));
+        }
+        options
+    }
+}
+
+/// A TLS client configuration (rustls, aws-lc-rs) that trusts the CA certificates in the PEM
+/// file `ca`, or the system's trusted certificates without one.
+pub fn client_tls(ca: Option<&Path>) -> Result<TlsConfiguration, SimError> {
+    let bad = |what: String| SimError::Tls(what);
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| {
+                    bad(format!(
+                        "reading CA certificates from {}: {e}",
+                        path.display()
+                    ))
+                })?;
+            for cert in certs {
+                roots
+                    .add(cert)
+                    .map_err(|e| bad(format!("a CA certificate in {}: {e}", path.display())))?;
+            }
+        }
+        None => {
+            let native = rustls_native_certs::load_native_certs();
+            let (added, _) = roots.add_parsable_certificates(native.certs);
+            if added == 0 {
+                return Err(bad(format!(
+                    "no trusted certificates found on this system ({:?}); give a CA file",
+                    native.errors
+                )));
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(TlsConfiguration::Rustls(Arc::new(config)))
 }
 
 impl FromStr for MqttTarget {
@@ -70,9 +117,22 @@ impl FromStr for MqttTarget {
     }
 }
 
+/// The URL without the password.
 impl fmt::Display for MqttTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "mqtt://{}:{}", self.connect_host(), self.port)
+        let url = BrokerUrl {
+            host: self.host.clone(),
+            port: self.port,
+            tls: self.tls.is_some(),
+            login: self.login.clone(),
+        };
+        write!(f, "{url}")
+    }
+}
+
+impl fmt::Debug for MqttTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MqttTarget({self})")
     }
 }
 
@@ -81,6 +141,8 @@ impl From<std::net::SocketAddr> for MqttTarget {
         Self {
             host: addr.ip().to_string(),
             port: addr.port(),
+            login: None,
+            tls: None,
         }
     }
 }
@@ -89,55 +151,31 @@ impl From<std::net::SocketAddr> for MqttTarget {
 mod tests {
     use super::*;
 
-    fn target(host: &str, port: u16) -> MqttTarget {
-        MqttTarget {
-            host: host.to_owned(),
-            port,
-        }
+    #[test]
+    fn a_url_gives_address_login_and_tls() {
+        let plain = MqttTarget::parse("mqtt://roomer:s3cret@localhost:1884").unwrap();
+        assert_eq!((plain.host.as_str(), plain.port), ("localhost", 1884));
+        assert_eq!(plain.login, Some(MqttLogin::new("roomer", "s3cret")));
+        assert!(plain.tls.is_none());
+        assert_eq!(plain.to_string(), "mqtt://roomer@localhost:1884");
+        assert!(!format!("{plain:?}").contains("s3cret"));
+        let ipv6 = MqttTarget::parse("mqtt://[::1]:2000").unwrap();
+        assert_eq!(ipv6.to_string(), "mqtt://[::1]:2000");
+        assert!(MqttTarget::parse("http://host").is_err());
     }
 
     #[test]
-    fn host_and_port_are_read_from_the_url() {
-        assert_eq!(
-            MqttTarget::parse("mqtt://localhost:1884").unwrap(),
-            target("localhost", 1884)
-        );
-        assert_eq!(
-            MqttTarget::parse("tcp://10.0.0.5:1883/").unwrap(),
-            target("10.0.0.5", 1883)
-        );
-        assert_eq!(
-            MqttTarget::parse("mqtt://broker").unwrap(),
-            target("broker", 1883)
-        );
-        assert_eq!(
-            MqttTarget::parse("mqtt://[::1]:2000").unwrap(),
-            target("::1", 2000)
-        );
-    }
-
-    #[test]
-    fn display_round_trips() {
-        for url in ["mqtt://localhost:1884", "mqtt://[::1]:2000"] {
-            assert_eq!(MqttTarget::parse(url).unwrap().to_string(), url);
-        }
-    }
-
-    #[test]
-    fn other_schemes_paths_credentials_and_bad_ports_are_refused() {
-        for url in [
-            "localhost:1883",
-            "http://localhost:1883",
-            "mqtt://",
-            "mqtt://:1883",
-            "mqtt://host:0",
-            "mqtt://host:99999",
-            "mqtt://host:port",
-            "mqtt://user:pw@host:1883",
-            "mqtt://host:1883/topic",
-            "mqtt://[::1",
-        ] {
-            assert!(MqttTarget::parse(url).is_err(), "{url} was accepted");
-        }
+    fn a_private_ca_that_cannot_be_read_is_refused() {
+        let target = MqttTarget::from(std::net::SocketAddr::from(([127, 0, 0, 1], 8883)));
+        let secure = MqttTarget {
+            tls: Some(TlsConfiguration::Simple {
+                ca: Vec::new(),
+                alpn: None,
+                client_auth: None,
+            }),
+            ..target
+        };
+        let error = secure.with_ca(Path::new("/nowhere/ca.pem")).unwrap_err();
+        assert!(error.to_string().contains("/nowhere/ca.pem"), "{error}");
     }
 }

@@ -16,6 +16,28 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Runs a `roomer` subcommand to completion against `database_url`, with `envs` set; fails
+/// the test if it fails. Its output.
+pub fn run_roomer(
+    database_url: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> std::process::Output {
+    let output = Command::new(ROOMER)
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "roomer {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 /// Waits until something accepts TCP connections on `port`.
 pub async fn wait_for_port(what: &str, port: u16) {
     eventually(what, Duration::from_secs(20), || async move {
@@ -34,15 +56,48 @@ pub const MOSQUITTO_INFLIGHT: usize = 100;
 pub struct Mosquitto {
     child: Child,
     pub port: u16,
+    /// The MQTT-over-TLS listener of [`Mosquitto::start_secured`].
+    pub tls_port: Option<u16>,
     log: std::path::PathBuf,
 }
 
+/// What a secured Mosquitto checks logins and topics against, and presents over TLS.
+pub struct Secured<'a> {
+    pub password_file: &'a Path,
+    pub acl_file: &'a Path,
+    pub cert: &'a Path,
+    pub key: &'a Path,
+}
+
 impl Mosquitto {
-    /// Starts the `mosquitto` binary that `TEST_MOSQUITTO` names.
+    /// Starts the `mosquitto` binary that `TEST_MOSQUITTO` names, open to anyone.
     pub async fn start(dir: &Path) -> Self {
+        Self::start_with(dir, None).await
+    }
+
+    /// A Mosquitto that refuses anonymous clients and checks `secured`'s password and ACL
+    /// files, with a second listener for MQTT over TLS.
+    pub async fn start_secured(dir: &Path, secured: Secured<'_>) -> Self {
+        Self::start_with(dir, Some(secured)).await
+    }
+
+    async fn start_with(dir: &Path, secured: Option<Secured<'_>>) -> Self {
         let binary =
             std::env::var("TEST_MOSQUITTO").expect("TEST_MOSQUITTO names the mosquitto binary");
         let port = free_port();
+        let tls_port = secured.as_ref().map(|_| free_port());
+        let security = match &secured {
+            None => "allow_anonymous true\n".to_owned(),
+            Some(s) => format!(
+                "allow_anonymous false\npassword_file {}\nacl_file {}\n\
+                 listener {} 127.0.0.1\ncertfile {}\nkeyfile {}\n",
+                s.password_file.display(),
+                s.acl_file.display(),
+                tls_port.unwrap(),
+                s.cert.display(),
+                s.key.display(),
+            ),
+        };
         let config = dir.join("mosquitto.conf");
         // `user root` only matters when started as root (as in CI): Mosquitto would otherwise
         // switch to its own user and could not write the test's persistence directory.
@@ -50,7 +105,7 @@ impl Mosquitto {
         std::fs::write(
             &config,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\nuser root\n\
+                "listener {port} 127.0.0.1\n{security}user root\n\
                  persistence true\npersistence_location {}/\n\
                  max_queued_messages 0\nmax_queued_bytes 0\n\
                  max_inflight_messages {MOSQUITTO_INFLIGHT}\n\
@@ -68,9 +123,13 @@ impl Mosquitto {
             .spawn()
             .unwrap_or_else(|e| panic!("TEST_MOSQUITTO={binary} cannot be started: {e}"));
         wait_for_port("mosquitto to listen", port).await;
+        if let Some(tls_port) = tls_port {
+            wait_for_port("mosquitto to listen over TLS", tls_port).await;
+        }
         Self {
             child,
             port,
+            tls_port,
             log: dir.join("mosquitto.log"),
         }
     }
