@@ -25,7 +25,7 @@ use crate::source::Source;
 use crate::target::MqttTarget;
 use controller::Controller;
 use occupancy::DpuId;
-use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, LastWill};
+use rumqttc::{AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, LastWill};
 use rumqttc::{Outgoing, Packet, QoS};
 use std::sync::Arc;
 use std::time::Duration;
@@ -132,6 +132,8 @@ enum Report {
         resume: oneshot::Sender<()>,
     },
     Disconnected,
+    /// The broker refused the DPU's login: trying again cannot help.
+    Refused(String),
 }
 
 async fn pump(mut eventloop: EventLoop, reports: mpsc::UnboundedSender<Report>, dpu: DpuId) {
@@ -147,6 +149,11 @@ async fn pump(mut eventloop: EventLoop, reports: mpsc::UnboundedSender<Report>, 
             Ok(Event::Outgoing(Outgoing::Disconnect)) => Report::Disconnected,
             Ok(_) => continue,
             Err(ConnectionError::RequestsDone) => return,
+            Err(ConnectionError::ConnectionRefused(
+                code @ (ConnectReturnCode::NotAuthorized | ConnectReturnCode::BadUserNamePassword),
+            )) => Report::Refused(format!(
+                "the broker refused the login ({code:?}): give the DPU its secret (--dpu-secrets) or a login in --mqtt-url"
+            )),
             Err(e) => {
                 let (resume, resumed) = oneshot::channel();
                 let lost = Report::Lost {

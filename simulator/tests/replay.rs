@@ -201,3 +201,50 @@ async fn a_replay_survives_a_broker_restart_and_resends_what_was_not_acknowledge
     }
     drop(second_broker);
 }
+
+/// A DPU secret checker for the story below: only DPU 283's secret is `s3cret`.
+struct OneSecret;
+
+#[async_trait::async_trait]
+impl roomer_broker::DpuSecrets for OneSecret {
+    async fn check(&self, dpu: &str, secret: &str) -> Result<bool, String> {
+        Ok(dpu == "283" && secret == "s3cret")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpus_log_in_with_their_own_secrets_and_a_refused_login_ends_the_replay() {
+    let access = roomer_broker::Access {
+        mode: roomer_broker::AuthMode::Required,
+        service_secret: Some("service".into()),
+        dpu_secrets: Some(std::sync::Arc::new(OneSecret)),
+    };
+    let broker =
+        EmbeddedBroker::start_with(BrokerConfig::on("127.0.0.1:0".parse().unwrap()), access)
+            .unwrap();
+    let crossing = |dpu: &str| {
+        Crossing::new(
+            occupancy::DpuId::new(dpu).unwrap(),
+            "2024-01-01T00:00:00Z".parse().unwrap(),
+            occupancy::Direction::In,
+            None,
+        )
+    };
+    let mut options = ReplayOptions::new(target(&broker));
+    options.dpu_secrets = std::sync::Arc::new([("283".to_owned(), "s3cret".to_owned())].into());
+    let report = tokio::time::timeout(PATIENCE, replay(vec![crossing("283")], &options))
+        .await
+        .expect("done in time")
+        .expect("DPU 283 logged in with its secret");
+    assert_eq!(report.messages, 1);
+
+    // DPU 423 has no secret: the replay ends with the reason instead of retrying for ever.
+    let refused = tokio::time::timeout(PATIENCE, replay(vec![crossing("423")], &options))
+        .await
+        .expect("ends in time")
+        .expect_err("refused");
+    assert!(
+        refused.to_string().contains("refused the login"),
+        "{refused}"
+    );
+}

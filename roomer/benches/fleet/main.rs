@@ -14,8 +14,10 @@
 //! - `storm`: the embedded broker alone, 1,000 and 10,000 DPUs with two crossings each, one
 //!   per message and in one bulk upload: connecting at once to a fresh server, and
 //!   reconnecting at once after every DPU of a connected fleet dropped off the network
-//!   (the simulator killed with SIGKILL). Per run: time until all were connected, until all
-//!   were acknowledged, and whether every acknowledged crossing was stored exactly once.
+//!   (the simulator killed with SIGKILL); without logins, and with every DPU logging in with
+//!   its own secret (checked against its stored hash at each CONNECT). Per run: time until
+//!   all were connected, until all were acknowledged, and whether every acknowledged
+//!   crossing was stored exactly once.
 //!
 //! Rerun (builds `roomer` in release mode; these machines allow 20,000 open files a process,
 //! enough for 15,000 DPUs):
@@ -222,25 +224,30 @@ async fn storm(sizes: &[usize], repeats: usize) {
          acknowledged, that is stored)"
     );
     println!(
-        "{:<28} {:>6} {:>6} {:>11} {:>9} {:>16}",
-        "storm", "DPUs", "batch", "connected", "done", "stored/acked"
+        "{:<28} {:<16} {:>6} {:>6} {:>11} {:>9} {:>16}",
+        "storm", "broker", "DPUs", "batch", "connected", "done", "stored/acked"
     );
     for &dpus in sizes {
-        for batch in [1, 2] {
+        for (broker, batch) in [
+            (Broker::Embedded, 1),
+            (Broker::Embedded, 2),
+            (Broker::EmbeddedLogins, 1),
+        ] {
             for reconnect in [false, true] {
                 let mut runs = Vec::new();
                 for _ in 0..repeats {
-                    runs.push(storm_once(dpus, batch, reconnect).await);
+                    runs.push(storm_once(broker, dpus, batch, reconnect).await);
                 }
                 let lost: i64 = runs.iter().map(|r| r.1 - r.2).sum();
                 let all: Vec<String> = runs.iter().map(|r| format!("{:.1}", r.0)).collect();
                 println!(
-                    "{:<28} {:>6} {:>6} {:>10.2}s {:>8.2}s {:>16}  done in each: {}",
+                    "{:<28} {:<16} {:>6} {:>6} {:>10.2}s {:>8.2}s {:>16}  done in each: {}",
                     if reconnect {
                         "reconnect after a drop"
                     } else {
                         "connect to a fresh server"
                     },
+                    broker.name(),
                     dpus,
                     batch,
                     median(runs.iter().map(|r| r.3).collect()),
@@ -259,8 +266,13 @@ async fn storm(sizes: &[usize], repeats: usize) {
 
 /// One storm: (seconds until all acknowledged, acked, stored by it, seconds until all
 /// connected).
-async fn storm_once(dpus: usize, batch: usize, reconnect: bool) -> (f64, i64, i64, f64) {
-    let server = Server::start(Broker::Embedded, dpus).await;
+async fn storm_once(
+    broker: Broker,
+    dpus: usize,
+    batch: usize,
+    reconnect: bool,
+) -> (f64, i64, i64, f64) {
+    let server = Server::start(broker, dpus).await;
     let n = dpus.to_string();
     if reconnect {
         // A connected fleet, one crossing per DPU every ten seconds, then the network goes.
@@ -316,6 +328,12 @@ fn simulate(server: &Server, args: &[&str]) -> std::process::Child {
             "--spread-hosts",
             SPREAD,
         ])
+        .args(
+            server
+                .secrets_file
+                .iter()
+                .flat_map(|path| [std::ffi::OsStr::new("--dpu-secrets"), path.as_os_str()]),
+        )
         .args(args)
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())

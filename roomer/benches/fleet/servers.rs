@@ -3,7 +3,7 @@
 //! Mosquitto with a `roomer ingest` beside it. Each on free ports, with a fresh SQLite database
 //! holding the fleet's layout.
 
-use roomer_simulator::fleet_layout;
+use roomer_simulator::{fleet_dpu_id, fleet_layout};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -19,8 +19,11 @@ pub const ROOMS: usize = 100;
 /// Which broker the DPUs connect to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Broker {
-    /// `roomer serve`: the embedded broker, acknowledging after store.
+    /// `roomer serve`: the embedded broker, acknowledging after store; DPUs connect without
+    /// a login (`--mqtt-auth off`, as on a trusted network).
     Embedded,
+    /// The same, every DPU logging in with a secret of its own (`--mqtt-auth required`).
+    EmbeddedLogins,
     /// Mosquitto, and `roomer ingest` reading from it.
     Mosquitto,
 }
@@ -29,6 +32,7 @@ impl Broker {
     pub fn name(self) -> &'static str {
         match self {
             Broker::Embedded => "embedded",
+            Broker::EmbeddedLogins => "embedded, logins",
             Broker::Mosquitto => "mosquitto",
         }
     }
@@ -41,6 +45,8 @@ pub struct Server {
     pub database_url: String,
     /// The process that holds the DPUs' connections.
     pub broker_pid: u32,
+    /// The DPUs' secrets (`DPU_ID SECRET` lines), when they log in.
+    pub secrets_file: Option<PathBuf>,
     children: Vec<Child>,
     _dir: tempfile::TempDir,
 }
@@ -62,9 +68,22 @@ impl Server {
         let http = format!("127.0.0.1:{http_port}");
         let log = dir.path().join("server.log");
         let mut children = Vec::new();
+        let mut secrets_file = None;
         let broker_pid = match broker {
-            Broker::Embedded => {
+            Broker::Embedded | Broker::EmbeddedLogins => {
                 let most = (dpus + 1_000).to_string();
+                let logins = broker == Broker::EmbeddedLogins;
+                if logins {
+                    let mut lines = String::new();
+                    for i in 1..=dpus {
+                        let dpu = fleet_dpu_id(i);
+                        let secret = store.issue_dpu_secret(&dpu).await.unwrap();
+                        lines.push_str(&format!("{} {secret}\n", dpu.as_str()));
+                    }
+                    let path = dir.path().join("secrets");
+                    std::fs::write(&path, lines).unwrap();
+                    secrets_file = Some(path);
+                }
                 let args = [
                     "serve",
                     "--mqtt-addr",
@@ -73,6 +92,8 @@ impl Server {
                     &http,
                     "--broker-max-connections",
                     &most,
+                    "--mqtt-auth",
+                    if logins { "required" } else { "off" },
                 ];
                 children.push(roomer(&args, &database_url, &log));
                 children[0].id()
@@ -101,6 +122,7 @@ impl Server {
             metrics_url: format!("http://{http}/metrics"),
             database_url,
             broker_pid,
+            secrets_file,
             children,
             _dir: dir,
         }

@@ -97,6 +97,9 @@ impl<S: Source> Controller<S> {
                 None => reports.recv().await,
             };
             let report = report.ok_or_else(|| self.failed("the MQTT event loop stopped"))?;
+            if let Report::Refused(reason) = &report {
+                return Err(self.failed(reason));
+            }
             self.handle(report);
         }
         // Say goodbye cleanly (no last will) and give the DISCONNECT a moment to go out.
@@ -170,7 +173,7 @@ impl<S: Source> Controller<S> {
                 }
                 let _ = resume.send(());
             }
-            Report::Disconnected => {}
+            Report::Disconnected | Report::Refused(_) => {}
         }
     }
 
