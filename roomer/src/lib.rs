@@ -7,7 +7,7 @@
 //! - [`mosquitto`]: a Mosquitto password file and ACL written from the DPU registry.
 //! - [`limits`]: the open-files limit raised for a fleet of connections.
 //! - [`shutdown`]: Ctrl-C / SIGTERM as a cancellation token every long-running part watches.
-//! - `main.rs` and `cli.rs`: flags (each also an environment variable) and the subcommands.
+//! - `main.rs` and `cli/`: flags (each also an environment variable) and the subcommands.
 #![forbid(unsafe_code)]
 
 pub mod dpu_access;

@@ -48,9 +48,9 @@ async fn connect(
     }
 }
 
-/// Publishes at QoS 1 and waits for the PUBACK (which Mosquitto sends for a denied publish
-/// too, as MQTT 3.1.1 has no way to say no).
-async fn publish(
+/// Publishes at QoS 1 and waits until the broker answers: a PUBACK, or closing the
+/// connection (Mosquitto 2.0 may close it after denying a publish).
+async fn attempt_publish(
     client: &AsyncClient,
     eventloop: &mut EventLoop,
     topic: &str,
@@ -62,10 +62,15 @@ async fn publish(
         .await
         .unwrap();
     tokio::time::timeout(PATIENCE, async {
-        while !matches!(eventloop.poll().await, Ok(Incoming(Packet::PubAck(_)))) {}
+        loop {
+            match eventloop.poll().await {
+                Ok(Incoming(Packet::PubAck(_))) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
     })
     .await
-    .expect("a PUBACK");
+    .expect("an answer to the PUBLISH");
 }
 
 async fn count_at(store: &Arc<dyn Store>, at: &str) -> i64 {
@@ -190,24 +195,45 @@ async fn a_mosquitto_secured_from_the_registry_refuses_every_forgery() {
         "a guess"
     );
 
-    // DPU 283, with its valid login, tries to speak for DPU 423 and to forge a count.
-    let (dpu, mut dpu_loop) = connect(port, "283", Some(("283", &secret_283)))
-        .await
-        .unwrap();
+    // DPU 283, with its valid login, tries to speak for DPU 423 and to forge a count. Mosquitto
+    // denies each (a PUBACK with "not authorized", and it may close the connection), so each
+    // attempt gets a connection of its own.
     let forged = r#"{"ts":"2018-02-24T10:00:00Z","direction":1}"#;
-    publish(&dpu, &mut dpu_loop, "dpus/423/crossings", false, forged).await;
     let count = r#"{"space_id":1,"count":999,"ts":"2018-02-24T10:00:00Z"}"#;
-    publish(&dpu, &mut dpu_loop, "spaces/1/count", true, count).await;
-    assert_eq!(mosquitto.log_count("Denied PUBLISH from 283"), 2);
+    for (n, (topic, retain, payload)) in [
+        ("dpus/423/crossings", false, forged),
+        ("spaces/1/count", true, count),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (dpu, mut dpu_loop) = connect(port, "283", Some(("283", &secret_283)))
+            .await
+            .unwrap();
+        attempt_publish(&dpu, &mut dpu_loop, topic, retain, payload).await;
+        eventually(&format!("Mosquitto to deny {topic}"), PATIENCE, || async {
+            (mosquitto.log_count("Denied PUBLISH from 283") == n + 1).then_some(())
+        })
+        .await;
+    }
     // …and to read DPU 423's traffic: Mosquitto grants the subscription, delivers nothing.
-    dpu.subscribe("dpus/+/crossings", QoS::AtLeastOnce)
+    let (snoop, mut snoop_loop) = connect(port, "283", Some(("283", &secret_283)))
         .await
         .unwrap();
+    snoop
+        .subscribe("dpus/+/crossings", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    tokio::time::timeout(PATIENCE, async {
+        while !matches!(snoop_loop.poll().await, Ok(Incoming(Packet::SubAck(_)))) {}
+    })
+    .await
+    .expect("a SUBACK");
     let (other, mut other_loop) = connect(port, "423", Some(("423", &secret_423)))
         .await
         .unwrap();
     let genuine = r#"{"ts":"2018-02-24T10:30:00Z","direction":1}"#;
-    publish(
+    attempt_publish(
         &other,
         &mut other_loop,
         "dpus/423/crossings",
@@ -218,7 +244,7 @@ async fn a_mosquitto_secured_from_the_registry_refuses_every_forgery() {
     wait_for_count(&store, "2018-02-24T11:00:00Z", 2).await;
     let snooped = tokio::time::timeout(Duration::from_millis(500), async {
         loop {
-            if let Ok(Incoming(Packet::Publish(p))) = dpu_loop.poll().await {
+            if let Ok(Incoming(Packet::Publish(p))) = snoop_loop.poll().await {
                 return p;
             }
         }
