@@ -177,25 +177,22 @@ async fn a_dpu_publishes_with_its_own_secret_and_nobody_forges_a_count() {
 
     // Withdrawn over the API: the open connection ends within seconds, no restart, and the
     // secret no longer connects.
-    let withdrawn = http
-        .delete(format!("{}/api/v1/dpus/283/credentials", app.http))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(withdrawn.status(), 204);
+    let withdraw = || {
+        http.delete(format!("{}/api/v1/dpus/283/credentials", app.http))
+            .bearer_auth(&admin)
+            .send()
+    };
+    assert_eq!(withdraw().await.unwrap().status(), 204);
     ended_by_broker(&mut dpu_loop, PATIENCE).await;
     assert_eq!(
         refusal(connect(&app, "283", Some(("283", &secret))).await),
         ConnectReturnCode::NotAuthorized
     );
-    let again = http
-        .delete(format!("{}/api/v1/dpus/283/credentials", app.http))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 404);
+    assert_eq!(
+        withdraw().await.unwrap().status(),
+        404,
+        "nothing left to withdraw"
+    );
     app.stop().await;
 }
 
