@@ -8,6 +8,8 @@
 //!   `VERSION NAME` for `pg_ctlcluster`) → `roomer_outage_tests`
 //! - `TEST_TIMESCALE_URL` (a PostgreSQL with `timescaledb` preloaded) → `roomer_timescale_tests`
 //! - `TEST_FAULTS` (root on Linux: tests mount a small tmpfs and fill it) → `roomer_fault_tests`
+//! - `TEST_CHROMEDRIVER` (chromedriver, with `TEST_CHROMIUM` naming the browser) →
+//!   `roomer_browser_tests`
 fn main() {
     for (variable, cfg) in [
         ("TEST_DATABASE_URL", "roomer_postgres_tests"),
@@ -15,6 +17,7 @@ fn main() {
         ("TEST_OUTAGE_CLUSTER", "roomer_outage_tests"),
         ("TEST_TIMESCALE_URL", "roomer_timescale_tests"),
         ("TEST_FAULTS", "roomer_fault_tests"),
+        ("TEST_CHROMEDRIVER", "roomer_browser_tests"),
     ] {
         println!("cargo:rustc-check-cfg=cfg({cfg})");
         println!("cargo:rerun-if-env-changed={variable}");

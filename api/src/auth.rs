@@ -5,6 +5,7 @@
 //! A token is `roomer_` and 64 hex digits (256 random bits). Only its SHA-256 hash is
 //! stored and looked up, so the token itself never rests anywhere but with its holder.
 
+use crate::dashboard::{self, login};
 use crate::{ApiError, AppState};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, Method};
@@ -54,20 +55,36 @@ pub async fn require_token(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if OPEN.contains(&path) || path.starts_with("/docs") || (reading && state.access.public_read) {
+    if OPEN.contains(&path)
+        || path.starts_with("/docs")
+        || dashboard::is_open(path)
+        || (reading && state.access.public_read)
+    {
         return next.run(request).await;
     }
+    // A browser is sent to the login page rather than answered 401.
+    let page = dashboard::is_page(path);
     // The scheme is case-insensitive (RFC 9110, section 11.1): `bearer` is `Bearer`.
-    let presented = request
+    let bearer = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim_start().split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
+        .map(|(_, token)| token.trim().to_owned());
+    // The dashboard's cookie authorizes reads only, so no other site can write with it.
+    let presented = bearer.or_else(|| {
+        reading
+            .then(|| login::token_in(request.headers()))
+            .flatten()
+    });
     let Some(token) = presented else {
+        if page {
+            return to_login();
+        }
         return unauthorized("this route needs a bearer token (Authorization: Bearer roomer_…)");
     };
+    let token = token.as_str();
     // Unknown tokens count against the client's address (`attempts`); without the peer's
     // address (a router called directly) there is no bound.
     let client = request
@@ -89,10 +106,18 @@ pub async fn require_token(
             if let Some(client) = client {
                 state.failed_tokens.failed(client, now);
             }
+            if page {
+                return to_login();
+            }
             unauthorized("unknown token")
         }
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// Sends a browser to the page that asks for a token.
+fn to_login() -> Response {
+    axum::response::Redirect::to(login::PATH).into_response()
 }
 
 fn unauthorized(why: &str) -> Response {

@@ -14,7 +14,7 @@ use roomer_storage::{Page, StoreError};
 use serde::Serialize;
 
 /// Midnight UTC today: "events received today" counts from there.
-fn day_start(now: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn day_start(now: DateTime<Utc>) -> DateTime<Utc> {
     now.date_naive()
         .and_hms_opt(0, 0, 0)
         .map_or(now, |t| t.and_utc())

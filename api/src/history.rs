@@ -21,28 +21,28 @@ const MAX_BUCKETS: usize = 10_000;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct HistoryQuery {
-    start_time: String,
-    end_time: Option<String>,
-    interval: Option<String>,
-    time_zone: Option<String>,
-    format: Option<String>,
-    limit: Option<usize>,
+    pub(crate) start_time: String,
+    pub(crate) end_time: Option<String>,
+    pub(crate) interval: Option<String>,
+    pub(crate) time_zone: Option<String>,
+    pub(crate) format: Option<String>,
+    pub(crate) limit: Option<usize>,
 }
 
 /// A bucket as answered: its bounds in the zone asked for.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BucketOut {
     #[schema(value_type = String, format = DateTime)]
-    start: DateTime<FixedOffset>,
+    pub(crate) start: DateTime<FixedOffset>,
     #[schema(value_type = String, format = DateTime)]
-    end: DateTime<FixedOffset>,
-    count: i64,
-    min: i64,
-    max: i64,
-    entrances: u64,
-    exits: u64,
+    pub(crate) end: DateTime<FixedOffset>,
+    pub(crate) count: i64,
+    pub(crate) min: i64,
+    pub(crate) max: i64,
+    pub(crate) entrances: u64,
+    pub(crate) exits: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    utilization: Option<f64>,
+    pub(crate) utilization: Option<f64>,
 }
 
 impl BucketOut {
@@ -72,13 +72,23 @@ pub struct HistoryOut {
     next: Option<String>,
 }
 
-/// `GET /api/v1/spaces/{id}/counts?start_time=&end_time=&interval=&time_zone=&format=&limit=`
-#[utoipa::path(get, path = "/api/v1/spaces/{id}/counts", tag = "history", params(("id" = i64, Path, description = "space id"), HistoryQuery), responses((status = 200, body = HistoryOut, description = "JSON, or text/csv with format=csv"), (status = 404, description = "unknown id", body = Problem), (status = 400, description = "bad input", body = Problem)))]
-pub async fn space_counts(
-    State(state): State<AppState>,
-    Path(raw): Path<String>,
-    Query(q): Query<HistoryQuery>,
-) -> Result<Response, ApiError> {
+/// A history as answered, before it is written as JSON or CSV.
+pub(crate) struct Answer {
+    pub id: SpaceId,
+    pub tz: Tz,
+    pub interval: String,
+    pub rows: Vec<BucketOut>,
+    /// The query of the next page, while the range goes on.
+    pub next: Option<String>,
+    pub from_summaries: usize,
+}
+
+/// The buckets `q` asks for of space `raw`: what the route answers and the dashboard draws.
+pub(crate) async fn answer(
+    state: &AppState,
+    raw: &str,
+    q: &HistoryQuery,
+) -> Result<Answer, ApiError> {
     let id: SpaceId = raw
         .parse()
         .map_err(|_| ApiError::NotFound(format!("space {raw:?} does not exist")))?;
@@ -142,32 +152,50 @@ pub async fn space_counts(
         }
         query
     });
+    let rows = answered
+        .into_iter()
+        .map(|b| BucketOut::new(b, tz))
+        .collect();
+    Ok(Answer {
+        id,
+        tz,
+        interval: interval_text,
+        rows,
+        next,
+        from_summaries,
+    })
+}
+
+/// `GET /api/v1/spaces/{id}/counts?start_time=&end_time=&interval=&time_zone=&format=&limit=`
+#[utoipa::path(get, path = "/api/v1/spaces/{id}/counts", tag = "history", params(("id" = i64, Path, description = "space id"), HistoryQuery), responses((status = 200, body = HistoryOut, description = "JSON, or text/csv with format=csv"), (status = 404, description = "unknown id", body = Problem), (status = 400, description = "bad input", body = Problem)))]
+pub async fn space_counts(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Response, ApiError> {
+    let answer = answer(&state, &raw, &q).await?;
     let mut headers = HeaderMap::new();
-    headers.insert(ROLLUP_BUCKETS, HeaderValue::from(from_summaries));
-    if let Some(next) = &next {
+    headers.insert(ROLLUP_BUCKETS, HeaderValue::from(answer.from_summaries));
+    if let Some(next) = &answer.next {
         if let Ok(value) = HeaderValue::from_str(&format!("<{next}>; rel=\"next\"")) {
             headers.insert(header::LINK, value);
         }
     }
-    let rows: Vec<BucketOut> = answered
-        .into_iter()
-        .map(|b| BucketOut::new(b, tz))
-        .collect();
     match q.format.as_deref() {
         None | Some("json") => Ok((
             headers,
             Json(HistoryOut {
-                space_id: id,
-                interval: interval_text,
-                time_zone: tz.name().to_owned(),
-                buckets: rows,
-                next,
+                space_id: answer.id,
+                interval: answer.interval,
+                time_zone: answer.tz.name().to_owned(),
+                buckets: answer.rows,
+                next: answer.next,
             }),
         )
             .into_response()),
         Some("csv") => {
             let mut writer = csv::Writer::from_writer(Vec::new());
-            for row in &rows {
+            for row in &answer.rows {
                 writer
                     .serialize(row)
                     .map_err(|e| ApiError::BadRequest(format!("cannot write CSV: {e}")))?;

@@ -8,6 +8,8 @@
 //! - [`auth`]: bearer tokens (stored hashed): writes need `admin`, reads `read` unless reads
 //!   are public.
 //! - [`cors`]: cross-origin calls from dashboards on other origins (`--cors-origin`).
+//! - [`dashboard`]: the pages at `/` and `/ui/…` and the API reference at `/docs`, rendered
+//!   on the server, with their stylesheet and script compiled in.
 //! - `counts`: count routes, both the proof of concept's (`/space/{id}/count/`) and `/api/v1`.
 //! - `events`: `POST /dpu/{id}/`, for DPUs that speak HTTP instead of MQTT, and what
 //!   operators inspect about ingestion (rejected messages, totals).
@@ -30,6 +32,7 @@ mod attempts;
 pub mod auth;
 pub mod cors;
 mod counts;
+pub mod dashboard;
 mod dpu_secrets;
 mod dpus;
 mod error;
@@ -59,7 +62,6 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use utoipa_scalar::{Scalar, Servable as _};
 
 /// What handlers share.
 #[derive(Clone)]
@@ -191,12 +193,16 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     // Installed before the first request, so nothing recorded before a scrape is lost.
     observe::recorder();
-    let (routes, spec) = routes();
-    let document = spec.clone();
+    let (routes, document) = routes();
     let cors = state.cors.layer();
+    let reference = dashboard::reference::page(&document);
     let router = routes
         .route("/openapi.json", get(move || async move { Json(document) }))
-        .merge(Scalar::with_url("/docs", spec))
+        .route(
+            "/docs",
+            get(move || async move { dashboard::reference::serve(&reference) }),
+        )
+        .merge(dashboard::routes())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(CatchPanicLayer::custom(error::panicked))

@@ -23,6 +23,11 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
+/// Marks a request that came over HTTPS (served here, not by a proxy in front), so that the
+/// dashboard's cookie can be marked `Secure`.
+#[derive(Clone, Copy, Debug)]
+pub struct OverTls;
+
 /// How long a client may take to send a request's headers, or its body, and how long a
 /// keep-alive connection may sit idle.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -56,10 +61,14 @@ pub async fn serve_router(
             () = &mut shutdown => break,
         };
         let router = router.clone();
+        let over_tls = tls.is_some();
         let service = TowerToHyperService::new(tower::ServiceExt::map_request(
             router,
             move |mut request: hyper::Request<Incoming>| {
                 request.extensions_mut().insert(ConnectInfo(peer));
+                if over_tls {
+                    request.extensions_mut().insert(OverTls);
+                }
                 request
             },
         ));

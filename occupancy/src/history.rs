@@ -46,7 +46,7 @@ impl FromStr for Interval {
 
 /// The first instant at or after local `naive` in `tz`: the earlier of two when the clock
 /// went back, the end of the gap when it jumped forward over `naive`.
-pub(crate) fn local_instant(tz: Tz, naive: NaiveDateTime) -> Timestamp {
+pub fn local_instant(tz: Tz, naive: NaiveDateTime) -> Timestamp {
     let mut probe = naive;
     // A gap is at most a few hours long; step through it a minute at a time.
     for _ in 0..(24 * 60) {

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::processes::free_port;
+
 use common::processes::RoomerProcess;
 use common::{reference_csv, workspace_file};
 use roomer_storage::testing::eventually;
@@ -10,14 +12,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 const ROOMER: &str = env!("CARGO_BIN_EXE_roomer");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn roomer(database_url: &str, args: &[&str]) -> Output {
     common::processes::run_roomer(database_url, args, &[])

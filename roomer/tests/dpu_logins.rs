@@ -202,12 +202,21 @@ async fn https_get(
     addr: std::net::SocketAddr,
     path: &str,
 ) -> std::io::Result<String> {
+    let request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
+    https_send(pki, addr, &request).await
+}
+
+/// Sends a whole HTTP/1.1 `request` over HTTPS (trusting `pki`'s CA): the answer.
+async fn https_send(
+    pki: &TestPki,
+    addr: std::net::SocketAddr,
+    request: &str,
+) -> std::io::Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(pki.client_config(None)));
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let mut tls = connector.connect(name, tcp).await?;
-    let request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
     tls.write_all(request.as_bytes()).await?;
     let mut answer = String::new();
     tls.read_to_string(&mut answer).await?;
@@ -259,6 +268,31 @@ async fn a_dpu_over_tls_is_counted_and_read_over_https() {
         .unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains(r#""count":1"#), "{answer}");
+    // Over HTTPS the dashboard's token cookie is marked Secure: no browser sends it over
+    // plain HTTP.
+    let (token, hash) = roomer_api::auth::new_token();
+    store
+        .create_token(&hash, roomer_storage::Role::Read, "wall screen")
+        .await
+        .unwrap();
+    let form = format!("token={token}");
+    let login = https_send(
+        &pki,
+        http,
+        &format!(
+            "POST /ui/login HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\
+             content-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{form}",
+            form.len()
+        ),
+    )
+    .await
+    .unwrap();
+    assert!(login.starts_with("HTTP/1.1 303"), "{login}");
+    let cookie = login
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("no cookie: {login}"));
+    assert!(cookie.contains("; Secure"), "{cookie}");
     // Plain HTTP to the HTTPS port gets no HTTP answer.
     let plain = reqwest::get(format!("{}/healthz", app.http)).await;
     assert!(plain.is_err(), "{plain:?}");

@@ -3,9 +3,7 @@
 
 mod common;
 
-use common::{app_with_example_building, App};
-use occupancy::{Crossing, Direction, DpuId};
-use roomer_simulator::{MqttTarget, ReplayOptions};
+use common::{app_with_example_building, publish_arrival, publish_raw, App};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -50,38 +48,6 @@ impl Events {
         .await
         .expect("an event within 10 s")
     }
-}
-
-/// Publishes any payload at QoS 1 and returns once the broker has acknowledged it.
-async fn publish_raw(app: &App, topic: &str, payload: &[u8]) {
-    let options =
-        rumqttc::MqttOptions::new("raw-publisher", app.mqtt.ip().to_string(), app.mqtt.port());
-    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 4);
-    client
-        .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.to_vec())
-        .await
-        .unwrap();
-    tokio::time::timeout(Duration::from_secs(10), async {
-        while !matches!(
-            eventloop.poll().await,
-            Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)))
-        ) {}
-    })
-    .await
-    .expect("the broker acknowledges");
-}
-
-async fn publish_arrival(app: &App, ts: &str) {
-    let crossing = Crossing::new(
-        DpuId::new("283").unwrap(),
-        ts.parse().unwrap(),
-        Direction::In,
-        None,
-    );
-    let options = ReplayOptions::new(MqttTarget::from(app.mqtt));
-    roomer_simulator::replay(vec![crossing], &options)
-        .await
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses its own subset.
 
+pub mod browser;
 pub mod processes;
 
 use roomer::{Running, ServeConfig};
@@ -82,9 +83,16 @@ pub async fn spawn_app_configured(
         Backend::Url(url) => url,
     };
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mut config = ServeConfig {
+    let mut config = config(&database_url);
+    configure(&mut config);
+    start(config, http, database_url, dir).await
+}
+
+/// What `spawn_app` runs unless told otherwise: public reads, short batches.
+fn config(database_url: &str) -> ServeConfig {
+    ServeConfig {
         store: Default::default(),
-        database_url: database_url.clone(),
+        database_url: database_url.to_owned(),
         broker: roomer_broker::BrokerConfig::on(SocketAddr::from(([127, 0, 0, 1], 0))),
         ingest: IngestConfig {
             client_id: "e2e-ingest".into(),
@@ -98,8 +106,15 @@ pub async fn spawn_app_configured(
         mqtt_auth: roomer_broker::AuthMode::Off,
         service_secret: None,
         http_tls: None,
-    };
-    configure(&mut config);
+    }
+}
+
+async fn start(
+    config: ServeConfig,
+    http: tokio::net::TcpListener,
+    database_url: String,
+    dir: tempfile::TempDir,
+) -> App {
     let shutdown = CancellationToken::new();
     let running = roomer::serve(config, http, shutdown.clone()).await.unwrap();
     roomer::wait_until_ready(&running.stats, Duration::from_secs(10))
@@ -157,6 +172,19 @@ impl App {
         .await;
     }
 
+    /// Waits until the API reports `rejected` refused messages kept.
+    pub async fn wait_for_rejected(&self, rejected: u64) {
+        eventually(
+            "the refused messages to be kept",
+            Duration::from_secs(30),
+            || async {
+                let totals = self.get("/api/v1/totals").await;
+                (totals["rejected"].as_u64() == Some(rejected)).then_some(())
+            },
+        )
+        .await;
+    }
+
     pub async fn count_at(&self, space: i64, at: &str) -> i64 {
         let body = self
             .get(&format!(
@@ -167,6 +195,19 @@ impl App {
         body["count"].as_i64().unwrap()
     }
 
+    /// Stops this Roomer, as [`App::stop`] does, and starts it again with the default
+    /// configuration on the same HTTP address and database (the broker gets a new port).
+    pub async fn restart(mut self) -> App {
+        let addr = self.running.as_ref().unwrap().http_addr;
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap());
+        let database_url = self.database_url.clone();
+        self.stop().await;
+        let http = tokio::net::TcpListener::bind(addr)
+            .await
+            .expect("the HTTP address is free again");
+        start(config(&database_url), http, database_url, dir).await
+    }
+
     pub async fn stop(mut self) {
         self.shutdown.cancel();
         let running = self.running.take().unwrap();
@@ -175,4 +216,39 @@ impl App {
             .expect("stops promptly")
             .expect("stops cleanly");
     }
+}
+
+/// Publishes any payload at QoS 1 and returns once the broker has acknowledged it.
+pub async fn publish_raw(app: &App, topic: &str, payload: &[u8]) {
+    let options =
+        rumqttc::MqttOptions::new("raw-publisher", app.mqtt.ip().to_string(), app.mqtt.port());
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(options, 4);
+    client
+        .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.to_vec())
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !matches!(
+            eventloop.poll().await,
+            Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_)))
+        ) {}
+    })
+    .await
+    .expect("the broker acknowledges");
+}
+
+/// One person walking into Space A through DPU 283 of the reference building, at `ts`
+/// (RFC 3339); returns once the broker has acknowledged it (after it is stored).
+pub async fn publish_arrival(app: &App, ts: &str) {
+    let crossing = occupancy::Crossing::new(
+        occupancy::DpuId::new("283").unwrap(),
+        ts.parse().unwrap(),
+        occupancy::Direction::In,
+        None,
+    );
+    let options =
+        roomer_simulator::ReplayOptions::new(roomer_simulator::MqttTarget::from(app.mqtt));
+    roomer_simulator::replay(vec![crossing], &options)
+        .await
+        .unwrap();
 }
