@@ -29,6 +29,20 @@ pub struct DpuLayout {
     pub installations: Vec<Installation>,
 }
 
+impl DpuLayout {
+    /// A DPU that has hung over `doorway` since `from`, and still does.
+    pub fn hanging_over(id: DpuId, doorway: DoorwayId, from: Timestamp) -> Self {
+        Self {
+            id,
+            installations: vec![Installation {
+                doorway,
+                from,
+                until: None,
+            }],
+        }
+    }
+}
+
 /// Why a layout cannot be applied.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LayoutError {
@@ -94,6 +108,11 @@ impl Layout {
         layout.validate()?;
         layout.normalize();
         Ok(layout)
+    }
+
+    /// The layout as a file [`Layout::from_toml`] reads back.
+    pub fn to_toml(&self) -> Result<String, LayoutError> {
+        toml::to_string(self).map_err(|e| LayoutError::Parse(e.to_string()))
     }
 
     /// Checks that the layout is self-consistent.

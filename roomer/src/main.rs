@@ -322,6 +322,11 @@ async fn simulate(command: SimulateCommand) -> anyhow::Result<()> {
         Live(LiveOptions),
     }
     let (work, publish, speed) = match command {
+        SimulateCommand::Week { out, start, seed } => {
+            let written = roomer_simulator::week::write_week(&out, start, seed)?;
+            println!("{written}");
+            return Ok(());
+        }
         SimulateCommand::Replay {
             file,
             publish,

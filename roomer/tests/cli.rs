@@ -74,7 +74,7 @@ async fn serve_counts_a_replayed_csv_and_stops_on_sigterm() {
         },
     )
     .await;
-    // The README's tour, figure for figure, and the reference model's.
+    // The reference data's figures, and the reference model's.
     let spaces = get_json(&format!("{base}/api/v1/spaces")).await.unwrap();
     let now: Vec<(i64, i64)> = spaces
         .as_array()

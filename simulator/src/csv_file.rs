@@ -64,6 +64,30 @@ pub fn read_csv(path: &Path) -> Result<Vec<Crossing>, SimError> {
     }
 }
 
+/// Writes `rows` in the reference data's format (`"timestamp","direction","dpu_id"`, every
+/// field quoted, timestamps to the millisecond in UTC), in their order.
+pub fn write_csv(path: &Path, rows: &[Crossing]) -> Result<(), SimError> {
+    let csv_error = |source| SimError::Csv {
+        path: path.to_owned(),
+        source,
+    };
+    let mut writer = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .from_path(path)
+        .map_err(csv_error)?;
+    writer
+        .write_record(["timestamp", "direction", "dpu_id"])
+        .map_err(csv_error)?;
+    for row in rows {
+        let ts = row.ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let direction = row.direction.as_i64().to_string();
+        writer
+            .write_record([ts.as_str(), direction.as_str(), row.dpu.as_str()])
+            .map_err(csv_error)?;
+    }
+    writer.flush().map_err(|e| csv_error(e.into()))
+}
+
 struct Columns {
     timestamp: usize,
     direction: usize,

@@ -5,12 +5,19 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    /// The file could not be opened or read at all.
-    #[error("cannot read {path}: {source}")]
+    /// The file could not be opened, read or written at all.
+    #[error("cannot read or write {path}: {source}")]
     Csv {
         path: PathBuf,
         #[source]
         source: csv::Error,
+    },
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     /// The header does not name one of the columns the reader needs.
     #[error(

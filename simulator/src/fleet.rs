@@ -2,7 +2,7 @@
 
 use occupancy::layout::DpuLayout;
 use occupancy::OUTSIDE;
-use occupancy::{Crossing, Direction, Doorway, DpuId, Installation, Layout, Space, Timestamp};
+use occupancy::{Crossing, Direction, Doorway, DpuId, Layout, Space, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -33,14 +33,7 @@ pub fn fleet_layout(dpus: usize, rooms: usize, start: Timestamp) -> Layout {
         })
         .collect();
     let dpus = (0..dpus)
-        .map(|i| DpuLayout {
-            id: fleet_dpu_id(i + 1),
-            installations: vec![Installation {
-                doorway: i as i64 + 1,
-                from: start,
-                until: None,
-            }],
-        })
+        .map(|i| DpuLayout::hanging_over(fleet_dpu_id(i + 1), i as i64 + 1, start))
         .collect();
     Layout {
         spaces,

@@ -2,7 +2,8 @@
 //! way real doorway sensors publish them, so the backend can be exercised end to end.
 //!
 //! # Layout
-//! - [`csv_file`]: [`read_csv`], the reference data's format (`timestamp,direction,dpu_id`).
+//! - [`csv_file`]: [`read_csv`] and [`write_csv`], the reference data's format
+//!   (`timestamp,direction,dpu_id`).
 //! - [`wire`]: [`payload`] and [`batch_payload`], what a DPU publishes (the format
 //!   `occupancy::payload` parses).
 //! - [`target`]: [`MqttTarget`], where to publish (`mqtt://host:port`).
@@ -18,6 +19,8 @@
 //! - [`latency`]: a lock-free histogram of PUBACK latencies, and its percentiles.
 //! - [`fleet`]: [`fleet_layout`] and [`fleet_events`], a deterministic synthetic building for
 //!   load tests.
+//! - [`week`]: [`office_week`], a week in a small office as its DPUs uploaded it (late and
+//!   repeated rows included): the tour's data.
 //! - [`error`]: what can fail, [`SimError`].
 #![forbid(unsafe_code)]
 
@@ -31,9 +34,10 @@ pub mod progress;
 pub mod replay;
 pub mod source;
 pub mod target;
+pub mod week;
 pub mod wire;
 
-pub use csv_file::read_csv;
+pub use csv_file::{read_csv, write_csv};
 pub use error::SimError;
 pub use fleet::{fleet_dpu_id, fleet_events, fleet_layout};
 pub use latency::LatencySummary;
@@ -41,4 +45,5 @@ pub use live::{live, LiveOptions, LiveSchedule};
 pub use progress::{FleetProgress, FleetReport, ProgressSnapshot};
 pub use replay::{connect_delay, replay, replay_watched, ReplayOptions, ReplayReport};
 pub use target::{client_tls, MqttTarget};
+pub use week::{office_week, Week};
 pub use wire::{batch_payload, payload};

@@ -306,6 +306,19 @@ pub enum SimulateCommand {
         #[command(flatten)]
         publish: PublishArgs,
     },
+    /// Write a week in a small office as its four DPUs uploaded it (late and repeated rows
+    /// included): OUT/building.toml, its layout for `roomer layout apply`, and
+    /// OUT/crossings.csv, the rows in the reference data's columns for `simulate replay`.
+    Week {
+        /// The directory to write into (made if missing).
+        #[arg(long, default_value = "tour")]
+        out: PathBuf,
+        /// A day of the week to make (it starts on that day's Monday).
+        #[arg(long, default_value = "2026-01-05")]
+        start: chrono::NaiveDate,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Args)]
