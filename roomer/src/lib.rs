@@ -3,13 +3,18 @@
 //! # Layout
 //! - [`serve`] (this file): broker, ingest worker and API in one process on the embedded
 //!   defaults: what `roomer serve` (and a bare `roomer`) runs.
-//! - [`dpu_access`]: the embedded broker's logins, checked against the DPU registry.
+//! - [`commands`]: every other command (`api`, `ingest`, `simulate`, the administrative
+//!   ones) and the log output, assembled from plain configuration.
+//! - [`dpu_access`]: the embedded broker's logins, checked against the DPU registry, and
+//!   `roomer broker`.
 //! - [`mosquitto`]: a Mosquitto password file and ACL written from the DPU registry.
 //! - [`limits`]: the open-files limit raised for a fleet of connections.
 //! - [`shutdown`]: Ctrl-C / SIGTERM as a cancellation token every long-running part watches.
-//! - `main.rs` and `cli/`: flags (each also an environment variable) and the subcommands.
+//! - `main.rs` and `cli/`: flags (each also an environment variable) and the subcommands,
+//!   mapped to the configurations of this crate; nothing is assembled there.
 #![forbid(unsafe_code)]
 
+pub mod commands;
 pub mod dpu_access;
 pub mod limits;
 pub mod mosquitto;
