@@ -8,12 +8,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use base64::prelude::{Engine as _, BASE64_STANDARD};
-use chrono::TimeDelta;
-use occupancy::payload::{parse_form, Rejection, Validation};
-use occupancy::{DpuId, Timestamp};
-use roomer_storage::{Rejected, RejectedFilter};
+use occupancy::Timestamp;
+use roomer_ingest::intake::{self, Arrival, Intake};
+use roomer_storage::RejectedFilter;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Accepted {
@@ -44,71 +42,28 @@ pub async fn post_crossing(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let source = format!("http POST /dpu/{raw_id}/");
-    // The body as it came, so that whatever is refused can be inspected as sent.
-    let payload = body.to_vec();
-    let keep = |reason: Rejection, dpu: Option<&str>| {
-        metrics::counter!("roomer_rejected_total", "reason" => reason.code()).increment(1);
-        Rejected {
-            received_at: chrono::Utc::now(),
-            source: source.clone(),
-            dpu_id: dpu.map(str::to_owned),
-            reason: reason.code().to_owned(),
-            detail: reason.to_string(),
-            payload: payload.clone(),
-        }
+    // The same intake as the MQTT worker's: validation, refusals kept with the body as sent,
+    // the DPU marked as heard from, the same meters.
+    let validation = intake::validation(state.store.as_ref(), state.max_future).await?;
+    let mut intake = Intake::new(validation);
+    let arrival = Arrival::HttpForm {
+        dpu: &raw_id,
+        content_type: headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or_default()),
+        body: &body,
     };
-    let fields = match form_fields(&headers, &body) {
-        Ok(fields) => fields,
-        Err(reason) => {
-            let message = reason.to_string();
-            tracing::warn!(%source, reason = reason.code(), %message, "crossing rejected");
-            let dpu = DpuId::new(raw_id.clone()).ok();
-            state
-                .store
-                .reject(&[keep(reason, dpu.as_ref().map(DpuId::as_str))])
-                .await?;
-            return Err(ApiError::BadRequest(message));
-        }
-    };
-    let dpu = match DpuId::new(raw_id.clone()) {
-        Ok(dpu) => dpu,
-        Err(e) => {
-            let rejection = Rejection::BadTopic(raw_id.clone());
-            state.store.reject(&[keep(rejection, None)]).await?;
-            return Err(ApiError::BadRequest(e.to_string()));
-        }
-    };
-    let field = |name: &'static str| fields.get(name).map(String::as_str);
-    let parsed = match (field("timestamp"), field("direction")) {
-        (Some(ts), Some(direction)) => {
-            let now = chrono::Utc::now();
-            let validation = Validation {
-                now,
-                max_future: TimeDelta::from_std(state.max_future).unwrap_or(TimeDelta::MAX),
-                oldest: state.store.oldest_kept(now).await?,
-            };
-            parse_form(&dpu, ts, direction, &validation)
-        }
-        (None, _) => Err(Rejection::MissingField("timestamp")),
-        (_, None) => Err(Rejection::MissingField("direction")),
-    };
-    let crossing = match parsed {
-        Ok(crossing) => crossing,
-        Err(reason) => {
-            let message = reason.to_string();
-            tracing::warn!(%source, reason = reason.code(), %message, "crossing rejected");
-            state
-                .store
-                .reject(&[keep(reason, Some(dpu.as_str()))])
-                .await?;
-            return Err(ApiError::BadRequest(message));
-        }
-    };
-    let outcome = state.store.ingest(std::slice::from_ref(&crossing)).await?;
-    // The same meters as the MQTT worker's, so a rate covers every way crossings arrive.
-    metrics::counter!("roomer_crossings_applied_total").increment(outcome.report.inserted as u64);
-    metrics::counter!("roomer_duplicates_total").increment(outcome.report.duplicates as u64);
+    intake.take(&arrival, chrono::Utc::now());
+    let started = std::time::Instant::now();
+    let outcome = state.store.apply_batch(&intake.batch()).await?;
+    intake.stored(&outcome.report, started);
+    if let Some(refused) = intake.rejected.first() {
+        return Err(ApiError::BadRequest(refused.detail.clone()));
+    }
+    let crossing = intake
+        .crossings
+        .first()
+        .expect("a form is either refused or a crossing");
     if outcome.report.inserted == 0 {
         return Err(ApiError::Conflict(format!(
             "DPU {} already reported direction {} at {}",
@@ -126,19 +81,6 @@ pub async fn post_crossing(
             counted: outcome.report.pending == 0,
         }),
     ))
-}
-
-/// The form's fields, if the body is a URL-encoded form (as the content type must say, when
-/// there is one).
-fn form_fields(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, Rejection> {
-    if let Some(kind) = headers.get(header::CONTENT_TYPE) {
-        let kind = kind.to_str().unwrap_or_default();
-        let essence = kind.split(';').next().unwrap_or_default().trim();
-        if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-            return Err(Rejection::NotAForm(format!("content type {kind:?}")));
-        }
-    }
-    serde_urlencoded::from_bytes(body).map_err(|e| Rejection::NotAForm(e.to_string()))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -8,10 +8,12 @@ use crate::error::Problem;
 use crate::{ApiError, AppState};
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use occupancy::{SpaceId, Timestamp};
+pub use occupancy::topics::CountUpdate;
+use occupancy::topics::COUNT_FILTER;
+use occupancy::SpaceId;
 use roomer_storage::Page;
 use rumqttc::{AsyncClient, MqttOptions, Packet, QoS};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,20 +25,8 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
-/// The filter the count topics match.
-pub const COUNT_FILTER: &str = "spaces/+/count";
 /// Updates buffered per slow client before it is told it lagged.
 const BUFFER: usize = 1024;
-
-/// One count change, as published on `spaces/{id}/count` and sent to clients.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CountUpdate {
-    pub space_id: SpaceId,
-    pub count: i64,
-    /// When the count was read, right after the commit.
-    #[schema(value_type = String, format = DateTime)]
-    pub ts: Timestamp,
-}
 
 /// The API's subscription to the count topics, shared by every live client.
 #[derive(Clone)]
@@ -102,7 +92,7 @@ async fn follow(
                 }
             }
             Ok(rumqttc::Event::Incoming(Packet::Publish(publish))) => {
-                match serde_json::from_slice::<CountUpdate>(&publish.payload) {
+                match CountUpdate::from_payload(&publish.payload) {
                     // No live client is not an error.
                     Ok(update) => drop(updates.send(update)),
                     Err(e) => {

@@ -192,6 +192,15 @@ async fn dpus_show_their_doorway_and_todays_crossings() {
     assert_eq!(dpu["doorway"], 1);
     assert_eq!(dpu["events_today"], 1);
     assert_eq!(dpu["online"], Value::Null, "it never published a status");
+    // A crossing over HTTP is a sighting, as one over MQTT is.
+    let last_seen: chrono::DateTime<chrono::Utc> = dpu["last_seen"]
+        .as_str()
+        .expect("heard from")
+        .parse()
+        .unwrap();
+    assert!((chrono::Utc::now() - last_seen).num_seconds() < 60, "{dpu}");
+    let (_, silent) = app.get("/api/v1/dpus/423").await;
+    assert_eq!(silent["last_seen"], Value::Null, "423 sent nothing");
     assert_eq!(app.get("/api/v1/dpus/999").await.0, 404);
     assert_eq!(app.get("/api/v1/dpus/bad%20id").await.0, 404);
 }

@@ -139,14 +139,17 @@ async fn doorways_validate_their_sides_and_move_their_crossings() {
     // Forget DPU 423 (its crossing waits as pending), then its doorway can go.
     assert_eq!(app.send("DELETE", "/api/v1/dpus/423", None).await.0, 204);
     assert_eq!(app.get("/api/v1/totals").await.1["pending"], 1);
-    // Forgotten: like a DPU never heard of (its crossing came over HTTP, with no status).
-    assert_eq!(app.send("GET", "/api/v1/dpus/423", None).await.0, 404);
-    assert_eq!(
-        app.send("GET", "/api/v1/dpus/423/installations", None)
-            .await
-            .0,
-        404
-    );
+    // Forgotten by the layout, but still known as heard from (its crossing came over HTTP,
+    // which marks a DPU as seen as MQTT does).
+    let (status, _, forgotten) = app.send("GET", "/api/v1/dpus/423", None).await;
+    assert_eq!(status, 200, "{forgotten}");
+    assert_eq!(forgotten["declared"], false);
+    assert!(forgotten["last_seen"].is_string(), "{forgotten}");
+    assert!(forgotten["doorway"].is_null(), "{forgotten}");
+    let (status, _, history) = app
+        .send("GET", "/api/v1/dpus/423/installations", None)
+        .await;
+    assert_eq!((status, history), (200, json!([])));
     assert_eq!(app.send("DELETE", "/api/v1/dpus/423", None).await.0, 404);
     assert_eq!(app.send("DELETE", "/api/v1/dpus/999", None).await.0, 404);
     assert_eq!(

@@ -3,13 +3,12 @@
 
 use crate::acks::AckQueue;
 use crate::counts::CountAnnouncer;
+use crate::intake::{self, Arrival, Intake};
 use crate::poison::TRIES;
 use crate::subscriber::Message;
 use crate::{IngestConfig, IngestStats};
-use chrono::TimeDelta;
-use occupancy::payload::{parse_message, parse_status, parse_topic, Rejection, Topic, Validation};
-use occupancy::{Crossing, DpuId, SpaceId, Timestamp};
-use roomer_storage::{Batch, Rejected, Store};
+use occupancy::SpaceId;
+use roomer_storage::Store;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -116,49 +115,20 @@ impl Applier {
         batch: &[Message],
         stop: &mut watch::Receiver<bool>,
     ) -> Option<Vec<SpaceId>> {
-        let now = chrono::Utc::now();
-        let oldest = self.retry(stop, || self.store.oldest_kept(now)).await?;
-        let validation = Validation {
-            now,
-            max_future: TimeDelta::from_std(self.config.max_future).unwrap_or(TimeDelta::MAX),
-            oldest,
-        };
-        let mut crossings: Vec<Crossing> = Vec::new();
-        let mut rejected: Vec<Rejected> = Vec::new();
-        let mut seen: Vec<(DpuId, Timestamp)> = Vec::new();
-        let mut statuses: Vec<(DpuId, bool, Timestamp)> = Vec::new();
+        let max_future = self.config.max_future;
+        let validation = self
+            .retry(stop, || intake::validation(self.store.as_ref(), max_future))
+            .await?;
+        let mut intake = Intake::new(validation);
         for message in batch {
-            let dpu = match parse_topic(&message.publish.topic) {
-                Ok(Topic::Crossings(dpu)) => dpu,
-                Ok(Topic::Status(dpu)) => {
-                    match parse_status(&message.publish.payload) {
-                        Ok(online) => statuses.push((dpu, online, message.received_at)),
-                        Err(reason) => {
-                            rejected.push(record(message, Some(dpu.as_str()), None, &reason))
-                        }
-                    }
-                    continue;
-                }
-                Err(reason) => {
-                    rejected.push(record(message, None, None, &reason));
-                    continue;
-                }
+            let arrival = Arrival::Mqtt {
+                topic: &message.publish.topic,
+                payload: &message.publish.payload,
             };
-            seen.push((dpu.clone(), message.received_at));
-            let parsed = parse_message(&dpu, &message.publish.payload, &validation);
-            crossings.extend(parsed.crossings);
-            for (element, reason) in &parsed.rejected {
-                rejected.push(record(message, Some(dpu.as_str()), *element, reason));
-            }
+            intake.take(&arrival, message.received_at);
         }
-
-        let stored = Batch {
-            crossings: &crossings,
-            rejected: &rejected,
-            statuses: &statuses,
-            seen: &seen,
-        };
-        let started = Instant::now();
+        let started = std::time::Instant::now();
+        let stored = intake.batch();
         let outcome = match self
             .tries(stop, Some(TRIES), || self.store.apply_batch(&stored))
             .await?
@@ -167,21 +137,8 @@ impl Applier {
             Err(error) => return self.apply_apart(batch, &error, stop).await,
         };
         let report = outcome.report;
-        let committed = chrono::Utc::now();
-        metrics::histogram!("roomer_batch_seconds").record(started.elapsed().as_secs_f64());
-        for message in batch {
-            let lag = (committed - message.received_at).as_seconds_f64();
-            metrics::histogram!("roomer_ingest_lag_seconds").record(lag.max(0.0));
-        }
-        // From the crossing itself (the DPU's clock) to stored: for live traffic, what a
-        // dashboard waits; for a backlog, how late it came.
-        let delays = metrics::histogram!("roomer_crossing_delay_seconds");
-        for crossing in &crossings {
-            delays.record((committed - crossing.ts).as_seconds_f64().max(0.0));
-        }
-        metrics::counter!("roomer_crossings_applied_total").increment(report.inserted as u64);
-        metrics::counter!("roomer_duplicates_total").increment(report.duplicates as u64);
-        metrics::counter!("roomer_messages_total").increment(batch.len() as u64);
+        intake.stored(&report, started);
+        let rejected = &intake.rejected;
         IngestStats::add(&self.stats.batches, 1);
         IngestStats::add(&self.stats.crossings_new, report.inserted);
         IngestStats::add(&self.stats.duplicates, report.duplicates);
@@ -213,39 +170,5 @@ impl Applier {
             Ok(value) => Some(value),
             Err(_) => unreachable!("without a limit, tries retries every error"),
         }
-    }
-}
-
-/// The refusal kept for `message`, logged and counted.
-fn record(
-    message: &Message,
-    dpu: Option<&str>,
-    element: Option<usize>,
-    reason: &Rejection,
-) -> Rejected {
-    let kept = rejection(message, dpu, element, reason);
-    tracing::warn!(topic = %message.publish.topic, reason = reason.code(), detail = %kept.detail, "message rejected");
-    metrics::counter!("roomer_rejected_total", "reason" => reason.code()).increment(1);
-    kept
-}
-
-/// The refusal kept for `message` (or one element of it).
-fn rejection(
-    message: &Message,
-    dpu: Option<&str>,
-    element: Option<usize>,
-    reason: &Rejection,
-) -> Rejected {
-    let detail = match element {
-        Some(i) => format!("element {i}: {reason}"),
-        None => reason.to_string(),
-    };
-    Rejected {
-        received_at: message.received_at,
-        source: message.publish.topic.clone(),
-        dpu_id: dpu.map(str::to_owned),
-        reason: reason.code().to_owned(),
-        detail,
-        payload: message.publish.payload.to_vec(),
     }
 }

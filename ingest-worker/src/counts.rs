@@ -19,10 +19,10 @@
 //! on the applier.
 
 use occupancy::reset::DailyReset;
+use occupancy::topics::{self, CountUpdate};
 use occupancy::{Space, SpaceId, Timestamp};
 use roomer_storage::{Page, Store};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, QoS};
-use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,19 +37,6 @@ pub const SETTLE: Duration = Duration::from_secs(1);
 /// after each of them took a sixth of TimescaleDB's time in the fleet pace bench, for
 /// updates no dashboard can tell apart.
 pub const PUBLISH_GAP: Duration = Duration::from_millis(100);
-
-/// The topic a space's count is published on.
-pub fn count_topic(space: SpaceId) -> String {
-    format!("spaces/{space}/count")
-}
-
-/// The retained payload: `{"space_id": 1, "count": 3, "ts": "…"}`; `ts` is when the count
-/// was read.
-pub fn count_payload(space: SpaceId, count: i64, ts: Timestamp) -> Vec<u8> {
-    json!({ "space_id": space, "count": count, "ts": ts })
-        .to_string()
-        .into_bytes()
-}
 
 /// The announcer task and the way to tell it which spaces a commit touched.
 pub(crate) struct CountAnnouncer {
@@ -205,10 +192,15 @@ impl Announcer {
     }
 
     async fn send(&mut self, space: SpaceId, count: i64) {
-        let payload = count_payload(space, count, chrono::Utc::now());
+        let update = CountUpdate {
+            space_id: space,
+            count,
+            ts: chrono::Utc::now(),
+        };
+        let payload = update.to_payload();
         match self
             .client
-            .publish(count_topic(space), QoS::AtLeastOnce, true, payload)
+            .publish(topics::count(space), QoS::AtLeastOnce, true, payload)
             .await
         {
             Ok(()) => {

@@ -8,9 +8,12 @@
 //!   through a shared subscription), reconnects with backoff, and hands each publish to the
 //!   applier through a bounded channel: when storage is slow the channel fills, the event
 //!   loop stops reading, and TCP pushes back on the broker instead of memory growing.
-//! - `applier`: cuts the stream into batches (by size and time), parses and validates
-//!   payloads (`occupancy::payload`), keeps what is refused, stores the rest in one
-//!   transaction (retrying with backoff while the database is unavailable), then acks.
+//! - `applier`: cuts the stream into batches (by size and time), takes them in through
+//!   [`intake`], stores each in one transaction (retrying with backoff while the database is
+//!   unavailable), then acks.
+//! - [`intake`]: the one step from what arrived (an MQTT message, an HTTP form) to a batch:
+//!   parsing and validation (`occupancy::payload`), refusals kept with their payloads,
+//!   sightings, meters. The API's `POST /dpu/{id}/` takes crossings in through it too.
 //! - `poison`: a batch storage refuses (not a storage fault, which is retried until it
 //!   heals) is tried a bounded number of times, then message by message; a message that fails
 //!   alone is set aside in the rejected list (`unappliable`) and acknowledged.
@@ -24,6 +27,7 @@
 mod acks;
 mod applier;
 pub mod counts;
+pub mod intake;
 mod poison;
 mod stats;
 mod subscriber;
@@ -38,9 +42,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 /// The topic filter DPUs publish crossings under.
-pub const CROSSINGS_FILTER: &str = "dpus/+/crossings";
+pub use occupancy::topics::CROSSINGS_FILTER;
 /// The topic filter DPUs publish `online` / `offline` under.
-pub const STATUS_FILTER: &str = "dpus/+/status";
+pub use occupancy::topics::STATUS_FILTER;
 
 pub use occupancy::broker_url::MqttLogin;
 

@@ -41,6 +41,7 @@ pub mod series;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod tiers;
+pub mod topics;
 
 pub use layout::{Layout, LayoutError};
 pub use model::*;

@@ -109,11 +109,15 @@ pub enum Topic {
 pub fn parse_topic(topic: &str) -> Result<Topic, Rejection> {
     let bad = || Rejection::BadTopic(topic.to_owned());
     let mut parts = topic.split('/');
-    let (Some("dpus"), Some(id), Some(kind), None) =
+    let prefix = crate::topics::DPU_PREFIX.trim_end_matches('/');
+    let (Some(first), Some(id), Some(kind), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(bad());
     };
+    if first != prefix {
+        return Err(bad());
+    }
     let dpu = DpuId::new(id).map_err(|_| bad())?;
     match kind {
         "crossings" => Ok(Topic::Crossings(dpu)),

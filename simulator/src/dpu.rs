@@ -58,14 +58,6 @@ pub struct DpuReport {
     pub resent: usize,
 }
 
-pub fn crossings_topic(dpu: &DpuId) -> String {
-    format!("dpus/{dpu}/crossings")
-}
-
-pub fn status_topic(dpu: &DpuId) -> String {
-    format!("dpus/{dpu}/status")
-}
-
 /// Fails before connecting if a message could never be sent.
 pub fn check_sizes(dpu: &DpuId, messages: &[Message]) -> Result<(), SimError> {
     messages
@@ -99,7 +91,7 @@ pub async fn run(
     source: impl Source,
     progress: Arc<FleetProgress>,
 ) -> Result<DpuReport, SimError> {
-    let status = status_topic(&dpu);
+    let status = occupancy::topics::status(&dpu);
     let mut options = target.options(client_id);
     let max_packet = MAX_PAYLOAD_BYTES + PACKET_SLACK_BYTES;
     options

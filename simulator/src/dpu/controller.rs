@@ -1,6 +1,6 @@
 //! The controller half of a simulated DPU: see [the module above](super).
 
-use super::{check_size, crossings_topic, DpuReport, Report, GOODBYE_TIMEOUT, IN_FLIGHT};
+use super::{check_size, DpuReport, Report, GOODBYE_TIMEOUT, IN_FLIGHT};
 use crate::error::SimError;
 use crate::progress::FleetProgress;
 use crate::source::{Next, Source};
@@ -63,7 +63,7 @@ impl<S: Source> Controller<S> {
         progress: Arc<FleetProgress>,
     ) -> Self {
         Self {
-            crossings: crossings_topic(&dpu),
+            crossings: occupancy::topics::crossings(&dpu),
             dpu,
             client,
             status,
