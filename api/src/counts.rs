@@ -5,7 +5,7 @@ use crate::time::parse_instant;
 use crate::{ApiError, AppState};
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use occupancy::{SpaceId, Timestamp};
+use roomer_occupancy::{SpaceId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize, utoipa::IntoParams)]

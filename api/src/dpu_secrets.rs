@@ -8,7 +8,7 @@ use crate::{ApiError, AppState};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use occupancy::DpuId;
+use roomer_occupancy::DpuId;
 use serde::Serialize;
 
 /// A DPU's new login for the embedded broker.

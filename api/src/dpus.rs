@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use occupancy::{DpuId, Installation};
+use roomer_occupancy::{DpuId, Installation};
 use roomer_storage::{Page, StoreError};
 use serde::Serialize;
 
@@ -91,7 +91,7 @@ pub async fn put_installations(
     };
     Ok(Json(InstallationsReport {
         dpu_id: id,
-        installations: occupancy::layout::normalized_history(&history),
+        installations: roomer_occupancy::layout::normalized_history(&history),
         changed: report.changed,
         reattributed: report.reattributed,
     }))

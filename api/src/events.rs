@@ -8,8 +8,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use base64::prelude::{Engine as _, BASE64_STANDARD};
-use occupancy::Timestamp;
 use roomer_ingest::intake::{self, Arrival, Intake};
+use roomer_occupancy::Timestamp;
 use roomer_storage::RejectedFilter;
 use serde::{Deserialize, Serialize};
 

@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, FixedOffset};
 use chrono_tz::Tz;
-use occupancy::history::{boundaries, Bucket, Interval};
-use occupancy::SpaceId;
+use roomer_occupancy::history::{boundaries, Bucket, Interval};
+use roomer_occupancy::SpaceId;
 use roomer_storage::history::{history, History, Source};
 use serde::{Deserialize, Serialize};
 
@@ -102,12 +102,15 @@ pub(crate) async fn answer(
         Some(name) => name
             .parse()
             .map_err(|_| ApiError::BadRequest(format!("unknown IANA time zone {name:?}")))?,
-        None => occupancy::layout::effective_time_zone(id, &spaces),
+        None => roomer_occupancy::layout::effective_time_zone(id, &spaces),
     };
     let interval_text = q.interval.clone().unwrap_or_else(|| "1h".into());
-    let interval: Interval = interval_text
-        .parse()
-        .map_err(|e: occupancy::history::InvalidInterval| ApiError::BadRequest(e.to_string()))?;
+    let interval: Interval =
+        interval_text
+            .parse()
+            .map_err(|e: roomer_occupancy::history::InvalidInterval| {
+                ApiError::BadRequest(e.to_string())
+            })?;
     let start = parse_local_instant(&q.start_time, tz)?;
     let end = match &q.end_time {
         Some(t) => parse_local_instant(t, tz)?,

@@ -10,7 +10,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use occupancy::{Doorway, DoorwayId, Space, SpaceId};
+use roomer_occupancy::{Doorway, DoorwayId, Space, SpaceId};
 use roomer_storage::Page;
 use serde::{Deserialize, Serialize};
 

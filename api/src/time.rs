@@ -3,10 +3,10 @@
 
 use crate::ApiError;
 use chrono::{NaiveDate, NaiveDateTime};
-use occupancy::Timestamp;
+use roomer_occupancy::Timestamp;
 
 pub fn parse_instant(text: &str) -> Result<Timestamp, ApiError> {
-    if let Ok(ts) = occupancy::payload::parse_timestamp(text) {
+    if let Ok(ts) = roomer_occupancy::payload::parse_timestamp(text) {
         return Ok(ts);
     }
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
@@ -25,14 +25,14 @@ pub fn parse_instant(text: &str) -> Result<Timestamp, ApiError> {
 /// without an offset (`2026-03-29T08:30`, what a browser's date-time picker sends) is local
 /// time in `tz`.
 pub fn parse_local_instant(text: &str, tz: chrono_tz::Tz) -> Result<Timestamp, ApiError> {
-    if let Ok(ts) = occupancy::payload::parse_timestamp(text) {
+    if let Ok(ts) = roomer_occupancy::payload::parse_timestamp(text) {
         return Ok(ts);
     }
     let local = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
         .iter()
         .find_map(|format| NaiveDateTime::parse_from_str(text.trim(), format).ok());
     if let Some(local) = local {
-        return Ok(occupancy::history::local_instant(tz, local));
+        return Ok(roomer_occupancy::history::local_instant(tz, local));
     }
     let date = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
         ApiError::BadRequest(format!(
@@ -41,7 +41,7 @@ pub fn parse_local_instant(text: &str, tz: chrono_tz::Tz) -> Result<Timestamp, A
         ))
     })?;
     let midnight = date.and_time(chrono::NaiveTime::MIN);
-    Ok(occupancy::history::Interval::Day.floor(
+    Ok(roomer_occupancy::history::Interval::Day.floor(
         chrono::TimeZone::from_local_datetime(&tz, &midnight)
             .earliest()
             .map_or_else(|| midnight.and_utc(), |t| t.to_utc()),

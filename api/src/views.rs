@@ -3,7 +3,7 @@
 //! and what the OpenAPI document promises, is decided here.
 
 use chrono::{DateTime, Utc};
-use occupancy::{DoorwayId, Space};
+use roomer_occupancy::{DoorwayId, Space};
 use serde::Serialize;
 
 /// A space, its settings and its current count.

@@ -5,9 +5,9 @@
 mod common;
 
 use common::{spawn_app, token, App};
-use occupancy::{Layout, Space};
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
+use roomer_occupancy::{Layout, Space};
 use roomer_storage::Role;
 
 /// A client that sends nothing by itself and follows no redirect.

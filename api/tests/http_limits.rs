@@ -69,7 +69,7 @@ async fn a_body_too_large_is_413_and_one_without_its_content_type_415() {
 #[tokio::test]
 async fn names_longer_than_the_bound_are_refused() {
     let app = spawn_app().await;
-    let longest = "é".repeat(occupancy::layout::MAX_NAME);
+    let longest = "é".repeat(roomer_occupancy::layout::MAX_NAME);
     let space = format!("{}/api/v1/spaces/7", app.base);
     let ok = app
         .http

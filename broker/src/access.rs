@@ -29,7 +29,7 @@ pub const SERVICE_USER: &str = "roomer";
 /// Client ids that only Roomer's own components may use.
 pub const RESERVED_CLIENT_PREFIX: &str = "roomer-";
 /// Roomer's own topics: only its components publish here.
-const ROOMER_TOPICS: &str = occupancy::topics::SPACE_PREFIX;
+const ROOMER_TOPICS: &str = roomer_occupancy::topics::SPACE_PREFIX;
 /// Revocations kept for connections that have not looked yet.
 const REVOCATIONS_BUFFER: usize = 1024;
 
@@ -222,7 +222,7 @@ impl Gatekeeper {
 /// `dpus/+/…` does not).
 fn under_own_prefix(dpu: &str, topic: &[u8]) -> bool {
     topic
-        .strip_prefix(occupancy::topics::DPU_PREFIX.as_bytes())
+        .strip_prefix(roomer_occupancy::topics::DPU_PREFIX.as_bytes())
         .and_then(|rest| rest.strip_prefix(dpu.as_bytes()))
         .is_some_and(|rest| rest.starts_with(b"/"))
 }

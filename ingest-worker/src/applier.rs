@@ -7,7 +7,7 @@ use crate::intake::{self, Arrival, Intake};
 use crate::poison::TRIES;
 use crate::subscriber::Message;
 use crate::{IngestConfig, IngestStats};
-use occupancy::SpaceId;
+use roomer_occupancy::SpaceId;
 use roomer_storage::Store;
 use std::sync::Arc;
 use std::time::Duration;

@@ -18,9 +18,9 @@
 //! a request channel that only drains while the subscriber is free, and the subscriber waits
 //! on the applier.
 
-use occupancy::reset::DailyReset;
-use occupancy::topics::{self, CountUpdate};
-use occupancy::{Space, SpaceId, Timestamp};
+use roomer_occupancy::reset::DailyReset;
+use roomer_occupancy::topics::{self, CountUpdate};
+use roomer_occupancy::{Space, SpaceId, Timestamp};
 use roomer_storage::{Page, Store};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, QoS};
 use std::collections::{BTreeSet, HashMap};

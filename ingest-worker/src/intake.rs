@@ -1,16 +1,16 @@
 //! Intake: the one step from what arrived to a batch for storage, for every way crossings
 //! come in. An MQTT message on a DPU topic and a form posted to `POST /dpu/{id}/` go
-//! through the same parsing and validation (`occupancy::payload`), leave the same rejection
+//! through the same parsing and validation (`roomer_occupancy::payload`), leave the same rejection
 //! records (logged, metered, kept with their raw payload), mark their DPU as heard from, and
 //! are metered the same once stored. The ingest worker's applier and the API's HTTP route
 //! both take crossings in through [`Intake`].
 
 use chrono::TimeDelta;
-use occupancy::payload::{
+use roomer_occupancy::payload::{
     parse_form, parse_message, parse_status, parse_topic, Rejection, Topic, Validation,
 };
-use occupancy::plan::IngestReport;
-use occupancy::{Crossing, DpuId, Timestamp};
+use roomer_occupancy::plan::IngestReport;
+use roomer_occupancy::{Crossing, DpuId, Timestamp};
 use roomer_storage::{Batch, Rejected, Store, StoreError};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

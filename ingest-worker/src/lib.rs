@@ -12,7 +12,7 @@
 //!   [`intake`], stores each in one transaction (retrying with backoff while the database is
 //!   unavailable), then acks.
 //! - [`intake`]: the one step from what arrived (an MQTT message, an HTTP form) to a batch:
-//!   parsing and validation (`occupancy::payload`), refusals kept with their payloads,
+//!   parsing and validation (`roomer_occupancy::payload`), refusals kept with their payloads,
 //!   sightings, meters. The API's `POST /dpu/{id}/` takes crossings in through it too.
 //! - `poison`: a batch storage refuses (not a storage fault, which is retried until it
 //!   heals) is tried a bounded number of times, then message by message; a message that fails
@@ -42,11 +42,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 /// The topic filter DPUs publish crossings under.
-pub use occupancy::topics::CROSSINGS_FILTER;
+pub use roomer_occupancy::topics::CROSSINGS_FILTER;
 /// The topic filter DPUs publish `online` / `offline` under.
-pub use occupancy::topics::STATUS_FILTER;
+pub use roomer_occupancy::topics::STATUS_FILTER;
 
-pub use occupancy::broker_url::MqttLogin;
+pub use roomer_occupancy::broker_url::MqttLogin;
 
 /// Where to read from and how to batch.
 #[derive(Clone, Debug)]

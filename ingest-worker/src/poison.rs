@@ -11,8 +11,8 @@
 use crate::applier::{Applier, RETRY_MAX, RETRY_START};
 use crate::subscriber::Message;
 use crate::IngestStats;
-use occupancy::payload::{parse_topic, Topic};
-use occupancy::SpaceId;
+use roomer_occupancy::payload::{parse_topic, Topic};
+use roomer_occupancy::SpaceId;
 use roomer_storage::{Rejected, StoreError};
 use tokio::sync::watch;
 

@@ -1,7 +1,7 @@
 //! The MQTT side: one rumqttc event loop with a persistent session and manual acks.
 
 use crate::{IngestConfig, IngestStats};
-use occupancy::Timestamp;
+use roomer_occupancy::Timestamp;
 use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, Publish, QoS, SubscribeFilter};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

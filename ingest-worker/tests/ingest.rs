@@ -3,7 +3,7 @@
 mod common;
 
 use common::{publish, spawn_worker, wait_for_totals};
-use occupancy::OUTSIDE;
+use roomer_occupancy::OUTSIDE;
 use roomer_storage::testing::eventually;
 use roomer_storage::RejectedFilter;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! a late one rewrites every later entry up to the first moment the space was empty) and in
 //! the tiered summaries (`TieredSeries`: the late crossing's minute, then one bucket per
 //! tier). It prints medians and the 1,000,000 / 1,000 ratio; it asserts nothing about speed
-//! (the work bound is a unit test in `occupancy::tiers`).
+//! (the work bound is a unit test in `roomer_occupancy::tiers`).
 //!
 //! - Data: Outside (never empties: it is not clamped), one entrance per second from an hour
 //!   after the late crossing on, in one batch; then 21 late entrances, each into its own

@@ -32,7 +32,7 @@
 //!     cargo bench -p roomer --bench scale_out
 //! ```
 
-use occupancy::Crossing;
+use roomer_occupancy::Crossing;
 use roomer_simulator::{fleet_events, fleet_layout, MqttTarget, ReplayOptions};
 use roomer_storage::testing::{fresh_postgres_database, postgres_url};
 use sqlx::Connection;

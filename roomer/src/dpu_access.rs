@@ -4,8 +4,8 @@
 //! connections it opened within [`POLL_EVERY`].
 
 use async_trait::async_trait;
-use occupancy::{DpuId, Timestamp};
 use roomer_broker::{DpuSecrets, DpuSessions};
+use roomer_occupancy::{DpuId, Timestamp};
 use roomer_storage::Store;
 use std::collections::HashSet;
 use std::sync::Arc;

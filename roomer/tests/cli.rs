@@ -92,14 +92,18 @@ async fn serve_counts_a_replayed_csv_and_stops_on_sigterm() {
         totals,
         serde_json::json!({"crossings": 530, "pending": 0, "rejected": 0})
     );
-    let building = occupancy::Layout::from_toml(&std::fs::read_to_string(layout).unwrap()).unwrap();
+    let building =
+        roomer_occupancy::Layout::from_toml(&std::fs::read_to_string(layout).unwrap()).unwrap();
     let rows = roomer_simulator::read_csv(&csv).unwrap();
     let day = "2018-02-27T00:00:00Z".parse().unwrap();
     let far = "2100-01-01T00:00:00Z".parse().unwrap();
-    assert_eq!(occupancy::reference::count_at(&building, &rows, 1, day), 11);
+    assert_eq!(
+        roomer_occupancy::reference::count_at(&building, &rows, 1, day),
+        11
+    );
     for (space, count) in now {
         assert_eq!(
-            occupancy::reference::count_at(&building, &rows, space, far),
+            roomer_occupancy::reference::count_at(&building, &rows, space, far),
             count
         );
     }
@@ -363,7 +367,7 @@ async fn dpu_credentials_are_created_listed_and_revoked_from_the_command_line() 
     let secret = stdout.lines().last().expect("the secret, last").to_owned();
     assert_eq!(secret.len(), 64, "{stdout}");
     let store = roomer_storage::connect(&database_url).await.unwrap();
-    let dpu = occupancy::DpuId::new("283").unwrap();
+    let dpu = roomer_occupancy::DpuId::new("283").unwrap();
     assert!(store.check_dpu_secret(&dpu, &secret).await.unwrap());
     let listed = roomer(&database_url, &["dpu", "credentials", "list"]);
     assert_eq!(String::from_utf8_lossy(&listed.stdout), "283\n");

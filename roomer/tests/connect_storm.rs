@@ -5,7 +5,7 @@
 mod common;
 
 use common::{spawn_app, Backend};
-use occupancy::{Crossing, Direction, Timestamp, OUTSIDE};
+use roomer_occupancy::{Crossing, Direction, Timestamp, OUTSIDE};
 use roomer_simulator::{fleet_events, fleet_layout, replay, MqttTarget, ReplayOptions};
 use roomer_storage::testing::eventually;
 use std::collections::HashMap;
@@ -89,7 +89,7 @@ fn options(target: &MqttTarget, batch: usize) -> ReplayOptions {
 
 /// What each space should count: fleet traffic never asks a clamp to absorb anything, so a
 /// room holds its doorways' entrances minus their exits, and Outside the opposite.
-fn expected_counts(events: &[Crossing], layout: &occupancy::Layout) -> HashMap<i64, i64> {
+fn expected_counts(events: &[Crossing], layout: &roomer_occupancy::Layout) -> HashMap<i64, i64> {
     let doorway_of: HashMap<_, _> = layout
         .dpus
         .iter()

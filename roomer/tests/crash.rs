@@ -5,7 +5,7 @@
 mod common;
 
 use common::processes::{free_port, wait_for_port, RoomerProcess};
-use occupancy::{reference, Crossing, Timestamp};
+use roomer_occupancy::{reference, Crossing, Timestamp};
 use roomer_simulator::{fleet_events, fleet_layout, MqttTarget, ReplayOptions};
 use roomer_storage::testing::eventually;
 use std::collections::BTreeSet;
@@ -81,7 +81,7 @@ async fn a_server_killed_mid_upload_loses_nothing_it_acknowledged() {
         .spaces
         .iter()
         .map(|s| s.id)
-        .chain([occupancy::OUTSIDE])
+        .chain([roomer_occupancy::OUTSIDE])
     {
         assert_eq!(
             store.count_at(space, Some(far)).await.unwrap(),

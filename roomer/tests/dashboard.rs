@@ -333,9 +333,9 @@ async fn the_pages_fit_a_phone_and_a_wall_screen_and_the_keyboard_reaches_every_
 type Room = (i64, &'static str, u32, i64);
 
 /// Returns the layout and, per DPU, how many people walked in and from how many minutes ago.
-fn office_building() -> (occupancy::Layout, Vec<(String, i64, i64)>) {
-    use occupancy::layout::DpuLayout;
-    use occupancy::{Doorway, Installation, Layout, Space};
+fn office_building() -> (roomer_occupancy::Layout, Vec<(String, i64, i64)>) {
+    use roomer_occupancy::layout::DpuLayout;
+    use roomer_occupancy::{Doorway, Installation, Layout, Space};
     let since = chrono::Utc::now() - chrono::TimeDelta::hours(3);
     let mut layout = Layout::default();
     let mut building = Space::new(10, "Headquarters");
@@ -368,7 +368,7 @@ fn office_building() -> (occupancy::Layout, Vec<(String, i64, i64)>) {
         });
         let dpu = format!("dpu-{id}");
         layout.dpus.push(DpuLayout {
-            id: occupancy::DpuId::new(dpu.clone()).unwrap(),
+            id: roomer_occupancy::DpuId::new(dpu.clone()).unwrap(),
             installations: vec![Installation {
                 doorway: id,
                 from: since,
@@ -411,10 +411,10 @@ async fn a_building_of_floors_and_rooms_shows_as_a_tree_with_how_full_each_room_
     let mut crossings = Vec::new();
     for (dpu, people, minutes_ago) in &arrivals {
         for n in 0..*people {
-            crossings.push(occupancy::Crossing::new(
-                occupancy::DpuId::new(dpu.clone()).unwrap(),
+            crossings.push(roomer_occupancy::Crossing::new(
+                roomer_occupancy::DpuId::new(dpu.clone()).unwrap(),
                 now - chrono::TimeDelta::minutes(*minutes_ago) + chrono::TimeDelta::seconds(n * 37),
-                occupancy::Direction::In,
+                roomer_occupancy::Direction::In,
                 None,
             ));
         }

@@ -8,7 +8,7 @@
 mod common;
 
 use common::{spawn_app, Backend};
-use occupancy::{reference, Crossing, Timestamp};
+use roomer_occupancy::{reference, Crossing, Timestamp};
 use roomer_simulator::{fleet_events, fleet_layout, MqttTarget, ReplayOptions};
 use roomer_storage::testing::{eventually, fresh_postgres_database};
 use std::collections::BTreeSet;

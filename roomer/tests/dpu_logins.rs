@@ -21,7 +21,7 @@ async fn app_requiring_logins() -> (App, String) {
     let store = roomer_storage::connect(&app.database_url).await.unwrap();
     let text = std::fs::read_to_string(workspace_file("examples/reference-building.toml")).unwrap();
     store
-        .apply_layout(&occupancy::Layout::from_toml(&text).unwrap())
+        .apply_layout(&roomer_occupancy::Layout::from_toml(&text).unwrap())
         .await
         .unwrap();
     let (token, hash) = roomer_api::auth::new_token();
@@ -244,11 +244,11 @@ async fn a_dpu_over_tls_is_counted_and_read_over_https() {
     let store = roomer_storage::connect(&app.database_url).await.unwrap();
     let text = std::fs::read_to_string(workspace_file("examples/reference-building.toml")).unwrap();
     store
-        .apply_layout(&occupancy::Layout::from_toml(&text).unwrap())
+        .apply_layout(&roomer_occupancy::Layout::from_toml(&text).unwrap())
         .await
         .unwrap();
     let secret = store
-        .issue_dpu_secret(&occupancy::DpuId::new("283").unwrap())
+        .issue_dpu_secret(&roomer_occupancy::DpuId::new("283").unwrap())
         .await
         .unwrap();
 

@@ -7,7 +7,7 @@ mod common;
 use chrono::TimeDelta;
 use common::processes::RoomerProcess;
 use common::{app_with_example_building, spawn_app};
-use occupancy::{Crossing, Direction, DpuId, Timestamp};
+use roomer_occupancy::{Crossing, Direction, DpuId, Timestamp};
 use roomer_simulator::{replay, MqttTarget, ReplayOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

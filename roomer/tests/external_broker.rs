@@ -7,7 +7,7 @@
 mod common;
 
 use common::processes::{Mosquitto, RoomerProcess, MOSQUITTO_INFLIGHT};
-use occupancy::{reference, Crossing, Layout, Timestamp};
+use roomer_occupancy::{reference, Crossing, Layout, Timestamp};
 use roomer_simulator::{fleet_events, fleet_layout, MqttTarget, ReplayOptions};
 use roomer_storage::testing::{eventually, release_sqlite, stall_sqlite};
 use roomer_storage::Store;
@@ -48,7 +48,7 @@ async fn wait_until_stored(store: &Arc<dyn Store>, at_least: i64, within: Durati
 async fn assert_counts_match_reference(store: &Arc<dyn Store>, layout: &Layout, all: &[Crossing]) {
     let far = start() + chrono::TimeDelta::days(365);
     let mut spaces: Vec<i64> = layout.spaces.iter().map(|s| s.id).collect();
-    spaces.push(occupancy::OUTSIDE);
+    spaces.push(roomer_occupancy::OUTSIDE);
     for space in spaces {
         assert_eq!(
             store.count_at(space, Some(far)).await.unwrap(),

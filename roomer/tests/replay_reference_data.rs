@@ -5,10 +5,10 @@
 mod common;
 
 use common::{reference_csv, spawn_app, workspace_file, App, Backend};
-use occupancy::{reference, Crossing, Layout, Timestamp};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use roomer_occupancy::{reference, Crossing, Layout, Timestamp};
 use roomer_simulator::{MqttTarget, ReplayOptions};
 use std::collections::BTreeSet;
 

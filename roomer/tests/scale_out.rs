@@ -11,11 +11,11 @@ mod common;
 
 use common::processes::{free_port, Mosquitto, RoomerProcess};
 use common::{reference_csv, workspace_file};
-use occupancy::layout::DpuLayout;
-use occupancy::{reference, Crossing, Installation, Layout, Timestamp};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use roomer_occupancy::layout::DpuLayout;
+use roomer_occupancy::{reference, Crossing, Installation, Layout, Timestamp};
 use roomer_simulator::{fleet_events, MqttTarget, ReplayOptions};
 use roomer_storage::testing::{eventually, fresh_postgres_database, postgres_url};
 use std::time::Duration;

@@ -11,7 +11,7 @@ mod common;
 
 use chrono::TimeDelta;
 use common::{spawn_app, Backend};
-use occupancy::{Crossing, Direction, DpuId, Timestamp};
+use roomer_occupancy::{Crossing, Direction, DpuId, Timestamp};
 use roomer_simulator::{replay, MqttTarget, ReplayOptions};
 use roomer_storage::testing::{eventually, SmallDisk};
 use std::time::Duration;
@@ -36,7 +36,7 @@ async fn stream_through(disk: SmallDisk, fault: Fault) {
         .unwrap();
     let store = roomer_storage::connect(&url).await.unwrap();
     store
-        .apply_layout(&occupancy::Layout::from_toml(&text).unwrap())
+        .apply_layout(&roomer_occupancy::Layout::from_toml(&text).unwrap())
         .await
         .unwrap();
     (fault.break_it)(&disk);

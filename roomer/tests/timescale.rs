@@ -6,10 +6,10 @@
 mod common;
 
 use common::{reference_csv, spawn_app, workspace_file, App, Backend};
-use occupancy::{Crossing, Layout};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use roomer_occupancy::{Crossing, Layout};
 use roomer_simulator::{MqttTarget, ReplayOptions};
 use roomer_storage::testing::{compress_all_chunks, eventually, fresh_timescale_database};
 use std::collections::BTreeSet;
@@ -163,11 +163,11 @@ async fn crossings_older_than_the_raw_retention_are_refused_and_kept_for_inspect
 
     // Over MQTT: a DPU back after 2018 with its backlog, and one recent crossing.
     let recent = chrono::Utc::now() - chrono::TimeDelta::days(1);
-    let dpu = occupancy::DpuId::new("283").unwrap();
+    let dpu = roomer_occupancy::DpuId::new("283").unwrap();
     let old = "2018-03-01T10:00:00Z".parse().unwrap();
     let events = vec![
-        Crossing::new(dpu.clone(), old, occupancy::Direction::In, None),
-        Crossing::new(dpu, recent, occupancy::Direction::In, None),
+        Crossing::new(dpu.clone(), old, roomer_occupancy::Direction::In, None),
+        Crossing::new(dpu, recent, roomer_occupancy::Direction::In, None),
     ];
     deliver(&app, &events).await;
     let rejected = eventually(

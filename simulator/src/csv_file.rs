@@ -1,8 +1,8 @@
 //! Reading crossings from a CSV file like the reference `dpu_data.csv`.
 
 use crate::error::SimError;
-use occupancy::payload::parse_timestamp;
-use occupancy::{Crossing, Direction, DpuId};
+use roomer_occupancy::payload::parse_timestamp;
+use roomer_occupancy::{Crossing, Direction, DpuId};
 use std::path::Path;
 
 /// Reads every crossing of a CSV file whose header names `timestamp`, `direction` and

@@ -24,7 +24,7 @@ use crate::progress::FleetProgress;
 use crate::source::Source;
 use crate::target::MqttTarget;
 use controller::Controller;
-use occupancy::DpuId;
+use roomer_occupancy::DpuId;
 use rumqttc::{AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, LastWill};
 use rumqttc::{Outgoing, Packet, QoS};
 use std::sync::Arc;
@@ -91,7 +91,7 @@ pub async fn run(
     source: impl Source,
     progress: Arc<FleetProgress>,
 ) -> Result<DpuReport, SimError> {
-    let status = occupancy::topics::status(&dpu);
+    let status = roomer_occupancy::topics::status(&dpu);
     let mut options = target.options(client_id);
     let max_packet = MAX_PAYLOAD_BYTES + PACKET_SLACK_BYTES;
     options

@@ -1,6 +1,6 @@
 //! What can go wrong while reading events or replaying them.
 
-use occupancy::DpuId;
+use roomer_occupancy::DpuId;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,10 +1,10 @@
 //! A synthetic building and its traffic, for load tests: deterministic for a seed.
 
-use occupancy::layout::DpuLayout;
-use occupancy::OUTSIDE;
-use occupancy::{Crossing, Direction, Doorway, DpuId, Layout, Space, Timestamp};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use roomer_occupancy::layout::DpuLayout;
+use roomer_occupancy::OUTSIDE;
+use roomer_occupancy::{Crossing, Direction, Doorway, DpuId, Layout, Space, Timestamp};
 
 /// The id of the fleet's `n`-th DPU, counting from 1: `sim-00001`, `sim-00002`, …
 pub fn fleet_dpu_id(n: usize) -> DpuId {

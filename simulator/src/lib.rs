@@ -5,7 +5,7 @@
 //! - [`csv_file`]: [`read_csv`] and [`write_csv`], the reference data's format
 //!   (`timestamp,direction,dpu_id`).
 //! - [`wire`]: [`payload`] and [`batch_payload`], what a DPU publishes (the format
-//!   `occupancy::payload` parses).
+//!   `roomer_occupancy::payload` parses).
 //! - [`target`]: [`MqttTarget`], where to publish (`mqtt://host:port`).
 //! - [`replay`](mod@replay): [`replay()`] and [`replay_watched`], their options (batching,
 //!   speed, connection rate) and report: one MQTT client per DPU, in parallel.

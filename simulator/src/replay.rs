@@ -6,8 +6,8 @@ use crate::progress::{FleetProgress, FleetReport};
 use crate::source::{Planned, Source};
 use crate::target::MqttTarget;
 use crate::wire::{batch_payload, payload};
-use occupancy::broker_url::MqttLogin;
-use occupancy::{Crossing, DpuId, Timestamp};
+use roomer_occupancy::broker_url::MqttLogin;
+use roomer_occupancy::{Crossing, DpuId, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -292,7 +292,7 @@ fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use occupancy::Direction;
+    use roomer_occupancy::Direction;
 
     fn crossing(dpu: &str, second: i64) -> Crossing {
         let ts = "2018-02-24T08:00:00Z".parse::<Timestamp>().unwrap()

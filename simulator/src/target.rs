@@ -1,8 +1,8 @@
 //! Where simulated DPUs (and Roomer's other MQTT clients) connect: a broker's URL (see
-//! `occupancy::broker_url`), with its login and, for `mqtts://`, a TLS client configuration.
+//! `roomer_occupancy::broker_url`), with its login and, for `mqtts://`, a TLS client configuration.
 
 use crate::error::SimError;
-use occupancy::broker_url::{BrokerUrl, MqttLogin};
+use roomer_occupancy::broker_url::{BrokerUrl, MqttLogin};
 use rumqttc::{MqttOptions, TlsConfiguration, Transport};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;

@@ -12,10 +12,10 @@
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Weekday};
 use chrono_tz::Tz;
-use occupancy::layout::DpuLayout;
-use occupancy::{Crossing, Direction, Doorway, DpuId, Layout, Space, Timestamp, OUTSIDE};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use roomer_occupancy::layout::DpuLayout;
+use roomer_occupancy::{Crossing, Direction, Doorway, DpuId, Layout, Space, Timestamp, OUTSIDE};
 
 /// The building's spaces.
 pub const LOBBY: i64 = 1;
@@ -195,7 +195,7 @@ fn saturday(rng: &mut StdRng, day: NaiveDate, steps: &mut Vec<Step>) {
 pub fn office_week(monday: NaiveDate, seed: u64) -> Week {
     let monday = monday - TimeDelta::days(i64::from(monday.weekday().num_days_from_monday()));
     let tz = time_zone();
-    let local = |t: NaiveDateTime| occupancy::history::local_instant(tz, t);
+    let local = |t: NaiveDateTime| roomer_occupancy::history::local_instant(tz, t);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut steps = Vec::new();
     for offset in 0..7 {
@@ -233,7 +233,7 @@ fn upload(recorded: Vec<(usize, Crossing)>, monday: NaiveDate, rng: &mut StdRng)
         let t = (monday + TimeDelta::days(days))
             .and_hms_opt(hour, 0, 0)
             .unwrap();
-        occupancy::history::local_instant(tz, t)
+        roomer_occupancy::history::local_instant(tz, t)
     };
     let (offline_from, back) = (at(2, 11), at(3, 8));
     let reconnect = at(1, 15);

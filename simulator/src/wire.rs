@@ -1,7 +1,7 @@
-//! What a simulated DPU publishes: the JSON `occupancy::payload` parses.
+//! What a simulated DPU publishes: the JSON `roomer_occupancy::payload` parses.
 
 use chrono::SecondsFormat;
-use occupancy::Crossing;
+use roomer_occupancy::Crossing;
 use serde::Serialize;
 
 /// One crossing as a DPU sends it: `{"ts":"…Z","direction":1}` plus `"id"` when the crossing
@@ -39,8 +39,8 @@ impl From<&Crossing> for Wire {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use occupancy::payload::{parse_message, Validation};
-    use occupancy::{Direction, DpuId};
+    use roomer_occupancy::payload::{parse_message, Validation};
+    use roomer_occupancy::{Direction, DpuId};
 
     fn crossing(id: Option<u64>) -> Crossing {
         let ts = "2018-02-24T08:45:21.893Z".parse().unwrap();

@@ -3,7 +3,7 @@
 mod common;
 
 use common::reference_csv;
-use occupancy::{Direction, DpuId};
+use roomer_occupancy::{Direction, DpuId};
 use roomer_simulator::{read_csv, SimError};
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -27,7 +27,7 @@ fn the_reference_file_holds_563_crossings_of_dpus_283_and_423_with_repeats_kept(
     assert_eq!(
         first.ts,
         "2018-02-24T08:45:21.893Z"
-            .parse::<occupancy::Timestamp>()
+            .parse::<roomer_occupancy::Timestamp>()
             .unwrap()
     );
     assert_eq!(first.direction, Direction::In);

@@ -1,6 +1,6 @@
 //! The synthetic fleet: a valid building, and traffic that is the same for the same seed.
 
-use occupancy::{Direction, Timestamp, OUTSIDE};
+use roomer_occupancy::{Direction, Timestamp, OUTSIDE};
 use roomer_simulator::{fleet_dpu_id, fleet_events, fleet_layout};
 use std::collections::HashMap;
 

@@ -3,8 +3,8 @@
 mod common;
 
 use common::{broker, keys, reference_csv, target, Received, Subscriber, PATIENCE};
-use occupancy::{Crossing, Timestamp};
 use roomer_broker::{BrokerConfig, EmbeddedBroker};
+use roomer_occupancy::{Crossing, Timestamp};
 use roomer_simulator::{fleet_events, read_csv, replay, ReplayOptions, ReplayReport};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -106,9 +106,9 @@ async fn a_dpu_is_online_while_it_replays_and_offline_once_done() {
     let broker = broker();
     let t0: Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
     let first = Crossing::new(
-        occupancy::DpuId::new("283").unwrap(),
+        roomer_occupancy::DpuId::new("283").unwrap(),
         t0,
-        occupancy::Direction::In,
+        roomer_occupancy::Direction::In,
         None,
     );
     // A second crossing 20 s later, replayed 10× faster: the DPU stays connected ~2 s.
@@ -224,9 +224,9 @@ async fn dpus_log_in_with_their_own_secrets_and_a_refused_login_ends_the_replay(
             .unwrap();
     let crossing = |dpu: &str| {
         Crossing::new(
-            occupancy::DpuId::new(dpu).unwrap(),
+            roomer_occupancy::DpuId::new(dpu).unwrap(),
             "2024-01-01T00:00:00Z".parse().unwrap(),
-            occupancy::Direction::In,
+            roomer_occupancy::Direction::In,
             None,
         )
     };

@@ -32,11 +32,11 @@
 //! ```
 
 use chrono::TimeDelta;
-use occupancy::history::{boundaries, Interval};
-use occupancy::{Crossing, Direction, SpaceId, Timestamp, OUTSIDE};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use roomer_occupancy::history::{boundaries, Interval};
+use roomer_occupancy::{Crossing, Direction, SpaceId, Timestamp, OUTSIDE};
 use roomer_simulator::{fleet_dpu_id, fleet_layout};
 use roomer_storage::history::{history, Source};
 use roomer_storage::testing::{
@@ -305,7 +305,11 @@ async fn lookups(store: &dyn Store, rooms: usize) {
     );
 }
 
-async fn hourly_90_days(store: &dyn Store, spaces: &[occupancy::Space], space: SpaceId) -> f64 {
+async fn hourly_90_days(
+    store: &dyn Store,
+    spaces: &[roomer_occupancy::Space],
+    space: SpaceId,
+) -> f64 {
     let end = day() + TimeDelta::days(1);
     let bounds = boundaries(
         end - TimeDelta::days(90),

@@ -21,13 +21,13 @@
 //! ```
 
 use chrono::{NaiveTime, TimeDelta};
-use occupancy::history::{boundaries, Interval};
-use occupancy::layout::DpuLayout;
-use occupancy::{
-    Crossing, Direction, Doorway, DpuId, Installation, Layout, Space, SpaceId, Timestamp, OUTSIDE,
-};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use roomer_occupancy::history::{boundaries, Interval};
+use roomer_occupancy::layout::DpuLayout;
+use roomer_occupancy::{
+    Crossing, Direction, Doorway, DpuId, Installation, Layout, Space, SpaceId, Timestamp, OUTSIDE,
+};
 use roomer_storage::history::{history, Source};
 use roomer_storage::testing::{
     compress_all_chunks, fresh_postgres_database, postgres_url, timescale_url,

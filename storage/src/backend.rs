@@ -17,8 +17,10 @@ use crate::{
     Totals,
 };
 use async_trait::async_trait;
-use occupancy::history::Bucket;
-use occupancy::{Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp};
+use roomer_occupancy::history::Bucket;
+use roomer_occupancy::{
+    Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId, Timestamp,
+};
 
 type Result<T> = std::result::Result<T, StoreError>;
 

@@ -6,7 +6,7 @@
 
 use crate::engine::{self, Result, WriteTx};
 use crate::{IngestOutcome, Rejected};
-use occupancy::{Crossing, DpuId, Timestamp};
+use roomer_occupancy::{Crossing, DpuId, Timestamp};
 
 #[derive(Clone, Copy)]
 pub struct Batch<'a> {

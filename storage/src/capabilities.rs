@@ -10,8 +10,8 @@ use crate::{
     SpaceCount, StoreError, TimescaleSettings, TimescaleStatus, TokenInfo, TokenSelector, Totals,
 };
 use async_trait::async_trait;
-use occupancy::{history::Bucket, Timestamp};
-use occupancy::{Crossing, Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId};
+use roomer_occupancy::{history::Bucket, Timestamp};
+use roomer_occupancy::{Crossing, Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId};
 
 /// Everything storage does. A `dyn Store` answers every capability's methods; code that
 /// holds a concrete store (`SqliteStore`) brings them into scope with
@@ -92,7 +92,7 @@ pub trait CountStore: Send + Sync + 'static {
     ) -> Result<Option<Series>, StoreError>;
 
     /// History buckets of a space over consecutive `bounds`, folded from its tiered
-    /// summaries (`occupancy::tiers`); `None` if the space does not exist.
+    /// summaries (`roomer_occupancy::tiers`); `None` if the space does not exist.
     async fn buckets(
         &self,
         space: SpaceId,

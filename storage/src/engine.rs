@@ -7,15 +7,15 @@
 use crate::tiers::{Appended, Note, Span};
 use crate::{InUse, IngestOutcome, LayoutReport, Missing, StoreError};
 use async_trait::async_trait;
-use occupancy::effect::Effect;
-use occupancy::layout::Attribution;
-use occupancy::plan::{
+use roomer_occupancy::effect::Effect;
+use roomer_occupancy::layout::Attribution;
+use roomer_occupancy::plan::{
     plan_batch, plan_reattribution, Attributed, IngestReport, Known, NewCrossing,
 };
-use occupancy::reset::DailyReset;
-use occupancy::series::{EntryKey, SpaceChange, Step};
-use occupancy::tiers::Tier;
-use occupancy::{
+use roomer_occupancy::reset::DailyReset;
+use roomer_occupancy::series::{EntryKey, SpaceChange, Step};
+use roomer_occupancy::tiers::Tier;
+use roomer_occupancy::{
     Crossing, CrossingKey, Doorway, DoorwayId, DpuId, Installation, Layout, Space, SpaceId,
     Timestamp, OUTSIDE,
 };
@@ -196,7 +196,7 @@ pub(crate) async fn set_installations(
     tx.lock_layout(true).await?;
     let old_doorways = doorways_by_id(tx).await?;
     let known = old_doorways.keys().copied().collect();
-    let history = occupancy::layout::checked_history(dpu, history, &known)?;
+    let history = roomer_occupancy::layout::checked_history(dpu, history, &known)?;
     let mut changed = usize::from(tx.upsert_dpu(dpu).await?);
     if tx.installations(dpu).await? == history {
         return Ok(LayoutReport {
@@ -372,7 +372,7 @@ async fn recount_changed_rules(
 /// Creates or replaces one space, checked against the spaces stored.
 pub(crate) async fn put_space(tx: &mut dyn WriteTx, space: &Space) -> Result<bool> {
     if space.id == OUTSIDE {
-        return Err(occupancy::LayoutError::OutsideDeclared(OUTSIDE).into());
+        return Err(roomer_occupancy::LayoutError::OutsideDeclared(OUTSIDE).into());
     }
     tx.lock_layout(true).await?;
     let stored = tx.spaces().await?;
@@ -380,7 +380,7 @@ pub(crate) async fn put_space(tx: &mut dyn WriteTx, space: &Space) -> Result<boo
     let mut spaces = stored;
     spaces.retain(|s| s.id != OUTSIDE && s.id != space.id);
     spaces.push(space.clone());
-    occupancy::layout::check_space_tree(&spaces)?;
+    roomer_occupancy::layout::check_space_tree(&spaces)?;
     let changed = tx.upsert_space(space).await?;
     if changed {
         recount_changed_rules(tx, &rules_before, &spaces).await?;
@@ -425,7 +425,7 @@ pub(crate) async fn put_doorway(tx: &mut dyn WriteTx, doorway: &Doorway) -> Resu
     let spaces: BTreeSet<SpaceId> = tx.spaces().await?.into_iter().map(|s| s.id).collect();
     for side in [doorway.exiting_to, doorway.entering_to] {
         if !spaces.contains(&side) {
-            return Err(occupancy::LayoutError::UnknownSpace {
+            return Err(roomer_occupancy::LayoutError::UnknownSpace {
                 doorway: doorway.id,
                 space: side,
             }
@@ -433,9 +433,9 @@ pub(crate) async fn put_doorway(tx: &mut dyn WriteTx, doorway: &Doorway) -> Resu
         }
     }
     if doorway.exiting_to == doorway.entering_to {
-        return Err(occupancy::LayoutError::SameSpaceBothSides(doorway.id).into());
+        return Err(roomer_occupancy::LayoutError::SameSpaceBothSides(doorway.id).into());
     }
-    occupancy::layout::check_name("doorway", doorway.id, &doorway.name)?;
+    roomer_occupancy::layout::check_name("doorway", doorway.id, &doorway.name)?;
     let old_doorways = doorways_by_id(tx).await?;
     let changed = usize::from(tx.upsert_doorway(doorway).await?);
     let resided: Vec<DoorwayId> = old_doorways

@@ -1,6 +1,6 @@
 //! What storage can fail with, in domain words where the caller can act on it.
 
-use occupancy::{DoorwayId, DpuId, SpaceId};
+use roomer_occupancy::{DoorwayId, DpuId, SpaceId};
 
 /// Errors from storage. Messages may contain database internals: log them, do not show them
 /// to HTTP clients.
@@ -13,7 +13,7 @@ pub enum StoreError {
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("invalid layout: {0}")]
-    Layout(#[from] occupancy::LayoutError),
+    Layout(#[from] roomer_occupancy::LayoutError),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
     /// The SQLite file was deleted or replaced while open: writing into it would be lost.

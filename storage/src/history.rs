@@ -1,12 +1,12 @@
-//! A space's history in buckets, folded from its tiered summaries (`occupancy::tiers`: the
+//! A space's history in buckets, folded from its tiered summaries (`roomer_occupancy::tiers`: the
 //! hourly and daily summaries are rollups as they stand, and any bucket on whole minutes is a
 //! fold of the largest summaries inside it), or, to compare with, from the raw series walked
 //! entry by entry. Both give the same buckets (the property tests check it).
 
 use crate::{Store, StoreError};
-use occupancy::history::{buckets, Bucket};
-use occupancy::reset::{self, DailyReset};
-use occupancy::{Space, SpaceId, Timestamp};
+use roomer_occupancy::history::{buckets, Bucket};
+use roomer_occupancy::reset::{self, DailyReset};
+use roomer_occupancy::{Space, SpaceId, Timestamp};
 
 /// Where history may come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct History {
     pub from_summaries: usize,
 }
 
-/// The buckets `bounds` (consecutive, as `occupancy::history::boundaries` makes them) of
+/// The buckets `bounds` (consecutive, as `roomer_occupancy::history::boundaries` makes them) of
 /// `space`, given every space of the building (for its time zone, capacity and daily reset);
 /// `None` if the space does not exist.
 ///

@@ -2,7 +2,7 @@
 //! statement never upserts a DPU twice (PostgreSQL refuses that), and concurrent batches
 //! take the rows' locks in the same order.
 
-use occupancy::{DpuId, Timestamp};
+use roomer_occupancy::{DpuId, Timestamp};
 use std::collections::BTreeMap;
 
 /// Each DPU's latest status; of two at the same time the later in the batch wins, as it

@@ -12,7 +12,7 @@
 //!   `engine::WriteTx` port; the counting rules themselves come from the domain crate
 //!   (`occupancy`). [`batch`]: what one ingest batch stores, in one transaction.
 //! - `tiers`: each space's series as summaries per minute, hour, day, 30 and 360 days
-//!   (`occupancy::tiers`): kept by the engine, read over the `tiers::TierRead` port.
+//!   (`roomer_occupancy::tiers`): kept by the engine, read over the `tiers::TierRead` port.
 //!   [`history`]: a space's buckets, folded from them (or from the raw series, to compare).
 //! - `cadence`: how often the summarizer runs, and the store's background task that runs it.
 //! - `sql`: statements both databases run as written.
@@ -25,6 +25,7 @@
 //! - Migrations live in the workspace's `migrations/{sqlite,postgres}` and are embedded here;
 //!   they run on every [`connect`], followed by `upgrade` where stored data needs more than
 //!   SQL to reach the current rules (rule 3's event ids, the summaries of older series).
+//! - `testing` (feature `testing`, for tests only): fresh test databases and `eventually`.
 //!
 //! SQL appears only in `sql.rs` and inside the two backend modules.
 #![forbid(unsafe_code)]
@@ -43,6 +44,7 @@ mod postgres;
 pub mod secrets;
 mod sql;
 mod sqlite;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod tiers;
 mod timescale_settings;

@@ -1,7 +1,7 @@
 //! The values storage takes and answers, in domain words.
 
-use occupancy::plan::IngestReport;
-use occupancy::{Space, SpaceId, Timestamp};
+use roomer_occupancy::plan::IngestReport;
+use roomer_occupancy::{Space, SpaceId, Timestamp};
 use serde::Serialize;
 
 use crate::StoreError;
@@ -77,7 +77,7 @@ pub struct Series {
     pub carried_in: i64,
     /// When the entry `carried_in` comes from happened (`None`: no entry before).
     pub carried_at: Option<Timestamp>,
-    pub points: Vec<occupancy::history::SeriesPoint>,
+    pub points: Vec<roomer_occupancy::history::SeriesPoint>,
 }
 
 /// One page of a list ordered by id: the items after `after` (all from the start when
@@ -123,7 +123,7 @@ pub struct Rejected {
     /// Where it came from: the MQTT topic, or `http`.
     pub source: String,
     pub dpu_id: Option<String>,
-    /// A stable code (`not_json`, `bad_direction`, …), see `occupancy::payload::Rejection`.
+    /// A stable code (`not_json`, `bad_direction`, …), see `roomer_occupancy::payload::Rejection`.
     pub reason: String,
     /// The human-readable reason.
     pub detail: String,
@@ -163,7 +163,7 @@ pub struct DpuInfo {
     /// When it was last heard from (a status or a crossings message).
     pub last_seen: Option<Timestamp>,
     /// The doorway it hangs over now, if any installation covers now.
-    pub doorway: Option<occupancy::DoorwayId>,
+    pub doorway: Option<roomer_occupancy::DoorwayId>,
     /// Crossings received since the start of the day asked about.
     pub events_today: i64,
 }

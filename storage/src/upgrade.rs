@@ -13,8 +13,8 @@
 use crate::engine::{self, Result, WriteTx};
 use async_trait::async_trait;
 use chrono::TimeDelta;
-use occupancy::payload::{parse_message, parse_topic, Topic, Validation};
-use occupancy::{Crossing, DpuId, Timestamp};
+use roomer_occupancy::payload::{parse_message, parse_topic, Topic, Validation};
+use roomer_occupancy::{Crossing, DpuId, Timestamp};
 
 /// Crossings replayed per batch.
 const CHUNK: usize = 1000;

@@ -165,7 +165,7 @@ async fn connections_ended_by_the_server_are_replaced_unseen() {
     ignore = "set TEST_DATABASE_URL to run against PostgreSQL"
 )]
 async fn a_batch_that_fails_anywhere_stores_nothing() {
-    use occupancy::{Crossing, Direction, DpuId};
+    use roomer_occupancy::{Crossing, Direction, DpuId};
     let (store, _) = fresh_postgres_store().await;
     reference_building::apply(store.as_ref()).await;
     let crossings = [Crossing::new(

@@ -5,7 +5,7 @@
 //! ignored), and the same for a database made read-only (its files immutable, on an ext4
 //! image). A database file deleted or replaced while open is refused, not written into.
 
-use occupancy::{Crossing, Direction, DpuId, Timestamp};
+use roomer_occupancy::{Crossing, Direction, DpuId, Timestamp};
 use roomer_storage::testing::SmallDisk;
 
 fn crossings(from: usize, n: usize) -> Vec<Crossing> {

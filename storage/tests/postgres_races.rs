@@ -9,7 +9,7 @@
 //! Runs on PostgreSQL when `TEST_DATABASE_URL` is set and on TimescaleDB when
 //! `TEST_TIMESCALE_URL` is (reported as ignored otherwise, failed if set and unreachable).
 
-use occupancy::{Crossing, Direction, DpuId};
+use roomer_occupancy::{Crossing, Direction, DpuId};
 use roomer_storage::testing::{
     eventually, fresh_postgres_database, fresh_timescale_database, postgres_url,
 };
@@ -83,7 +83,7 @@ async fn batch_waits_for_the_other_writer(url: &str) {
 
 /// The batch races another writer for its first crossing; `commit` says how the other
 /// writer ends. Answers the batch's report and the crossings stored.
-async fn race(url: &str, size: usize, commit: bool) -> (occupancy::plan::IngestReport, i64) {
+async fn race(url: &str, size: usize, commit: bool) -> (roomer_occupancy::plan::IngestReport, i64) {
     let store: Arc<dyn Store> = roomer_storage::connect(url).await.unwrap();
     reference_building::apply(store.as_ref()).await;
     let batch = batch(size);

@@ -3,8 +3,10 @@
 //! instead of failing with "database is locked".
 
 use chrono::TimeDelta;
-use occupancy::layout::DpuLayout;
-use occupancy::{Crossing, Direction, Doorway, DpuId, Installation, Layout, Space, Timestamp};
+use roomer_occupancy::layout::DpuLayout;
+use roomer_occupancy::{
+    Crossing, Direction, Doorway, DpuId, Installation, Layout, Space, Timestamp,
+};
 
 fn t(second: i64) -> Timestamp {
     "2018-02-26T08:00:00Z".parse::<Timestamp>().unwrap() + TimeDelta::seconds(second)
@@ -16,7 +18,7 @@ fn layout(name: &str) -> Layout {
         doorways: vec![Doorway {
             id: 1,
             name: "Entrance".into(),
-            exiting_to: occupancy::OUTSIDE,
+            exiting_to: roomer_occupancy::OUTSIDE,
             entering_to: 1,
         }],
         dpus: vec![DpuLayout {

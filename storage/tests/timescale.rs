@@ -7,11 +7,11 @@
 mod reference_building;
 
 use chrono::TimeDelta;
-use occupancy::history::{boundaries, Interval};
-use occupancy::reference;
-use occupancy::testkit::{base_time, scenario_with_resets, Scenario};
-use occupancy::{Crossing, Layout, Space, SpaceId, Timestamp};
 use proptest::prelude::*;
+use roomer_occupancy::history::{boundaries, Interval};
+use roomer_occupancy::reference;
+use roomer_occupancy::testkit::{base_time, scenario_with_resets, Scenario};
+use roomer_occupancy::{Crossing, Layout, Space, SpaceId, Timestamp};
 use roomer_storage::history::{history, Source};
 use roomer_storage::testing::{compress_all_chunks, fresh_timescale_database};
 use roomer_storage::{Page, Store, TimescaleSettings};

@@ -5,7 +5,7 @@
 //! compressed (TEST_DATABASE_URL and TEST_TIMESCALE_URL; unset, those tests fail).
 
 use chrono::TimeDelta;
-use occupancy::{Timestamp, OUTSIDE};
+use roomer_occupancy::{Timestamp, OUTSIDE};
 use roomer_storage::testing::timescale_url;
 use roomer_storage::testing::{compress_all_chunks, fresh_postgres_database, postgres_url};
 use roomer_storage::{RejectedFilter, Store};

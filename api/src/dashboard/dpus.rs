@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 use maud::{html, Markup};
-use occupancy::{Doorway, DoorwayId, DpuId, SpaceId};
+use roomer_occupancy::{Doorway, DoorwayId, DpuId, SpaceId};
 use roomer_storage::{DpuInfo, Page, Rejected, RejectedFilter};
 use std::collections::HashMap;
 

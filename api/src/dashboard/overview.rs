@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup};
-use occupancy::SpaceId;
+use roomer_occupancy::SpaceId;
 use roomer_storage::{Page, SpaceCount};
 use std::collections::{BTreeMap, HashSet};
 
@@ -121,7 +121,7 @@ pub(crate) fn utilization(count: i64, capacity: Option<u32>) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use occupancy::Space;
+    use roomer_occupancy::Space;
 
     fn space(id: SpaceId, parent: Option<SpaceId>, count: i64) -> SpaceCount {
         SpaceCount {

@@ -17,7 +17,7 @@ use axum::response::Response;
 use chrono::{NaiveDateTime, TimeDelta, Timelike, Utc};
 use chrono_tz::Tz;
 use maud::{html, Markup};
-use occupancy::SpaceId;
+use roomer_occupancy::SpaceId;
 use serde::{Deserialize, Serialize};
 
 /// The most buckets one chart draws; a longer range is cut there, and says so.
@@ -92,7 +92,7 @@ async fn render(state: &AppState, raw: &str, query: SpaceQuery) -> Result<Markup
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("space {id} does not exist")))?;
     let chain = state.store.space_chain(id).await?;
-    let tz = occupancy::layout::effective_time_zone(id, &chain);
+    let tz = roomer_occupancy::layout::effective_time_zone(id, &chain);
     let now = local_now(tz);
     let to = nonempty(query.to).unwrap_or_else(|| now.format(LOCAL).to_string());
     let from = nonempty(query.from)

@@ -3,8 +3,8 @@
 
 #![allow(dead_code)] // Each test binary uses its own subset.
 
-use occupancy::Layout;
 use roomer_api::AppState;
+use roomer_occupancy::Layout;
 use serde_json::Value;
 use std::time::Duration;
 

@@ -3,9 +3,9 @@
 
 #![allow(dead_code)] // Each test binary uses its own subset.
 
-use occupancy::Layout;
 use roomer_broker::{BrokerConfig, EmbeddedBroker};
 use roomer_ingest::{IngestConfig, IngestStats};
+use roomer_occupancy::Layout;
 use roomer_storage::testing::eventually;
 use roomer_storage::Store;
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, QoS};

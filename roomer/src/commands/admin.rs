@@ -2,7 +2,7 @@
 //! TimescaleDB's settings. Each connects, does one thing and says what it did.
 
 use anyhow::Context;
-use occupancy::Layout;
+use roomer_occupancy::Layout;
 use roomer_storage::{Role, StoreOptions, TimescaleSettings, TokenSelector};
 use std::path::Path;
 

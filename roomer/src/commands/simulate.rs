@@ -105,7 +105,7 @@ pub async fn simulate(
 }
 
 /// Yesterday, on the hour: recent enough to be interesting, never in the future.
-fn yesterday() -> occupancy::Timestamp {
+fn yesterday() -> roomer_occupancy::Timestamp {
     let then = chrono::Utc::now() - chrono::TimeDelta::days(1);
     then.duration_trunc(chrono::TimeDelta::hours(1))
         .unwrap_or(then)

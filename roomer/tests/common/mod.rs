@@ -51,7 +51,7 @@ pub async fn app_with_example_building() -> App {
     let text = std::fs::read_to_string(workspace_file("examples/reference-building.toml")).unwrap();
     let store = roomer_storage::connect(&app.database_url).await.unwrap();
     store
-        .apply_layout(&occupancy::Layout::from_toml(&text).unwrap())
+        .apply_layout(&roomer_occupancy::Layout::from_toml(&text).unwrap())
         .await
         .unwrap();
     app
@@ -240,10 +240,10 @@ pub async fn publish_raw(app: &App, topic: &str, payload: &[u8]) {
 /// One person walking into Space A through DPU 283 of the reference building, at `ts`
 /// (RFC 3339); returns once the broker has acknowledged it (after it is stored).
 pub async fn publish_arrival(app: &App, ts: &str) {
-    let crossing = occupancy::Crossing::new(
-        occupancy::DpuId::new("283").unwrap(),
+    let crossing = roomer_occupancy::Crossing::new(
+        roomer_occupancy::DpuId::new("283").unwrap(),
         ts.parse().unwrap(),
-        occupancy::Direction::In,
+        roomer_occupancy::Direction::In,
         None,
     );
     let options =

@@ -4,7 +4,7 @@ use super::{check_size, DpuReport, Report, GOODBYE_TIMEOUT, IN_FLIGHT};
 use crate::error::SimError;
 use crate::progress::FleetProgress;
 use crate::source::{Next, Source};
-use occupancy::DpuId;
+use roomer_occupancy::DpuId;
 use rumqttc::{AsyncClient, QoS};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -63,7 +63,7 @@ impl<S: Source> Controller<S> {
         progress: Arc<FleetProgress>,
     ) -> Self {
         Self {
-            crossings: occupancy::topics::crossings(&dpu),
+            crossings: roomer_occupancy::topics::crossings(&dpu),
             dpu,
             client,
             status,

@@ -1,5 +1,5 @@
 use super::*;
-use occupancy::payload::{parse_message, Validation};
+use roomer_occupancy::payload::{parse_message, Validation};
 
 fn options(dpus: usize, rate: f64, duration_ms: u64) -> LiveOptions {
     LiveOptions {

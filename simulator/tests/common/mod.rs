@@ -1,9 +1,9 @@
 //! Shared pieces of the stories: a broker on a free port and a subscriber that records.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use occupancy::payload::{parse_message, parse_topic, Topic, Validation};
-use occupancy::Crossing;
 use roomer_broker::{BrokerConfig, EmbeddedBroker};
+use roomer_occupancy::payload::{parse_message, parse_topic, Topic, Validation};
+use roomer_occupancy::Crossing;
 use roomer_simulator::MqttTarget;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::path::PathBuf;

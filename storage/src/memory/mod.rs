@@ -17,7 +17,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use data::{MemoryTx, Token};
-use occupancy::{Doorway, DoorwayId, DpuId, Installation, Space, SpaceId, Timestamp};
+use roomer_occupancy::{Doorway, DoorwayId, DpuId, Installation, Space, SpaceId, Timestamp};
 use std::ops::Bound;
 use std::sync::Arc;
 

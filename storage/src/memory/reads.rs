@@ -4,10 +4,10 @@ use super::data::Data;
 use crate::engine::Result;
 use crate::tiers::{Span, TierRead};
 use async_trait::async_trait;
-use occupancy::effect::Effect;
-use occupancy::series::{EntryKey, Step};
-use occupancy::tiers::Tier;
-use occupancy::{Space, SpaceId, Timestamp};
+use roomer_occupancy::effect::Effect;
+use roomer_occupancy::series::{EntryKey, Step};
+use roomer_occupancy::tiers::Tier;
+use roomer_occupancy::{Space, SpaceId, Timestamp};
 use std::cmp::Reverse;
 use std::sync::{Arc, Mutex, MutexGuard};
 

@@ -3,8 +3,8 @@
 
 use super::write::{direction, dpu};
 use crate::engine::Result;
-use occupancy::plan::{Known, NewCrossing};
-use occupancy::{Crossing, CrossingKey, DoorwayId, DpuId, Timestamp};
+use roomer_occupancy::plan::{Known, NewCrossing};
+use roomer_occupancy::{Crossing, CrossingKey, DoorwayId, DpuId, Timestamp};
 use sqlx::{PgConnection, Row};
 use std::collections::BTreeSet;
 

@@ -6,8 +6,8 @@
 use crate::engine::Result;
 use crate::tiers::{Note, Span};
 use crate::StoreError;
-use occupancy::series::{EntryKey, Rank, Step};
-use occupancy::{DpuId, SpaceId, Timestamp};
+use roomer_occupancy::series::{EntryKey, Rank, Step};
+use roomer_occupancy::{DpuId, SpaceId, Timestamp};
 use sqlx::postgres::PgRow;
 use sqlx::{Executor, PgConnection, Postgres, Row};
 

@@ -3,7 +3,7 @@
 
 use crate::engine::Result;
 use crate::{space_columns, space_from_columns, sql, Page};
-use occupancy::{Doorway, DoorwayId, DpuId, Installation, Space, SpaceId};
+use roomer_occupancy::{Doorway, DoorwayId, DpuId, Installation, Space, SpaceId};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 

@@ -4,7 +4,7 @@ use super::write::{direction, dpu, PgTx};
 use crate::engine::{Result, WriteTx};
 use crate::upgrade::{LegacyIds, Refusal};
 use async_trait::async_trait;
-use occupancy::Crossing;
+use roomer_occupancy::Crossing;
 use sqlx::Row;
 
 #[async_trait]

@@ -26,7 +26,7 @@ use crate::{
     StoreOptions, TimescaleSettings, TimescaleStatus, TokenInfo, TokenSelector, Totals,
 };
 use async_trait::async_trait;
-use occupancy::{Doorway, DoorwayId, DpuId, Installation, Space, SpaceId, Timestamp};
+use roomer_occupancy::{Doorway, DoorwayId, DpuId, Installation, Space, SpaceId, Timestamp};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

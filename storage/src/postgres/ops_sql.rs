@@ -5,7 +5,7 @@
 use crate::backend::stored_role;
 use crate::engine::Result;
 use crate::{sql, DpuInfo, Page, Rejected, RejectedFilter, TokenInfo, Totals};
-use occupancy::{DpuId, Timestamp};
+use roomer_occupancy::{DpuId, Timestamp};
 use sqlx::{PgConnection, PgPool, Row};
 
 /// PostgreSQL text cannot hold U+0000, and a refusal must never fail to be kept (the batch

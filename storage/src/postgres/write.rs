@@ -6,12 +6,12 @@ use crate::engine::{Result, WriteTx};
 use crate::tiers::{Note, Span};
 use crate::StoreError;
 use async_trait::async_trait;
-use occupancy::effect::Effect;
-use occupancy::layout::Attribution;
-use occupancy::plan::{Known, NewCrossing};
-use occupancy::series::{EntryKey, Step};
-use occupancy::tiers::Tier;
-use occupancy::{
+use roomer_occupancy::effect::Effect;
+use roomer_occupancy::layout::Attribution;
+use roomer_occupancy::plan::{Known, NewCrossing};
+use roomer_occupancy::series::{EntryKey, Step};
+use roomer_occupancy::tiers::Tier;
+use roomer_occupancy::{
     Crossing, CrossingKey, Direction, Doorway, DoorwayId, DpuId, Installation, Space, SpaceId,
     Timestamp,
 };

@@ -5,8 +5,8 @@
 use super::{from_micros, micros};
 use crate::engine::Result;
 use crate::StoreError;
-use occupancy::plan::{Known, NewCrossing};
-use occupancy::{Crossing, CrossingKey, Direction, DpuId, Timestamp};
+use roomer_occupancy::plan::{Known, NewCrossing};
+use roomer_occupancy::{Crossing, CrossingKey, Direction, DpuId, Timestamp};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::BTreeSet;
 

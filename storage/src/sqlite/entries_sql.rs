@@ -8,8 +8,8 @@ use super::{from_micros, micros};
 use crate::engine::Result;
 use crate::tiers::{Note, Span};
 use crate::StoreError;
-use occupancy::series::{EntryKey, Rank, Step};
-use occupancy::{DpuId, SpaceId, Timestamp};
+use roomer_occupancy::series::{EntryKey, Rank, Step};
+use roomer_occupancy::{DpuId, SpaceId, Timestamp};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Executor, QueryBuilder, Row, Sqlite, SqliteConnection};
 
@@ -170,7 +170,7 @@ pub(super) async fn steps_within(
 }
 
 pub(super) async fn minutes(tx: &mut SqliteConnection, space: SpaceId) -> Result<Vec<Timestamp>> {
-    let minute = occupancy::tiers::Tier::Minute.seconds() * 1_000_000;
+    let minute = roomer_occupancy::tiers::Tier::Minute.seconds() * 1_000_000;
     let rows: Vec<(i64,)> = sqlx::query_as(
         "SELECT DISTINCT ts - ((ts % ?1) + ?1) % ?1 FROM space_counts WHERE space_id = ?2 ORDER BY 1",
     )

@@ -4,7 +4,7 @@
 use super::from_micros;
 use crate::engine::Result;
 use crate::{space_columns, space_from_columns, sql, Page};
-use occupancy::{Doorway, DoorwayId, DpuId, Installation, Space, SpaceId};
+use roomer_occupancy::{Doorway, DoorwayId, DpuId, Installation, Space, SpaceId};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection, SqlitePool};
 

@@ -6,7 +6,7 @@ use crate::engine::Result;
 use crate::upgrade::{LegacyIds, Refusal};
 use crate::StoreError;
 use async_trait::async_trait;
-use occupancy::{Crossing, Direction, DpuId};
+use roomer_occupancy::{Crossing, Direction, DpuId};
 use sqlx::Row;
 
 #[async_trait]

@@ -22,7 +22,7 @@ use crate::{
 };
 use async_trait::async_trait;
 use chrono::DateTime;
-use occupancy::{Doorway, DoorwayId, DpuId, Installation, Space, SpaceId, Timestamp};
+use roomer_occupancy::{Doorway, DoorwayId, DpuId, Installation, Space, SpaceId, Timestamp};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };

@@ -6,7 +6,7 @@ use super::{from_micros, micros};
 use crate::backend::stored_role;
 use crate::engine::Result;
 use crate::{sql, DpuInfo, Page, Rejected, RejectedFilter, TokenInfo, Totals};
-use occupancy::{DpuId, Timestamp};
+use roomer_occupancy::{DpuId, Timestamp};
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 
 pub(super) async fn insert_rejected(conn: &mut SqliteConnection, rows: &[Rejected]) -> Result<()> {

@@ -5,10 +5,10 @@ use super::entries_sql;
 use super::{from_micros, micros};
 use crate::engine::Result;
 use crate::tiers::{columns, from_columns, tier_of, Span};
-use occupancy::effect::Effect;
-use occupancy::series::{EntryKey, Step};
-use occupancy::tiers::Tier;
-use occupancy::{SpaceId, Timestamp};
+use roomer_occupancy::effect::Effect;
+use roomer_occupancy::series::{EntryKey, Step};
+use roomer_occupancy::tiers::Tier;
+use roomer_occupancy::{SpaceId, Timestamp};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
@@ -193,7 +193,7 @@ impl crate::tiers::TierRead for Reader {
         entries_sql::between(&self.0, space, from, to, limit).await
     }
 
-    async fn space_chain(&self, space: SpaceId) -> Result<Vec<occupancy::Space>> {
+    async fn space_chain(&self, space: SpaceId) -> Result<Vec<roomer_occupancy::Space>> {
         super::layout_sql::space_chain(&mut *self.0.acquire().await?, space).await
     }
 
@@ -301,7 +301,7 @@ fn json(value: &(impl serde::Serialize + ?Sized)) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use occupancy::tiers::count_ranges;
+    use roomer_occupancy::tiers::count_ranges;
     use sqlx::sqlite::{SqlitePool, SqlitePoolOptions};
 
     /// An in-memory database with the schema, on one connection.

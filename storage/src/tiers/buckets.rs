@@ -1,5 +1,5 @@
 //! History buckets folded from the summaries. A bucket of history is cut into the largest
-//! summaries that fit (`occupancy::tiers::pieces`); a summary that holds a minute noted for
+//! summaries that fit (`roomer_occupancy::tiers::pieces`); a summary that holds a minute noted for
 //! the summarizer is stale, and is folded instead from its current children and the noted
 //! minutes' crossings (`plan::current_inside`), so history is exact whether or not the
 //! summarizer has caught up, and costs the noted minutes' crossings rather than the whole
@@ -9,12 +9,12 @@ use super::plan::{self, TierRange};
 use super::read::{count_at, TierRead};
 use crate::engine::Result;
 use crate::tiers::Span;
-use occupancy::effect::Effect;
-use occupancy::history::Bucket;
-use occupancy::reset::DailyReset;
-use occupancy::series::{EntryKey, Step};
-use occupancy::tiers::{fold_buckets, pieces, Fetched, Folder, Piece, Tier};
-use occupancy::{SpaceId, Timestamp};
+use roomer_occupancy::effect::Effect;
+use roomer_occupancy::history::Bucket;
+use roomer_occupancy::reset::DailyReset;
+use roomer_occupancy::series::{EntryKey, Step};
+use roomer_occupancy::tiers::{fold_buckets, pieces, Fetched, Folder, Piece, Tier};
+use roomer_occupancy::{SpaceId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// History buckets over consecutive `bounds`, from the summaries (and the crossings of

@@ -14,11 +14,11 @@
 
 use super::spans;
 use crate::engine::{Result, WriteTx};
-use occupancy::effect::Effect;
-use occupancy::reset::DailyReset;
-use occupancy::series::Step;
-use occupancy::tiers::{summarize, Folder, Tier};
-use occupancy::{SpaceId, Timestamp};
+use roomer_occupancy::effect::Effect;
+use roomer_occupancy::reset::DailyReset;
+use roomer_occupancy::series::Step;
+use roomer_occupancy::tiers::{summarize, Folder, Tier};
+use roomer_occupancy::{SpaceId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Crossings a minute holds before it keeps summaries per second as well.

@@ -11,10 +11,10 @@
 use super::dense::{self, DENSE_MINUTE};
 use super::{spans, Appended, Span};
 use crate::engine::{reset_rules, Result, WriteTx};
-use occupancy::effect::Effect;
-use occupancy::reset::DailyReset;
-use occupancy::tiers::{self, summarize, Tier};
-use occupancy::{SpaceId, Timestamp};
+use roomer_occupancy::effect::Effect;
+use roomer_occupancy::reset::DailyReset;
+use roomer_occupancy::tiers::{self, summarize, Tier};
+use roomer_occupancy::{SpaceId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Notes handled per turn: a turn's statements stay bounded after a long outage.
@@ -60,7 +60,7 @@ pub(crate) async fn summarize_pending(
     })
 }
 
-/// Summarizes the minutes this transaction only appended to (`occupancy::tiers::append`)
+/// Summarizes the minutes this transaction only appended to (`roomer_occupancy::tiers::append`)
 /// from their old summaries and the appended steps, where every entry of the minute from the
 /// first appended one on is an appended one; answers the summaries of those minutes, and how
 /// many entries and summaries it read to tell. Other minutes are left to [`resummarize`].

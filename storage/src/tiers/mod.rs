@@ -1,4 +1,4 @@
-//! Each space's tiered summaries (`occupancy::tiers`) in storage.
+//! Each space's tiered summaries (`roomer_occupancy::tiers`) in storage.
 //!
 //! Layout: [`maintain`] keeps the summaries (the writer with the summarizer's turn recomputes
 //! the minutes changed, its own and those other writers noted, and the buckets above, for all
@@ -18,10 +18,10 @@ pub(crate) use read::{
 };
 
 use crate::engine::Result;
-use occupancy::effect::{Effect, Map};
-use occupancy::series::Step;
-use occupancy::tiers::Tier;
-use occupancy::{SpaceId, Timestamp};
+use roomer_occupancy::effect::{Effect, Map};
+use roomer_occupancy::series::Step;
+use roomer_occupancy::tiers::Tier;
+use roomer_occupancy::{SpaceId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A note for the summarizer: its id, space, minute, and the seconds changed in the minute

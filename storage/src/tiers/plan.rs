@@ -6,10 +6,10 @@
 //! only the noted minutes from their crossings: its cost is the noted minutes' crossings and
 //! at most 60, 24, 30 and 12 summaries per stale bucket, not everything after the first note.
 
-use occupancy::effect::Effect;
-use occupancy::series::Step;
-use occupancy::tiers::{count_ranges, Folder, Tier};
-use occupancy::Timestamp;
+use roomer_occupancy::effect::Effect;
+use roomer_occupancy::series::Step;
+use roomer_occupancy::tiers::{count_ranges, Folder, Tier};
+use roomer_occupancy::Timestamp;
 use std::collections::BTreeSet;
 use std::ops::Bound;
 

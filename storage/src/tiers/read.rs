@@ -9,12 +9,12 @@ use crate::engine::Result;
 use crate::tiers::dense::DENSE_MINUTE;
 use crate::tiers::{plan, Span};
 use async_trait::async_trait;
-use occupancy::effect::Effect;
-use occupancy::history::Bucket;
-use occupancy::reset::DailyReset;
-use occupancy::series::{EntryKey, Step};
-use occupancy::tiers::{Folder, Tier};
-use occupancy::{Space, SpaceId, Timestamp};
+use roomer_occupancy::effect::Effect;
+use roomer_occupancy::history::Bucket;
+use roomer_occupancy::reset::DailyReset;
+use roomer_occupancy::series::{EntryKey, Step};
+use roomer_occupancy::tiers::{Folder, Tier};
+use roomer_occupancy::{Space, SpaceId, Timestamp};
 use std::collections::{BTreeSet, HashMap};
 
 /// What the reads need from a backend.
@@ -288,8 +288,8 @@ pub(crate) async fn currents(
             steps,
         );
         let after = last + chrono::TimeDelta::microseconds(1);
-        let count = occupancy::effect::count_after(0, folder.finish(after).as_ref());
-        out[i] = occupancy::reset::apply(rule, count, Some(last), now);
+        let count = roomer_occupancy::effect::count_after(0, folder.finish(after).as_ref());
+        out[i] = roomer_occupancy::reset::apply(rule, count, Some(last), now);
     }
     Ok(out)
 }
@@ -373,7 +373,7 @@ fn fold_count(space: SpaceId, rule: Option<&DailyReset>, reads: CountReads, t: T
     let mut folder = Folder::new(space, rule, None);
     plan::fold_in_order(&mut folder, reads.summaries, reads.steps);
     let after = t + chrono::TimeDelta::microseconds(1);
-    occupancy::effect::count_after(0, folder.finish(after).as_ref())
+    roomer_occupancy::effect::count_after(0, folder.finish(after).as_ref())
 }
 
 /// The entries in `[from, to)` with the count after each, walked one by one from the count
@@ -387,7 +387,7 @@ pub(crate) async fn series(
 ) -> Result<crate::Series> {
     let before = from - chrono::TimeDelta::microseconds(1);
     let carried_in = count_at(read, space, rule, before).await?;
-    let clamped = occupancy::is_clamped(space);
+    let clamped = roomer_occupancy::is_clamped(space);
     let mut count = carried_in;
     let mut previous = before;
     let mut points = Vec::new();
@@ -396,10 +396,10 @@ pub(crate) async fn series(
             count = 0;
         }
         previous = key.ts;
-        count = occupancy::series::step(count, key.delta(), clamped);
-        points.push(occupancy::history::SeriesPoint {
+        count = roomer_occupancy::series::step(count, key.delta(), clamped);
+        points.push(roomer_occupancy::history::SeriesPoint {
             ts: key.ts,
-            arrival: key.rank == occupancy::series::Rank::Arrival,
+            arrival: key.rank == roomer_occupancy::series::Rank::Arrival,
             count,
         });
     }

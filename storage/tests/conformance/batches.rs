@@ -2,7 +2,7 @@
 //! and sightings.
 
 use crate::stories::{building, crossing, dpu, t};
-use occupancy::{Crossing, Direction};
+use roomer_occupancy::{Crossing, Direction};
 use roomer_storage::{Batch, Page, Rejected, RejectedFilter, Store};
 
 fn refused(reason: &str, detail: &str) -> Rejected {

@@ -1,10 +1,10 @@
 //! Rule 5 on every backend: what a late crossing costs. It updates the summary of its
-//! minute and one bucket per tier above it (`occupancy::tiers`) in the spaces it touches,
+//! minute and one bucket per tier above it (`roomer_occupancy::tiers`) in the spaces it touches,
 //! whatever came after it, and reads as many entries and summaries as the in-memory model.
 
 use crate::stories::{building, count, crossing, ROOM_A};
-use occupancy::ledger::Ledger;
-use occupancy::{Crossing, OUTSIDE};
+use roomer_occupancy::ledger::Ledger;
+use roomer_occupancy::{Crossing, OUTSIDE};
 use roomer_storage::Store;
 
 /// Ingests into the store and the in-memory model; answers the store's cost (entries and

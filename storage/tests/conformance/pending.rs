@@ -6,8 +6,8 @@
 use crate::fixtures;
 use crate::properties::check_counts;
 use chrono::DurationRound as _;
-use occupancy::testkit::{base_time, scenario_with_resets, Scenario};
 use proptest::prelude::*;
+use roomer_occupancy::testkit::{base_time, scenario_with_resets, Scenario};
 use roomer_storage::testing::{hold_summaries, pending_minutes, release_summaries};
 use roomer_storage::{Store, StoreOptions};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -73,7 +73,10 @@ async fn replay_held(scenario: &Scenario) -> Result<bool, TestCaseError> {
 }
 
 /// Each space's history in each of [`bound_sets`].
-async fn histories(store: &dyn Store, scenario: &Scenario) -> Vec<Vec<occupancy::history::Bucket>> {
+async fn histories(
+    store: &dyn Store,
+    scenario: &Scenario,
+) -> Vec<Vec<roomer_occupancy::history::Bucket>> {
     let mut all = Vec::new();
     for space in scenario.space_ids() {
         for bounds in bound_sets() {

@@ -2,9 +2,9 @@
 //! delivered shuffled, repeated and batched, with the layout applied late and first wrong.
 
 use crate::fixtures::{self, Fixture};
-use occupancy::reference;
-use occupancy::testkit::{crowded_scenario, scenario, scenario_with_resets, Scenario};
 use proptest::prelude::*;
+use roomer_occupancy::reference;
+use roomer_occupancy::testkit::{crowded_scenario, scenario, scenario_with_resets, Scenario};
 use std::future::Future;
 
 /// How the final layout reaches the store.
@@ -23,7 +23,7 @@ async fn correct(store: &dyn roomer_storage::Store, scenario: &Scenario, how: Co
             store.apply_layout(&scenario.layout).await.unwrap();
         }
         Correction::Installations => {
-            let frame = occupancy::Layout {
+            let frame = roomer_occupancy::Layout {
                 dpus: Vec::new(),
                 ..scenario.layout.clone()
             };

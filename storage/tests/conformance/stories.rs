@@ -1,8 +1,8 @@
 //! What every backend must do, told as short stories about one building.
 
 use chrono::TimeDelta;
-use occupancy::layout::DpuLayout;
-use occupancy::{
+use roomer_occupancy::layout::DpuLayout;
+use roomer_occupancy::{
     Crossing, Direction, Doorway, DpuId, Installation, Layout, Space, Timestamp, OUTSIDE,
 };
 use roomer_storage::{Page, Rejected, RejectedFilter, Store};
@@ -332,10 +332,10 @@ pub async fn event_ids_tell_apart_crossings_of_one_instant_only(store: &dyn Stor
 pub async fn a_leap_second_is_the_next_minute_and_repeats_count_once(store: &dyn Store) {
     store.apply_layout(&building()).await.unwrap();
     let at = |text: &str| {
-        let ts: occupancy::Timestamp = chrono::DateTime::parse_from_rfc3339(text)
+        let ts: roomer_occupancy::Timestamp = chrono::DateTime::parse_from_rfc3339(text)
             .unwrap()
             .with_timezone(&chrono::Utc);
-        Crossing::new(dpu("283"), ts, occupancy::Direction::In, None)
+        Crossing::new(dpu("283"), ts, roomer_occupancy::Direction::In, None)
     };
     let leap = at("2016-12-31T23:59:60Z");
     let next = at("2017-01-01T00:00:00Z");
@@ -500,7 +500,7 @@ pub async fn registering_and_correcting_installations_equals_a_fresh_replay(stor
         for minute in 0..=10 {
             assert_eq!(
                 count(store, space, Some(minute)).await,
-                occupancy::reference::count_at(&layout, &events, space, t(minute)),
+                roomer_occupancy::reference::count_at(&layout, &events, space, t(minute)),
                 "space {space} at minute {minute}"
             );
         }
@@ -519,7 +519,7 @@ pub async fn registering_and_correcting_installations_equals_a_fresh_replay(stor
     }
     assert_eq!(
         count(store, ROOM_B, Some(10)).await,
-        occupancy::reference::count_at(&layout, &events, ROOM_B, t(10))
+        roomer_occupancy::reference::count_at(&layout, &events, ROOM_B, t(10))
     );
 }
 

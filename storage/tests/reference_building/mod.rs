@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses its own subset.
 
-use occupancy::{Crossing, Layout};
+use roomer_occupancy::{Crossing, Layout};
 use roomer_storage::Store;
 use std::path::Path;
 
