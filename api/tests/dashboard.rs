@@ -215,4 +215,19 @@ async fn a_building_of_a_thousand_spaces_is_one_page_of_a_thousand_rows() {
         10,
         "a branch per floor"
     );
+    // A browser that accepts gzip gets it: a tenth of the bytes.
+    let zipped = browser()
+        .get(format!("{}/", app.base))
+        .header("cookie", format!("roomer_token={read}"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+    let sent = zipped.bytes().await.unwrap().len();
+    assert!(
+        sent * 5 < html.len(),
+        "{sent} bytes gzipped of {}",
+        html.len()
+    );
 }

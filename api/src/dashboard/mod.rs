@@ -59,6 +59,8 @@ pub fn routes() -> Router<AppState> {
         .route(login::PATH, get(login::form).post(login::submit))
         .route(login::LOGOUT, post(login::logout))
         .route("/ui/assets/{file}", get(asset))
+        // A 1,000-space overview is about 380 KB of markup and 30 KB gzipped.
+        .layer(tower_http::compression::CompressionLayer::new())
 }
 
 /// `GET /ui/assets/{file}`

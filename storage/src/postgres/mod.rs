@@ -31,6 +31,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use write::PgTx;
+#[cfg(feature = "testing")]
 pub(crate) use write::LOCK_SUMMARIES;
 
 /// How often a batch is retried after losing a race with another writer.
