@@ -9,29 +9,11 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use roomer_occupancy::{Layout, Space};
+use roomer_occupancy::testkit::floors_of_rooms;
 use std::time::{Duration, Instant};
 use tower::ServiceExt as _;
 
 const REQUESTS: usize = 200;
-
-fn building() -> Layout {
-    let mut spaces = Vec::new();
-    for floor in 0..10 {
-        let floor_id = 1000 + floor;
-        spaces.push(Space::new(floor_id, format!("Floor {floor}")));
-        for room in 0..99 {
-            let mut space = Space::new(10_000 + floor * 100 + room, format!("Room {floor}.{room}"));
-            space.parent = Some(floor_id);
-            space.capacity = Some(12);
-            spaces.push(space);
-        }
-    }
-    Layout {
-        spaces,
-        ..Layout::default()
-    }
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
@@ -67,7 +49,10 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("roomer.db").display());
     let store = roomer_storage::connect(&url).await.unwrap();
-    store.apply_layout(&building()).await.unwrap();
+    store
+        .apply_layout(&floors_of_rooms(10, 99, 12))
+        .await
+        .unwrap();
     let mut state = roomer_api::AppState::new(store, Duration::from_secs(300));
     state.access.public_read = true;
     let router = roomer_api::router(state);

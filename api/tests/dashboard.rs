@@ -7,7 +7,6 @@ mod common;
 use common::{spawn_app, token, App};
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
-use roomer_occupancy::{Layout, Space};
 use roomer_storage::Role;
 
 /// A client that sends nothing by itself and follows no redirect.
@@ -185,21 +184,7 @@ async fn an_unknown_space_or_a_bad_range_is_said_on_the_page() {
 #[tokio::test]
 async fn a_building_of_a_thousand_spaces_is_one_page_of_a_thousand_rows() {
     let app = spawn_app().await;
-    let mut spaces = Vec::new();
-    for floor in 0..10 {
-        let floor_id = 1000 + floor;
-        spaces.push(Space::new(floor_id, format!("Floor {floor}")));
-        for room in 0..99 {
-            let mut space = Space::new(10_000 + floor * 100 + room, format!("Room {floor}.{room}"));
-            space.parent = Some(floor_id);
-            space.capacity = Some(12);
-            spaces.push(space);
-        }
-    }
-    let layout = Layout {
-        spaces,
-        ..Layout::default()
-    };
+    let layout = roomer_occupancy::testkit::floors_of_rooms(10, 99, 12);
     app.store.apply_layout(&layout).await.unwrap();
     let read = token(app.store.as_ref(), Role::Read).await;
     let html = page(&app, "/", Some(&read)).await.text().await.unwrap();

@@ -333,3 +333,25 @@ pub fn scenario_with_resets() -> impl Strategy<Value = Scenario> {
             scenario
         })
 }
+
+/// A tall building for tests and benchmarks of many spaces: `floors` floors (ids 1000, 1001,
+/// …) of `rooms` rooms each (ids 10000 + 100 × floor + room, at most 100 a floor), every room
+/// with `capacity`. Spaces only: no doorway, no DPU.
+pub fn floors_of_rooms(floors: i64, rooms: i64, capacity: u32) -> Layout {
+    assert!(rooms <= 100, "room ids leave room for 100 a floor");
+    let mut spaces = Vec::new();
+    for floor in 0..floors {
+        let floor_id = 1000 + floor;
+        spaces.push(Space::new(floor_id, format!("Floor {floor}")));
+        for room in 0..rooms {
+            let mut space = Space::new(10_000 + floor * 100 + room, format!("Room {floor}.{room}"));
+            space.parent = Some(floor_id);
+            space.capacity = Some(capacity);
+            spaces.push(space);
+        }
+    }
+    Layout {
+        spaces,
+        ..Layout::default()
+    }
+}
