@@ -195,7 +195,7 @@ pub fn router(state: AppState) -> Router {
     observe::recorder();
     let (routes, document) = routes();
     let cors = state.cors.layer();
-    let reference = dashboard::reference::page(&document);
+    let reference = dashboard::reference::page(&document, !state.access.public_read);
     let router = routes
         .route("/openapi.json", get(move || async move { Json(document) }))
         .route(

@@ -216,3 +216,20 @@ async fn a_building_of_a_thousand_spaces_is_one_page_of_a_thousand_rows() {
         html.len()
     );
 }
+
+#[tokio::test]
+async fn only_a_server_that_needs_tokens_offers_to_forget_one() {
+    let private = spawn_app().await;
+    let read = token(private.store.as_ref(), Role::Read).await;
+    let html = page(&private, "/", Some(&read)).await.text().await.unwrap();
+    assert!(html.contains(r#"action="/ui/logout""#));
+    let public = common::spawn_app_with(|mut state| {
+        state.access.public_read = true;
+        state
+    })
+    .await;
+    for path in ["/", "/ui/dpus", "/docs"] {
+        let html = page(&public, path, None).await.text().await.unwrap();
+        assert!(!html.contains("/ui/logout"), "{path}");
+    }
+}

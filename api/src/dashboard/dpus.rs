@@ -71,6 +71,7 @@ pub async fn list(State(state): State<AppState>) -> Response {
         Ok::<_, ApiError>(frame(
             "DPUs",
             Section::Dpus,
+            !state.access.public_read,
             html! {
                 h1 { "DPUs" }
                 (dpu_table(&dpus, &names))
@@ -110,6 +111,7 @@ pub async fn one(State(state): State<AppState>, Path(raw): Path<String>) -> Resp
         Ok::<_, ApiError>(frame(
             &format!("DPU {raw}"),
             Section::Dpus,
+            !state.access.public_read,
             html! {
                 p.breadcrumbs { a href="/ui/dpus" { "DPUs" } }
                 h1 { "DPU " (raw) }

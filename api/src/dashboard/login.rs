@@ -51,6 +51,7 @@ fn page(public_read: bool, error: Option<&str>) -> Markup {
     frame(
         "Sign in",
         Section::None,
+        false,
         html! {
             h1 { "Read token" }
             @if public_read {

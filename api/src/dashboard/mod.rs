@@ -90,8 +90,9 @@ pub(crate) enum Section {
     None,
 }
 
-/// A whole page: `body` inside the frame every page shares.
-pub(crate) fn frame(title: &str, section: Section, body: Markup) -> Markup {
+/// A whole page: `body` inside the frame every page shares; with `sign_out` (reads need a
+/// token here) a button that forgets the token.
+pub(crate) fn frame(title: &str, section: Section, sign_out: bool, body: Markup) -> Markup {
     let nav = [
         (Section::Building, "/", "Building"),
         (Section::Dpus, "/ui/dpus", "DPUs"),
@@ -120,8 +121,10 @@ pub(crate) fn frame(title: &str, section: Section, body: Markup) -> Markup {
                             }
                         }
                     }
-                    form.logout method="post" action=(login::LOGOUT) {
-                        button type="submit" { "Forget token" }
+                    @if sign_out {
+                        form.logout method="post" action=(login::LOGOUT) {
+                            button type="submit" { "Forget token" }
+                        }
                     }
                 }
                 main #main { (body) }
@@ -167,6 +170,7 @@ pub(crate) fn error_page(error: ApiError) -> Response {
         frame(
             "Error",
             Section::None,
+            false,
             html! {
                 h1 { (status.canonical_reason().unwrap_or("Error")) }
                 p.error role="alert" { (message) }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashSet};
 /// `GET /`
 pub async fn page(State(state): State<AppState>) -> Response {
     match state.store.spaces(&Page::all()).await {
-        Ok(spaces) => respond(StatusCode::OK, overview(&spaces)),
+        Ok(spaces) => respond(StatusCode::OK, overview(&spaces, !state.access.public_read)),
         Err(e) => error_page(e.into()),
     }
 }
@@ -35,7 +35,7 @@ fn children(spaces: &[SpaceCount]) -> BTreeMap<Option<SpaceId>, Vec<&SpaceCount>
     tree
 }
 
-fn overview(spaces: &[SpaceCount]) -> Markup {
+fn overview(spaces: &[SpaceCount], sign_out: bool) -> Markup {
     let tree = children(spaces);
     let body = html! {
         div.heading {
@@ -49,7 +49,7 @@ fn overview(spaces: &[SpaceCount]) -> Markup {
             (branch(&tree, None, 0))
         }
     };
-    frame("Building", Section::Building, body)
+    frame("Building", Section::Building, sign_out, body)
 }
 
 /// The mark that says whether counts are live: `live.js` sets its state and text.
@@ -150,7 +150,7 @@ mod tests {
         let ids = |k| tree[&k].iter().map(|s| s.space.id).collect::<Vec<_>>();
         assert_eq!(ids(None), [1, 4]);
         assert_eq!(ids(Some(1)), [2, 3]);
-        let html = overview(&spaces).into_string();
+        let html = overview(&spaces, false).into_string();
         assert!(html.contains(r#"data-space-id="3""#));
         assert!(html.contains("22%"), "9 of 40 is 22%: {html}");
     }

@@ -13,9 +13,9 @@ use std::sync::Arc;
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 
 /// The reference page for `spec`, ready to serve.
-pub fn page(spec: &utoipa::openapi::OpenApi) -> Arc<String> {
+pub fn page(spec: &utoipa::openapi::OpenApi, sign_out: bool) -> Arc<String> {
     let document = serde_json::to_value(spec).unwrap_or(Value::Null);
-    Arc::new(render(&document).into_string())
+    Arc::new(render(&document, sign_out).into_string())
 }
 
 /// Serves a page rendered by [`page`].
@@ -30,7 +30,7 @@ struct Operation<'a> {
     body: &'a Value,
 }
 
-fn render(document: &Value) -> Markup {
+fn render(document: &Value, sign_out: bool) -> Markup {
     let tags: Vec<(&str, &str)> = document["tags"]
         .as_array()
         .map(|tags| {
@@ -83,7 +83,7 @@ fn render(document: &Value) -> Markup {
             }
         }
     };
-    frame("API", Section::Api, body)
+    frame("API", Section::Api, sign_out, body)
 }
 
 fn render_operation(operation: &Operation) -> Markup {
@@ -133,7 +133,7 @@ mod tests {
     #[test]
     fn every_operation_of_the_document_is_listed() {
         let (_, spec) = crate::routes();
-        let html = page(&spec);
+        let html = page(&spec, true);
         let document = serde_json::to_value(&spec).unwrap();
         let mut operations = 0;
         for (path, item) in document["paths"].as_object().unwrap() {

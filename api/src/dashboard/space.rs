@@ -184,7 +184,12 @@ async fn render(state: &AppState, raw: &str, query: SpaceQuery) -> Result<Markup
             }
         }
     };
-    Ok(frame(&space.space.name, Section::Building, body))
+    Ok(frame(
+        &space.space.name,
+        Section::Building,
+        !state.access.public_read,
+        body,
+    ))
 }
 
 /// The count at local time `at`, or why there is none.
