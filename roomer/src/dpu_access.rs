@@ -132,8 +132,9 @@ pub async fn credentials(store: Arc<dyn Store>, action: Action) -> anyhow::Resul
     Ok(())
 }
 
-/// Runs `roomer broker` until `shutdown`: with logins required, DPU secrets are checked
-/// against the database at `database_url`.
+/// Runs `roomer broker` until `shutdown`: raises the open-files limit for its connections,
+/// logs its meters every minute and, with logins required, checks DPU secrets against the
+/// database at `database_url`.
 pub async fn run_broker(
     config: roomer_broker::BrokerConfig,
     mode: roomer_broker::AuthMode,
@@ -143,6 +144,12 @@ pub async fn run_broker(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
+    crate::limits::raise_open_files_for(config.max_connections);
+    tokio::spawn(crate::log_meters(
+        crate::meters_of(None, true),
+        crate::METERS_LOG_INTERVAL,
+        shutdown.clone(),
+    ));
     let store = match mode {
         roomer_broker::AuthMode::Off => None,
         roomer_broker::AuthMode::Required => {
