@@ -46,15 +46,25 @@ pub async fn get_dpu(
     State(state): State<AppState>,
     Path(raw_id): Path<String>,
 ) -> Result<Json<DpuInfo>, ApiError> {
+    let (_, dpu) = find(&state, &raw_id).await?;
+    Ok(Json(dpu.into()))
+}
+
+/// The DPU `raw_id` names, as of now; 404 unless it is declared or was heard from.
+pub(crate) async fn find(
+    state: &AppState,
+    raw_id: &str,
+) -> Result<(DpuId, roomer_storage::DpuInfo), ApiError> {
     let not_found =
         || ApiError::NotFound(format!("DPU {raw_id:?} is neither declared nor heard from"));
-    let id = DpuId::new(raw_id.clone()).map_err(|_| not_found())?;
+    let id = DpuId::new(raw_id).map_err(|_| not_found())?;
     let now = Utc::now();
     let mut found = state
         .store
         .dpus(Some(&id), &Page::all(), now, day_start(now))
         .await?;
-    found.pop().map(|d| Json(d.into())).ok_or_else(not_found)
+    let dpu = found.pop().ok_or_else(not_found)?;
+    Ok((id, dpu))
 }
 
 /// What `PUT /api/v1/dpus/{id}/installations` did.

@@ -98,11 +98,21 @@ pub(crate) async fn answer(
     if !spaces.iter().any(|s| s.id == id) {
         return Err(ApiError::NotFound(format!("space {id} does not exist")));
     }
+    answer_for(state, id, &spaces, q).await
+}
+
+/// [`answer`] for space `id`, whose chain (it and its ancestors) the caller has read.
+pub(crate) async fn answer_for(
+    state: &AppState,
+    id: SpaceId,
+    spaces: &[roomer_occupancy::Space],
+    q: &HistoryQuery,
+) -> Result<Answer, ApiError> {
     let tz: Tz = match &q.time_zone {
         Some(name) => name
             .parse()
             .map_err(|_| ApiError::BadRequest(format!("unknown IANA time zone {name:?}")))?,
-        None => roomer_occupancy::layout::effective_time_zone(id, &spaces),
+        None => roomer_occupancy::layout::effective_time_zone(id, spaces),
     };
     let interval_text = q.interval.clone().unwrap_or_else(|| "1h".into());
     let interval: Interval =
@@ -133,15 +143,9 @@ pub(crate) async fn answer(
     let History {
         buckets: answered,
         from_summaries,
-    } = history(
-        state.store.as_ref(),
-        id,
-        &spaces,
-        &bounds,
-        Source::Summaries,
-    )
-    .await?
-    .ok_or_else(|| ApiError::NotFound(format!("space {id} does not exist")))?;
+    } = history(state.store.as_ref(), id, spaces, &bounds, Source::Summaries)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("space {id} does not exist")))?;
     let next = (last < end).then(|| {
         let mut query = format!(
             "/api/v1/spaces/{id}/counts?start_time={}&end_time={}&interval={interval_text}\

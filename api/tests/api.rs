@@ -525,3 +525,23 @@ async fn refused_crossings_are_listed_newest_first_and_filtered_with_their_raw_b
     assert_eq!(binary["payload_base64"], "/wB7");
     assert_eq!(binary["source"], "dpus/285/crossings");
 }
+
+#[tokio::test]
+async fn a_crossing_posted_for_an_invalid_dpu_id_is_refused_with_that_reason() {
+    let app = spawn_app().await;
+    let (status, body) = app
+        .post_crossing(
+            "a%20b",
+            &[("timestamp", "2018-02-26T16:06:02Z"), ("direction", "1")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("a DPU id is 1 to 64 characters"),
+        "{detail}"
+    );
+    let (_, kept) = app.get("/api/v1/rejected?reason=bad_dpu_id").await;
+    assert_eq!(kept[0]["source"], "http POST /dpu/a b/", "{kept}");
+    assert_eq!(kept[0]["dpu_id"], Value::Null);
+}

@@ -101,11 +101,10 @@ impl Intake {
 
     fn take_form(&mut self, raw_id: &str, content_type: Option<&str>, body: &[u8], at: Timestamp) {
         let source = format!("http POST /dpu/{raw_id}/");
-        let dpu = DpuId::new(raw_id).ok();
+        let id = DpuId::new(raw_id);
+        let dpu = id.as_ref().ok().cloned();
         let parsed = form_fields(content_type, body).and_then(|fields| {
-            let dpu = dpu
-                .as_ref()
-                .ok_or_else(|| Rejection::BadTopic(raw_id.to_owned()))?;
+            let dpu = &id.clone()?;
             let field = |name: &'static str| {
                 fields
                     .get(name)
@@ -272,7 +271,7 @@ mod tests {
                 "future_timestamp",
                 "missing_field",
                 "not_a_form",
-                "bad_topic"
+                "bad_dpu_id"
             ]
         );
         assert_eq!(intake.rejected[0].source, "http POST /dpu/283/");

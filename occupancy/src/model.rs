@@ -39,7 +39,7 @@ pub fn is_clamped(space: SpaceId) -> bool {
 pub struct DpuId(pub(crate) String);
 
 /// Why a string is not a DPU id.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
     "a DPU id is 1 to 64 characters of A-Z, a-z, 0-9, '-', '_' or '.', not only dots, got {0:?}"
 )]

@@ -14,6 +14,9 @@ use serde_json::Value;
 pub enum Rejection {
     #[error("topic {0:?} is not dpus/{{dpu_id}}/crossings or dpus/{{dpu_id}}/status with a valid DPU id")]
     BadTopic(String),
+    /// The DPU id of an HTTP route's path (over MQTT a bad id makes a [`Rejection::BadTopic`]).
+    #[error(transparent)]
+    BadDpuId(#[from] crate::model::InvalidDpuId),
     #[error("a status must be \"online\" or \"offline\", got {0:?}")]
     BadStatus(String),
     #[error("payload is not JSON: {0}")]
@@ -48,6 +51,7 @@ impl Rejection {
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadTopic(_) => "bad_topic",
+            Self::BadDpuId(_) => "bad_dpu_id",
             Self::BadStatus(_) => "bad_status",
             Self::NotJson(_) => "not_json",
             Self::NotAnObject => "not_an_object",

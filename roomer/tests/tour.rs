@@ -53,27 +53,6 @@ fn tour() -> Vec<Step> {
     steps
 }
 
-/// The words of a shell line, quotes removed (the tour's lines quote whole words only).
-fn words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut quoted = false;
-    let mut word = String::new();
-    for c in line.chars() {
-        match c {
-            '\'' => quoted = !quoted,
-            ' ' if !quoted => {
-                if !word.is_empty() {
-                    words.push(std::mem::take(&mut word));
-                }
-            }
-            c => word.push(c),
-        }
-    }
-    words.push(word);
-    words.retain(|w| !w.is_empty());
-    words
-}
-
 /// What the README shows of an answer: a JSON body (anything after four spaces is a remark),
 /// or the first lines of a CSV body up to `…`.
 fn assert_answer(command: &str, expected: &[String], body: &str) {
@@ -122,7 +101,7 @@ async fn the_readme_tour_answers_what_it_says_from_an_empty_directory() {
     let steps = tour();
     assert!(steps.len() >= 6, "the tour has its commands");
     for step in &steps {
-        let words = words(&step.command);
+        let words = shlex::split(&step.command).expect("a shell line");
         if words[0] == "$R" {
             let output = Command::new(ROOMER)
                 .args(&words[1..])

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Utc;
 use maud::{html, Markup};
-use roomer_occupancy::{Doorway, DoorwayId, DpuId, SpaceId};
+use roomer_occupancy::{Doorway, DoorwayId, SpaceId};
 use roomer_storage::{DpuInfo, Page, Rejected, RejectedFilter};
 use std::collections::HashMap;
 
@@ -90,15 +90,7 @@ pub async fn list(State(state): State<AppState>) -> Response {
 /// `GET /ui/dpus/{id}`
 pub async fn one(State(state): State<AppState>, Path(raw): Path<String>) -> Response {
     let page = async {
-        let not_found =
-            || ApiError::NotFound(format!("DPU {raw:?} is neither declared nor heard from"));
-        let id = DpuId::new(raw.clone()).map_err(|_| not_found())?;
-        let now = Utc::now();
-        let mut found = state
-            .store
-            .dpus(Some(&id), &Page::all(), now, day_start(now))
-            .await?;
-        let dpu = found.pop().ok_or_else(not_found)?;
+        let (id, dpu) = crate::dpus::find(&state, &raw).await?;
         let installations = state.store.installations(&id).await?;
         let rejected = state
             .store

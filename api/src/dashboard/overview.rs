@@ -93,29 +93,30 @@ fn row(space: &SpaceCount) -> Markup {
         div.space data-space-id=(id) {
             a.name href={ "/ui/spaces/" (id) } { (space.space.name) }
             span.count data-live-count aria-label={ "people in " (space.space.name) } { (space.count) }
-            (utilization(space.count, space.space.capacity))
+            (utilization(space))
         }
     }
 }
 
-/// A bar and a percentage for a space with a capacity; nothing for one without.
-pub(crate) fn utilization(count: i64, capacity: Option<u32>) -> Markup {
-    let Some(capacity) = capacity else {
+/// A bar and a percentage for a space with a capacity (storage's `utilization`, which the
+/// live events also carry); a note for one without.
+pub(crate) fn utilization(space: &SpaceCount) -> Markup {
+    let (Some(capacity), Some(share)) = (space.space.capacity, space.utilization) else {
         return html! { span.capacity.muted { "no capacity set" } };
-    };
-    let percent = if capacity == 0 {
-        0
-    } else {
-        (count.max(0) * 100) / i64::from(capacity)
     };
     html! {
         span.capacity {
-            meter min="0" max=(capacity) high=(u64::from(capacity) * 9 / 10) value=(count.max(0))
-                data-live-meter {}
-            span data-live-percent data-capacity=(capacity) { (percent) "%" }
+            meter min="0" max=(capacity) high=(u64::from(capacity) * 9 / 10)
+                value=(space.count.max(0)) data-live-meter {}
+            span data-live-percent { (percent(share)) "%" }
             span.muted { " of " (capacity) }
         }
     }
+}
+
+/// A utilization as whole percent, rounded down (as `live.js` writes it).
+fn percent(share: f64) -> i64 {
+    (share.max(0.0) * 100.0).floor() as i64
 }
 
 #[cfg(test)]
@@ -134,7 +135,7 @@ mod tests {
                 daily_reset: None,
             },
             count,
-            utilization: None,
+            utilization: (id == 3).then_some(count as f64 / 40.0),
         }
     }
 

@@ -111,7 +111,7 @@ async fn render(state: &AppState, raw: &str, query: SpaceQuery) -> Result<Markup
         limit: Some(MOST_BUCKETS),
     };
     // A range that cannot be drawn is said beside the form, not instead of the page.
-    let history = match history::answer(state, raw, &history_query).await {
+    let history = match history::answer_for(state, id, &chain, &history_query).await {
         Ok(answer) => Ok(answer),
         Err(ApiError::BadRequest(why)) => Err(why),
         Err(other) => return Err(other),
@@ -135,7 +135,7 @@ async fn render(state: &AppState, raw: &str, query: SpaceQuery) -> Result<Markup
         div.now data-space-id=(id) {
             span.count.big data-live-count aria-label="people now" { (space.count) }
             " people now "
-            (utilization(space.count, space.space.capacity))
+            (utilization(&space))
         }
         p.muted { "Times are local to " (tz.name()) "." }
         section aria-labelledby="history-title" {

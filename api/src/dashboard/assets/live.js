@@ -3,7 +3,7 @@
 //
 // A page opts in with an element `#live-status`; every `[data-space-id]` element holds one
 // space's `[data-live-count]` and, with a capacity, `[data-live-meter]` and
-// `[data-live-percent]`. The stream sends every current count first, so a reconnect also
+// `[data-live-percent]` (from the event's `utilization`). The stream sends every current count first, so a reconnect also
 // repairs whatever was missed while it was down.
 "use strict";
 
@@ -43,10 +43,8 @@
       const meter = element.querySelector("[data-live-meter]");
       if (meter) meter.value = Math.max(0, change.count);
       const percent = element.querySelector("[data-live-percent]");
-      if (percent) {
-        const capacity = Number(percent.dataset.capacity);
-        const value = capacity > 0 ? Math.floor((Math.max(0, change.count) * 100) / capacity) : 0;
-        percent.textContent = `${value}%`;
+      if (percent && typeof change.utilization === "number") {
+        percent.textContent = `${Math.floor(Math.max(0, change.utilization) * 100)}%`;
       }
     }
   }
