@@ -13,7 +13,7 @@ use roomer_occupancy::{DpuId, Installation};
 use roomer_storage::{Page, StoreError};
 use serde::Serialize;
 
-/// Midnight UTC today: "events received today" counts from there.
+/// Midnight UTC today: "events today" counts the crossings that happened since then.
 pub(crate) fn day_start(now: DateTime<Utc>) -> DateTime<Utc> {
     now.date_naive()
         .and_hms_opt(0, 0, 0)

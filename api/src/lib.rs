@@ -14,7 +14,7 @@
 //! - `events`: `POST /dpu/{id}/`, for DPUs that speak HTTP instead of MQTT, and what
 //!   operators inspect about ingestion (rejected messages, totals).
 //! - `dpu_secrets`: issuing and withdrawing a DPU's secret for the embedded broker.
-//! - `dpus`: each DPU's status, current doorway and crossings received today; replacing a
+//! - `dpus`: each DPU's status, current doorway and crossings today; replacing a
 //!   DPU's installation history.
 //! - `error`: the one error type every handler returns, as RFC 9457 problem details; a
 //!   middleware gives axum's own rejections the same form. Internal details are logged,

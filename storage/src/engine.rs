@@ -70,10 +70,9 @@ pub(crate) trait WriteTx: Send {
     /// Notes minutes whose summaries are out of date, each with the seconds changed in it
     /// (bits 0 to 59; see `tiers::dense`).
     async fn mark_pending(&mut self, notes: &[(SpaceId, Timestamp, i64)]) -> Result<()>;
-    /// Up to `limit` notes, with their ids (seconds `None`: the whole minute).
-    async fn pending(&mut self, limit: usize) -> Result<Vec<Note>>;
-    /// Deletes the notes with these ids (never others: a note made since stays).
-    async fn drop_pending(&mut self, ids: &[i64]) -> Result<()>;
+    /// Takes (reads and deletes) up to `limit` notes (seconds `None`: the whole minute). A
+    /// note another writer makes meanwhile stays for the next turn.
+    async fn take_pending(&mut self, limit: usize) -> Result<Vec<Note>>;
     /// Forgets every summary of a space, and its notes.
     async fn clear_tiers(&mut self, space: SpaceId) -> Result<()>;
     /// The first instant of every minute that holds an entry of the space.

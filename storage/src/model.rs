@@ -106,6 +106,19 @@ pub struct IngestOutcome {
     pub touched: Vec<SpaceId>,
 }
 
+impl IngestOutcome {
+    /// Adds what another part of the same batch did.
+    pub(crate) fn merge(&mut self, other: IngestOutcome) {
+        self.report.inserted += other.report.inserted;
+        self.report.duplicates += other.report.duplicates;
+        self.report.pending += other.report.pending;
+        self.report.recounted += other.report.recounted;
+        self.touched.extend(other.touched);
+        self.touched.sort_unstable();
+        self.touched.dedup();
+    }
+}
+
 /// What applying a layout changed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LayoutReport {

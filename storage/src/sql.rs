@@ -51,7 +51,7 @@ pub(crate) const DPUS: &str =
             (SELECT n.doorway_id FROM installations n WHERE n.dpu_id = i.dpu_id \
                 AND n.valid_from <= $1 AND (n.valid_until IS NULL OR n.valid_until > $1)), \
             (SELECT COUNT(*) FROM crossings c \
-                WHERE c.dpu_id = i.dpu_id AND c.received_at >= $2) \
+                WHERE c.dpu_id = i.dpu_id AND c.ts >= $2) \
      FROM ids i LEFT JOIN dpu_status s ON s.dpu_id = i.dpu_id \
      WHERE (CAST($3 AS TEXT) IS NULL OR i.dpu_id = $3) \
        AND (CAST($4 AS TEXT) IS NULL OR i.dpu_id > $4) \

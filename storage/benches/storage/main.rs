@@ -94,6 +94,14 @@ const SEED: u64 = 20_180_226;
 const ROOM: SpaceId = 1;
 
 fn main() {
+    // `RUST_LOG=sqlx::query=debug` logs every statement with its time, to stderr
+    // (`scripts/statement-times.py` sums them).
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let filters: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))

@@ -19,6 +19,10 @@ impl Backend {
         if timescale_url().is_some() {
             all.push(Backend::Timescale);
         }
+        // `ROOMER_BENCH_BACKENDS=postgres,timescale` runs only those.
+        if let Ok(only) = std::env::var("ROOMER_BENCH_BACKENDS") {
+            all.retain(|b| only.split(',').any(|name| name.trim() == b.name()));
+        }
         all
     }
 

@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex};
 pub(super) struct StoredCrossing {
     pub(super) event_id: Option<u64>,
     pub(super) doorway: Option<DoorwayId>,
-    pub(super) received_at: Timestamp,
 }
 
 /// What a DPU said about itself, and when it was last heard from.
@@ -227,7 +226,7 @@ impl WriteTx for MemoryTx {
     async fn insert_crossings(
         &mut self,
         rows: &[NewCrossing],
-        received_at: Timestamp,
+        _received_at: Timestamp,
     ) -> Result<usize> {
         let mut inserted = 0;
         for new in rows {
@@ -237,7 +236,6 @@ impl WriteTx for MemoryTx {
                 slot.insert(StoredCrossing {
                     event_id: new.crossing.event_id,
                     doorway: new.doorway,
-                    received_at,
                 });
                 inserted += 1;
             }
@@ -317,21 +315,12 @@ impl WriteTx for MemoryTx {
         Ok(())
     }
 
-    async fn pending(&mut self, limit: usize) -> Result<Vec<Note>> {
-        Ok(self
-            .data
-            .notes
+    async fn take_pending(&mut self, limit: usize) -> Result<Vec<Note>> {
+        let ids: Vec<i64> = self.data.notes.keys().take(limit).copied().collect();
+        Ok(ids
             .iter()
-            .take(limit)
-            .map(|(id, &(space, minute, seconds))| (*id, space, minute, seconds))
+            .filter_map(|id| self.data.notes.remove(id))
             .collect())
-    }
-
-    async fn drop_pending(&mut self, ids: &[i64]) -> Result<()> {
-        for id in ids {
-            self.data.notes.remove(id);
-        }
-        Ok(())
     }
 
     async fn clear_tiers(&mut self, space: SpaceId) -> Result<()> {

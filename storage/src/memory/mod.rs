@@ -211,7 +211,7 @@ impl Backend for MemoryStore {
                 let events_today = data
                     .crossings
                     .iter()
-                    .filter(|((k, _), c)| &k.dpu == id && c.received_at >= day_start)
+                    .filter(|((k, _), _)| &k.dpu == id && k.ts >= day_start)
                     .count() as i64;
                 DpuInfo {
                     id: id.as_str().to_owned(),

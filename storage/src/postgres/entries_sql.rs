@@ -264,21 +264,18 @@ pub(super) async fn mark_pending(
     Ok(())
 }
 
-pub(super) async fn pending(tx: &mut PgConnection, limit: usize) -> Result<Vec<Note>> {
+/// Deletes up to `limit` notes and answers them, in one statement: the rows are found by
+/// their physical address (`ctid`, stable within the statement), so notes need no id of
+/// their own, whose sequence and index every batch's notes paid for.
+pub(super) async fn take_pending(tx: &mut PgConnection, limit: usize) -> Result<Vec<Note>> {
     Ok(sqlx::query_as(
-        "SELECT id, space_id, minute, seconds FROM tier_pending ORDER BY id LIMIT $1",
+        "DELETE FROM tier_pending \
+         WHERE ctid = ANY(ARRAY(SELECT ctid FROM tier_pending LIMIT $1)) \
+         RETURNING space_id, minute, seconds",
     )
     .bind(limit as i64)
     .fetch_all(tx)
     .await?)
-}
-
-pub(super) async fn drop_pending(tx: &mut PgConnection, ids: &[i64]) -> Result<()> {
-    sqlx::query("DELETE FROM tier_pending WHERE id = ANY($1)")
-        .bind(ids)
-        .execute(tx)
-        .await?;
-    Ok(())
 }
 
 /// Whether any note waits for the summarizer.

@@ -36,6 +36,12 @@ pub(crate) use write::LOCK_SUMMARIES;
 
 /// How often a batch is retried after losing a race with another writer.
 const MAX_ATTEMPTS: usize = 5;
+/// A batch of at least `2 × MIN_PART` crossings is stored in up to this many parts at once,
+/// each on a connection of its own: a statement runs on one server process, and a batch in
+/// one transaction left the server's other cores idle while it ran (the bulk column of
+/// `docs/benchmarks.md`).
+const WRITE_PARTS: usize = 2;
+const MIN_PART: usize = 500;
 
 /// Roomer's data in a PostgreSQL database.
 #[derive(Clone, Debug)]
@@ -111,6 +117,7 @@ impl PostgresStore {
     async fn store_batch_retrying_races(
         &self,
         batch: &Batch<'_>,
+        due: bool,
     ) -> Result<IngestOutcome, StoreError> {
         // Statuses and sightings go to the DPUs' status rows after the commit, one
         // autocommit statement each: every worker of a shared subscription hears from every
@@ -122,8 +129,6 @@ impl PostgresStore {
             seen: &[],
             ..*batch
         };
-        let due = self.cadence.due();
-        let began = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -136,14 +141,6 @@ impl PostgresStore {
                     ops_sql::record_statuses(&mut conn, batch.statuses).await?;
                     ops_sql::record_seen(&mut conn, batch.seen).await?;
                     drop(conn);
-                    // Notes left are summarized by a later run, and read exactly meanwhile:
-                    // a failure here must not make the caller store the batch again.
-                    if due {
-                        if let Err(error) = self.settle().await {
-                            tracing::warn!(%error, "batch stored; summarizing left for later");
-                        }
-                        self.cadence.ran(began);
-                    }
                     return Ok(outcome);
                 }
                 Ok(None) if attempt < MAX_ATTEMPTS => {
@@ -164,6 +161,43 @@ impl PostgresStore {
             }
             // Dropping tx rolls it back.
         }
+    }
+
+    /// Stores a large batch's crossings in parts by DPU ([`WRITE_PARTS`]), each in its own
+    /// transaction and all at once, then what else the batch carries; a small batch in one
+    /// transaction. Parts share no crossing (each holds all of its DPUs' crossings, so what
+    /// is known, repeated or new is decided within one part) and take no lock of each
+    /// other's, as two workers' batches do not. If one fails, the caller stores the whole
+    /// batch again: the parts already committed are then known repeats and change nothing
+    /// (what every redelivery relies on), and the refusals were not stored yet.
+    async fn store_batch_in_parts(
+        &self,
+        batch: &Batch<'_>,
+        due: bool,
+    ) -> Result<IngestOutcome, StoreError> {
+        let parts = crate::batch::parts_by_dpu(batch.crossings, WRITE_PARTS, MIN_PART);
+        if parts.len() < 2 {
+            return self.store_batch_retrying_races(batch, due).await;
+        }
+        let batches: Vec<Batch<'_>> = parts.iter().map(|part| Batch::of(part)).collect();
+        let stored = futures_util::future::try_join_all(
+            batches
+                .iter()
+                .map(|part| self.store_batch_retrying_races(part, due)),
+        )
+        .await?;
+        let rest = Batch {
+            crossings: &[],
+            ..*batch
+        };
+        let mut outcome = IngestOutcome::default();
+        if !(rest.rejected.is_empty() && rest.statuses.is_empty() && rest.seen.is_empty()) {
+            outcome = self.store_batch_retrying_races(&rest, false).await?;
+        }
+        for part in stored {
+            outcome.merge(part);
+        }
+        Ok(outcome)
     }
 
     /// Summarizes what batches noted until no note is left, or another writer has the turn;
@@ -248,7 +282,17 @@ impl Backend for PostgresStore {
     }
 
     async fn store_batch(&self, batch: &Batch<'_>) -> Result<IngestOutcome, StoreError> {
-        let stored = self.store_batch_retrying_races(batch).await;
+        let due = self.cadence.due();
+        let began = Instant::now();
+        let stored = self.store_batch_in_parts(batch, due).await;
+        if stored.is_ok() && due {
+            // Notes left are summarized by a later run, and read exactly meanwhile:
+            // a failure here must not make the caller store the batch again.
+            if let Err(error) = self.settle().await {
+                tracing::warn!(%error, "batch stored; summarizing left for later");
+            }
+            self.cadence.ran(began);
+        }
         if let Err(e) = &stored {
             // The caller stores the batch again: on checked connections if this one was lost.
             self.lost_connection(e);

@@ -198,27 +198,19 @@ pub(super) async fn mark_pending(
     Ok(())
 }
 
-pub(super) async fn pending(tx: &mut SqliteConnection, limit: usize) -> Result<Vec<Note>> {
-    let rows: Vec<(i64, SpaceId, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT id, space_id, minute, seconds FROM tier_pending ORDER BY id LIMIT ?",
+/// Deletes the oldest `limit` notes and answers them, in one statement.
+pub(super) async fn take_pending(tx: &mut SqliteConnection, limit: usize) -> Result<Vec<Note>> {
+    let rows: Vec<(SpaceId, i64, Option<i64>)> = sqlx::query_as(
+        "DELETE FROM tier_pending \
+         WHERE id IN (SELECT id FROM tier_pending ORDER BY id LIMIT ?) \
+         RETURNING space_id, minute, seconds",
     )
     .bind(limit as i64)
     .fetch_all(tx)
     .await?;
     rows.into_iter()
-        .map(|(id, space, m, seconds)| Ok((id, space, from_micros(m)?, seconds)))
+        .map(|(space, m, seconds)| Ok((space, from_micros(m)?, seconds)))
         .collect()
-}
-
-pub(super) async fn drop_pending(tx: &mut SqliteConnection, ids: &[i64]) -> Result<()> {
-    for chunk in ids.chunks(CHUNK) {
-        let list: Vec<String> = chunk.iter().map(i64::to_string).collect();
-        sqlx::query("DELETE FROM tier_pending WHERE id IN (SELECT value FROM json_each(?))")
-            .bind(format!("[{}]", list.join(",")))
-            .execute(&mut *tx)
-            .await?;
-    }
-    Ok(())
 }
 
 pub(super) async fn any_pending<'e>(db: impl Executor<'e, Database = Sqlite>) -> Result<bool> {

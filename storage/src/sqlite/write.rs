@@ -183,12 +183,8 @@ impl WriteTx for SqliteTx {
         entries_sql::mark_pending(&mut self.tx, notes).await
     }
 
-    async fn pending(&mut self, limit: usize) -> Result<Vec<Note>> {
-        entries_sql::pending(&mut self.tx, limit).await
-    }
-
-    async fn drop_pending(&mut self, ids: &[i64]) -> Result<()> {
-        entries_sql::drop_pending(&mut self.tx, ids).await
+    async fn take_pending(&mut self, limit: usize) -> Result<Vec<Note>> {
+        entries_sql::take_pending(&mut self.tx, limit).await
     }
 
     async fn clear_tiers(&mut self, space: SpaceId) -> Result<()> {

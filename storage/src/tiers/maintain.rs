@@ -30,14 +30,14 @@ pub(crate) struct Summarized {
 }
 
 /// Recomputes `mine` (the seconds the caller's own transaction changed, never noted) and the
-/// seconds noted so far (up to [`NOTES_PER_TURN`] of them), with their minutes and the
-/// buckets above them, then deletes those notes. The caller holds the summarizer's turn.
+/// seconds noted so far (up to [`NOTES_PER_TURN`] of them, taken from the notes), with
+/// their minutes and the buckets above them. The caller holds the summarizer's turn.
 pub(crate) async fn summarize_pending(
     tx: &mut dyn WriteTx,
     mine: BTreeSet<(SpaceId, Timestamp)>,
     mut appended: Appended,
 ) -> Result<Summarized> {
-    let notes = tx.pending(NOTES_PER_TURN).await?;
+    let notes = tx.take_pending(NOTES_PER_TURN).await?;
     let mut touched = mine;
     touched.extend(notes.iter().flat_map(super::seconds_of));
     if touched.is_empty() {
@@ -45,15 +45,11 @@ pub(crate) async fn summarize_pending(
     }
     let rules = reset_rules(&tx.spaces().await?);
     // A minute another writer noted holds entries this one has not seen.
-    for &(_, space, minute, _) in &notes {
+    for &(space, minute, _) in &notes {
         appended.remove(&(space, minute));
     }
     let (done, mut read) = append(tx, &rules, appended).await?;
     read += resummarize(tx, &rules, touched, done).await?;
-    if !notes.is_empty() {
-        let ids: Vec<i64> = notes.iter().map(|&(id, ..)| id).collect();
-        tx.drop_pending(&ids).await?;
-    }
     Ok(Summarized {
         notes: notes.len(),
         read,

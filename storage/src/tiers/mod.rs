@@ -24,9 +24,9 @@ use roomer_occupancy::tiers::Tier;
 use roomer_occupancy::{SpaceId, Timestamp};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A note for the summarizer: its id, space, minute, and the seconds changed in the minute
+/// A note for the summarizer: its space, minute, and the seconds changed in the minute
 /// (bits 0 to 59; `None`, from a version that noted minutes only: all of them).
-pub(crate) type Note = (i64, SpaceId, Timestamp, Option<i64>);
+pub(crate) type Note = (SpaceId, Timestamp, Option<i64>);
 
 /// The changed seconds as notes, one per minute.
 pub(crate) fn notes_of(seconds: &BTreeSet<(SpaceId, Timestamp)>) -> Vec<(SpaceId, Timestamp, i64)> {
@@ -44,7 +44,7 @@ pub(crate) fn notes_of(seconds: &BTreeSet<(SpaceId, Timestamp)>) -> Vec<(SpaceId
 
 /// The seconds a note names.
 pub(crate) fn seconds_of(note: &Note) -> impl Iterator<Item = (SpaceId, Timestamp)> + '_ {
-    let &(_, space, minute, bits) = note;
+    let &(space, minute, bits) = note;
     (0..60)
         .filter(move |bit| bits.is_none_or(|b| b & (1 << bit) != 0))
         .map(move |bit| (space, minute + chrono::TimeDelta::seconds(bit)))
@@ -134,15 +134,14 @@ mod tests {
         );
         let back: BTreeSet<(SpaceId, Timestamp)> = notes
             .iter()
-            .enumerate()
-            .flat_map(|(id, &(space, minute, bits))| {
-                let note = (id as i64, space, minute, Some(bits));
+            .flat_map(|&(space, minute, bits)| {
+                let note = (space, minute, Some(bits));
                 seconds_of(&note).collect::<Vec<_>>()
             })
             .collect();
         assert_eq!(back, seconds);
         // A note from before seconds were noted stands for its whole minute.
-        assert_eq!(seconds_of(&(0, 1, at(60), None)).count(), 60);
+        assert_eq!(seconds_of(&(1, at(60), None)).count(), 60);
     }
 
     #[test]

@@ -38,6 +38,7 @@ macro_rules! conformance {
             );
             conformance!(@in costs, $eager, [$(#[$attr])*], a_late_crossing_costs_the_same_whatever_came_after_it);
             conformance!(@in batches, $fixture, [$(#[$attr])*], a_batch_stores_everything_its_messages_said);
+            conformance!(@in batches, $fixture, [$(#[$attr])*], a_large_batch_of_many_dpus_counts_as_the_reference_model);
             conformance!(@in secrets, $fixture, [$(#[$attr])*], dpu_secrets_are_issued_checked_replaced_and_withdrawn);
         }
     };
