@@ -210,3 +210,73 @@ async fn timescale_data_of_the_earlier_rule_is_counted_by_the_current_one() {
     let again = roomer_storage::connect(&url).await.unwrap();
     counts_follow_the_current_rule(again.as_ref()).await;
 }
+
+/// Notes for the summarizer left by the version that kept a row per batch and minute (SQLite
+/// 0010): the migration to one row per minute merges a minute noted twice into a note of the
+/// whole minute, and the store summarizes them at start as before.
+#[tokio::test]
+async fn sqlite_notes_of_the_earlier_version_are_merged_and_summarized() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("notes.db").display());
+    let micros = |minute: i64| t(minute).timestamp_micros();
+    {
+        let options = url.parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap();
+        let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
+            .await
+            .unwrap();
+        before_copies(sqlx::migrate!("../migrations/sqlite"), 10)
+            .run(&pool)
+            .await
+            .unwrap();
+        let mut statements = vec![
+            "INSERT INTO spaces (id, name) VALUES (1, 'Room')".to_owned(),
+            "INSERT INTO doorways (id, name, exiting_to, entering_to) VALUES (1, 'Door', 0, 1)"
+                .to_owned(),
+            "INSERT INTO dpus (id) VALUES ('283')".to_owned(),
+            format!(
+                "INSERT INTO installations (dpu_id, valid_from, valid_until, doorway_id) \
+                 VALUES ('283', {}, NULL, 1)",
+                micros(0)
+            ),
+        ];
+        // Three entrances in minute 1, at seconds 0, 5 and 7, stored with their entries;
+        // no summaries yet, and the minute noted by two batches, once per second changed.
+        for second in [0, 5, 7] {
+            let at = micros(1) + second * 1_000_000;
+            statements.push(format!(
+                "INSERT INTO crossings (dpu_id, ts, direction, doorway_id, received_at) \
+                 VALUES ('283', {at}, 1, 1, {at})"
+            ));
+            statements.push(format!(
+                "INSERT INTO space_counts (space_id, ts, rank, dpu_id) \
+                 VALUES (1, {at}, 0, '283'), (0, {at}, 1, '283')"
+            ));
+        }
+        for (space, bits) in [(1, 1 | 1 << 5), (1, 1 << 7), (0, 1 | 1 << 5 | 1 << 7)] {
+            statements.push(format!(
+                "INSERT INTO tier_pending (space_id, minute, seconds) \
+                 VALUES ({space}, {}, {bits})",
+                micros(1)
+            ));
+        }
+        for statement in statements {
+            sqlx::query(&statement).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+    let store = roomer_storage::connect(&url).await.unwrap();
+    store.catch_up().await.unwrap();
+    let count = |minute| {
+        let store = store.clone();
+        async move { store.count_at(ROOM, Some(t(minute))).await.unwrap() }
+    };
+    assert_eq!(count(0).await, Some(0));
+    assert_eq!(count(2).await, Some(3));
+    assert_eq!(store.count_at(OUTSIDE, None).await.unwrap(), Some(-3));
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let (left,): (i64,) = sqlx::query_as("SELECT count(*) FROM tier_pending")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "every note summarized");
+}

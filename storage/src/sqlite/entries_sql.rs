@@ -181,6 +181,8 @@ pub(super) async fn minutes(tx: &mut SqliteConnection, space: SpaceId) -> Result
     rows.into_iter().map(|(m,)| from_micros(m)).collect()
 }
 
+/// Merges the notes into the minutes' notes (one row per space and minute: the writer is
+/// alone, so no other transaction waits on the row; NULL seconds, a whole minute, stay so).
 pub(super) async fn mark_pending(
     tx: &mut SqliteConnection,
     notes: &[(SpaceId, Timestamp, i64)],
@@ -193,16 +195,20 @@ pub(super) async fn mark_pending(
                 .push_bind(micros(*minute))
                 .push_bind(*seconds);
         });
+        query.push(
+            " ON CONFLICT (space_id, minute) \
+             DO UPDATE SET seconds = tier_pending.seconds | excluded.seconds",
+        );
         query.build().execute(&mut *tx).await?;
     }
     Ok(())
 }
 
-/// Deletes the oldest `limit` notes and answers them, in one statement.
+/// Deletes up to `limit` notes and answers them, in one statement.
 pub(super) async fn take_pending(tx: &mut SqliteConnection, limit: usize) -> Result<Vec<Note>> {
     let rows: Vec<(SpaceId, i64, Option<i64>)> = sqlx::query_as(
         "DELETE FROM tier_pending \
-         WHERE id IN (SELECT id FROM tier_pending ORDER BY id LIMIT ?) \
+         WHERE (space_id, minute) IN (SELECT space_id, minute FROM tier_pending LIMIT ?) \
          RETURNING space_id, minute, seconds",
     )
     .bind(limit as i64)
