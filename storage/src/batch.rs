@@ -56,15 +56,16 @@ pub(crate) async fn apply(
 
 /// Splits crossings into at most `parts` groups of whole DPUs (every crossing of a DPU in
 /// the same group), each of about `min_part` crossings or more, the largest DPUs placed first,
-/// each into the smallest group so far; one group when they are too few for two.
+/// each into the smallest group so far; `None` (store them whole, nothing copied) when they
+/// are too few for two groups or come from one DPU.
 pub(crate) fn parts_by_dpu(
     crossings: &[Crossing],
     parts: usize,
     min_part: usize,
-) -> Vec<Vec<Crossing>> {
-    let parts = parts.min(crossings.len() / min_part.max(1)).max(1);
+) -> Option<Vec<Vec<Crossing>>> {
+    let parts = parts.min(crossings.len() / min_part.max(1));
     if parts < 2 {
-        return vec![crossings.to_vec()];
+        return None;
     }
     let mut by_dpu: BTreeMap<&DpuId, Vec<&Crossing>> = BTreeMap::new();
     for c in crossings {
@@ -79,7 +80,7 @@ pub(crate) fn parts_by_dpu(
         }
     }
     out.retain(|p| !p.is_empty());
-    out
+    (out.len() > 1).then_some(out)
 }
 
 #[cfg(test)]
@@ -105,7 +106,7 @@ mod tests {
     #[test]
     fn parts_hold_whole_dpus_and_every_crossing_once() {
         let all = crossings(&[700, 300, 300, 200, 100, 1]);
-        let parts = parts_by_dpu(&all, 2, 500);
+        let parts = parts_by_dpu(&all, 2, 500).expect("two parts");
         assert_eq!(parts.len(), 2);
         let sizes: Vec<usize> = parts.iter().map(Vec::len).collect();
         assert_eq!(
@@ -124,8 +125,9 @@ mod tests {
 
     #[test]
     fn small_batches_and_single_dpus_stay_whole() {
-        assert_eq!(parts_by_dpu(&crossings(&[600, 399]), 2, 500).len(), 1);
-        assert_eq!(parts_by_dpu(&crossings(&[3_000]), 2, 500).len(), 1);
-        assert_eq!(parts_by_dpu(&crossings(&[600, 600, 600]), 4, 500).len(), 3);
+        assert!(parts_by_dpu(&crossings(&[600, 399]), 2, 500).is_none());
+        assert!(parts_by_dpu(&crossings(&[3_000]), 2, 500).is_none());
+        let three = parts_by_dpu(&crossings(&[600, 600, 600]), 4, 500).expect("parts");
+        assert_eq!(three.len(), 3);
     }
 }

@@ -17,7 +17,7 @@ fn t(minute: i64) -> Timestamp {
     "2024-01-01T08:00:00Z".parse::<Timestamp>().unwrap() + TimeDelta::minutes(minute)
 }
 
-/// Migrations up to the earlier rule (SQLite's 0005, PostgreSQL's 0006), not beyond.
+/// Migrations up to `last` (the earlier rule: SQLite's 0005, PostgreSQL's 0006), not beyond.
 fn before_copies(mut migrator: sqlx::migrate::Migrator, last: i64) -> sqlx::migrate::Migrator {
     let kept: Vec<_> = migrator
         .migrations
@@ -27,6 +27,19 @@ fn before_copies(mut migrator: sqlx::migrate::Migrator, last: i64) -> sqlx::migr
         .collect();
     migrator.migrations = Cow::Owned(kept);
     migrator
+}
+
+/// A new SQLite file migrated up to `last`, as an earlier version left it.
+async fn old_sqlite(url: &str, last: i64) -> sqlx::SqlitePool {
+    let options = url.parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap();
+    let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
+        .await
+        .unwrap();
+    before_copies(sqlx::migrate!("../migrations/sqlite"), last)
+        .run(&pool)
+        .await
+        .unwrap();
+    pool
 }
 
 /// One room behind DPU 283 (Outside → room), and what the old rule stored and set aside:
@@ -116,14 +129,7 @@ async fn sqlite_data_of_the_earlier_rule_is_counted_by_the_current_one() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("old.db").display());
     {
-        let options = url.parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap();
-        let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
-            .await
-            .unwrap();
-        before_copies(sqlx::migrate!("../migrations/sqlite"), 5)
-            .run(&pool)
-            .await
-            .unwrap();
+        let pool = old_sqlite(&url, 5).await;
         let micros = |minute| t(minute).timestamp_micros().to_string();
         for statement in old_state(micros) {
             let statement = statement.replace("BLOB_TYPE", "BLOB");
@@ -220,14 +226,7 @@ async fn sqlite_notes_of_the_earlier_version_are_merged_and_summarized() {
     let url = format!("sqlite://{}", dir.path().join("notes.db").display());
     let micros = |minute: i64| t(minute).timestamp_micros();
     {
-        let options = url.parse::<sqlx::sqlite::SqliteConnectOptions>().unwrap();
-        let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
-            .await
-            .unwrap();
-        before_copies(sqlx::migrate!("../migrations/sqlite"), 10)
-            .run(&pool)
-            .await
-            .unwrap();
+        let pool = old_sqlite(&url, 10).await;
         let mut statements = vec![
             "INSERT INTO spaces (id, name) VALUES (1, 'Room')".to_owned(),
             "INSERT INTO doorways (id, name, exiting_to, entering_to) VALUES (1, 'Door', 0, 1)"

@@ -169,31 +169,35 @@ impl PostgresStore {
     /// is known, repeated or new is decided within one part) and take no lock of each
     /// other's, as two workers' batches do not. If one fails, the caller stores the whole
     /// batch again: the parts already committed are then known repeats and change nothing
-    /// (what every redelivery relies on), and the refusals were not stored yet.
+    /// (what every redelivery relies on), and the refusals were not stored yet. Parts only
+    /// note their minutes: summarizing inside one part would miss the other's uncommitted
+    /// entries of the same busy minutes and reread them again; the caller's `settle` after
+    /// both commits summarizes them once.
     async fn store_batch_in_parts(
         &self,
         batch: &Batch<'_>,
         due: bool,
     ) -> Result<IngestOutcome, StoreError> {
-        let parts = crate::batch::parts_by_dpu(batch.crossings, WRITE_PARTS, MIN_PART);
-        if parts.len() < 2 {
+        let Some(parts) = crate::batch::parts_by_dpu(batch.crossings, WRITE_PARTS, MIN_PART) else {
             return self.store_batch_retrying_races(batch, due).await;
-        }
+        };
         let batches: Vec<Batch<'_>> = parts.iter().map(|part| Batch::of(part)).collect();
         let stored = futures_util::future::try_join_all(
             batches
                 .iter()
-                .map(|part| self.store_batch_retrying_races(part, due)),
+                .map(|part| self.store_batch_retrying_races(part, false)),
         )
         .await?;
-        let rest = Batch {
-            crossings: &[],
-            ..*batch
-        };
-        let mut outcome = IngestOutcome::default();
-        if !(rest.rejected.is_empty() && rest.statuses.is_empty() && rest.seen.is_empty()) {
-            outcome = self.store_batch_retrying_races(&rest, false).await?;
+        if !batch.rejected.is_empty() {
+            Backend::insert_rejected(self, batch.rejected).await?;
         }
+        if !batch.statuses.is_empty() {
+            self.record_statuses(batch.statuses).await?;
+        }
+        if !batch.seen.is_empty() {
+            self.record_seen(batch.seen).await?;
+        }
+        let mut outcome = IngestOutcome::default();
         for part in stored {
             outcome.merge(part);
         }
