@@ -70,8 +70,12 @@ pub(crate) trait WriteTx: Send {
     /// Notes minutes whose summaries are out of date, each with the seconds changed in it
     /// (bits 0 to 59; see `tiers::dense`).
     async fn mark_pending(&mut self, notes: &[(SpaceId, Timestamp, i64)]) -> Result<()>;
-    /// Takes (reads and deletes) up to `limit` notes (seconds `None`: the whole minute). A
-    /// note another writer makes meanwhile stays for the next turn.
+    /// Takes (reads and deletes) up to `limit` notes (seconds `None`: the whole minute), the
+    /// first by space and minute. A note another writer makes meanwhile stays for the next
+    /// turn. In that order, a turn under a backlog takes every note of the minutes it takes,
+    /// however many batches made them, and rereads each of their seconds once; taken in the
+    /// order they were made, each turn took the notes of a few batches, which touched nearly
+    /// every second of a shared space's day, and reread them all again.
     async fn take_pending(&mut self, limit: usize) -> Result<Vec<Note>>;
     /// Forgets every summary of a space, and its notes.
     async fn clear_tiers(&mut self, space: SpaceId) -> Result<()>;

@@ -316,7 +316,14 @@ impl WriteTx for MemoryTx {
     }
 
     async fn take_pending(&mut self, limit: usize) -> Result<Vec<Note>> {
-        let ids: Vec<i64> = self.data.notes.keys().take(limit).copied().collect();
+        let mut ids: Vec<(SpaceId, Timestamp, i64)> = self
+            .data
+            .notes
+            .iter()
+            .map(|(&id, &(space, minute, _))| (space, minute, id))
+            .collect();
+        ids.sort_unstable();
+        let ids: Vec<i64> = ids.into_iter().take(limit).map(|(_, _, id)| id).collect();
         Ok(ids
             .iter()
             .filter_map(|id| self.data.notes.remove(id))

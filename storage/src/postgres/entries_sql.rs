@@ -11,7 +11,7 @@ use roomer_occupancy::{DpuId, SpaceId, Timestamp};
 use sqlx::postgres::PgRow;
 use sqlx::{Executor, PgConnection, Postgres, Row};
 
-fn corrupt(what: String) -> StoreError {
+pub(super) fn corrupt(what: String) -> StoreError {
     StoreError::Corrupt(what)
 }
 
@@ -264,13 +264,15 @@ pub(super) async fn mark_pending(
     Ok(())
 }
 
-/// Deletes up to `limit` notes and answers them, in one statement: the rows are found by
-/// their physical address (`ctid`, stable within the statement), so notes need no id of
-/// their own, whose sequence and index every batch's notes paid for.
+/// Deletes up to `limit` notes, the first by space and minute (`tier_pending_space_minute`),
+/// and answers them, in one statement: the rows are found by their physical address
+/// (`ctid`, stable within the statement), so notes need no id of their own, whose sequence
+/// and index every batch's notes paid for.
 pub(super) async fn take_pending(tx: &mut PgConnection, limit: usize) -> Result<Vec<Note>> {
     Ok(sqlx::query_as(
         "DELETE FROM tier_pending \
-         WHERE ctid = ANY(ARRAY(SELECT ctid FROM tier_pending LIMIT $1)) \
+         WHERE ctid = ANY(ARRAY(SELECT ctid FROM tier_pending \
+                                ORDER BY space_id, minute LIMIT $1)) \
          RETURNING space_id, minute, seconds",
     )
     .bind(limit as i64)

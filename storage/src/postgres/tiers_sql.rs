@@ -3,9 +3,9 @@
 
 use super::entries_sql;
 use crate::engine::Result;
-use crate::tiers::{columns, from_columns, tier_of, Span};
+use crate::tiers::{columns, from_columns, start_ranges, tier_of, CountStart, Span, DENSE_MINUTE};
 use roomer_occupancy::effect::Effect;
-use roomer_occupancy::series::{EntryKey, Step};
+use roomer_occupancy::series::{EntryKey, Rank, Step};
 use roomer_occupancy::tiers::Tier;
 use roomer_occupancy::{SpaceId, Timestamp};
 use sqlx::postgres::PgRow;
@@ -135,6 +135,26 @@ pub(super) async fn spaces_with_entries(tx: &mut sqlx::PgConnection) -> Result<V
     Ok(rows.into_iter().map(|(s,)| s).collect())
 }
 
+/// Appends `<space> AND (<ranges>)` to a query of `space_tiers` that ends in `space_id = `.
+fn push_ranges(
+    query: &mut QueryBuilder<'_, Postgres>,
+    space: SpaceId,
+    ranges: &[(Tier, Option<Timestamp>, Timestamp)],
+) {
+    query.push_bind(space).push(" AND (");
+    for (i, (tier, from, to)) in ranges.iter().enumerate() {
+        if i > 0 {
+            query.push(" OR ");
+        }
+        query.push("(tier = ").push_bind(*tier as i16);
+        if let Some(from) = from {
+            query.push(" AND start >= ").push_bind(*from);
+        }
+        query.push(" AND start < ").push_bind(*to).push(")");
+    }
+    query.push(")");
+}
+
 /// Reads of counts and history over a pool.
 #[derive(Clone, Debug)]
 pub(super) struct Reader(pub(super) sqlx::PgPool);
@@ -152,18 +172,8 @@ impl crate::tiers::TierRead for Reader {
         let mut query = QueryBuilder::<Postgres>::new(format!(
             "SELECT tier, start, {EFFECT_COLUMNS} FROM space_tiers WHERE space_id = "
         ));
-        query.push_bind(space).push(" AND (");
-        for (i, (tier, from, to)) in ranges.iter().enumerate() {
-            if i > 0 {
-                query.push(" OR ");
-            }
-            query.push("(tier = ").push_bind(*tier as i16);
-            if let Some(from) = from {
-                query.push(" AND start >= ").push_bind(*from);
-            }
-            query.push(" AND start < ").push_bind(*to).push(")");
-        }
-        query.push(") ORDER BY start, tier DESC");
+        push_ranges(&mut query, space, ranges);
+        query.push(" ORDER BY start, tier DESC");
         let rows = query.build().fetch_all(&self.0).await?;
         rows.iter()
             .map(|row| {
@@ -261,5 +271,64 @@ impl crate::tiers::TierRead for Reader {
 
     async fn first_steps_each(&self, spans: &[Span], limit: usize) -> Result<Vec<(SpaceId, Step)>> {
         entries_sql::first_steps_within(&mut *self.0.acquire().await?, spans, limit).await
+    }
+
+    /// One statement, so one round trip on one connection, and one snapshot: its notes and
+    /// summaries agree (see `tiers::count`).
+    async fn count_start(&self, space: SpaceId, t: Timestamp) -> Result<CountStart> {
+        let minute = Tier::Minute.floor(t);
+        let after = t + chrono::TimeDelta::microseconds(1);
+        let nulls = "NULL::bigint, ".repeat(7) + "NULL::bigint";
+        let mut query = QueryBuilder::<Postgres>::new(format!(
+            "SELECT 0::smallint, NULL::smallint, minute, {nulls} FROM tier_pending \
+             WHERE space_id = "
+        ));
+        query.push_bind(space).push(" AND minute < ");
+        query.push_bind(Tier::Minute.end(minute));
+        query.push(format!(
+            " UNION ALL SELECT 1::smallint, tier, start, {EFFECT_COLUMNS} FROM space_tiers WHERE space_id = "
+        ));
+        push_ranges(&mut query, space, &start_ranges(t));
+        query.push(format!(
+            " UNION ALL SELECT 2::smallint, rank, ts, {nulls} FROM (SELECT ts, rank FROM space_counts \
+             WHERE space_id = "
+        ));
+        query.push_bind(space).push(" AND ts >= ").push_bind(minute);
+        query.push(" AND ts < ").push_bind(after);
+        query.push(format!(
+            " ORDER BY ts, rank, dpu_id, copy LIMIT {}) AS m",
+            DENSE_MINUTE + 1
+        ));
+        query.push(format!(
+            " UNION ALL SELECT 3::smallint, rank, ts, {nulls} FROM space_counts WHERE space_id = "
+        ));
+        query.push_bind(space).push(" AND ts >= ");
+        query.push_bind(Tier::Second.floor(t)).push(" AND ts < ");
+        query.push_bind(after);
+        let mut start = CountStart::default();
+        for row in query.build().fetch_all(&self.0).await? {
+            let kind: i16 = row.get(0);
+            let ts: Timestamp = row.get(2);
+            match kind {
+                0 => start.noted.push(ts),
+                1 => {
+                    let (start_at, effect) = tier_row_at(&row, 2);
+                    let tier = tier_of(row.get::<i16, _>(1).into())?;
+                    start.summaries.push((tier, start_at, effect));
+                }
+                _ => {
+                    let rank: i16 = row.get(1);
+                    let rank = Rank::from_i16(rank)
+                        .ok_or_else(|| entries_sql::corrupt(format!("rank {rank}")))?;
+                    let step = Step { ts, rank };
+                    if kind == 2 {
+                        start.minute.push(step);
+                    } else {
+                        start.second.push(step);
+                    }
+                }
+            }
+        }
+        Ok(start)
     }
 }

@@ -208,7 +208,8 @@ pub(super) async fn mark_pending(
 pub(super) async fn take_pending(tx: &mut SqliteConnection, limit: usize) -> Result<Vec<Note>> {
     let rows: Vec<(SpaceId, i64, Option<i64>)> = sqlx::query_as(
         "DELETE FROM tier_pending \
-         WHERE (space_id, minute) IN (SELECT space_id, minute FROM tier_pending LIMIT ?) \
+         WHERE (space_id, minute) IN \
+             (SELECT space_id, minute FROM tier_pending ORDER BY space_id, minute LIMIT ?) \
          RETURNING space_id, minute, seconds",
     )
     .bind(limit as i64)

@@ -5,8 +5,9 @@
 //! summarizer has caught up, and costs the noted minutes' crossings rather than the whole
 //! stale bucket's.
 
+use super::count::count_at;
 use super::plan::{self, TierRange};
-use super::read::{count_at, TierRead};
+use super::read::TierRead;
 use crate::engine::Result;
 use crate::tiers::Span;
 use roomer_occupancy::effect::Effect;
@@ -29,7 +30,7 @@ pub(crate) async fn buckets(
     let (Some(&(first, _)), Some(&(_, last))) = (bounds.first(), bounds.last()) else {
         return Ok(Vec::new());
     };
-    // The notes first, then the summaries (see `read::reads_for_count`).
+    // The notes first, then the summaries (see `count::reads_for_count`).
     let noted: BTreeSet<Timestamp> = read
         .pending_between(space, first, last)
         .await?

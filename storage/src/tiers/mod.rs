@@ -2,10 +2,13 @@
 //!
 //! Layout: [`maintain`] keeps the summaries (the writer with the summarizer's turn recomputes
 //! the minutes changed, its own and those other writers noted, and the buckets above, for all
-//! spaces at once, over the write port); [`read`] folds counts and history from them over a narrow read port each backend
-//! implements, reading the entries of minutes still noted instead of their summaries.
+//! spaces at once, over the write port); [`read`] folds counts and history from them over a
+//! narrow read port each backend implements, reading the entries of minutes still noted
+//! instead of their summaries; [`count`] is the count at an instant, read in one round trip
+//! when nothing before it is noted.
 
 mod buckets;
+mod count;
 mod dense;
 mod maintain;
 mod plan;
@@ -13,9 +16,9 @@ mod read;
 
 pub(crate) use maintain::{rebuild, summarize_pending, upgrade, Summarized};
 
-pub(crate) use read::{
-    buckets_of, count_of, counts_now_of, series_of, space_of, with_counts, TierRead,
-};
+pub(crate) use count::{count_of, start_ranges, CountStart};
+pub(crate) use dense::DENSE_MINUTE;
+pub(crate) use read::{buckets_of, counts_now_of, series_of, space_of, with_counts, TierRead};
 
 use crate::engine::Result;
 use roomer_occupancy::effect::{Effect, Map};

@@ -5,6 +5,7 @@
 //! the noted minutes from their entries (`plan`), so every read is exact whether or not the
 //! summarizer has caught up. History buckets are in `buckets.rs`.
 
+use super::count::{count_at, CountStart};
 use crate::engine::Result;
 use crate::tiers::dense::DENSE_MINUTE;
 use crate::tiers::{plan, Span};
@@ -66,10 +67,16 @@ pub(crate) trait TierRead: Send + Sync {
     async fn steps_each(&self, spans: &[Span]) -> Result<Vec<(SpaceId, Step)>>;
     /// The first `limit` entries of each span as steps, ordered by space, instant and rank.
     async fn first_steps_each(&self, spans: &[Span], limit: usize) -> Result<Vec<(SpaceId, Step)>>;
+
+    /// What a count at `t` reads first ([`CountStart`]). A database that can reads it in one
+    /// statement: one round trip and one snapshot.
+    async fn count_start(&self, space: SpaceId, t: Timestamp) -> Result<CountStart> {
+        super::count::count_start_by_parts(self, space, t).await
+    }
 }
 
 /// A space's daily reset and capacity; `None` if the space does not exist.
-async fn rule_of(
+pub(super) async fn rule_of(
     read: &dyn TierRead,
     space: SpaceId,
 ) -> Result<Option<(Option<DailyReset>, Option<u32>)>> {
@@ -78,27 +85,6 @@ async fn rule_of(
         return Ok(None);
     };
     Ok(Some((DailyReset::of(space, &chain), found.capacity)))
-}
-
-/// [`Store::count_at`](crate::Store::count_at): at `t`, or now.
-pub(crate) async fn count_of(
-    read: &dyn TierRead,
-    space: SpaceId,
-    at: Option<Timestamp>,
-) -> Result<Option<i64>> {
-    let Some(t) = at else {
-        let Some((rule, _)) = rule_of(read, space).await? else {
-            return Ok(None);
-        };
-        let counts = currents(read, &[(space, rule)], chrono::Utc::now()).await?;
-        return Ok(counts.first().copied());
-    };
-    // The space's rule and what the count folds are read at the same time.
-    let (found, reads) = tokio::try_join!(rule_of(read, space), reads_for_count(read, space, t))?;
-    let Some((rule, _)) = found else {
-        return Ok(None);
-    };
-    Ok(Some(fold_count(space, rule.as_ref(), reads, t)))
 }
 
 /// [`Store::series`](crate::Store::series).
@@ -295,85 +281,15 @@ pub(crate) async fn currents(
 }
 
 /// The noted minutes of a space, as spans of its crossings to read.
-fn noted_spans(space: SpaceId, noted: &BTreeSet<Timestamp>) -> impl Iterator<Item = Span> + '_ {
+pub(super) fn noted_spans(
+    space: SpaceId,
+    noted: &BTreeSet<Timestamp>,
+) -> impl Iterator<Item = Span> + '_ {
     noted.iter().map(move |&minute| Span {
         space,
         from: minute,
         to: Tier::Minute.end(minute),
     })
-}
-
-/// The count of `space` right after everything at or before `t`: the summaries up to the
-/// first minute still noted for the summarizer (or `t`'s own minute), then the entries.
-pub(super) async fn count_at(
-    read: &dyn TierRead,
-    space: SpaceId,
-    rule: Option<&DailyReset>,
-    t: Timestamp,
-) -> Result<i64> {
-    let reads = reads_for_count(read, space, t).await?;
-    Ok(fold_count(space, rule, reads, t))
-}
-
-/// What a count at `t` folds: current summaries, and the crossings of the minutes noted for
-/// the summarizer and of `t`'s own minute up to `t` (see `plan`).
-struct CountReads {
-    summaries: Vec<(Tier, Timestamp, Effect)>,
-    steps: Vec<Step>,
-}
-
-/// Reads what a count at `t` folds. The minutes noted for the summarizer are read first, and
-/// the summaries only after them: the summarizer updates summaries and drops notes in one
-/// commit, so summaries read later are at least as new as the notes seen (read at the same
-/// time, a summarizer's commit between the two reads made stale summaries look up to date;
-/// the property test caught it). `t`'s own minute is read from its crossings meanwhile, up to
-/// one more than a sparse minute holds: if there are more, the minute is dense, and unless
-/// it is noted, its seconds before `t`'s are folded from their summaries and only `t`'s own
-/// second from its crossings (`dense`).
-async fn reads_for_count(read: &dyn TierRead, space: SpaceId, t: Timestamp) -> Result<CountReads> {
-    let minute = Tier::Minute.floor(t);
-    let after = t + chrono::TimeDelta::microseconds(1);
-    let before = [(space, Tier::Minute.end(minute))];
-    let (noted, own) = tokio::try_join!(
-        read.pending_before_each(&before),
-        read.entries_between(space, minute, after, Some(DENSE_MINUTE + 1)),
-    )?;
-    let mut noted: BTreeSet<Timestamp> = noted
-        .into_iter()
-        .map(|(_, n)| Tier::Minute.floor(n))
-        .collect();
-    let own_noted = noted.remove(&minute);
-    let mut ranges = plan::current_ranges(minute, &noted);
-    let mut spans: Vec<Span> = noted_spans(space, &noted).collect();
-    let mut steps: Vec<Step> = Vec::new();
-    if own.len() <= DENSE_MINUTE {
-        steps.extend(own.iter().map(Step::from));
-    } else {
-        let (seconds, from) = plan::rest_of_dense_minute(t, own_noted);
-        ranges.extend(seconds);
-        spans.push(Span {
-            space,
-            from,
-            to: after,
-        });
-    }
-    let read_steps = async {
-        if spans.is_empty() {
-            return Ok(Vec::new());
-        }
-        read.steps_each(&spans).await
-    };
-    let (summaries, more) = tokio::try_join!(read.tier_ranges(space, &ranges), read_steps)?;
-    steps.extend(more.into_iter().map(|(_, step)| step));
-    steps.sort();
-    Ok(CountReads { summaries, steps })
-}
-
-fn fold_count(space: SpaceId, rule: Option<&DailyReset>, reads: CountReads, t: Timestamp) -> i64 {
-    let mut folder = Folder::new(space, rule, None);
-    plan::fold_in_order(&mut folder, reads.summaries, reads.steps);
-    let after = t + chrono::TimeDelta::microseconds(1);
-    roomer_occupancy::effect::count_after(0, folder.finish(after).as_ref())
 }
 
 /// The entries in `[from, to)` with the count after each, walked one by one from the count
