@@ -280,13 +280,14 @@ impl crate::tiers::TierRead for Reader {
         let after = t + chrono::TimeDelta::microseconds(1);
         let nulls = "NULL::bigint, ".repeat(7) + "NULL::bigint";
         let mut query = QueryBuilder::<Postgres>::new(format!(
-            "SELECT 0::smallint, NULL::smallint, minute, {nulls} FROM tier_pending \
-             WHERE space_id = "
+            "SELECT 0::smallint, NULL::smallint, minute, {nulls} FROM \
+             (SELECT DISTINCT minute FROM tier_pending WHERE space_id = "
         ));
+        // Distinct: under a backlog every batch notes a busy minute again.
         query.push_bind(space).push(" AND minute < ");
         query.push_bind(Tier::Minute.end(minute));
         query.push(format!(
-            " UNION ALL SELECT 1::smallint, tier, start, {EFFECT_COLUMNS} FROM space_tiers WHERE space_id = "
+            ") AS p UNION ALL SELECT 1::smallint, tier, start, {EFFECT_COLUMNS} FROM space_tiers WHERE space_id = "
         ));
         push_ranges(&mut query, space, &start_ranges(t));
         query.push(format!(

@@ -18,7 +18,7 @@ use std::collections::BTreeSet;
 /// can ([`TierRead::count_start`]).
 #[derive(Debug, Default)]
 pub(crate) struct CountStart {
-    /// The minutes up to `t`'s own noted for the summarizer (with repeats, in any order).
+    /// The minutes up to `t`'s own noted for the summarizer (in any order, perhaps repeated).
     pub noted: Vec<Timestamp>,
     /// The summaries of [`start_ranges`]: those a count up to `t`'s minute folds when nothing
     /// is noted, and the seconds of `t`'s minute before `t`'s second.
