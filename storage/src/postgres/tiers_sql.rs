@@ -135,6 +135,10 @@ pub(super) async fn spaces_with_entries(tx: &mut sqlx::PgConnection) -> Result<V
     Ok(rows.into_iter().map(|(s,)| s).collect())
 }
 
+/// The effect columns of a row of [`TierRead::count_start`] that is not a summary.
+const NULLS: &str = "NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, \
+                     NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint";
+
 /// Appends `<space> AND (<ranges>)` to a query of `space_tiers` that ends in `space_id = `.
 fn push_ranges(
     query: &mut QueryBuilder<'_, Postgres>,
@@ -278,9 +282,8 @@ impl crate::tiers::TierRead for Reader {
     async fn count_start(&self, space: SpaceId, t: Timestamp) -> Result<CountStart> {
         let minute = Tier::Minute.floor(t);
         let after = t + chrono::TimeDelta::microseconds(1);
-        let nulls = "NULL::bigint, ".repeat(7) + "NULL::bigint";
         let mut query = QueryBuilder::<Postgres>::new(format!(
-            "SELECT 0::smallint, NULL::smallint, minute, {nulls} FROM \
+            "SELECT 0::smallint, NULL::smallint, minute, {NULLS} FROM \
              (SELECT DISTINCT minute FROM tier_pending WHERE space_id = "
         ));
         // Distinct: under a backlog every batch notes a busy minute again.
@@ -291,7 +294,7 @@ impl crate::tiers::TierRead for Reader {
         ));
         push_ranges(&mut query, space, &start_ranges(t));
         query.push(format!(
-            " UNION ALL SELECT 2::smallint, rank, ts, {nulls} FROM (SELECT ts, rank FROM space_counts \
+            " UNION ALL SELECT 2::smallint, rank, ts, {NULLS} FROM (SELECT ts, rank FROM space_counts \
              WHERE space_id = "
         ));
         query.push_bind(space).push(" AND ts >= ").push_bind(minute);
@@ -301,7 +304,7 @@ impl crate::tiers::TierRead for Reader {
             DENSE_MINUTE + 1
         ));
         query.push(format!(
-            " UNION ALL SELECT 3::smallint, rank, ts, {nulls} FROM space_counts WHERE space_id = "
+            " UNION ALL SELECT 3::smallint, rank, ts, {NULLS} FROM space_counts WHERE space_id = "
         ));
         query.push_bind(space).push(" AND ts >= ");
         query.push_bind(Tier::Second.floor(t)).push(" AND ts < ");

@@ -26,7 +26,8 @@ pub(crate) struct CountStart {
     /// The first `DENSE_MINUTE + 1` entries of `t`'s minute up to `t`: all of them if the
     /// minute is sparse, and the sign that it is dense if there are more.
     pub minute: Vec<Step>,
-    /// The entries of `t`'s second up to `t` (what a dense minute folds after its seconds).
+    /// The entries of `t`'s second up to `t` (what a dense minute folds after its seconds; a
+    /// backend may leave it empty when `minute` shows the minute sparse).
     pub second: Vec<Step>,
 }
 
@@ -50,11 +51,17 @@ pub(crate) async fn count_start_by_parts<R: TierRead + ?Sized>(
         .pending_before_each(&[(space, Tier::Minute.end(minute))])
         .await?;
     let ranges = start_ranges(t);
-    let (summaries, own, second) = tokio::try_join!(
+    let (summaries, own) = tokio::try_join!(
         read.tier_ranges(space, &ranges),
         read.entries_between(space, minute, after, Some(DENSE_MINUTE + 1)),
-        read.entries_between(space, Tier::Second.floor(t), after, None),
     )?;
+    // A sparse minute's first crossings are all of it, its second's among them.
+    let second = if own.len() > DENSE_MINUTE {
+        read.entries_between(space, Tier::Second.floor(t), after, None)
+            .await?
+    } else {
+        Vec::new()
+    };
     Ok(CountStart {
         noted: noted.into_iter().map(|(_, n)| n).collect(),
         summaries,
@@ -105,13 +112,13 @@ struct CountReads {
 
 /// Reads what a count at `t` folds. [`CountStart`] answers alone unless a minute before `t`'s
 /// own is noted, or `t`'s minute is dense and noted (its seconds' summaries may be stale);
-/// then the summaries around the noted minutes and those minutes' crossings are read after
-/// it. The notes must be read before the summaries, or together with them: the summarizer
-/// updates summaries and drops notes in one commit, so summaries read later are at least as
-/// new as the notes seen (read at the same time, a summarizer's commit between the two
-/// reads made stale summaries look up to date; the property test caught it). A minute with
-/// more crossings than a sparse one holds is dense: its seconds before `t`'s are folded from
-/// their summaries and only `t`'s own second from its crossings (`dense`).
+/// then the summaries around the noted minutes and the crossings [`CountStart`] lacks are
+/// read after it. The notes must be read before the summaries, or together with them: the
+/// summarizer updates summaries and drops notes in one commit, so summaries read later are
+/// at least as new as the notes seen (read at the same time, a summarizer's commit between
+/// the two reads made stale summaries look up to date; the property test caught it). A
+/// minute with more crossings than a sparse one holds is dense: its seconds before `t`'s
+/// are folded from their summaries and only `t`'s own second from its crossings (`dense`).
 async fn reads_for_count(read: &dyn TierRead, space: SpaceId, t: Timestamp) -> Result<CountReads> {
     let minute = Tier::Minute.floor(t);
     let after = t + chrono::TimeDelta::microseconds(1);
@@ -120,39 +127,40 @@ async fn reads_for_count(read: &dyn TierRead, space: SpaceId, t: Timestamp) -> R
         start.noted.iter().map(|&n| Tier::Minute.floor(n)).collect();
     let own_noted = noted.remove(&minute);
     let dense = start.minute.len() > DENSE_MINUTE;
-    if noted.is_empty() && !(dense && own_noted) {
+    let (seconds, from) = plan::rest_of_dense_minute(t, own_noted);
+    let (steps, mut spans) = match (dense, own_noted) {
+        (false, _) => (start.minute, Vec::new()),
+        (true, false) => (start.second, Vec::new()),
+        // Its seconds' summaries may be stale: the minute up to `t` from its crossings.
+        (true, true) => (
+            Vec::new(),
+            vec![Span {
+                space,
+                from,
+                to: after,
+            }],
+        ),
+    };
+    if noted.is_empty() && spans.is_empty() {
         let mut summaries = start.summaries;
-        let steps = if dense {
-            start.second
-        } else {
+        if !dense {
             summaries.retain(|&(tier, _, _)| tier != Tier::Second);
-            start.minute
-        };
+        }
         return Ok(CountReads { summaries, steps });
     }
     let mut ranges = plan::current_ranges(minute, &noted);
-    let mut spans: Vec<Span> = noted_spans(space, &noted).collect();
-    let mut steps: Vec<Step> = Vec::new();
     if dense {
-        let (seconds, from) = plan::rest_of_dense_minute(t, own_noted);
         ranges.extend(seconds);
-        spans.push(Span {
-            space,
-            from,
-            to: after,
-        });
-    } else {
-        steps = start.minute;
     }
-    let read_steps = async {
+    spans.extend(noted_spans(space, &noted));
+    let (summaries, more) = tokio::try_join!(read.tier_ranges(space, &ranges), async {
         if spans.is_empty() {
             return Ok(Vec::new());
         }
         read.steps_each(&spans).await
-    };
-    let (summaries, more) = tokio::try_join!(read.tier_ranges(space, &ranges), read_steps)?;
+    })?;
+    let mut steps = steps;
     steps.extend(more.into_iter().map(|(_, step)| step));
-    steps.sort();
     Ok(CountReads { summaries, steps })
 }
 
